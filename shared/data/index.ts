@@ -1,0 +1,38 @@
+/**
+ * Datasets, few-shot tasks, image codecs and augmentation for diffda: everything between image bytes and
+ * the float batches a classifier trains on. Every random choice is seeded (shared/random).
+ */
+export {
+  BUILTIN_DATASETS,
+  type BuiltinDatasetName,
+  buildBuiltinDataset,
+  builtinSource,
+  DATASET_CACHE_ENV,
+  datasetCacheDir,
+  FASHION_MNIST_SPLIT_SEED,
+  FASHION_MNIST_TEST_PER_CLASS,
+  type LoadBuiltinOptions,
+  loadBuiltinDataset,
+  MNIST_SPLIT_SEED,
+  MNIST_TEST_FRACTION,
+  RECIPE_VERSION,
+} from "./builtin.js";
+export { type ByteDataset, SPLIT_TEST, SPLIT_TRAIN, splitIndices, toImageSet } from "./byte-dataset.js";
+export { toChannels, toGrayscale, toRgb } from "./color.js";
+export { decodeDatasetCache, encodeDatasetCache } from "./dataset-cache.js";
+export { type DedupeResult, dedupe, perClassSplit, type RawEntry, type TestCount } from "./dedupe-split.js";
+export { DATA_ERROR_CODES, DataError, type DataErrorCode, isDataError } from "./errors.js";
+export { type ImageShape, type Padding, padChw, padImageSet, resizeChw, resizeImageSet } from "./geometry.js";
+export {
+  classCounts,
+  concat,
+  createImageSet,
+  type ImageSet,
+  type ImageSetInit,
+  imageAt,
+  imageCount,
+  imageSize,
+  indicesByClass,
+  subset,
+  withImages,
+} from "./image-set.js";
