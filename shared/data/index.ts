@@ -20,9 +20,36 @@ export {
 export { type ByteDataset, SPLIT_TEST, SPLIT_TRAIN, splitIndices, toImageSet } from "./byte-dataset.js";
 export { toChannels, toGrayscale, toRgb } from "./color.js";
 export { decodeDatasetCache, encodeDatasetCache } from "./dataset-cache.js";
+export {
+  chwToHwc,
+  DEFAULT_IMAGE_LIMITS,
+  type DecodedImage,
+  type DecodeOptions,
+  decodeImage,
+  type Fit,
+  hwcToChw,
+  IMAGE_FORMATS,
+  type ImageFormat,
+  type ImageHeader,
+  type ImageLimits,
+  inspectImage,
+  sniffFormat,
+} from "./decode.js";
 export { type DedupeResult, dedupe, perClassSplit, type RawEntry, type TestCount } from "./dedupe-split.js";
 export { DATA_ERROR_CODES, DataError, type DataErrorCode, isDataError } from "./errors.js";
+export { drawText, GLYPH_HEIGHT, GLYPH_WIDTH, textWidth } from "./font.js";
 export { type ImageShape, type Padding, padChw, padImageSet, resizeChw, resizeImageSet } from "./geometry.js";
+export { type GridOptions, renderGrid } from "./grid.js";
+export {
+  DEFAULT_FOLDER_LIMITS,
+  decodeImageFolder,
+  type FolderEntry,
+  type FolderLimits,
+  type ImageFolder,
+  type ImageFolderOptions,
+  parseEntryName,
+} from "./image-folder.js";
+export { listImageFolder, readImageFolder } from "./image-folder-dir.js";
 export {
   classCounts,
   concat,
@@ -36,3 +63,4 @@ export {
   subset,
   withImages,
 } from "./image-set.js";
+export { decodePng, encodeImageSetPng, encodePng } from "./png.js";
