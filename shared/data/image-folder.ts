@@ -53,8 +53,17 @@ export interface ImageFolder {
   readonly names: readonly string[];
 }
 
-// Control characters, and characters that are path syntax on some system.
-const FORBIDDEN = /[\u0000-\u001f\u007f\\:*?"<>|]/;
+/** Characters that are path syntax on some system. */
+const PATH_SYNTAX = new Set(["\\", ":", "*", "?", '"', "<", ">", "|"]);
+
+/** True if `name` holds a C0/C1 control character or path syntax other than '/'. */
+function hasForbiddenCharacter(name: string): boolean {
+  for (const char of name) {
+    const code = char.codePointAt(0)!;
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f) || PATH_SYNTAX.has(char)) return true;
+  }
+  return false;
+}
 
 /** True for OS metadata that archives carry along (`.DS_Store`, `__MACOSX/`, dotfiles): skipped, not errors. */
 function isHidden(segment: string): boolean {
@@ -75,7 +84,8 @@ export function parseEntryName(
       name: name.slice(0, maxLength),
     });
   if (name.length === 0 || name.length > maxLength) throw invalid(`must be 1–${maxLength} characters`);
-  if (FORBIDDEN.test(name)) throw invalid('holds a control character, a backslash or one of : * ? " < > |');
+  if (hasForbiddenCharacter(name))
+    throw invalid('holds a control character, a backslash or one of : * ? " < > |');
   if (name.startsWith("/")) throw invalid("is absolute");
   const isFolder = name.endsWith("/");
   const segments = (isFolder ? name.slice(0, -1) : name).split("/");
