@@ -37,6 +37,15 @@ export {
 } from "./decode.js";
 export { type DedupeResult, dedupe, perClassSplit, type RawEntry, type TestCount } from "./dedupe-split.js";
 export { DATA_ERROR_CODES, DataError, type DataErrorCode, isDataError } from "./errors.js";
+export {
+  type FewShotIndices,
+  type FewShotOptions,
+  type FewShotTask,
+  fewShotIndices,
+  makeFewShotTask,
+  type SplitImageSet,
+  TEST_SUBSET_SEED,
+} from "./few-shot.js";
 export { drawText, GLYPH_HEIGHT, GLYPH_WIDTH, textWidth } from "./font.js";
 export { type ImageShape, type Padding, padChw, padImageSet, resizeChw, resizeImageSet } from "./geometry.js";
 export { type GridOptions, renderGrid } from "./grid.js";
