@@ -2,6 +2,27 @@
  * Datasets, few-shot tasks, image codecs and augmentation for diffda: everything between image bytes and
  * the float batches a classifier trains on. Every random choice is seeded (shared/random).
  */
+
+export {
+  type AugmentOptions,
+  augmentImage,
+  cropPadded,
+  DEFAULT_AUGMENT,
+  DEFAULT_CROP_PADDING,
+  flipHorizontal,
+  type PadMode,
+  validateAugment,
+} from "./augment.js";
+export {
+  type Batch,
+  type BatchOptions,
+  batchCount,
+  batches,
+  epochOrder,
+  type MixMode,
+  type MixOptions,
+} from "./batches.js";
+export { sampleBeta, sampleGamma } from "./beta.js";
 export {
   BUILTIN_DATASETS,
   type BuiltinDatasetName,
@@ -72,4 +93,17 @@ export {
   subset,
   withImages,
 } from "./image-set.js";
+export { type Box, cutmixBatch, cutmixBox, mixupBatch } from "./mix.js";
 export { decodePng, encodeImageSetPng, encodePng } from "./png.js";
+export { imageSetSource, type SampleSource } from "./sample-source.js";
+export { epochStream, MAX_EPOCH, STREAM_PURPOSES } from "./streams.js";
+export { DEFAULT_SOFT_LABEL_GAMMA, smoothTargets, writeInterClassTarget, writeOneHot } from "./targets.js";
+export {
+  type EpochPlan,
+  FROM_REAL,
+  FROM_SYNTHETIC,
+  type UtilizationOptions,
+  type UtilizationStrategy,
+  utilizationEpoch,
+  variantsBySource,
+} from "./utilization.js";
