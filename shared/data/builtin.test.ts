@@ -9,6 +9,7 @@ import {
   buildBuiltinDataset,
   DataError,
   datasetCacheDir,
+  dedupe,
   FASHION_MNIST_TEST_PER_CLASS,
   loadBuiltinDataset,
   MNIST_TEST_FRACTION,
@@ -49,7 +50,7 @@ describe("fashion-mnist", () => {
     assert.equal(data.classNames[9], "ankle boot");
     assert.equal(data.test.length, 10_000);
     assert.deepEqual(perClass(data, data.test), new Array(10).fill(FASHION_MNIST_TEST_PER_CLASS));
-    // 70,002 entries − 2 empty − 51 same-class duplicates − 2 copies of one image filed as both class 0 and 6.
+    // 70,002 entries − 2 empty − 53 same-class duplicates − 2 copies of one image filed as both class 0 and 6.
     assert.equal(data.labels.length, 69_945);
     assert.equal(data.train.length, 59_945);
     assert.deepEqual(
@@ -150,4 +151,24 @@ describe("dataset cache", () => {
     const data = await loadBuiltinDataset("mnist");
     for (const i of data.test) assert.equal(data.split[i], SPLIT_TEST);
   });
+});
+
+test("dedupe keeps first copies and drops every copy of an image filed under two labels", () => {
+  const px = (...values: number[]) => Uint8Array.from(values);
+  const { kept, duplicates, conflicting } = dedupe([
+    { label: 0, origin: 0, pixels: px(1, 2) },
+    { label: 0, origin: 1, pixels: px(1, 2) },
+    { label: 1, origin: 0, pixels: px(3, 4) },
+    { label: 2, origin: 0, pixels: px(3, 4) },
+    { label: 2, origin: 1, pixels: px(5, 6) },
+  ]);
+  assert.deepEqual(
+    kept.map((e) => [e.label, e.origin]),
+    [
+      [0, 0],
+      [2, 1],
+    ],
+  );
+  assert.equal(duplicates, 1);
+  assert.equal(conflicting, 2);
 });

@@ -165,7 +165,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}
   const channels = options.channels ?? (header.channels <= 2 ? 1 : 3);
   const gray = options.background ?? 0;
   let pipeline = sharp(toBuffer(bytes), inputOptions(limits))
-    .rotate()
+    .autoOrient()
     .flatten({ background: { r: gray, g: gray, b: gray } });
   if (options.height !== undefined && options.width !== undefined) {
     pipeline = pipeline.resize(options.width, options.height, {

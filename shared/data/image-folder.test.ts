@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import sharp from "sharp";
 import {
   DataError,
   type DataErrorCode,
@@ -81,6 +82,16 @@ describe("decodeImage", () => {
       decodeImage(webp, { limits: { maxFileBytes: 1e6, maxPixels: 1e6, maxSide: 1e3, formats: ["png"] } }),
       "unsupported_format",
     );
+  });
+
+  test("EXIF orientation is applied", async () => {
+    const raw = Buffer.alloc(4 * 2 * 3, 200);
+    const rotated = await sharp(raw, { raw: { width: 4, height: 2, channels: 3 } })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const decoded = await decodeImage(rotated, { channels: 1 });
+    assert.deepEqual([decoded.height, decoded.width], [4, 2]);
   });
 
   test("inspectImage reads the header only", async () => {
