@@ -162,6 +162,10 @@ describe("decodeImageFolder", () => {
       "empty_class",
     );
     await rejectsWith(decodeImageFolder([], size), "empty_dataset");
+    await rejectsWith(
+      decodeImageFolder(three, { ...size, limits: { maxDecodedBytes: 3 * 64 * 4 - 1 } }),
+      "total_too_large",
+    );
     await rejectsWith(decodeImageFolder([...three, { name: "a/1.png", bytes: png }], size), "invalid_layout");
   });
 

@@ -19,6 +19,8 @@ export interface FolderLimits extends ImageLimits {
   readonly minPerClass: number;
   /** Longest entry name, characters. */
   readonly maxNameLength: number;
+  /** Largest decoded set (N·C·H·W float32 bytes at the target size). */
+  readonly maxDecodedBytes: number;
 }
 
 /** Defaults for an upload: 10,000 files, 512 MiB, 1,000 classes. */
@@ -29,6 +31,7 @@ export const DEFAULT_FOLDER_LIMITS: FolderLimits = {
   maxClasses: 1_000,
   minPerClass: 1,
   maxNameLength: 255,
+  maxDecodedBytes: 1024 * 1024 * 1024,
 };
 
 /** Options of {@link decodeImageFolder}. */
@@ -201,6 +204,13 @@ export async function decodeImageFolder(
 
   const { channels, height, width } = options;
   const size = channels * height * width;
+  if (ordered.length * size * 4 > limits.maxDecodedBytes) {
+    throw new DataError(
+      "total_too_large",
+      `${ordered.length} images of ${channels}×${height}×${width} floats exceed ${limits.maxDecodedBytes} bytes`,
+      { count: ordered.length, limit: limits.maxDecodedBytes },
+    );
+  }
   const images = new Float32Array(ordered.length * size);
   await mapLimited(ordered, options.concurrency ?? 4, async ({ entry }, i) => {
     const decoded = await decodeImage(entry.bytes, {
