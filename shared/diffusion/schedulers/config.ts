@@ -236,3 +236,42 @@ export const SD15_SCHEDULER_CONFIG = Object.freeze({
   steps_offset: 1,
   trained_betas: null,
 });
+
+/**
+ * Parses a diffusers JSON file. Python's `json.dump` writes `Infinity`, `-Infinity` and `NaN` bare (diffusers
+ * saves `"lambda_min_clipped": -Infinity`), which `JSON.parse` rejects; outside strings they are read here as
+ * the strings "Infinity", "-Infinity" and "NaN", which the config fields then accept or reject.
+ */
+export function parseDiffusersJson(text: string): unknown {
+  let out = "";
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === "\\") out += text[++i] ?? "";
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') {
+      inString = true;
+      out += c;
+      continue;
+    }
+    const rest = text.slice(i, i + 9);
+    const token = rest.startsWith("-Infinity")
+      ? "-Infinity"
+      : rest.startsWith("Infinity")
+        ? "Infinity"
+        : rest.startsWith("NaN")
+          ? "NaN"
+          : null;
+    if (token !== null) {
+      out += JSON.stringify(token);
+      i += token.length - 1;
+    } else {
+      out += c;
+    }
+  }
+  return JSON.parse(out);
+}

@@ -7,6 +7,7 @@ export {
   type BetaSchedule,
   type NoiseScheduleConfig,
   type PredictionType,
+  parseDiffusersJson,
   SchedulerConfigError,
   SD15_SCHEDULER_CONFIG,
   type TimestepSpacing,

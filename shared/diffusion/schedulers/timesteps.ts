@@ -13,6 +13,21 @@ function checkSteps(numInferenceSteps: number, numTrainTimesteps: number): void 
 }
 
 /**
+ * Throws when a grid leaves [0, T − 1]: diffusers would index past its tables (for example 1000 leading steps
+ * with steps_offset 1 give timestep 1000).
+ */
+function checkRange(timesteps: number[], numTrainTimesteps: number, stepsOffset: number): number[] {
+  for (const t of timesteps) {
+    if (!(t >= 0 && t <= numTrainTimesteps - 1)) {
+      throw new RangeError(
+        `${timesteps.length} steps with steps_offset ${stepsOffset} give timestep ${t}, outside [0, ${numTrainTimesteps - 1}]`,
+      );
+    }
+  }
+  return timesteps;
+}
+
+/**
  * Descending integer timesteps of DDPM and DDIM (`set_timesteps` of `DDPMScheduler` / `DDIMScheduler`):
  * - linspace: round(linspace(0, T−1, n)) reversed;
  * - leading: (0, r, 2r, …)·reversed + steps_offset with r = T div n;
@@ -26,18 +41,21 @@ export function discreteTimesteps(
 ): number[] {
   checkSteps(numInferenceSteps, numTrainTimesteps);
   const n = numInferenceSteps;
-  switch (spacing) {
-    case "linspace":
-      return linspace(0, numTrainTimesteps - 1, n)
-        .map(roundHalfEven)
-        .reverse();
-    case "leading": {
-      const ratio = Math.floor(numTrainTimesteps / n);
-      return Array.from({ length: n }, (_, i) => (n - 1 - i) * ratio + stepsOffset);
+  const grid = ((): number[] => {
+    switch (spacing) {
+      case "linspace":
+        return linspace(0, numTrainTimesteps - 1, n)
+          .map(roundHalfEven)
+          .reverse();
+      case "leading": {
+        const ratio = Math.floor(numTrainTimesteps / n);
+        return Array.from({ length: n }, (_, i) => (n - 1 - i) * ratio + stepsOffset);
+      }
+      case "trailing":
+        return arange(numTrainTimesteps, 0, -numTrainTimesteps / n).map((t) => roundHalfEven(t) - 1);
     }
-    case "trailing":
-      return arange(numTrainTimesteps, 0, -numTrainTimesteps / n).map((t) => roundHalfEven(t) - 1);
-  }
+  })();
+  return checkRange(grid, numTrainTimesteps, stepsOffset);
 }
 
 /**
@@ -51,20 +69,23 @@ export function inverseTimesteps(
 ): number[] {
   checkSteps(numInferenceSteps, numTrainTimesteps);
   const n = numInferenceSteps;
-  switch (spacing) {
-    case "leading": {
-      const ratio = Math.floor(numTrainTimesteps / n);
-      return Array.from({ length: n }, (_, i) => i * ratio + stepsOffset);
+  const grid = ((): number[] => {
+    switch (spacing) {
+      case "leading": {
+        const ratio = Math.floor(numTrainTimesteps / n);
+        return Array.from({ length: n }, (_, i) => i * ratio + stepsOffset);
+      }
+      case "trailing":
+        return arange(numTrainTimesteps, 0, -numTrainTimesteps / n)
+          .reverse()
+          .map((t) => roundHalfEven(t) - 1);
+      case "linspace":
+        throw new RangeError(
+          "DDIMInverseScheduler supports timestep_spacing leading or trailing, not linspace",
+        );
     }
-    case "trailing":
-      return arange(numTrainTimesteps, 0, -numTrainTimesteps / n)
-        .reverse()
-        .map((t) => roundHalfEven(t) - 1);
-    case "linspace":
-      throw new RangeError(
-        "DDIMInverseScheduler supports timestep_spacing leading or trailing, not linspace",
-      );
-  }
+  })();
+  return checkRange(grid, numTrainTimesteps, stepsOffset);
 }
 
 /**
@@ -80,19 +101,22 @@ export function dpmSolverTimesteps(
 ): number[] {
   checkSteps(numInferenceSteps, numTrainTimesteps);
   const n = numInferenceSteps;
-  switch (spacing) {
-    case "linspace":
-      return linspace(0, lastTimestep - 1, n + 1)
-        .map(roundHalfEven)
-        .reverse()
-        .slice(0, n);
-    case "leading": {
-      const ratio = Math.floor(lastTimestep / (n + 1));
-      return Array.from({ length: n }, (_, i) => (n - i) * ratio + stepsOffset);
+  const grid = ((): number[] => {
+    switch (spacing) {
+      case "linspace":
+        return linspace(0, lastTimestep - 1, n + 1)
+          .map(roundHalfEven)
+          .reverse()
+          .slice(0, n);
+      case "leading": {
+        const ratio = Math.floor(lastTimestep / (n + 1));
+        return Array.from({ length: n }, (_, i) => (n - i) * ratio + stepsOffset);
+      }
+      case "trailing":
+        return arange(lastTimestep, 0, -numTrainTimesteps / n).map((t) => roundHalfEven(t) - 1);
     }
-    case "trailing":
-      return arange(lastTimestep, 0, -numTrainTimesteps / n).map((t) => roundHalfEven(t) - 1);
-  }
+  })();
+  return checkRange(grid, numTrainTimesteps, stepsOffset);
 }
 
 /**
@@ -107,20 +131,23 @@ export function eulerTimesteps(
 ): number[] {
   checkSteps(numInferenceSteps, numTrainTimesteps);
   const n = numInferenceSteps;
-  switch (spacing) {
-    case "linspace":
-      return linspace(0, numTrainTimesteps - 1, n)
-        .map(Math.fround)
-        .reverse();
-    case "leading": {
-      const ratio = Math.floor(numTrainTimesteps / n);
-      return Array.from({ length: n }, (_, i) => Math.fround((n - 1 - i) * ratio) + stepsOffset);
+  const grid = ((): number[] => {
+    switch (spacing) {
+      case "linspace":
+        return linspace(0, numTrainTimesteps - 1, n)
+          .map(Math.fround)
+          .reverse();
+      case "leading": {
+        const ratio = Math.floor(numTrainTimesteps / n);
+        return Array.from({ length: n }, (_, i) => Math.fround((n - 1 - i) * ratio) + stepsOffset);
+      }
+      case "trailing":
+        return arange(numTrainTimesteps, 0, -numTrainTimesteps / n).map(
+          (t) => Math.fround(roundHalfEven(t)) - 1,
+        );
     }
-    case "trailing":
-      return arange(numTrainTimesteps, 0, -numTrainTimesteps / n).map(
-        (t) => Math.fround(roundHalfEven(t)) - 1,
-      );
-  }
+  })();
+  return checkRange(grid, numTrainTimesteps, stepsOffset);
 }
 
 /** The part of a plan an img2img run executes (see {@link timestepsForStrength}). */
