@@ -5,6 +5,7 @@ import {
   checkState,
   checkStepInputs,
   PlanState,
+  type Scheduler,
   type SchedulerPlan,
   type StepOptions,
   type StepResult,
@@ -36,7 +37,7 @@ export const DDIM_INVERSE_DEFAULTS: DdimInverseConfig = Object.freeze({
  * latent to noise. Timesteps ascend; the step at timestep t goes from t − ⌊T/n⌋ (ᾱ = 1 or ᾱ₀ before the first
  * step, per `setAlphaToOne`) to t, using the model output evaluated at t.
  */
-export class DDIMInverseScheduler {
+export class DDIMInverseScheduler implements Scheduler {
   static readonly className = "DDIMInverseScheduler";
   readonly config: DdimInverseConfig;
   readonly schedule: NoiseSchedule;

@@ -13,6 +13,7 @@ import {
   checkState,
   checkStepInputs,
   PlanState,
+  type Scheduler,
   type SchedulerPlan,
   type StepOptions,
   type StepResult,
@@ -57,7 +58,7 @@ export const DDIM_FIELDS: Readonly<Record<string, FieldSpec>> = {
  * DDIM (Song et al. 2021) with diffusers `DDIMScheduler` semantics: deterministic for η = 0, with fresh noise
  * of standard deviation η·σ_t otherwise.
  */
-export class DDIMScheduler {
+export class DDIMScheduler implements Scheduler {
   /** The diffusers class name this scheduler reproduces. */
   static readonly className = "DDIMScheduler";
   readonly config: DdimConfig;

@@ -14,6 +14,7 @@ import {
   checkState,
   checkStepInputs,
   PlanState,
+  type Scheduler,
   type SchedulerPlan,
   type StepOptions,
   type StepResult,
@@ -63,7 +64,7 @@ const DDPM_FIELDS: Readonly<Record<string, FieldSpec>> = {
 };
 
 /** Ancestral DDPM sampling (Ho et al. 2020) with diffusers `DDPMScheduler` semantics. */
-export class DDPMScheduler {
+export class DDPMScheduler implements Scheduler {
   static readonly className = "DDPMScheduler";
   readonly config: DdpmConfig;
   readonly schedule: NoiseSchedule;

@@ -16,6 +16,7 @@ import { interpOnIntegerGrid, linspace, roundHalfEven } from "./numpy-compat.js"
 import {
   checkStepInputs,
   indexForTimestep,
+  type Scheduler,
   type SchedulerPlan,
   type SchedulerState,
   type StepOptions,
@@ -109,7 +110,7 @@ const DPM_FIELDS: Readonly<Record<string, FieldSpec>> = {
  * `algorithm_type="dpmsolver++"`. The paper's generation default is order 2, midpoint, 25 steps. The solver
  * keeps the last `solverOrder` x̂₀ predictions; they live in the {@link DpmSolverState} each step returns.
  */
-export class DPMSolverMultistepScheduler {
+export class DPMSolverMultistepScheduler implements Scheduler {
   static readonly className = "DPMSolverMultistepScheduler";
   readonly config: DpmSolverConfig;
   readonly schedule: NoiseSchedule;

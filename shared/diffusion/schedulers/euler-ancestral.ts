@@ -16,6 +16,7 @@ import {
   checkStepInputs,
   indexForTimestep,
   PlanState,
+  type Scheduler,
   type SchedulerPlan,
   type StepOptions,
   type StepResult,
@@ -52,7 +53,7 @@ const EULER_FIELDS: Readonly<Record<string, FieldSpec>> = {
  * `EulerAncestralDiscreteScheduler` semantics. It works in sigma space: x = x₀ + σ·ε with
  * σ = √((1−ᾱ)/ᾱ), so the model input is x / √(σ² + 1) and the initial noise is scaled by `initNoiseSigma`.
  */
-export class EulerAncestralDiscreteScheduler {
+export class EulerAncestralDiscreteScheduler implements Scheduler {
   static readonly className = "EulerAncestralDiscreteScheduler";
   readonly config: EulerAncestralConfig;
   readonly schedule: NoiseSchedule;

@@ -36,5 +36,5 @@ export {
 } from "./euler-ancestral.js";
 export { type AnyScheduler, SCHEDULERS, type SchedulerName, schedulerFromConfig } from "./from-config.js";
 export { NoiseSchedule } from "./noise-schedule.js";
-export type { SchedulerPlan, SchedulerState, StepOptions, StepResult } from "./plan.js";
+export type { PlanState, Scheduler, SchedulerPlan, SchedulerState, StepOptions, StepResult } from "./plan.js";
 export { type StrengthSchedule, timestepsForStrength } from "./timesteps.js";

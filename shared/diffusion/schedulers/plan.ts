@@ -1,4 +1,6 @@
 import type { NoiseInput } from "../noise.js";
+import type { NoiseScheduleConfig } from "./config.js";
+import type { NoiseSchedule } from "./noise-schedule.js";
 import type { StrengthSchedule } from "./timesteps.js";
 
 /**
@@ -63,7 +65,10 @@ export interface SchedulerPlan<S extends SchedulerState = SchedulerState> {
   readonly initNoiseSigma: number;
   /** The state before the step at `startIndex` (default 0; img2img starts later, see `timestepsForStrength`). */
   start(startIndex?: number): S;
-  /** Scales the model input for the step at `timestep` (identity except for sigma-space schedulers). */
+  /**
+   * Scales the model input for the step at `timestep` (identity, returning `sample` itself, except for
+   * sigma-space schedulers).
+   */
   scaleModelInput(sample: Float32Array, timestep: number): Float32Array;
   /** Runs one step from `state` with the model output at `state.timestep`. Does not modify its inputs. */
   step(state: S, modelOutput: Float32Array, sample: Float32Array, options?: StepOptions): StepResult<S>;
@@ -74,6 +79,16 @@ export interface SchedulerPlan<S extends SchedulerState = SchedulerState> {
   addNoise(original: Float32Array, noise: Float32Array, timesteps: number | readonly number[]): Float32Array;
   /** diffusers' img2img `get_timesteps(n, strength)` on this plan. */
   timestepsForStrength(strength: number): StrengthSchedule;
+}
+
+/**
+ * What every scheduler here is: a validated, frozen config and its noise schedule, and `setTimesteps(n)`
+ * returning an immutable {@link SchedulerPlan}. Pipelines take this type, so any scheduler fits.
+ */
+export interface Scheduler {
+  readonly config: NoiseScheduleConfig;
+  readonly schedule: NoiseSchedule;
+  setTimesteps(numInferenceSteps: number): SchedulerPlan;
 }
 
 /** Validates that model output and sample match and returns their length. */
