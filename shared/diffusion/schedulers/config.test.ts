@@ -149,3 +149,32 @@ describe("config validation", () => {
     assert.ok(lambda(plan.timesteps[0]) >= -2.5 - 0.05);
   });
 });
+
+describe("beta schedules", () => {
+  it("squaredcos_cap_v2 telescopes to ᾱ_t = f((t+1)/T)/f(0), f(u) = cos²((u + 0.008)/1.008·π/2)", () => {
+    const f = (u: number) => Math.cos(((u + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
+    const { alphasCumprod, betas } = DDIMScheduler.fromConfig({
+      beta_schedule: "squaredcos_cap_v2",
+    }).schedule;
+    for (const t of [0, 100, 500, 900])
+      assert.ok(Math.abs(alphasCumprod[t] - f((t + 1) / 1000) / f(0)) < 1e-12);
+    assert.ok(betas.every((b) => b > 0 && b <= 0.999));
+  });
+
+  it("scaled_linear is linspace(√β_start, √β_end)²", () => {
+    const { betas } = DDIMScheduler.fromConfig(SD15_SCHEDULER_CONFIG).schedule;
+    assert.ok(Math.abs(betas[0] - 0.00085) < 1e-15 && Math.abs(betas[999] - 0.012) < 1e-15);
+    const mid = (Math.sqrt(0.00085) + (Math.sqrt(0.012) - Math.sqrt(0.00085)) * (500 / 999)) ** 2;
+    assert.ok(Math.abs(betas[500] - mid) < 1e-15);
+  });
+
+  it("rescale_betas_zero_snr gives ᾱ_T = 0 and keeps ᾱ_0 (σ schedulers use 2⁻²⁴ for ᾱ_T)", () => {
+    const config = { ...SD15_SCHEDULER_CONFIG, rescale_betas_zero_snr: true };
+    const plain = DDIMScheduler.fromConfig(SD15_SCHEDULER_CONFIG).schedule.alphasCumprod;
+    const rescaled = DDIMScheduler.fromConfig(config).schedule.alphasCumprod;
+    assert.ok(Math.abs(rescaled[999]) < 1e-15);
+    assert.ok(Math.abs(rescaled[0] - plain[0]) < 1e-12);
+    assert.equal(DPMSolverMultistepScheduler.fromConfig(config).schedule.alphasCumprod[999], 2 ** -24);
+    assert.equal(EulerAncestralDiscreteScheduler.fromConfig(config).schedule.alphasCumprod[999], 2 ** -24);
+  });
+});
