@@ -166,7 +166,10 @@ async function* requests(
     // instead of dropping messages until the call ends.
     stream.pause();
   }
-  // A cancelled call closes the stream without 'end': never hand a truncated upload over as complete.
+  // Ended by a cancel rather than a half-close: never hand a truncated upload over as complete. (A Node
+  // HTTP/2 client that cancels sends END_STREAM just before RST_STREAM, so a cancel can also look like a
+  // clean half-close for a moment; the signal then fires as the handler starts working. Upload protocols
+  // therefore declare their counts up front, see DatasetChunk.)
   if (signal.aborted) throw signal.reason;
 }
 
