@@ -133,10 +133,10 @@ function clientMethod(grpc: GrpcClient, method: DescMethod, defaultTimeoutMs: nu
 
   switch (method.methodKind) {
     case "unary":
-      return (request, options) => {
+      return async (request, options) => {
         const { metadata, deadline, signal } = prepare(options);
-        if (signal?.aborted) return Promise.reject(cancelledError(signal));
-        return new Promise((resolve, reject) => {
+        if (signal?.aborted) throw cancelledError(signal);
+        return await new Promise((resolve, reject) => {
           // biome-ignore lint/suspicious/noExplicitAny: the init shape was checked by the Client type.
           const message = create(method.input, request as any);
           let unlink = () => {};
