@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { ClassifierService } from "../gen/diffda/classifier/v1/classifier_pb.js";
 import { EchoService } from "../gen/diffda/testing/v1/echo_pb.js";
 import { type ErrorCode, errorCatalog, genericErrorCode } from "./catalog.js";
 import { createClient } from "./client.js";
-import { GrpcCode } from "./codes.js";
+import { GrpcCode, grpcCodeName } from "./codes.js";
 import { RpcError } from "./error.js";
 import { type Served, serve } from "./test-server.js";
 
@@ -30,6 +31,18 @@ describe("error catalog", () => {
       assert.match(code, /^[a-z]+(_[a-z0-9]+)*$/);
       assert.equal(entry.retryable, transient.has(entry.grpcCode), code);
     }
+  });
+  test("docs/rpc.md documents exactly the catalog", () => {
+    const doc = readFileSync(new URL("../../docs/rpc.md", import.meta.url), "utf8");
+    const rows = [...doc.matchAll(/^\| `([a-z_]+)` +\| ([A-Z_]+) \((\d+)\) +\| (yes|no) +\|/gm)];
+    const documented = Object.fromEntries(rows.map((m) => [m[1], `${m[2]} ${m[3]} ${m[4]}`]));
+    const actual = Object.fromEntries(
+      Object.entries(errorCatalog).map(([code, e]) => [
+        code,
+        `${grpcCodeName(e.grpcCode)} ${e.grpcCode} ${e.retryable ? "yes" : "no"}`,
+      ]),
+    );
+    assert.deepEqual(documented, actual);
   });
 });
 
