@@ -183,42 +183,39 @@ function clientMethod(grpc: GrpcClient, method: DescMethod, defaultTimeoutMs: nu
       return async (requests, options) => {
         const { metadata, deadline, signal } = prepare(options);
         if (signal?.aborted) throw cancelledError(signal);
-        let result!: Promise<MessageShape<DescMessage>>;
-        const call = (() => {
-          let resolve!: (value: MessageShape<DescMessage>) => void;
-          let reject!: (error: unknown) => void;
-          result = new Promise((res, rej) => {
-            resolve = res;
-            reject = rej;
-          });
-          return grpc.makeClientStreamRequest(
-            path,
-            serialize,
-            deserialize,
-            metadata,
-            { deadline },
-            (error, response) => (error ? reject(error) : resolve(response as MessageShape<DescMessage>)),
-          );
-        })();
-        result.catch(() => {});
+        let settle!: (outcome: { error: unknown; response: unknown }) => void;
+        const outcome = new Promise<{ error: unknown; response: unknown }>((resolve) => {
+          settle = resolve;
+        });
+        const call = grpc.makeClientStreamRequest(
+          path,
+          serialize,
+          deserialize,
+          metadata,
+          { deadline },
+          (error, response) => settle({ error, response }),
+        );
+        call.on("error", () => {}); // the callback reports failures
         const ended = new AbortController();
-        void statusOf(call).then(() => ended.abort());
+        void outcome.then(() => ended.abort());
         const unlink = linkSignal(signal, call);
         try {
-          await sendAll(requests as AsyncIterable<unknown>, call, method.input, ended.signal).catch(
-            (error) => {
-              call.cancel();
-              throw new RpcError("cancelled", `the request stream failed: ${RpcError.from(error).message}`, {
-                cause: error,
-              });
-            },
-          );
-          return await result.catch((error) => {
-            throw signal?.aborted ? cancelledError(signal) : RpcError.from(error);
-          });
-        } finally {
+          // Stop sending as soon as the server answers (e.g. it rejected the header early).
+          await Promise.race([
+            sendAll(requests as AsyncIterable<unknown>, call, method.input, ended.signal),
+            outcome,
+          ]);
+        } catch (error) {
+          call.cancel();
           unlink();
+          throw new RpcError("cancelled", `the request stream failed: ${RpcError.from(error).message}`, {
+            cause: error,
+          });
         }
+        const { error, response } = await outcome;
+        unlink();
+        if (error) throw signal?.aborted ? cancelledError(signal) : RpcError.from(error);
+        return response;
       };
 
     case "bidi_streaming":

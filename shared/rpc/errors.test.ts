@@ -170,6 +170,16 @@ describe("a thrown error arrives at the client as the same RpcError", () => {
     assert.deepEqual(seen, ["ok"]);
   });
 
+  test("client streaming: an early server error ends the call though the client has more to send", async () => {
+    toThrow = new RpcError("invalid_stream", "header must come first");
+    async function* stalls() {
+      yield { text: "bad" };
+      await new Promise(() => {}); // the caller never produces the rest
+    }
+    const error = await rejection(served.client.echoClientStream(stalls()));
+    assert.equal(error.code, "invalid_stream");
+  });
+
   test("a method the server does not serve fails with unimplemented", async () => {
     // The server serves EchoService (and Health) only.
     const classifier = createClient(ClassifierService, served.channel, { timeoutMs: 2_000 });
