@@ -1,0 +1,46 @@
+import { int, oneOf, string } from "./fields.js";
+
+/** Log levels pino accepts, most severe first. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Default ports of a service process. */
+export interface ServicePorts {
+  /** Port the gRPC server listens on. */
+  readonly grpcPort: number;
+  /** Port of the `/metrics` + `/healthz` HTTP server. */
+  readonly metricsPort: number;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The variables every gRPC service process reads (logging, listen addresses, message size limits,
+ * drain grace). Spread the result into a service's own schema:
+ * `loadConfig({ ...serviceEnv({ grpcPort: 50052, metricsPort: 9465 }), MODEL_DIR: string() })`.
+ */
+export function serviceEnv(ports: ServicePorts) {
+  return {
+    LOG_LEVEL: oneOf(LOG_LEVELS, { default: "info", description: "pino log level" }),
+    GRPC_HOST: string({ default: "0.0.0.0", description: "address the gRPC server binds" }),
+    GRPC_PORT: int({ min: 0, max: 65535, default: ports.grpcPort, description: "gRPC port (0: any)" }),
+    GRPC_MAX_RECEIVE_MESSAGE_BYTES: int({
+      min: 1024,
+      max: 2 ** 31 - 1,
+      default: 64 * MiB,
+      description: "largest gRPC message accepted; bigger ones fail with RESOURCE_EXHAUSTED",
+    }),
+    GRPC_MAX_SEND_MESSAGE_BYTES: int({
+      min: 1024,
+      max: 2 ** 31 - 1,
+      default: 64 * MiB,
+      description: "largest gRPC message sent; bigger ones fail with RESOURCE_EXHAUSTED",
+    }),
+    METRICS_HOST: string({ default: "0.0.0.0", description: "address the metrics HTTP server binds" }),
+    METRICS_PORT: int({ min: 0, max: 65535, default: ports.metricsPort, description: "/metrics port" }),
+    DRAIN_GRACE_MS: int({
+      min: 0,
+      default: 30_000,
+      description: "on SIGTERM, how long in-flight calls may finish before they are aborted",
+    }),
+  } as const;
+}

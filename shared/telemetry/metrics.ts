@@ -1,0 +1,99 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** Prefix of every diffda metric. */
+export const METRIC_PREFIX = "diffda_";
+
+/**
+ * Label names that would put per-job or free-text values into labels (unbounded cardinality). Per-job
+ * history belongs in the job store and the REST API.
+ */
+const FORBIDDEN_LABELS = new Set(["job_id", "task_id", "request_id", "shard_index", "prompt", "dataset_id"]);
+
+/** Unit suffixes that are not base units; use seconds, bytes and ratios instead. */
+const NON_BASE_UNITS =
+  /_(milliseconds|ms|microseconds|us|nanoseconds|ns|minutes|hours|days|kilobytes|kb|megabytes|mb|gigabytes|gb|percent)(_total)?$/;
+
+const NAME = /^[a-z][a-z0-9_]*$/;
+
+/** Common options of the metric helpers. */
+export interface MetricOptions<L extends string> {
+  /** Name without the `diffda_` prefix, snake_case, in base units (`..._seconds`, `..._bytes`). */
+  readonly name: string;
+  /** One line on what is measured. */
+  readonly help: string;
+  /** Label names; bounded values only (method, code, stage), never ids or prompts. */
+  readonly labelNames?: readonly L[];
+}
+
+/** Options of {@link Metrics.histogram}. */
+export interface HistogramOptions<L extends string> extends MetricOptions<L> {
+  /** Upper bounds of the buckets, in the metric's base unit (see buckets.ts). */
+  readonly buckets: readonly number[];
+}
+
+/** A process's metric registry and helpers that register diffda-conformant metrics in it. */
+export interface Metrics {
+  /** The registry to expose on `/metrics`; one per process. */
+  readonly registry: Registry;
+  /** A counter; its name must end in `_total`. */
+  counter<L extends string = never>(options: MetricOptions<L>): Counter<L>;
+  /** A histogram with explicit buckets. */
+  histogram<L extends string = never>(options: HistogramOptions<L>): Histogram<L>;
+  /** A gauge (queue depths, in-flight calls, readiness). */
+  gauge<L extends string = never>(options: MetricOptions<L>): Gauge<L>;
+}
+
+/** Options of {@link createMetrics}. */
+export interface MetricsConfig {
+  /** Register prom-client's process and Node.js metrics (CPU, memory, event loop lag, GC). Default true. */
+  readonly defaultMetrics?: boolean;
+  /** Labels added to every series, e.g. `{ service: "generation" }`. */
+  readonly defaultLabels?: Readonly<Record<string, string>>;
+}
+
+function check(kind: "counter" | "histogram" | "gauge", name: string, labels: readonly string[]): string {
+  if (!NAME.test(name) || name.startsWith(METRIC_PREFIX)) {
+    throw new TypeError(`metric name "${name}" must be snake_case without the "${METRIC_PREFIX}" prefix`);
+  }
+  if (NON_BASE_UNITS.test(name)) {
+    throw new TypeError(`metric name "${name}" must use base units (seconds, bytes, ratio)`);
+  }
+  if (kind === "counter" && !name.endsWith("_total")) {
+    throw new TypeError(`counter name "${name}" must end in _total`);
+  }
+  if (kind !== "counter" && name.endsWith("_total")) {
+    throw new TypeError(`only counters end in _total, not the ${kind} "${name}"`);
+  }
+  for (const label of labels) {
+    if (FORBIDDEN_LABELS.has(label)) {
+      throw new TypeError(`label "${label}" of "${name}" has unbounded values; keep ids out of labels`);
+    }
+  }
+  return METRIC_PREFIX + name;
+}
+
+/**
+ * Creates a process's registry (with default metrics prefixed `diffda_` unless disabled) and helpers
+ * that enforce the naming rules of DESIGN §6: `diffda_` prefix, base units, counters ending in `_total`,
+ * no per-job labels. Call once per process; tests may create as many as they like.
+ */
+export function createMetrics(config: MetricsConfig = {}): Metrics {
+  const registry = new Registry();
+  if (config.defaultLabels) registry.setDefaultLabels({ ...config.defaultLabels });
+  if (config.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  return {
+    registry,
+    counter: <L extends string>({ name, help, labelNames = [] }: MetricOptions<L>) =>
+      new Counter<L>({ name: check("counter", name, labelNames), help, labelNames, registers: [registry] }),
+    histogram: <L extends string>({ name, help, labelNames = [], buckets }: HistogramOptions<L>) =>
+      new Histogram<L>({
+        name: check("histogram", name, labelNames),
+        help,
+        labelNames,
+        buckets: [...buckets],
+        registers: [registry],
+      }),
+    gauge: <L extends string>({ name, help, labelNames = [] }: MetricOptions<L>) =>
+      new Gauge<L>({ name: check("gauge", name, labelNames), help, labelNames, registers: [registry] }),
+  };
+}

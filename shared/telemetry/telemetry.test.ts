@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { Writable } from "node:stream";
+import { describe, test } from "node:test";
+import {
+  childLogger,
+  createLogger,
+  createMetrics,
+  LATENCY_SECONDS_BUCKETS,
+  startMetricsServer,
+} from "./index.js";
+
+function capture() {
+  const lines: Record<string, unknown>[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n")) if (line) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { lines, destination };
+}
+
+describe("logger", () => {
+  test("writes one JSON object per line with level label, time, service and child bindings", async () => {
+    const { lines, destination } = capture();
+    const logger = createLogger({ service: "generation", level: "info", destination });
+    childLogger(logger, { rpc: "GenerateShard", job_id: "j1" }).info({ shard: 3 }, "shard done");
+    logger.debug("hidden below the level");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(lines.length, 1);
+    const [line] = lines;
+    assert.equal(line.level, "info");
+    assert.equal(line.service, "generation");
+    assert.equal(line.rpc, "GenerateShard");
+    assert.equal(line.job_id, "j1");
+    assert.equal(line.shard, 3);
+    assert.equal(line.msg, "shard done");
+    assert.ok(!Number.isNaN(Date.parse(String(line.time))));
+  });
+
+  test("redacts credentials", async () => {
+    const { lines, destination } = capture();
+    const logger = createLogger({ service: "gateway", level: "info", destination });
+    logger.info({ headers: { authorization: "Bearer secret" }, apiKey: "k" }, "req");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.doesNotMatch(JSON.stringify(lines[0]), /secret|"k"/);
+  });
+});
+
+describe("metrics", () => {
+  test("registers prefixed metrics and default process metrics", async () => {
+    const metrics = createMetrics();
+    const calls = metrics.counter({ name: "rpc_calls_total", help: "calls", labelNames: ["method"] });
+    calls.inc({ method: "Echo" });
+    const text = await metrics.registry.metrics();
+    assert.match(text, /^diffda_rpc_calls_total\{method="Echo"\} 1$/m);
+    assert.match(text, /^diffda_process_cpu_user_seconds_total /m);
+    assert.match(text, /^diffda_nodejs_eventloop_lag_seconds /m);
+  });
+
+  test("enforces naming rules: _total on counters only, base units, no id labels, no double prefix", () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    assert.throws(() => metrics.counter({ name: "rpc_calls", help: "x" }), /must end in _total/);
+    assert.throws(() => metrics.gauge({ name: "queue_total", help: "x" }), /only counters/);
+    assert.throws(
+      () => metrics.histogram({ name: "stage_duration_ms", help: "x", buckets: [1] }),
+      /base units/,
+    );
+    assert.throws(
+      () => metrics.counter({ name: "images_total", help: "x", labelNames: ["job_id"] }),
+      /unbounded/,
+    );
+    assert.throws(() => metrics.gauge({ name: "diffda_depth", help: "x" }), /prefix/);
+    const h = metrics.histogram({
+      name: "rpc_duration_seconds",
+      help: "x",
+      labelNames: ["method"],
+      buckets: LATENCY_SECONDS_BUCKETS,
+    });
+    h.observe({ method: "Echo" }, 0.02);
+  });
+});
+
+describe("metrics server", () => {
+  test("serves /metrics and /healthz on a loopback port, 404 elsewhere", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.gauge({ name: "queue_depth", help: "pending tasks" }).set(7);
+    let healthy = true;
+    const server = await startMetricsServer({
+      registry: metrics.registry,
+      port: 0,
+      host: "127.0.0.1",
+      healthy: () => healthy,
+    });
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      const res = await fetch(`${base}/metrics`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
+      assert.match(await res.text(), /^diffda_queue_depth 7$/m);
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      healthy = false;
+      assert.equal((await fetch(`${base}/healthz`)).status, 503);
+      assert.equal((await fetch(`${base}/nope`)).status, 404);
+    } finally {
+      await server.close();
+    }
+  });
+});
