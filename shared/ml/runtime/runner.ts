@@ -86,6 +86,17 @@ export function transferables(
 const workerFile = new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 /**
+ * Starts the worker script. Running from TypeScript sources (tsx), Node 20 does not apply `--import tsx`
+ * to a worker's entry module, so a small bootstrap registers tsx in the worker first.
+ */
+function spawnWorker(workerData: unknown): Worker {
+  if (!workerFile.pathname.endsWith(".ts")) return new Worker(workerFile, { workerData });
+  const tsx = import.meta.resolve("tsx/esm/api");
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(workerFile.href)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}
+
+/**
  * Runs onnxruntime in a worker thread so the event loop stays free while a model computes. Requests are
  * queued in the worker and answered in order.
  */
@@ -105,7 +116,7 @@ export class WorkerRunner implements Runner {
   }
 
   static create(model: Uint8Array, config: SessionConfig = {}): Promise<WorkerRunner> {
-    const worker = new Worker(workerFile, { workerData: { model, config } });
+    const worker = spawnWorker({ model, config });
     const runner = new WorkerRunner(worker);
     return new Promise((resolve, reject) => {
       const fail = (e: Error) => {
