@@ -1,0 +1,130 @@
+import { attrInt, attrInts, attrString, type Dim } from "../../graph/ir.js";
+import type { GradContext, GradRule } from "../context.js";
+
+interface ConvGeometry {
+  spatial: number;
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];
+  group: number;
+}
+
+function geometry(c: GradContext): ConvGeometry {
+  const { node, shape } = c;
+  const w = shape(node.inputs[1]);
+  const spatial = w.length - 2;
+  const kernel = attrInts(node, "kernel_shape") ?? (w.slice(2) as number[]);
+  if (kernel.some((k) => typeof k !== "number")) c.fail("kernel shape must be static");
+  const strides = attrInts(node, "strides") ?? kernel.map(() => 1);
+  const dilations = attrInts(node, "dilations") ?? kernel.map(() => 1);
+  let pads = attrInts(node, "pads") ?? new Array(2 * spatial).fill(0);
+  const autoPad = attrString(node, "auto_pad", "NOTSET");
+  if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") {
+    // Explicit pads from static input sizes, as the spec defines them.
+    const x = shape(node.inputs[0]);
+    pads = new Array(2 * spatial).fill(0);
+    for (let i = 0; i < spatial; i++) {
+      const size = x[i + 2];
+      if (typeof size !== "number") c.fail("auto_pad SAME needs static spatial sizes");
+      const out = Math.ceil(size / strides[i]);
+      const total = Math.max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size);
+      const small = Math.floor(total / 2);
+      pads[i] = autoPad === "SAME_UPPER" ? small : total - small;
+      pads[i + spatial] = total - pads[i];
+    }
+  }
+  return { spatial, kernel, strides, dilations, pads, group: attrInt(node, "group", 1) };
+}
+
+/** dX of a convolution is the transposed convolution of G with the same weights. */
+function inputGrad(c: GradContext, geo: ConvGeometry, g: string): string {
+  const [x, w] = c.node.inputs;
+  const xs = c.shape(x);
+  const ys = c.shape(c.node.outputs[0]);
+  const outputPadding: number[] = [];
+  for (let i = 0; i < geo.spatial; i++) {
+    const { strides: s, kernel: k, dilations: d, pads: p } = geo;
+    const size = xs[i + 2];
+    const out = ys[i + 2];
+    if (typeof size === "number" && typeof out === "number") {
+      outputPadding.push(size - (s[i] * (out - 1) + (k[i] - 1) * d[i] + 1 - p[i] - p[i + geo.spatial]));
+    } else if (s[i] === 1) outputPadding.push(0);
+    else c.fail("strided convolution needs static spatial sizes for its input gradient");
+  }
+  return c.b.op("ConvTranspose", [g, w], {
+    strides: geo.strides,
+    dilations: geo.dilations,
+    pads: geo.pads,
+    group: geo.group,
+    kernel_shape: geo.kernel,
+    output_padding: outputPadding,
+  });
+}
+
+/**
+ * dW is a convolution of X with G in which batch plays the role of channels: with X as [C, N, …] and
+ * G as [M, N, …] (weights), Conv(strides = dilation, dilations = stride) gives [C, M, k…] (cropped to the
+ * kernel). Groups ride along as a grouped convolution over [Cg, G·N, …] × [G·Mg, N, …].
+ */
+function weightGrad(c: GradContext, geo: ConvGeometry, g: string): string {
+  const { b } = c;
+  const [x, w] = c.node.inputs;
+  const xs = c.shape(x);
+  const ws = c.shape(w);
+  const gs = c.shape(c.node.outputs[0]);
+  const S = geo.spatial;
+  const G = geo.group;
+  const rest = Array.from({ length: S }, (_, i) => i + 2);
+  let xt: string;
+  let gt: string;
+  if (G === 1) {
+    xt = b.op("Transpose", [x], { perm: [1, 0, ...rest] });
+    gt = b.op("Transpose", [g], { perm: [1, 0, ...rest] });
+  } else {
+    const [cg, m] = [ws[1], ws[0]];
+    const xSpatial = xs.slice(2);
+    const gSpatial = gs.slice(2);
+    const known = (ds: Dim[]): ds is number[] => ds.every((d) => typeof d === "number");
+    if (typeof cg !== "number" || typeof m !== "number" || !known(xSpatial) || !known(gSpatial)) {
+      c.fail("grouped convolution needs static channels and spatial sizes for its weight gradient");
+    }
+    const mg = m / G;
+    const rest5 = rest.map((i) => i + 1);
+    // X [N, G·Cg, …] → [N, G, Cg, …] → [Cg, G, N, …] → [Cg, G·N, …]
+    const x5 = b.op("Reshape", [x, b.ints([-1, G, cg, ...xSpatial])]);
+    xt = b.op("Reshape", [
+      b.op("Transpose", [x5], { perm: [2, 1, 0, ...rest5] }),
+      b.ints([cg, -1, ...xSpatial]),
+    ]);
+    // G [N, G·Mg, …] → [N, G, Mg, …] → [G, Mg, N, …] → [G·Mg, N, …]
+    const g5 = b.op("Reshape", [g, b.ints([-1, G, mg, ...gSpatial])]);
+    gt = b.op("Reshape", [
+      b.op("Transpose", [g5], { perm: [1, 2, 0, ...rest5] }),
+      b.ints([m, -1, ...gSpatial]),
+    ]);
+  }
+  const full = b.op("Conv", [xt, gt], {
+    strides: geo.dilations,
+    dilations: geo.strides,
+    pads: geo.pads,
+    group: G,
+  });
+  // The correlation may extend past the kernel when the stride leaves unused input rows: crop.
+  const cropped = b.op("Slice", [full, b.ints(rest.map(() => 0)), b.ints(geo.kernel), b.ints(rest)]);
+  return b.op("Transpose", [cropped], { perm: [1, 0, ...rest] });
+}
+
+/** Conv(X, W, B): dX by ConvTranspose, dW by a batch-as-channels convolution, dB by summing G. */
+const Conv: GradRule = (c) => {
+  const g = c.dy[0]!;
+  const geo = geometry(c);
+  const rest = Array.from({ length: geo.spatial }, (_, i) => i + 2);
+  return [
+    c.needs[0] ? inputGrad(c, geo, g) : undefined,
+    c.needs[1] ? weightGrad(c, geo, g) : undefined,
+    c.needs[2] ? c.b.op("ReduceSum", [g, c.b.ints([0, ...rest])], { keepdims: 0 }) : undefined,
+  ];
+};
+
+export const convRules: Record<string, GradRule> = { Conv };

@@ -1,0 +1,64 @@
+import { availableParallelism } from "node:os";
+import * as ort from "onnxruntime-node";
+import type { Graph } from "../graph/ir.js";
+import { type ToModelOptions, toModel } from "../graph/model.js";
+import { encodeModel } from "../onnx/encode.js";
+import type { Tensor } from "../onnx/tensor.js";
+import { fromOrt, toOrt } from "./tensor.js";
+
+/** Session settings; defaults: all cores, every graph optimization. */
+export interface SessionConfig {
+  /** Intra-op threads (default: the machine's available parallelism). */
+  threads?: number;
+  /** onnxruntime graph optimization level (default "all"). */
+  optimization?: "disabled" | "basic" | "extended" | "all";
+  /** Sizes for symbolic dims (e.g. { batch: 16 }) so onnxruntime can plan memory and fuse statically. */
+  dims?: Record<string, number>;
+  /** Write the optimized model here (for profiling). */
+  optimizedModelPath?: string;
+  /** Enable onnxruntime's profiler with this file prefix. */
+  profilePrefix?: string;
+}
+
+/** onnxruntime session options for a config. */
+export function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.SessionOptions {
+  const options: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: config.threads ?? availableParallelism(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: config.optimization ?? "all",
+    executionMode: "sequential",
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+  };
+  if (config.dims) options.freeDimensionOverrides = { ...config.dims };
+  if (config.optimizedModelPath) options.optimizedModelFilePath = config.optimizedModelPath;
+  if (config.profilePrefix) {
+    options.enableProfiling = true;
+    options.profileFilePrefix = config.profilePrefix;
+  }
+  return options;
+}
+
+/** Serializes a graph (or takes model bytes) and opens an onnxruntime session on it. */
+export async function createSession(
+  model: Graph | Uint8Array,
+  config: SessionConfig = {},
+  modelOptions: ToModelOptions = {},
+): Promise<ort.InferenceSession> {
+  const bytes = model instanceof Uint8Array ? model : encodeModel(toModel(model, modelOptions));
+  return ort.InferenceSession.create(bytes, sessionOptions(config));
+}
+
+/** Runs a session on plain tensors and returns plain tensors (no copies either way). */
+export async function runSession(
+  session: ort.InferenceSession,
+  feeds: Record<string, Tensor>,
+  fetches?: string[],
+): Promise<Record<string, Tensor>> {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
+  const out = fetches ? await session.run(ortFeeds, fetches) : await session.run(ortFeeds);
+  const result: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(out)) result[k] = fromOrt(v as ort.Tensor);
+  return result;
+}
