@@ -15,7 +15,11 @@ export interface PgliteOptions {
  */
 export async function openPglite(options: PgliteOptions = {}): Promise<Database> {
   if (options.dataDir !== undefined) await mkdir(options.dataDir, { recursive: true });
-  const pglite = new PGlite(options.dataDir, { parsers: { [types.INT8]: parseInt8 } });
+  // One options object: PGlite ignores a second argument when the first (dataDir) is undefined.
+  const pglite = new PGlite({
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    parsers: { [types.INT8]: parseInt8 },
+  });
   await pglite.waitReady;
   return {
     driver: "pglite",

@@ -2,8 +2,10 @@ import type { Migration } from "./migration.js";
 
 /**
  * The first schema. Conventions: ids are uuids made by the gateway (so a caller knows them before the
- * insert commits); every timestamp is `timestamptz(3)` so it round-trips a JS Date exactly, which keyset
- * cursors rely on; states are text with CHECK constraints (readable in psql, easy to extend in a later
+ * insert commits); record timestamps (created/updated/started/finished) are `timestamptz(3)` so they
+ * round-trip a JS Date exactly, which keyset cursors rely on, while the deadlines compared with `now()`
+ * (run_after, lease_expires_at, locked_until, expires_at) keep full precision: rounding `now() + 0` to a
+ * millisecond could put it up to 0.5 ms in the future and make a due task briefly not due; states are text with CHECK constraints (readable in psql, easy to extend in a later
  * migration, unlike an enum type); JSON documents are jsonb.
  */
 export const initial: Migration = {
@@ -66,10 +68,10 @@ create table tasks (
     check (state in ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
   attempts integer not null default 0 check (attempts >= 0), -- claims so far, the running one included
   max_attempts integer not null check (max_attempts >= 1),
-  run_after timestamptz(3) not null default now(), -- not claimable before (retry backoff)
+  run_after timestamptz not null default now(), -- not claimable before (retry backoff)
   lease_owner text,
-  lease_expires_at timestamptz(3),
-  heartbeat_at timestamptz(3),
+  lease_expires_at timestamptz,
+  heartbeat_at timestamptz,
   input jsonb not null default '{}',
   output jsonb,
   error jsonb,  -- the last error, kept across retries
@@ -132,8 +134,8 @@ create table idempotency_keys (
   response_status integer,
   response_body jsonb,
   created_at timestamptz(3) not null default now(),
-  locked_until timestamptz(3) not null, -- an in_flight record older than this was abandoned by a crash
-  expires_at timestamptz(3) not null,
+  locked_until timestamptz not null, -- an in_flight record older than this was abandoned by a crash
+  expires_at timestamptz not null,
   primary key (principal, key),
   check ((state = 'completed') = (response_status is not null))
 );
