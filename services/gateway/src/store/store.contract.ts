@@ -324,6 +324,34 @@ export function storeContract(target: () => Target): void {
       assert.equal(events.filter((e) => e.type === "job.succeeded").length, 1);
     });
 
+    it("settle the job exactly once when its last tasks complete at the same moment on two connections", async () => {
+      const [a, b] = [new JobStore(target().db), new JobStore(await target().other())];
+      for (let round = 0; round < 10; round++) {
+        const { job } = await a.jobs.create({
+          spec: {},
+          tasks: [
+            { key: "x", kind: "train" },
+            { key: "y", kind: "train" },
+          ],
+        });
+        const [[first], [second]] = [
+          await a.tasks.claim("a", 1, LEASE_MS),
+          await b.tasks.claim("b", 1, LEASE_MS),
+        ];
+        const outcomes = await Promise.all([
+          a.tasks.complete(first.lease, {}),
+          b.tasks.complete(second.lease, {}),
+        ]);
+        assert.deepEqual(outcomes.map((o) => (o.outcome === "succeeded" ? o.jobState : o.outcome)).sort(), [
+          "running",
+          "succeeded",
+        ]);
+        assert.equal((await a.jobs.get(job.id))?.state, "succeeded", `round ${round}`);
+        const types = (await a.events.since(job.id)).map((e) => e.type);
+        assert.equal(types.filter((t) => t === "job.succeeded").length, 1);
+      }
+    });
+
     it("stay consistent when a job is cancelled while claimers and completers race on it", async () => {
       const n = 60;
       const { job } = await store().jobs.create({
