@@ -7,6 +7,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import type { Database } from "./driver.js";
 import { StoreError } from "./errors.js";
+import { isUuid } from "./ids.js";
 import { API_KEY_COLUMNS, toApiKey } from "./rows.js";
 import type { ApiKey } from "./types.js";
 
@@ -65,6 +66,7 @@ export class ApiKeyRepository {
 
   /** Revokes a key (kept for audit). False when there is no such key or it was already revoked. */
   async revoke(id: string): Promise<boolean> {
+    if (!isUuid(id)) return false;
     const { rowCount } = await this.#db.query(
       "update api_keys set revoked_at = now() where id = $1 and revoked_at is null",
       [id],
@@ -74,6 +76,7 @@ export class ApiKeyRepository {
 
   /** One key, or undefined. */
   async get(id: string): Promise<ApiKey | undefined> {
+    if (!isUuid(id)) return undefined;
     const { rows } = await this.#db.query(`select ${API_KEY_COLUMNS} from api_keys where id = $1`, [id]);
     return rows[0] === undefined ? undefined : toApiKey(rows[0]);
   }

@@ -5,6 +5,7 @@
  */
 import { type Database, json } from "./driver.js";
 import { StoreError } from "./errors.js";
+import { checkUuid, isUuid } from "./ids.js";
 import { ARTIFACT_COLUMNS, toArtifact } from "./rows.js";
 import type { Artifact } from "./types.js";
 
@@ -34,6 +35,7 @@ export class ArtifactRepository {
    * stored row either way, so a caller can compare digests (a deterministic re-run gives the same one).
    */
   async put(input: NewArtifact): Promise<{ created: boolean; artifact: Artifact }> {
+    checkUuid("jobId", input.jobId);
     if (!/^[0-9a-f]{64}$/.test(input.sha256))
       throw new StoreError("invalid_argument", "sha256 must be 64 hex digits");
     const inserted = await this.#db.query(
@@ -50,6 +52,7 @@ export class ArtifactRepository {
 
   /** One artifact, or undefined. */
   async get(jobId: string, key: string): Promise<Artifact | undefined> {
+    if (!isUuid(jobId)) return undefined;
     const { rows } = await this.#db.query(
       `select ${ARTIFACT_COLUMNS} from artifacts where job_id = $1 and key = $2`,
       [jobId, key],
@@ -65,6 +68,7 @@ export class ArtifactRepository {
     jobId: string,
     options: { prefix?: string; afterKey?: string; limit?: number } = {},
   ): Promise<Artifact[]> {
+    if (!isUuid(jobId)) return [];
     const { rows } = await this.#db.query(
       `select ${ARTIFACT_COLUMNS} from artifacts
         where job_id = $1

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { decodeCursor, pageLimit, toPage } from "./cursor.js";
 import { type Database, json } from "./driver.js";
 import { StoreError } from "./errors.js";
+import { checkUuid, isUuid } from "./ids.js";
 import { DATASET_COLUMNS, toDataset } from "./rows.js";
 import type { Dataset, Page } from "./types.js";
 
@@ -31,6 +32,8 @@ export class DatasetRepository {
     if (!Number.isInteger(input.imageCount) || input.imageCount < 0) {
       throw new StoreError("invalid_argument", "imageCount must be a non-negative integer");
     }
+    checkUuid("id", input.id);
+    checkUuid("apiKeyId", input.apiKeyId);
     const { rows } = await this.#db.query(
       `insert into datasets (id, name, kind, spec, image_count, classes, api_key_id)
        values ($1, $2, $3, $4::jsonb, $5, $6::text[], $7)
@@ -50,6 +53,7 @@ export class DatasetRepository {
 
   /** One dataset, or undefined. */
   async get(id: string): Promise<Dataset | undefined> {
+    if (!isUuid(id)) return undefined;
     const { rows } = await this.#db.query(`select ${DATASET_COLUMNS} from datasets where id = $1`, [id]);
     return rows[0] === undefined ? undefined : toDataset(rows[0]);
   }
@@ -60,6 +64,7 @@ export class DatasetRepository {
    */
   async list(options: { limit?: number; cursor?: string; apiKeyId?: string } = {}): Promise<Page<Dataset>> {
     const limit = pageLimit(options.limit);
+    checkUuid("apiKeyId", options.apiKeyId);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const { rows } = await this.#db.query(
       `select ${DATASET_COLUMNS} from datasets

@@ -12,7 +12,11 @@ export const STORE_ERROR_CODES = {
     description: "a job's tasks are empty, have duplicate keys, unknown dependencies or a cycle",
   },
   invalid_cursor: { status: 400, description: "a pagination cursor was not made by this store" },
-  invalid_argument: { status: 400, description: "an argument is out of range" },
+  invalid_argument: {
+    status: 400,
+    description: "an argument is out of range, malformed, or names a dataset or API key that does not exist",
+  },
+  conflict: { status: 409, description: "a row with this id already exists" },
   migration_checksum: {
     status: 500,
     description: "an applied migration differs from the code's copy (edited after release)",

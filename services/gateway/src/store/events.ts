@@ -7,6 +7,7 @@
  */
 import type { Database } from "./driver.js";
 import { StoreError } from "./errors.js";
+import { isUuid } from "./ids.js";
 import { insertEvent, lockJob } from "./job-state.js";
 import { EVENT_COLUMNS, toEvent } from "./rows.js";
 import type { JobEvent } from "./types.js";
@@ -21,6 +22,7 @@ export class EventRepository {
 
   /** Appends an event to a job's log and returns it. Throws `not_found` for an unknown job. */
   async append(jobId: string, type: string, data: unknown = {}): Promise<JobEvent> {
+    if (!isUuid(jobId)) throw new StoreError("not_found", `no job ${jobId}`);
     return this.#db.transaction(async (tx) => {
       if ((await lockJob(tx, jobId)) === undefined) throw new StoreError("not_found", `no job ${jobId}`);
       const id = await insertEvent(tx, jobId, type, data);
@@ -34,6 +36,7 @@ export class EventRepository {
     if (!Number.isSafeInteger(afterId) || afterId < 0) {
       throw new StoreError("invalid_argument", "afterId must be a non-negative integer");
     }
+    if (!isUuid(jobId)) return [];
     const { rows } = await this.#db.query(
       `select ${EVENT_COLUMNS} from job_events where job_id = $1 and id > $2 order by id limit $3`,
       [jobId, afterId, limit],

@@ -43,6 +43,7 @@ export {
   type CompleteOutcome,
   type FailOptions,
   type FailOutcome,
+  type QueueDepth,
   type ReclaimResult,
   TaskRepository,
 } from "./tasks.js";

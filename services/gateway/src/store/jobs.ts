@@ -2,8 +2,9 @@
 import { randomUUID } from "node:crypto";
 import { decodeCursor, pageLimit, toPage } from "./cursor.js";
 import { validateDag } from "./dag.js";
-import { type Database, json } from "./driver.js";
+import { type Database, json, sqlState } from "./driver.js";
 import { StoreError } from "./errors.js";
+import { checkUuid, isUuid } from "./ids.js";
 import { cancelOpenTasks, insertEvent, lockJob } from "./job-state.js";
 import { JOB_COLUMNS, TASK_COLUMNS, toJob, toTask } from "./rows.js";
 import type { AbortedTask, Job, JobState, Page, Task, TaskState } from "./types.js";
@@ -66,6 +67,9 @@ export class JobRepository {
    */
   async create(input: NewJob): Promise<{ job: Job; tasks: Task[] }> {
     validateDag(input.tasks);
+    checkUuid("id", input.id);
+    checkUuid("datasetId", input.datasetId);
+    checkUuid("apiKeyId", input.apiKeyId);
     const jobId = input.id ?? randomUUID();
     const ids = new Map(input.tasks.map((task) => [task.key, randomUUID()]));
     const tasks = input.tasks.map((task, position) => {
@@ -85,7 +89,7 @@ export class JobRepository {
     const edges = input.tasks.flatMap((task) =>
       (task.dependsOn ?? []).map((dep) => ({ task_id: ids.get(task.key), depends_on: ids.get(dep) })),
     );
-    return this.#db.transaction(async (tx) => {
+    const insert = this.#db.transaction(async (tx) => {
       const { rows } = await tx.query(
         `insert into jobs (id, spec, dataset_id, api_key_id) values ($1, $2::jsonb, $3, $4)
          returning ${JOB_COLUMNS}`,
@@ -112,10 +116,16 @@ export class JobRepository {
       );
       return { job: toJob(rows[0]), tasks: stored.rows.map(toTask) };
     });
+    return insert.catch((error: unknown) => {
+      if (sqlState(error) === "23503") throw new StoreError("invalid_argument", "unknown dataset or API key");
+      if (sqlState(error) === "23505") throw new StoreError("conflict", `a job with id ${jobId} exists`);
+      throw error;
+    });
   }
 
   /** One job, or undefined. */
   async get(jobId: string): Promise<Job | undefined> {
+    if (!isUuid(jobId)) return undefined;
     const { rows } = await this.#db.query(`select ${JOB_COLUMNS} from jobs where id = $1`, [jobId]);
     return rows[0] === undefined ? undefined : toJob(rows[0]);
   }
@@ -129,6 +139,7 @@ export class JobRepository {
       failed: 0,
       cancelled: 0,
     };
+    if (!isUuid(jobId)) return counts;
     const { rows } = await this.#db.query<{ state: TaskState; n: number }>(
       "select state, count(*) as n from tasks where job_id = $1 group by state",
       [jobId],
@@ -143,6 +154,7 @@ export class JobRepository {
    */
   async list(options: ListJobsOptions = {}): Promise<Page<Job>> {
     const limit = pageLimit(options.limit);
+    checkUuid("apiKeyId", options.apiKeyId);
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const { rows } = await this.#db.query(
       `select ${JOB_COLUMNS} from jobs
@@ -168,6 +180,7 @@ export class JobRepository {
    * also find out at the next heartbeat, and whatever they complete afterwards is refused (`lease_lost`).
    */
   async cancel(jobId: string): Promise<CancelOutcome> {
+    if (!isUuid(jobId)) return { outcome: "not_found" };
     return this.#db.transaction(async (tx) => {
       const state = await lockJob(tx, jobId);
       if (state === undefined) return { outcome: "not_found" };

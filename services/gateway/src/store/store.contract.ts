@@ -227,6 +227,48 @@ export function storeContract(target: () => Target): void {
       assert.deepEqual(keys(await s.tasks.claim("w", 10, LEASE_MS)), ["g3"]);
     });
 
+    it("treats malformed ids as unknown and refuses unknown references and duplicate ids", async () => {
+      const s = store();
+      assert.equal(await s.jobs.get("not-a-uuid"), undefined);
+      assert.deepEqual(await s.jobs.cancel("1; drop table jobs"), { outcome: "not_found" });
+      assert.deepEqual(await s.tasks.list("x"), []);
+      assert.deepEqual(await s.events.since("x"), []);
+      assert.equal(await s.tasks.heartbeat({ taskId: "x", owner: "w", attempt: 1 }, LEASE_MS), false);
+      assert.equal(await s.datasets.get("x"), undefined);
+      assert.equal(await s.apiKeys.get("x"), undefined);
+      const code = (c: string) => (e: unknown) => e instanceof StoreError && e.code === c;
+      const one = [{ key: "k", kind: "x" }];
+      await assert.rejects(
+        s.jobs.create({ spec: {}, datasetId: "00000000-0000-4000-8000-000000000000", tasks: one }),
+        code("invalid_argument"),
+      );
+      await assert.rejects(
+        s.jobs.create({ spec: {}, apiKeyId: "nope", tasks: one }),
+        code("invalid_argument"),
+      );
+      const { job } = await s.jobs.create({ spec: {}, tasks: one });
+      await assert.rejects(s.jobs.create({ id: job.id, spec: {}, tasks: one }), code("conflict"));
+    });
+
+    it("reports queue depth per kind: runnable now, waiting on dependencies or backoff, running", async () => {
+      const s = store({ retry: NO_JITTER });
+      await s.jobs.create({ spec: {}, tasks: chain });
+      const cancelled = await s.jobs.create({ spec: {}, tasks: [{ key: "g", kind: "generate" }] });
+      await s.jobs.cancel(cancelled.job.id);
+      assert.deepEqual(await s.tasks.queueDepth(), {
+        finetune: { runnable: 1, waiting: 0, running: 0 },
+        generate: { runnable: 0, waiting: 2, running: 0 },
+        evaluate: { runnable: 0, waiting: 1, running: 0 },
+      });
+      const [ft] = await s.tasks.claim("w", 1, LEASE_MS);
+      await s.tasks.complete(ft.lease, {});
+      const [g0] = await s.tasks.claim("w", 1, LEASE_MS);
+      await s.tasks.fail(g0.lease, {}, { retryable: true });
+      const depth = await s.tasks.queueDepth();
+      assert.deepEqual(depth.generate, { runnable: 1, waiting: 1, running: 0 });
+      assert.equal(depth.finetune, undefined);
+    });
+
     it("lists jobs newest first with a keyset cursor that is stable under inserts", async () => {
       const s = store();
       const one = [{ key: "only", kind: "x" }];

@@ -7,6 +7,7 @@
  */
 import { type Database, json, type Queryable } from "./driver.js";
 import { StoreError } from "./errors.js";
+import { isUuid } from "./ids.js";
 import { failJob, insertEvent, lockJob, settleIfDone } from "./job-state.js";
 import {
   backoffParams,
@@ -35,6 +36,13 @@ export interface ReclaimResult {
   failed: string[];
   /** Running siblings cancelled because their job failed. */
   abort: AbortedTask[];
+}
+
+/** Tasks of one kind by readiness; see {@link TaskRepository.queueDepth}. */
+export interface QueueDepth {
+  runnable: number;
+  waiting: number;
+  running: number;
 }
 
 /** Options of {@link TaskRepository.fail}. */
@@ -132,6 +140,7 @@ export class TaskRepository {
    */
   async heartbeat(lease: TaskLease, leaseMs: number): Promise<boolean> {
     checkPositive("leaseMs", leaseMs);
+    if (!isUuid(lease.taskId)) return false;
     const { rowCount } = await this.#db.query(
       `update tasks
           set lease_expires_at = now() + $4::float8 * interval '1 millisecond', heartbeat_at = now(),
@@ -297,14 +306,45 @@ export class TaskRepository {
     return result;
   }
 
+  /**
+   * Work per kind over active jobs, for queue-depth gauges and autoscaling: `runnable` tasks could be
+   * claimed now, `waiting` ones are pending on dependencies or backoff, `running` ones hold a lease.
+   */
+  async queueDepth(): Promise<Record<string, QueueDepth>> {
+    const { rows } = await this.#db.query<{
+      kind: string;
+      running: number;
+      runnable: number;
+      pending: number;
+    }>(
+      `select t.kind,
+              count(*) filter (where t.state = 'running') as running,
+              count(*) filter (where t.state = 'pending' and t.run_after <= now() and not exists (
+                select 1 from task_dependencies d join tasks dep on dep.id = d.depends_on
+                 where d.task_id = t.id and dep.state <> 'succeeded')) as runnable,
+              count(*) filter (where t.state = 'pending') as pending
+         from tasks t join jobs j on j.id = t.job_id
+        where t.state in ('pending', 'running') and j.state in ('queued', 'running')
+        group by t.kind`,
+    );
+    return Object.fromEntries(
+      rows.map((row) => [
+        row.kind,
+        { runnable: row.runnable, waiting: row.pending - row.runnable, running: row.running },
+      ]),
+    );
+  }
+
   /** One task with its dependency keys, or undefined. */
   async get(taskId: string): Promise<Task | undefined> {
+    if (!isUuid(taskId)) return undefined;
     const { rows } = await this.#db.query(`select ${TASK_COLUMNS} from tasks t where t.id = $1`, [taskId]);
     return rows[0] === undefined ? undefined : toTask(rows[0]);
   }
 
   /** Every task of a job, in submission order. */
   async list(jobId: string): Promise<Task[]> {
+    if (!isUuid(jobId)) return [];
     const { rows } = await this.#db.query(
       `select ${TASK_COLUMNS} from tasks t where t.job_id = $1 order by t.position`,
       [jobId],
@@ -317,6 +357,7 @@ export class TaskRepository {
     lease: TaskLease,
     fn: (tx: Queryable, jobId: string) => Promise<T | { outcome: "lease_lost" }>,
   ): Promise<T | { outcome: "lease_lost" }> {
+    if (!isUuid(lease.taskId)) return { outcome: "lease_lost" };
     return this.#db.transaction(async (tx) => {
       // job_id never changes, so reading it before taking the job lock is safe.
       const { rows } = await tx.query<{ job_id: string }>("select job_id from tasks where id = $1", [
