@@ -1,0 +1,57 @@
+/**
+ * Opaque keyset cursors over (created_at, id), newest first. The cursor is base64url JSON of the last
+ * row's position; timestamps are millisecond-precision columns, so the Date round-trips exactly and
+ * `(created_at, id) < (cursor)` neither repeats nor skips a row, however many rows are inserted meanwhile.
+ */
+import { StoreError } from "./errors.js";
+
+/** The position of a row in a newest-first listing. */
+export interface Position {
+  createdAt: Date;
+  id: string;
+}
+
+/** Makes the cursor that continues after `position`. */
+export function encodeCursor(position: Position): string {
+  return Buffer.from(JSON.stringify([position.createdAt.toISOString(), position.id])).toString("base64url");
+}
+
+/** Reads a cursor made by {@link encodeCursor}; throws `invalid_cursor` for anything else. */
+export function decodeCursor(cursor: string): Position {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw new StoreError("invalid_cursor", "the cursor is not valid");
+  }
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 2 &&
+    typeof parsed[0] === "string" &&
+    typeof parsed[1] === "string" &&
+    /^[0-9a-f-]{36}$/.test(parsed[1])
+  ) {
+    const createdAt = new Date(parsed[0]);
+    if (!Number.isNaN(createdAt.getTime())) return { createdAt, id: parsed[1] };
+  }
+  throw new StoreError("invalid_cursor", "the cursor is not valid");
+}
+
+/** Page size bounds shared by every list. */
+export function pageLimit(limit: number | undefined, fallback = 20, max = 100): number {
+  const value = limit ?? fallback;
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new StoreError("invalid_argument", `limit must be an integer between 1 and ${max}`);
+  }
+  return value;
+}
+
+/** Turns `limit + 1` fetched rows into a page: the extra row only tells that another page exists. */
+export function toPage<T extends Position>(
+  rows: T[],
+  limit: number,
+): { items: T[]; nextCursor: string | null } {
+  if (rows.length <= limit) return { items: rows, nextCursor: null };
+  const items = rows.slice(0, limit);
+  return { items, nextCursor: encodeCursor(items[items.length - 1]) };
+}

@@ -1,0 +1,50 @@
+/**
+ * The gateway's job store: datasets, jobs and their task DAGs with leases, events, artifact metadata,
+ * idempotency keys and API keys, in PostgreSQL (PGlite embedded, or a server via DATABASE_URL).
+ * See docs/jobs.md for the schema and the lease, retry and backoff rules.
+ */
+export { ApiKeyRepository, type NewApiKey } from "./api-keys.js";
+export { ArtifactRepository, type NewArtifact } from "./artifacts.js";
+export { decodeCursor, encodeCursor } from "./cursor.js";
+export { validateDag } from "./dag.js";
+export { DatasetRepository, type NewDataset } from "./datasets.js";
+export {
+  type Database,
+  json,
+  parseInt8,
+  type Queryable,
+  type QueryResult,
+  type Row,
+  sqlState,
+} from "./driver.js";
+export { STORE_ERROR_CODES, StoreError, type StoreErrorCode } from "./errors.js";
+export { EventRepository } from "./events.js";
+export {
+  type IdempotencyBegin,
+  type IdempotencyOptions,
+  IdempotencyRepository,
+  type StoredResponse,
+} from "./idempotency.js";
+export {
+  type CancelOutcome,
+  JobRepository,
+  type ListJobsOptions,
+  type NewJob,
+  type NewTask,
+} from "./jobs.js";
+export { type MigrateResult, migrate } from "./migrate.js";
+export { MIGRATIONS, type Migration } from "./migrations/index.js";
+export { type DatabaseConfig, DEFAULT_DATA_DIR, databaseConfigFromEnv, openDatabase } from "./open.js";
+export { openPostgres, type PostgresOptions } from "./pg-driver.js";
+export { openPglite, type PgliteOptions } from "./pglite-driver.js";
+export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.js";
+export { JobStore, type JobStoreOptions, openJobStore } from "./store.js";
+export {
+  type CompleteOutcome,
+  type FailOptions,
+  type FailOutcome,
+  type QueueDepth,
+  type ReclaimResult,
+  TaskRepository,
+} from "./tasks.js";
+export type * from "./types.js";

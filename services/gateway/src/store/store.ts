@@ -1,0 +1,65 @@
+/**
+ * The job store: one object bundling a database handle and its repositories, so the gateway opens,
+ * migrates and closes one thing. Services take only the repositories they use (and tests fake those).
+ */
+import { ApiKeyRepository } from "./api-keys.js";
+import { ArtifactRepository } from "./artifacts.js";
+import { DatasetRepository } from "./datasets.js";
+import type { Database } from "./driver.js";
+import { EventRepository } from "./events.js";
+import { type IdempotencyOptions, IdempotencyRepository } from "./idempotency.js";
+import { JobRepository } from "./jobs.js";
+import { migrate } from "./migrate.js";
+import { type DatabaseConfig, openDatabase } from "./open.js";
+import type { RetryPolicy } from "./retry-policy.js";
+import { TaskRepository } from "./tasks.js";
+
+/** Tunables of the store. */
+export interface JobStoreOptions {
+  /** Backoff after retryable failures and expired leases. Default {@link DEFAULT_RETRY_POLICY}. */
+  retry?: RetryPolicy;
+  /** Attempts per task when the job does not say. Default 3. */
+  defaultMaxAttempts?: number;
+  idempotency?: IdempotencyOptions;
+}
+
+/** Every repository over one database. */
+export class JobStore {
+  readonly datasets: DatasetRepository;
+  readonly jobs: JobRepository;
+  readonly tasks: TaskRepository;
+  readonly events: EventRepository;
+  readonly artifacts: ArtifactRepository;
+  readonly idempotency: IdempotencyRepository;
+  readonly apiKeys: ApiKeyRepository;
+
+  constructor(
+    readonly db: Database,
+    options: JobStoreOptions = {},
+  ) {
+    this.datasets = new DatasetRepository(db);
+    this.jobs = new JobRepository(db, options);
+    this.tasks = new TaskRepository(db, options);
+    this.events = new EventRepository(db);
+    this.artifacts = new ArtifactRepository(db);
+    this.idempotency = new IdempotencyRepository(db, options.idempotency);
+    this.apiKeys = new ApiKeyRepository(db);
+  }
+
+  /** Closes the database. */
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
+
+/** Opens the configured database, brings its schema up to date and returns the store over it. */
+export async function openJobStore(config: DatabaseConfig, options: JobStoreOptions = {}): Promise<JobStore> {
+  const db = await openDatabase(config);
+  try {
+    await migrate(db);
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return new JobStore(db, options);
+}
