@@ -28,10 +28,10 @@ export interface FlatSlot {
 }
 
 /**
- * A training graph: one run does forward, backward and the optimizer update. All trainable parameters
- * travel as ONE flat vector (input `params`), sliced into their shapes at the top of the graph; their
- * gradients are concatenated, so clipping and the optimizer are a few large elementwise ops instead of a
- * dozen small ones per parameter. Optimizer states are flat vectors too.
+ * A training graph: one run does forward, backward and the optimizer update. The trainable parameters are
+ * inputs of their own shapes AND, aliased, one flat vector (`optim.params`) — the trainer feeds views of one
+ * buffer for both. Gradients are concatenated into a flat vector, so clipping and the optimizer are a few
+ * large elementwise ops instead of a dozen small ones per parameter. Optimizer states are flat vectors too.
  */
 export interface TrainGraph {
   graph: Graph;
@@ -62,8 +62,8 @@ export interface TrainGraph {
 export const nextName = (input: string): string => `${input}.next`;
 
 /**
- * Appends the gradient of `loss` and the optimizer update to `graph` (in place). Feed `flat`, the states,
- * `lr` and `step`; read the loss and the `*.next` outputs.
+ * Appends the gradient of `loss` and the optimizer update to `graph` (in place). Feed each parameter and
+ * `flat` (the same values, aliased), the states, `lr` and `step`; read the loss and the `*.next` outputs.
  */
 export function buildTrainGraph(graph: Graph, o: TrainGraphOptions): TrainGraph {
   const { grads, rowParams } = appendGradients(graph, { loss: o.loss, wrt: o.trainable });
@@ -88,16 +88,14 @@ export function buildTrainGraph(graph: Graph, o: TrainGraphOptions): TrainGraph 
   }
 
   const b = new GraphBuilder({ graph, dtype });
-  const flat = b.input("optim.params", [size], dtype);
-  // Each trainable parameter becomes a slice of the flat vector, computed before anything uses it.
-  const mark = graph.nodes.length;
+  // Each trainable parameter becomes an input of its own shape; the trainer feeds views of the flat vector
+  // as those inputs and the flat vector itself, so the parameters are read in place (no slicing ops).
   for (const s of slots) {
     graph.initializers.delete(s.name);
     graph.params.delete(s.name);
-    const piece = b.op("Slice", [flat, b.ints([s.offset]), b.ints([s.offset + s.size])]);
-    b.op("Reshape", [piece, b.ints(s.dims)], {}, { outputs: [s.name] });
+    graph.addInput({ name: s.name, dtype, shape: s.dims });
   }
-  graph.nodes.unshift(...graph.nodes.splice(mark));
+  const flat = b.input("optim.params", [size], dtype);
 
   const decide = o.decay ?? ((_p: string, dims: number[]) => dims.length >= 2);
   const updates = new Map<string, string>();

@@ -106,9 +106,22 @@ export class Trainer {
       [this.train.step]: scalar(dtype, step),
     };
     for (const [name, t] of this.#values) feeds[name] = t;
+    // The parameters as views of the flat vector: one buffer, fed twice, moved once.
+    const flat = (this.#values.get(this.train.flat) as Tensor).data as Float32Array;
+    for (const p of this.train.params) {
+      feeds[p.name] = {
+        dtype: this.train.dtype,
+        dims: p.dims,
+        data: flat.subarray(p.offset, p.offset + p.size),
+      };
+    }
     const fetches = [this.train.loss, ...this.train.updates.values()];
     if (this.train.gradNorm) fetches.push(this.train.gradNorm);
-    const out = await this.#runner.run(feeds, { fetches, transfer: [...this.#values.keys()] });
+    const out = await this.#runner.run(feeds, {
+      fetches,
+      transfer: [...this.#values.keys()],
+      shareViews: true,
+    });
     for (const [input, output] of this.train.updates) this.#values.set(input, out[output]);
     this.#step = step;
     const result: StepResult = { step, loss: Number(out[this.train.loss].data[0]), lr };
