@@ -1,4 +1,4 @@
-import { tensorFromProto, tensorToProto } from "../onnx/tensor.js";
+import { type Tensor, tensorFromProto, tensorToProto } from "../onnx/tensor.js";
 import {
   type AttributeProto,
   AttributeType,
@@ -178,6 +178,23 @@ export function fromModel(model: ModelProto): Graph {
     const attrs: Record<string, Attribute> = {};
     for (const a of n.attribute) attrs[a.name] = attributeFromProto(a);
     g.addNode({ op: n.opType, inputs: n.input, outputs: n.output, attrs, name: n.name, domain: n.domain });
+  }
+  return g;
+}
+
+/**
+ * A copy of `graph` whose parameters take the given values (same dtype and shape as before), e.g. to build
+ * an inference model from trained weights. Names not in the graph are an error.
+ */
+export function withParameters(graph: Graph, values: Map<string, Tensor> | Record<string, Tensor>): Graph {
+  const g = graph.clone();
+  for (const [name, t] of values instanceof Map ? values : Object.entries(values)) {
+    const old = g.initializers.get(name);
+    if (!old || !g.params.has(name)) throw new Error(`withParameters: ${name} is not a parameter`);
+    if (old.dtype !== t.dtype || old.dims.join() !== t.dims.join()) {
+      throw new Error(`withParameters: ${name} is [${t.dims}] (type ${t.dtype}), expected [${old.dims}]`);
+    }
+    g.initializers.set(name, t);
   }
   return g;
 }

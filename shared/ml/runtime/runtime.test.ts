@@ -1,0 +1,201 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { Rng } from "../../random/index.js";
+import { GraphBuilder } from "../graph/builder.js";
+import { toModel } from "../graph/model.js";
+import { linear, mse, silu } from "../nn/index.js";
+import { encodeModel } from "../onnx/encode.js";
+import { f32, type Tensor } from "../onnx/tensor.js";
+import { adamw, warmupCosine } from "../optim/index.js";
+import { InProcessRunner, SessionCache, Trainer, WorkerRunner } from "./index.js";
+
+/** y = silu(x·W1 + b1)·W2 + b2 with a symbolic batch. */
+function mlp(seed = 1) {
+  const b = new GraphBuilder({ seed });
+  const x = b.input("x", ["batch", 8]);
+  const target = b.input("target", ["batch", 4]);
+  const y = linear(b, "fc2", silu(b, linear(b, "fc1", x, { inFeatures: 8, outFeatures: 16 })), {
+    inFeatures: 16,
+    outFeatures: 4,
+  });
+  b.output(y, "y");
+  b.output(mse(b, y, target), "loss");
+  return b.graph;
+}
+
+function batch(rng: Rng, n: number): Record<string, Tensor> {
+  const x = f32([n, 8]);
+  const target = f32([n, 4]);
+  rng.fillNormal(x.data as Float32Array);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < 4; k++)
+      (target.data as Float32Array)[i * 4 + k] = Math.sin((x.data as Float32Array)[i * 8 + k]);
+  return { x, target };
+}
+
+/** A model heavy enough to take a noticeable time: a chain of 512×512 MatMuls. */
+function heavy(): Uint8Array {
+  const b = new GraphBuilder({ seed: 2 });
+  let h = b.input("x", [512, 512]);
+  const w = b.param("w", f32([512, 512], new Float32Array(512 * 512).fill(1 / 512)));
+  for (let i = 0; i < 40; i++) h = b.op("MatMul", [h, w]);
+  b.output(h, "y");
+  return encodeModel(toModel(b.graph));
+}
+
+describe("runners", () => {
+  it("a worker runner gives the in-process results", async () => {
+    const bytes = encodeModel(toModel(mlp()));
+    const feeds = batch(new Rng(1), 3);
+    const local = await InProcessRunner.create(bytes, { threads: 1 });
+    const worker = await WorkerRunner.create(bytes, { threads: 1 });
+    const a = await local.run(feeds);
+    const b = await worker.run(feeds);
+    assert.deepEqual(Array.from(b.y.data as Float32Array), Array.from(a.y.data as Float32Array));
+    assert.deepEqual([...worker.inputNames], ["x", "target"]);
+    await local.release();
+    await worker.release();
+    await assert.rejects(worker.run(feeds), /released/);
+  });
+
+  it("keeps the event loop free while the worker computes", async () => {
+    const worker = await WorkerRunner.create(heavy(), { threads: 1 });
+    const x = f32([512, 512], new Float32Array(512 * 512).fill(1));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    const started = performance.now();
+    await worker.run({ x });
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    await worker.release();
+    assert.ok(ticks >= Math.min(3, Math.floor(elapsed / 10)), `${ticks} ticks in ${elapsed.toFixed(0)} ms`);
+  });
+
+  it("transfers only the named feeds' buffers", async () => {
+    const worker = await WorkerRunner.create(encodeModel(toModel(mlp())), { threads: 1 });
+    const feeds = batch(new Rng(2), 2);
+    await worker.run(feeds, { transfer: ["x"] });
+    assert.equal(feeds.x.data.length, 0, "x moved to the worker");
+    assert.equal(feeds.target.data.length, 8, "target stayed");
+    await worker.release();
+  });
+
+  it("reports a bad feed as a rejected run, and keeps serving", async () => {
+    const worker = await WorkerRunner.create(encodeModel(toModel(mlp())), { threads: 1 });
+    await assert.rejects(worker.run({ x: f32([2, 3]) }));
+    const out = await worker.run(batch(new Rng(3), 2));
+    assert.deepEqual(out.y.dims, [2, 4]);
+    await worker.release();
+  });
+});
+
+describe("SessionCache", () => {
+  it("shares a session per (model, dims), evicts the least recently used and releases it", async () => {
+    const cache = new SessionCache({ maxEntries: 2, worker: false, config: { threads: 1 } });
+    const bytes = encodeModel(toModel(mlp()));
+    const [a, a2] = await Promise.all([cache.get(bytes, { batch: 2 }), cache.get(bytes, { batch: 2 })]);
+    assert.equal(a, a2);
+    const b = await cache.get(bytes, { batch: 4 });
+    assert.notEqual(a, b);
+    assert.equal(await cache.get(bytes, { batch: 2 }), a); // a is now the most recent
+    await cache.get(bytes, { batch: 8 }); // evicts b
+    assert.equal(cache.size, 2);
+    assert.notEqual(await cache.get(bytes, { batch: 4 }), b);
+    // A session opened with fixed dims runs at that batch size.
+    const out = await (await cache.get(bytes, { batch: 2 })).run(batch(new Rng(1), 2));
+    assert.deepEqual(out.y.dims, [2, 4]);
+    await cache.clear();
+    assert.equal(cache.size, 0);
+  });
+});
+
+describe("Trainer", () => {
+  const options = (worker = false) => ({
+    graph: mlp(),
+    loss: "loss",
+    trainable: ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"],
+    optimizer: adamw({ weightDecay: 0.01 }),
+    schedule: warmupCosine({ peak: 1e-2, warmup: 2, total: 10 }),
+    clipNorm: 1,
+    session: { threads: 1 },
+    worker,
+  });
+
+  it("resumes from a checkpoint exactly: N steps + save + load + N steps = 2N steps", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "trainer-"));
+    try {
+      const batches = Array.from({ length: 6 }, (_, i) => batch(new Rng(10 + i), 4));
+      const straight = await Trainer.create(options());
+      for (const b of batches) await straight.trainStep(b);
+
+      const first = await Trainer.create(options());
+      for (const b of batches.slice(0, 3)) await first.trainStep(b);
+      await first.save(join(dir, "ckpt.safetensors"));
+      await first.release();
+      const resumed = await Trainer.create(options());
+      await resumed.load(join(dir, "ckpt.safetensors"));
+      assert.equal(resumed.step, 3);
+      const results = [];
+      for (const b of batches.slice(3)) results.push(await resumed.trainStep(b));
+      assert.equal(results.at(-1)?.step, 6);
+
+      const a = straight.checkpoint().tensors;
+      const b = resumed.checkpoint().tensors;
+      assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+      assert.ok(a.has("fc1.weight.m") && a.has("fc1.weight.v"), "optimizer state is checkpointed");
+      for (const [name, t] of a) {
+        assert.deepEqual(
+          Array.from(b.get(name)?.data as Float32Array),
+          Array.from(t.data as Float32Array),
+          name,
+        );
+      }
+      await straight.release();
+      await resumed.release();
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+
+  it("trains the same in a worker thread as in process", async () => {
+    const local = await Trainer.create(options());
+    const remote = await Trainer.create(options(true));
+    for (let i = 0; i < 3; i++) {
+      const b = batch(new Rng(20 + i), 4);
+      const [l, r] = [await local.trainStep(b), await remote.trainStep(b)];
+      assert.equal(r.loss, l.loss);
+    }
+    const w = remote.trainedParameters().get("fc2.weight")?.data as Float32Array;
+    assert.deepEqual(
+      Array.from(w),
+      Array.from(local.trainedParameters().get("fc2.weight")?.data as Float32Array),
+    );
+    await local.release();
+    await remote.release();
+  });
+
+  it("refuses a checkpoint from another setup", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "trainer-"));
+    try {
+      const t = await Trainer.create(options());
+      await t.save(join(dir, "a.safetensors"));
+      const other = await Trainer.create({ ...options(), trainable: ["fc1.weight"] });
+      await other.load(join(dir, "a.safetensors")); // a superset of what it needs: fine
+      const bigger = await Trainer.create({
+        ...options(),
+        trainable: ["fc1.weight", "fc2.weight", "fc2.bias", "fc1.bias"],
+      });
+      await bigger.load(join(dir, "a.safetensors"));
+      const wider = mlp();
+      const onlyFirst = await Trainer.create({ ...options(), graph: wider, trainable: ["fc1.weight"] });
+      await onlyFirst.save(join(dir, "b.safetensors"));
+      await assert.rejects(t.load(join(dir, "b.safetensors")), /missing fc1.bias/);
+      for (const x of [t, other, bigger, onlyFirst]) await x.release();
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
+});
