@@ -213,7 +213,8 @@ export interface TimestepDecl {
 /**
  * A tiny conditional UNet: sinusoidal timestep embedding through an MLP, conv_in, one spatial transformer
  * (proj_in conv, self-attention attn1, cross-attention attn2 over the text states, feed-forward, proj_out
- * conv) with a residual, conv_out. Module paths follow diffusers (`down_blocks.0.attentions.0.…`).
+ * conv) with a residual, conv_out, plus 0.9 × the noisy latent (so x̂₀ stays bounded). Module paths follow
+ * diffusers (`down_blocks.0.attentions.0.…`).
  */
 export function tinyUnet(
   s: TinySizes,
@@ -262,7 +263,11 @@ export function tinyUnet(
   x = b.op("Add", [x, ff]);
   x = b.op("Reshape", [b.op("Transpose", [x], { perm: [0, 2, 1] }), b.op("Shape", [residual])]);
   h = b.op("Add", [m.conv(`${block}.proj_out`, x, C, C, 1), residual]);
-  b.output(m.conv("conv_out", m.silu(h), C, s.latentChannels, 3), "out_sample");
+  // ε ≈ 0.9·x_t + a learned-looking term: a random network whose predictions keep latents at a sane scale
+  // (a pure random ε makes x̂₀ = (x_t − σε)/α explode at high noise and saturates every image).
+  const noisy = b.op("Slice", [sample, b.ints([0]), b.ints([s.latentChannels]), b.ints([1])]);
+  const learned = b.op("Mul", [m.conv("conv_out", m.silu(h), C, s.latentChannels, 3), b.scalar(0.3)]);
+  b.output(b.op("Add", [b.op("Mul", [noisy, b.scalar(0.9)]), learned]), "out_sample");
   return m.result();
 }
 
@@ -329,7 +334,7 @@ export function tinyVaeDecoder(s: TinySizes, seed = 4): TinyComponent {
     x = b.op("Resize", [x, "", b.floats([4], [1, 1, 2, 2])], { mode: "nearest" });
     x = m.silu(m.conv(`decoder.up_blocks.${i}.upsamplers.0.conv`, x, C, C, 3));
   }
-  b.output(m.conv("decoder.conv_out", x, C, 3, 3, 1, 0.3), "sample");
+  b.output(m.conv("decoder.conv_out", x, C, 3, 3, 1, 0.05), "sample");
   return m.result();
 }
 
