@@ -26,6 +26,8 @@ export const NoisePurpose = Object.freeze({
   fractal: 6,
   /** Diff-Mix's uniformly drawn target class. */
   targetClass: 7,
+  /** Diff-II's draw of prompt suffixes. */
+  promptSuffix: 8,
 });
 
 const SEED_DERIVATION_TAG = 0x64696664; // "difd"

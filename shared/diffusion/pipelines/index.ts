@@ -11,6 +11,14 @@ export {
 } from "./conditioning.js";
 export { type DenoiseRun, denoise, type Predictor } from "./denoise.js";
 export {
+  DIFF_II_DEFAULTS,
+  type DiffIIImage,
+  type DiffIIOptions,
+  type DiffIIRequest,
+  diffII,
+  drawSuffixes,
+} from "./diff-ii.js";
+export {
   batchToImages,
   decodeLatents,
   encodeImages,
@@ -27,6 +35,16 @@ export {
   img2img,
   interClassImg2Img,
 } from "./img2img.js";
+export {
+  DIFF_II_INVERSION_STEPS,
+  type InversionCache,
+  type InversionOptions,
+  type InversionRequest,
+  type InvertedLatent,
+  inversionKey,
+  invertImages,
+  MemoryInversionCache,
+} from "./inversion.js";
 export {
   concatChannels,
   guidedPredictor,
