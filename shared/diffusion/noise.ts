@@ -28,6 +28,8 @@ export const NoisePurpose = Object.freeze({
   targetClass: 7,
   /** Diff-II's draw of prompt suffixes. */
   promptSuffix: 8,
+  /** A random prompt template (DiffuseMix's style instruction). */
+  promptChoice: 9,
 });
 
 const SEED_DERIVATION_TAG = 0x64696664; // "difd"

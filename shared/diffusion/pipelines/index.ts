@@ -19,6 +19,14 @@ export {
   drawSuffixes,
 } from "./diff-ii.js";
 export {
+  DIFFUSEMIX_DEFAULTS,
+  DIFFUSEMIX_PROMPTS,
+  type DiffuseMixMixing,
+  diffuseMix,
+  diffuseMixImage,
+  drawDiffuseMixPrompt,
+} from "./diffusemix.js";
+export {
   batchToImages,
   decodeLatents,
   encodeImages,
@@ -35,6 +43,12 @@ export {
   img2img,
   interClassImg2Img,
 } from "./img2img.js";
+export {
+  INSTRUCT_PIX2PIX_DEFAULTS,
+  type InstructPix2PixOptions,
+  type InstructPix2PixRequest,
+  instructPix2Pix,
+} from "./instruct-pix2pix.js";
 export {
   DIFF_II_INVERSION_STEPS,
   type InversionCache,
