@@ -27,6 +27,29 @@ export {
   drawDiffuseMixPrompt,
 } from "./diffusemix.js";
 export {
+  drawGifPrompt,
+  GIF_ADJECTIVES,
+  GIF_DEFAULTS,
+  GIF_DOMAINS,
+  type GifImage,
+  type GifOptions,
+  type GifRequest,
+  gif,
+} from "./gif.js";
+export {
+  buildGifScoringGraph,
+  CLIP_MEAN,
+  CLIP_STD,
+  type ClipScorer,
+  type GifObjectiveWeights,
+  type GifScores,
+  GifScoringModel,
+  type GifTargets,
+  groupMeanMatrix,
+  loadClipScorer,
+  resizeMatrix,
+} from "./gif-scorer.js";
+export {
   batchToImages,
   decodeLatents,
   encodeImages,
@@ -37,10 +60,13 @@ export {
 export {
   DEFAULT_STRENGTH,
   drawTargetClass,
+  type Img2ImgLatents,
   type Img2ImgOptions,
   type Img2ImgRequest,
   type InterClassRequest,
   img2img,
+  img2imgLatents,
+  img2imgResult,
   interClassImg2Img,
 } from "./img2img.js";
 export {
