@@ -33,7 +33,7 @@ export {
   loadDiffusionModel,
 } from "./model.js";
 export { componentSessionOptions, openSession, type SessionSettings } from "./session.js";
-export { TextEncoder } from "./text-encoder.js";
+export { ClipTextEncoder } from "./text-encoder.js";
 export { type LatentDims, Unet } from "./unet.js";
 export {
   type LatentMode,
