@@ -50,18 +50,18 @@ const LayerNormalization: GradRule = (c) => {
   const a = attrInt(node, "axis", -1);
   const axis = a < 0 ? a + rank : a;
   const axes = Array.from({ length: rank - axis }, (_, i) => axis + i);
+  // Without an affine part (GroupNorm built on LayerNormalization: unit scale, zero bias) the output IS x̂.
+  const unitScale = c.floats(scale)?.every((v) => v === 1) ?? false;
+  const noShift = !bias || (c.floats(bias)?.every((v) => v === 0) ?? false);
   let xhat: string;
   let invstd: string;
   const stash = attrInt(node, "stash_type", DataType.FLOAT);
   if (c.type(x).dtype === DataType.FLOAT && stash === DataType.FLOAT) {
-    const mean = c.forwardOutput(1);
     invstd = c.forwardOutput(2);
-    xhat = b.op("Mul", [b.op("Sub", [x, mean]), invstd]);
+    xhat = unitScale && noShift ? y : b.op("Mul", [b.op("Sub", [x, c.forwardOutput(1)]), invstd]);
   } else {
     ({ xhat, invstd } = standardize(c, x, axes, attrFloat(node, "epsilon", 1e-5)));
   }
-  // A constant all-ones scale (GroupNorm built on LayerNormalization) needs no multiply.
-  const unitScale = c.floats(scale)?.every((v) => v === 1) ?? false;
   const gxhat = needs[0] ? (unitScale ? g : b.op("Mul", [g, scale])) : undefined;
   return [
     gxhat ? standardizeBackward(c, gxhat, xhat, invstd, axes) : undefined,
