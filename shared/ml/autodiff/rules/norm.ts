@@ -1,6 +1,6 @@
 import { attrFloat, attrInt } from "../../graph/ir.js";
 import { DataType } from "../../onnx/types.js";
-import type { GradContext, GradRule } from "../context.js";
+import { type GradContext, type GradRule, staticSize } from "../context.js";
 
 /** x̂ and 1/σ of `x` over `axes` (keepdims), recomputed from primitives. */
 function standardize(
@@ -70,18 +70,42 @@ const LayerNormalization: GradRule = (c) => {
   ];
 };
 
-/** InstanceNormalization(X, scale[C], B[C]): per-(n, c) statistics over the spatial axes. */
+/**
+ * InstanceNormalization(X, scale[C], B[C]): per-(n, c) statistics over the spatial axes. 1/σ comes from two
+ * read-only reductions (mean of x and of x²); x̂ is the forward output itself when the affine part is the
+ * identity (GroupNorm built on InstanceNormalization), else it is recomputed.
+ */
 const InstanceNormalization: GradRule = (c) => {
   const { node, b, needs } = c;
   const g = c.dy[0]!;
-  const [x, scale] = node.inputs;
+  const [x, scale, bias] = node.inputs;
   const rank = c.shape(x).length;
   const spatial = Array.from({ length: rank - 2 }, (_, i) => i + 2);
-  const { xhat, invstd } = standardize(c, x, spatial, attrFloat(node, "epsilon", 1e-5));
+  const epsilon = attrFloat(node, "epsilon", 1e-5);
+  const unitScale = c.floats(scale)?.every((v) => v === 1) ?? false;
+  const noShift = c.floats(bias)?.every((v) => v === 0) ?? false;
+  let xhat: string;
+  let invstd: string;
+  if (unitScale && noShift) {
+    const ax = b.ints(spatial);
+    const mean = b.op("ReduceMean", [x, ax], { keepdims: 1 });
+    const sumSq = b.op("ReduceSumSquare", [x, ax], { keepdims: 1 });
+    const n = staticSize(c.shape(x).slice(2));
+    const meanSq =
+      n !== undefined
+        ? b.op("Mul", [sumSq, c.scalar(1 / n, x)])
+        : b.op("Div", [sumSq, b.op("CastLike", [b.op("Div", [b.op("Size", [x]), b.op("Size", [mean])]), x])]);
+    const variance = b.op("Max", [b.op("Sub", [meanSq, b.op("Mul", [mean, mean])]), c.scalar(0, x)]);
+    invstd = b.op("Reciprocal", [b.op("Sqrt", [b.op("Add", [variance, c.scalar(epsilon, x)])])]);
+    xhat = node.outputs[0];
+  } else {
+    ({ xhat, invstd } = standardize(c, x, spatial, epsilon));
+  }
   const perChannel = (v: string) => b.op("Unsqueeze", [v, b.ints(spatial.map((_, i) => i + 1))]);
   const sumAxes = b.ints([0, ...spatial]);
+  const gxhat = unitScale ? g : b.op("Mul", [g, perChannel(scale)]);
   return [
-    needs[0] ? standardizeBackward(c, b.op("Mul", [g, perChannel(scale)]), xhat, invstd, spatial) : undefined,
+    needs[0] ? standardizeBackward(c, gxhat, xhat, invstd, spatial) : undefined,
     needs[1] ? b.op("ReduceSum", [b.op("Mul", [g, xhat]), sumAxes], { keepdims: 0 }) : undefined,
     needs[2] ? b.op("ReduceSum", [g, sumAxes], { keepdims: 0 }) : undefined,
   ];
