@@ -486,7 +486,18 @@ const rules: Record<string, ShapeFn> = {
     const x = c.ins[0];
     const target = dimsValue(c, 1);
     if (!x) return [undefined];
-    if (!target) return [{ dtype: x.dtype }];
+    if (!target) {
+      // Exports compute the target shape at run time (Where/Equal over Shape): when only its length is
+      // known, the rank still is, and every dim of x other than 1 survives the broadcast.
+      const n = c.ins[1]?.shape?.[0];
+      if (typeof n !== "number" || !x.shape) return [{ dtype: x.dtype }];
+      const rank = Math.max(n, x.shape.length);
+      const shape = Array.from({ length: rank }, (_, i) => {
+        const d = x.shape?.[i - (rank - (x.shape?.length ?? 0))];
+        return d === undefined || d === 1 ? c.unknown() : d;
+      });
+      return [{ dtype: x.dtype, shape }];
+    }
     return [{ dtype: x.dtype, shape: broadcast([x.shape, target], c) }];
   },
   Tile: (c) => {
