@@ -147,6 +147,16 @@ const cases: Record<string, Case> = {
     shapes: { x: [2, 3, 6, 5], w: [2, 3, 3, 2] },
     build: (b, x) => b.op("Conv", [x.x, x.w], { dilations: [2, 2], pads: [2, 0, 1, 2] }),
   },
+  "Conv with fewer outputs than inputs (dW unfolds G), dilation 2, asymmetric pads": {
+    dtype: F,
+    shapes: { x: [2, 5, 7, 6], w: [2, 5, 3, 2] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { dilations: [2, 2], pads: [3, 0, 1, 2] }),
+  },
+  "Conv with fewer outputs than inputs, 3×3 pad 1 (UNet up-block shape)": {
+    dtype: F,
+    shapes: { x: [2, 6, 5, 5], w: [3, 6, 3, 3], bias: [3] },
+    build: (b, x) => b.op("Conv", [x.x, x.w, x.bias], { pads: [1, 1, 1, 1] }),
+  },
   "Conv 1×1 with padding": {
     dtype: F,
     shapes: { x: [2, 3, 3, 3], w: [2, 3, 1, 1] },

@@ -87,44 +87,77 @@ function inputGrad(c: GradContext, geo: ConvGeometry, g: string): string {
   });
 }
 
+/** One-hot depthwise kernels [channels·K, 1, k…]: channel c·K + j picks kernel position j (or K−1−j). */
+function onehotKernels(
+  c: GradContext,
+  channels: number,
+  kernel: number[],
+  like: string,
+  flip: boolean,
+): string {
+  const window = kernel.reduce((p, k) => p * k, 1);
+  const dtype = c.type(like).dtype;
+  const data =
+    dtype === DataType.DOUBLE
+      ? new Float64Array(channels * window * window)
+      : new Float32Array(channels * window * window);
+  for (let ch = 0; ch < channels; ch++) {
+    for (let j = 0; j < window; j++) data[(ch * window + j) * window + (flip ? window - 1 - j : j)] = 1;
+  }
+  return c.b.constant({ dtype, dims: [channels * window, 1, ...kernel], data });
+}
+
 /**
- * dW of an ungrouped convolution as GEMMs over an unfolded input. The unfold (im2col) is itself a
- * convolution: a depthwise one with fixed one-hot kernels, so onnxruntime's conv handles stride, dilation
- * and padding, and writes the windows as [N, C·k…, Ho·Wo…] — rows already in W's (C, k…) order. Then
- * dW = Σ_n cols_n · G_nᵀ, one batched MatMul (reduction over output pixels) and a sum over the batch.
+ * dW of an ungrouped convolution as GEMMs over an unfolded tensor. The unfold (im2col) is itself a
+ * depthwise convolution with fixed one-hot kernels, so onnxruntime handles stride, dilation and padding.
+ * Whichever of X and G has fewer channels is unfolded (G only at stride 1), since the unfold writes k… copies:
+ *  - unfold X: cols[n, C·k…, P] (rows in W's (C, k…) order), dW = Σ_n cols_n · G_nᵀ;
+ *  - unfold G: G shifted by each kernel offset over X's grid, rows[n, M·k…, Q], dW = Σ_n rows_n · X_nᵀ.
+ * Each is one batched MatMul (reduction over pixels) and a sum over the batch.
  */
 function weightGradUnfold(c: GradContext, geo: ConvGeometry, g: string): string {
   const { b } = c;
   const [x, w] = c.node.inputs;
   const ws = c.shape(w);
+  const S = geo.spatial;
   const m = c.num(ws[0], "output channels");
   const cin = c.num(ws[1], "input channels");
   const window = geo.kernel.reduce((p, k) => p * k, 1);
-  const dtype = c.type(x).dtype;
+  const full = geo.kernel.map((k, i) => geo.dilations[i] * (k - 1));
+  const stride1 = geo.strides.every((s) => s === 1);
+  const flat = (v: string, channels: number) => b.op("Reshape", [v, b.ints([0, channels, -1])]);
+  const transposed = (v: string, channels: number) =>
+    b.op("Transpose", [flat(v, channels)], { perm: [0, 2, 1] });
+  const sumOverBatch = (v: string) => b.op("ReduceSum", [v, b.ints([0])], { keepdims: 0 });
+
+  if (window > 1 && m < cin && stride1 && geo.pads.every((p, i) => p <= full[i % S])) {
+    const shifted = b.op("Conv", [g, onehotKernels(c, m, geo.kernel, x, true)], {
+      group: m,
+      kernel_shape: geo.kernel,
+      dilations: geo.dilations,
+      pads: geo.pads.map((p, i) => full[i % S] - p),
+    });
+    const rows = b.op("MatMul", [flat(shifted, m * window), transposed(x, cin)]); // [N, M·k…, C]
+    const mkc = b.op("Reshape", [sumOverBatch(rows), b.ints([m, window, cin])]);
+    return b.op("Reshape", [b.op("Transpose", [mkc], { perm: [0, 2, 1] }), b.ints([m, cin, ...geo.kernel])]);
+  }
   let cols: string;
-  if (window === 1 && geo.strides.every((s) => s === 1) && geo.pads.every((p) => p === 0)) {
-    cols = b.op("Reshape", [x, b.ints([0, cin, -1])]);
-  } else {
-    const data =
-      dtype === DataType.DOUBLE
-        ? new Float64Array(cin * window * window)
-        : new Float32Array(cin * window * window);
-    for (let ch = 0; ch < cin; ch++)
-      for (let k = 0; k < window; k++) data[(ch * window + k) * window + k] = 1;
-    const onehot = b.constant({ dtype, dims: [cin * window, 1, ...geo.kernel], data });
-    const unfolded = b.op("Conv", [x, onehot], {
+  if (window === 1 && stride1 && geo.pads.every((p) => p === 0)) cols = flat(x, cin);
+  else {
+    const unfolded = b.op("Conv", [x, onehotKernels(c, cin, geo.kernel, x, false)], {
       group: cin,
       kernel_shape: geo.kernel,
       strides: geo.strides,
       dilations: geo.dilations,
       pads: geo.pads,
     });
-    cols = b.op("Reshape", [unfolded, b.ints([0, cin * window, -1])]);
+    cols = flat(unfolded, cin * window);
   }
-  const gt = b.op("Transpose", [b.op("Reshape", [g, b.ints([0, m, -1])])], { perm: [0, 2, 1] });
-  const perImage = b.op("MatMul", [cols, gt]); // [N, C·k…, M]
-  const summed = b.op("ReduceSum", [perImage, b.ints([0])], { keepdims: 0 });
-  return b.op("Reshape", [b.op("Transpose", [summed], { perm: [1, 0] }), b.ints([m, cin, ...geo.kernel])]);
+  const perImage = b.op("MatMul", [cols, transposed(g, m)]); // [N, C·k…, M]
+  return b.op("Reshape", [
+    b.op("Transpose", [sumOverBatch(perImage)], { perm: [1, 0] }),
+    b.ints([m, cin, ...geo.kernel]),
+  ]);
 }
 
 /**
