@@ -1,6 +1,6 @@
 import { attrInt, attrInts, attrString, type Dim } from "../../graph/ir.js";
 import { DataType } from "../../onnx/types.js";
-import type { GradContext, GradRule } from "../context.js";
+import { type GradContext, type GradRule, staticSize } from "../context.js";
 
 interface ConvGeometry {
   spatial: number;
@@ -108,12 +108,34 @@ function onehotKernels(
 }
 
 /**
+ * Σ over images and pixels of a[n] · b[n]ᵀ, for a [N, A, R] and b [N, B, R] (R = pixels): [A, B]. Either a
+ * batched MatMul then a sum over the batch (writes N·A·B), or both operands laid out [·, N·R] for one GEMM
+ * (copies N·R·(A + B)); the cheaper by element count is emitted (the latter wins on small feature maps).
+ */
+function contractPixels(
+  c: GradContext,
+  a: string,
+  rowsA: number,
+  b2: string,
+  rowsB: number,
+  pixels: number | undefined,
+): string {
+  const { b } = c;
+  if (pixels !== undefined && pixels * (rowsA + rowsB) < rowsA * rowsB) {
+    const lay = (v: string, rows: number) =>
+      b.op("Reshape", [b.op("Transpose", [v], { perm: [1, 0, 2] }), b.ints([rows, -1])]);
+    return b.op("Gemm", [lay(a, rowsA), lay(b2, rowsB)], { transB: 1 });
+  }
+  const perImage = b.op("MatMul", [a, b.op("Transpose", [b2], { perm: [0, 2, 1] })]);
+  return b.op("ReduceSum", [perImage, b.ints([0])], { keepdims: 0 });
+}
+
+/**
  * dW of an ungrouped convolution as GEMMs over an unfolded tensor. The unfold (im2col) is itself a
  * depthwise convolution with fixed one-hot kernels, so onnxruntime handles stride, dilation and padding.
  * Whichever of X and G has fewer channels is unfolded (G only at stride 1), since the unfold writes k… copies:
  *  - unfold X: cols[n, C·k…, P] (rows in W's (C, k…) order), dW = Σ_n cols_n · G_nᵀ;
  *  - unfold G: G shifted by each kernel offset over X's grid, rows[n, M·k…, Q], dW = Σ_n rows_n · X_nᵀ.
- * Each is one batched MatMul (reduction over pixels) and a sum over the batch.
  */
 function weightGradUnfold(c: GradContext, geo: ConvGeometry, g: string): string {
   const { b } = c;
@@ -125,10 +147,8 @@ function weightGradUnfold(c: GradContext, geo: ConvGeometry, g: string): string 
   const window = geo.kernel.reduce((p, k) => p * k, 1);
   const full = geo.kernel.map((k, i) => geo.dilations[i] * (k - 1));
   const stride1 = geo.strides.every((s) => s === 1);
+  const pixelsOf = (v: string) => staticSize(c.shape(v).slice(2));
   const flat = (v: string, channels: number) => b.op("Reshape", [v, b.ints([0, channels, -1])]);
-  const transposed = (v: string, channels: number) =>
-    b.op("Transpose", [flat(v, channels)], { perm: [0, 2, 1] });
-  const sumOverBatch = (v: string) => b.op("ReduceSum", [v, b.ints([0])], { keepdims: 0 });
 
   if (window > 1 && m < cin && stride1 && geo.pads.every((p, i) => p <= full[i % S])) {
     const shifted = b.op("Conv", [g, onehotKernels(c, m, geo.kernel, x, true)], {
@@ -137,9 +157,12 @@ function weightGradUnfold(c: GradContext, geo: ConvGeometry, g: string): string 
       dilations: geo.dilations,
       pads: geo.pads.map((p, i) => full[i % S] - p),
     });
-    const rows = b.op("MatMul", [flat(shifted, m * window), transposed(x, cin)]); // [N, M·k…, C]
-    const mkc = b.op("Reshape", [sumOverBatch(rows), b.ints([m, window, cin])]);
-    return b.op("Reshape", [b.op("Transpose", [mkc], { perm: [0, 2, 1] }), b.ints([m, cin, ...geo.kernel])]);
+    const mkc = contractPixels(c, flat(shifted, m * window), m * window, flat(x, cin), cin, pixelsOf(x));
+    const split = b.op("Reshape", [mkc, b.ints([m, window, cin])]);
+    return b.op("Reshape", [
+      b.op("Transpose", [split], { perm: [0, 2, 1] }),
+      b.ints([m, cin, ...geo.kernel]),
+    ]);
   }
   let cols: string;
   if (window === 1 && stride1 && geo.pads.every((p) => p === 0)) cols = flat(x, cin);
@@ -153,11 +176,9 @@ function weightGradUnfold(c: GradContext, geo: ConvGeometry, g: string): string 
     });
     cols = flat(unfolded, cin * window);
   }
-  const perImage = b.op("MatMul", [cols, transposed(g, m)]); // [N, C·k…, M]
-  return b.op("Reshape", [
-    b.op("Transpose", [sumOverBatch(perImage)], { perm: [1, 0] }),
-    b.ints([m, cin, ...geo.kernel]),
-  ]);
+  // [M, C·k…] from G first: W's own layout, no transpose of the result.
+  const mck = contractPixels(c, flat(g, m), m, cols, cin * window, pixelsOf(c.node.outputs[0]));
+  return b.op("Reshape", [mck, b.ints([m, cin, ...geo.kernel])]);
 }
 
 /**
