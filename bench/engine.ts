@@ -148,6 +148,17 @@ async function benchUnet(batch: number, size: number, peak: number): Promise<voi
   record(`${key}_lora_r4_step_ms_min`, loraStep.min);
 }
 
+/** Batch-1 forward at a fixed size: the latency of one denoising step when generating one image. */
+async function benchUnetB1(size: number): Promise<void> {
+  const graph = unetGraph(unetConfig, { batch: 1, height: size, width: size, tokens, seed: 7 }).graph;
+  const { target: _target, ...feeds } = unetBatch(1, size);
+  const runner = await InProcessRunner.create(encodeModel(toModel(graph)), { threads });
+  const t = await time(() => runner.run(feeds));
+  await runner.release();
+  record(`unet_${size}x${size}x4_b1_forward_ms`, t.median);
+  record(`unet_${size}x${size}x4_b1_forward_ms_min`, t.min);
+}
+
 async function benchResnet(batch: number): Promise<void> {
   const r = resnetGraph(
     { inChannels: 1, classes: 10, widths: [16, 32, 64], blocks: 1, groups: 8 },
@@ -178,6 +189,7 @@ results.reps = reps;
 const peak = await matmulPeak();
 await benchUnet(16, 8, peak);
 await benchUnet(16, 16, peak);
+await benchUnetB1(16);
 await benchResnet(32);
 results.loadavg_1m_start = Number(started.toFixed(2));
 results.loadavg_1m_end = Number(loadavg()[0].toFixed(2));
