@@ -5,6 +5,7 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32, deflateRawSync } from "node:zlib";
 import type { FastifyInstance } from "fastify";
 import sharp from "sharp";
 import { type AppDeps, buildApp } from "./app.js";
@@ -107,3 +108,62 @@ export async function png(width = 8, height = 8, value = 128): Promise<Buffer> {
 }
 
 export { zipToBuffer } from "./archive/zip-writer.js";
+
+/** One entry of {@link craftZip}: any name, any claimed size, any mode bits. */
+export interface CraftedEntry {
+  name: string;
+  data: Uint8Array;
+  /** Default deflate. */
+  method?: "store" | "deflate";
+  /** Size written in the headers (default: the real one). */
+  declaredSize?: number;
+  /** Unix mode bits (type included), e.g. 0o120777 for a symlink. Default a regular file. */
+  unixMode?: number;
+}
+
+/** A zip archive built byte by byte, so tests can write what no honest zip tool would. */
+export function craftZip(entries: CraftedEntry[]): Buffer {
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const entry of entries) {
+    const name = Buffer.from(entry.name, "utf8");
+    const raw = Buffer.from(entry.data);
+    const stored = entry.method === "store";
+    const body = stored ? raw : deflateRawSync(raw);
+    const size = entry.declaredSize ?? raw.length;
+    const crc = crc32(raw) >>> 0;
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(0x0800, 6);
+    local.writeUInt16LE(stored ? 0 : 8, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(body.length, 18);
+    local.writeUInt32LE(size, 22);
+    local.writeUInt16LE(name.length, 26);
+    const header = Buffer.alloc(46);
+    header.writeUInt32LE(0x02014b50, 0);
+    header.writeUInt16LE((3 << 8) | 20, 4);
+    header.writeUInt16LE(20, 6);
+    header.writeUInt16LE(0x0800, 8);
+    header.writeUInt16LE(stored ? 0 : 8, 10);
+    header.writeUInt32LE(crc, 16);
+    header.writeUInt32LE(body.length, 20);
+    header.writeUInt32LE(size, 24);
+    header.writeUInt16LE(name.length, 28);
+    header.writeUInt32LE(((entry.unixMode ?? 0o100644) << 16) >>> 0, 38);
+    header.writeUInt32LE(offset, 42);
+    locals.push(local, name, body);
+    central.push(header, name);
+    offset += 30 + name.length + body.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}

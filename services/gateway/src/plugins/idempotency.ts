@@ -5,7 +5,7 @@
  *
  * - no key: 400 `idempotency_key_missing` (checked before the body is validated);
  * - first use: the request runs; a 2xx/3xx answer is stored and replayed to every retry with the same
- *   key and fingerprint (same status and body, `Idempotent-Replayed: true`);
+ *   key and fingerprint (same status, body and Location; `Idempotent-Replayed: true`);
  * - a retry while the first is still running: 409 `idempotency_in_flight`;
  * - the key again with another fingerprint: 422 `idempotency_mismatch`.
  *
@@ -23,6 +23,12 @@ import "./auth.js";
 
 /** Header a replayed response carries. */
 export const REPLAY_HEADER = "idempotent-replayed";
+
+/** What is stored for replay: the body, and the headers that belong to the answer (Location). */
+interface Envelope {
+  headers: Record<string, string>;
+  body: unknown;
+}
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -119,14 +125,10 @@ export const idempotencyPlugin = appPlugin<IdempotencyPluginOptions>(
             "this Idempotency-Key was used with a different request; use a new key for a new request",
           );
         case "completed": {
-          const { status, body } = begun.response;
-          reply.code(status).header(REPLAY_HEADER, "true");
-          if (status >= 400) reply.type(PROBLEM_CONTENT_TYPE);
-          if (body !== null && typeof body === "object" && "links" in body) {
-            const self = (body as { links?: { self?: unknown } }).links?.self;
-            if (typeof self === "string" && status === 201) reply.header("location", self);
-          }
-          return reply.send(body);
+          const stored = begun.response.body as Envelope;
+          reply.code(begun.response.status).header(REPLAY_HEADER, "true").headers(stored.headers);
+          if (begun.response.status >= 400) reply.type(PROBLEM_CONTENT_TYPE);
+          return reply.send(stored.body);
         }
       }
     });
@@ -137,9 +139,14 @@ export const idempotencyPlugin = appPlugin<IdempotencyPluginOptions>(
       request.idempotency = null;
       try {
         if (reply.statusCode < 400 && typeof payload === "string") {
+          const location = reply.getHeader("location");
+          const envelope: Envelope = {
+            headers: typeof location === "string" ? { location } : {},
+            body: JSON.parse(payload),
+          };
           await repository.complete(pending.principal, pending.key, {
             status: reply.statusCode,
-            body: JSON.parse(payload),
+            body: envelope,
           });
         } else {
           await repository.release(pending.principal, pending.key);
