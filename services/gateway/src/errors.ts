@@ -249,21 +249,24 @@ const PARTS: Record<string, string> = {
 /** Field issues from fastify's validation error, pointing at the offending field (not its parent). */
 function validationIssues(error: { validation: AjvIssue[]; validationContext?: string }): FieldIssue[] {
   const prefix = PARTS[error.validationContext ?? "body"] ?? "/body";
-  return error.validation.map((issue) => {
-    let path = issue.instancePath;
-    let message = issue.message ?? issue.keyword;
-    const params = issue.params ?? {};
-    if (issue.keyword === "required" && typeof params.missingProperty === "string") {
-      path += `/${params.missingProperty}`;
-      message = "is required";
-    } else if (issue.keyword === "additionalProperties" && typeof params.additionalProperty === "string") {
-      path += `/${params.additionalProperty}`;
-      message = "is not a known field";
-    } else if (issue.keyword === "enum" && Array.isArray(params.allowedValues)) {
-      message = `must be one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(", ")}`;
-    }
-    return { field: prefix + path, message };
-  });
+  // "must match then/else schema" only repeats the errors found inside the branch.
+  return error.validation
+    .filter((issue) => issue.keyword !== "if")
+    .map((issue) => {
+      let path = issue.instancePath;
+      let message = issue.message ?? issue.keyword;
+      const params = issue.params ?? {};
+      if (issue.keyword === "required" && typeof params.missingProperty === "string") {
+        path += `/${params.missingProperty}`;
+        message = "is required";
+      } else if (issue.keyword === "additionalProperties" && typeof params.additionalProperty === "string") {
+        path += `/${params.additionalProperty}`;
+        message = "is not a known field";
+      } else if (issue.keyword === "enum" && Array.isArray(params.allowedValues)) {
+        message = `must be one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(", ")}`;
+      }
+      return { field: prefix + path, message };
+    });
 }
 
 /** Turns anything thrown while handling a request into an {@link ApiError}. */

@@ -78,9 +78,9 @@ export async function datasetRoutes(
               },
             },
             "application/zip": {
+              // No `type`: the body arrives as bytes (a Buffer), which only the reader judges.
               schema: {
-                type: "string",
-                format: "binary",
+                contentMediaType: "application/zip",
                 description: "an ImageFolder archive: class/file.png",
               },
             },
