@@ -48,9 +48,7 @@ describe("datasets: uploads (zip, JSON), built-in tasks, and every refusal leavi
   }
 
   /** Runs `refuse` and checks that it left no dataset row and no file. */
-  async function expectNothingWritten(
-    refuse: () => Promise<{ statusCode: number; json(): { code: string } }>,
-  ) {
+  async function expectNothingWritten<R>(refuse: () => Promise<R>): Promise<R> {
     const filesBefore = (await gw.files()).sort();
     const rowsBefore = (await store.datasets.list({ limit: 100 })).items.length;
     const res = await refuse();
