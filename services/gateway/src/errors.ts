@@ -31,6 +31,18 @@ export const API_ERRORS = {
     title: "Idempotency-Key missing",
     description: "every POST needs an `Idempotency-Key` header (1–255 visible ASCII characters)",
   },
+  archive_unsafe_path: {
+    status: 400,
+    title: "Unsafe archive entry",
+    description:
+      "an archive entry is absolute, has `..`, `.` or empty parts, a backslash, a drive letter, control characters, or is a symlink or device",
+  },
+  archive_invalid: {
+    status: 400,
+    title: "Invalid archive",
+    description:
+      "the body is not a readable zip (truncated, encrypted, ZIP64, unknown compression, bad checksum, overlapping or duplicate entries) or not one folder per class",
+  },
   unauthorized: {
     status: 401,
     title: "Unauthorized",
@@ -88,22 +100,10 @@ export const API_ERRORS = {
     title: "Unsupported image format",
     description: "an image is not PNG, JPEG or WebP by its magic bytes (file names are not trusted)",
   },
-  archive_unsafe_path: {
-    status: 400,
-    title: "Unsafe archive entry",
-    description:
-      "an archive entry is absolute, has `..`, `.` or empty parts, a backslash, a drive letter, control characters, or is a symlink or device",
-  },
-  archive_invalid: {
-    status: 400,
-    title: "Invalid archive",
-    description:
-      "the body is not a readable zip (truncated, encrypted, ZIP64, unknown compression, bad checksum, overlapping or duplicate entries) or not one folder per class",
-  },
   idempotency_mismatch: {
     status: 422,
     title: "Idempotency-Key reused",
-    description: "the Idempotency-Key was used before with a different payload, route or principal",
+    description: "the Idempotency-Key was used before by this principal with a different payload or route",
   },
   corrupt_image: {
     status: 422,
