@@ -1,5 +1,5 @@
 import { GraphBuilder } from "../graph/builder.js";
-import type { Graph } from "../graph/ir.js";
+import type { Dim, Graph } from "../graph/ir.js";
 import { relu } from "../nn/activation.js";
 import { conv2d } from "../nn/conv.js";
 import { zeros } from "../nn/init.js";
@@ -7,7 +7,7 @@ import { linear } from "../nn/linear.js";
 import { softmaxCrossEntropy } from "../nn/loss.js";
 import { groupNorm } from "../nn/norm.js";
 import { globalAvgPool, maxPool2d } from "../nn/pool.js";
-import { numel } from "../onnx/tensor.js";
+import { parameterCount } from "./unet.js";
 
 /** The stem: the first convolution, and how much it (and an optional max pool) downsamples. */
 export interface ResNetStem {
@@ -165,7 +165,7 @@ function basicBlock(
 }
 
 /** Emits the network on `b` from the image input `x`; returns the logits value. */
-export function resnetLogits(b: GraphBuilder, x: string, c: ResNetConfig): string {
+export function resnet(b: GraphBuilder, x: string, c: ResNetConfig): string {
   const perChannel = [1, c.inChannels, 1, 1];
   const scale = c.inputStd.map((s) => 1 / s);
   let h = b.op("Mul", [b.op("Sub", [x, b.floats(perChannel, c.inputMean)]), b.floats(perChannel, scale)]);
@@ -205,11 +205,11 @@ export interface ResNetGraph {
   readonly parameterCount: number;
 }
 
-function start(c: ResNetConfig, seed: number): { b: GraphBuilder; logits: string } {
+function start(c: ResNetConfig, seed: number, batch: Dim): { b: GraphBuilder; logits: string } {
   validateResNetConfig(c);
   const b = new GraphBuilder({ name: "resnet", seed });
-  const x = b.input(RESNET_INPUT, ["batch", c.inChannels, c.imageSize, c.imageSize]);
-  const logits = resnetLogits(b, x, c);
+  const x = b.input(RESNET_INPUT, [batch, c.inChannels, c.imageSize, c.imageSize]);
+  const logits = resnet(b, x, c);
   b.output(logits, RESNET_OUTPUT);
   b.graph.metadata.set("diffda.model", "resnet");
   b.graph.metadata.set("diffda.config", JSON.stringify(c));
@@ -220,8 +220,8 @@ function start(c: ResNetConfig, seed: number): { b: GraphBuilder; logits: string
  * The inference graph: input `images` [batch, C, H, W] in [0, 1], output `logits` [batch, K]. Parameters
  * are initialised from `seed` (the same seed gives the same weights).
  */
-export function buildResNet(config: ResNetConfig, seed = 0): ResNetGraph {
-  const { b } = start(config, seed);
+export function buildResNet(config: ResNetConfig, seed = 0, batch: Dim = "batch"): ResNetGraph {
+  const { b } = start(config, seed, batch);
   return { graph: b.graph, config, parameterCount: parameterCount(b.graph) };
 }
 
@@ -230,6 +230,8 @@ export interface ResNetTrainingOptions {
   readonly seed?: number;
   /** Label smoothing ε mixed into the soft targets inside the loss (default 0). */
   readonly labelSmoothing?: number;
+  /** The batch dimension: symbolic "batch" (default) or a fixed size. */
+  readonly batch?: Dim;
 }
 
 /**
@@ -238,8 +240,9 @@ export interface ResNetTrainingOptions {
  * initial weights as {@link buildResNet}.
  */
 export function buildResNetTraining(config: ResNetConfig, options: ResNetTrainingOptions = {}): ResNetGraph {
-  const { b, logits } = start(config, options.seed ?? 0);
-  const targets = b.input(RESNET_TARGETS, ["batch", config.numClasses]);
+  const batch = options.batch ?? "batch";
+  const { b, logits } = start(config, options.seed ?? 0, batch);
+  const targets = b.input(RESNET_TARGETS, [batch, config.numClasses]);
   const loss = softmaxCrossEntropy(b, logits, targets, {
     classes: config.numClasses,
     labelSmoothing: options.labelSmoothing ?? 0,
@@ -248,11 +251,38 @@ export function buildResNetTraining(config: ResNetConfig, options: ResNetTrainin
   return { graph: b.graph, config, parameterCount: parameterCount(b.graph) };
 }
 
-/** Number of trainable parameter values of a graph. */
-export function parameterCount(graph: Graph): number {
-  let n = 0;
-  for (const p of graph.params) n += numel(graph.initializers.get(p)?.dims ?? []);
-  return n;
+/** The short config of {@link resnetGraph}. */
+export interface SmallResNetOptions {
+  readonly inChannels: number;
+  readonly classes: number;
+  readonly widths: readonly number[];
+  readonly blocks: number;
+  readonly groups: number;
+}
+
+/**
+ * The training graph from a short config and input size (square): inputs `images` and `targets`, outputs
+ * `logits` and `loss`. Other fields take {@link resnetConfig}'s defaults.
+ */
+export function resnetGraph(
+  c: SmallResNetOptions,
+  o: { batch?: Dim; height: number; width: number; seed?: number; labelSmoothing?: number },
+): { graph: Graph; logits: string; loss: string } {
+  if (o.height !== o.width) throw new Error(`resnet: square inputs only, got ${o.height}×${o.width}`);
+  const config = resnetConfig({
+    inChannels: c.inChannels,
+    numClasses: c.classes,
+    imageSize: o.height,
+    widths: c.widths,
+    blocksPerStage: c.blocks,
+    groups: c.groups,
+  });
+  const { graph } = buildResNetTraining(config, {
+    seed: o.seed,
+    labelSmoothing: o.labelSmoothing,
+    batch: o.batch,
+  });
+  return { graph, logits: RESNET_OUTPUT, loss: RESNET_LOSS };
 }
 
 /** Multiply–accumulate operations of one forward pass for one image (convolutions and the head). */
