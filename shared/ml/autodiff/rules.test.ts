@@ -141,6 +141,16 @@ const cases: Record<string, Case> = {
     shapes: { x: [2, 4, 6, 6], w: [6, 2, 3, 3] },
     build: (b, x) => b.op("Conv", [x.x, x.w], { group: 2, dilations: [2, 2], pads: [2, 1, 1, 2] }),
   },
+  "Conv dilation 2, asymmetric pads": {
+    dtype: F,
+    shapes: { x: [2, 3, 6, 5], w: [2, 3, 3, 2] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { dilations: [2, 2], pads: [2, 0, 1, 2] }),
+  },
+  "Conv 1×1 with padding": {
+    dtype: F,
+    shapes: { x: [2, 3, 3, 3], w: [2, 3, 1, 1] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { pads: [1, 1, 1, 1] }),
+  },
   "Conv depthwise stride 2": {
     dtype: F,
     shapes: { x: [1, 3, 6, 6], w: [3, 1, 3, 3] },

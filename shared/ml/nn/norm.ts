@@ -5,12 +5,17 @@ export interface GroupNormOptions {
   channels: number;
   groups: number;
   epsilon?: number;
+  /**
+   * Kernel for the per-group statistics: "layernorm" (default; its gradient reuses the forward's saved mean
+   * and 1/σ) or "instancenorm" (the form PyTorch exports GroupNorm to).
+   */
+  impl?: "layernorm" | "instancenorm";
 }
 
 /**
  * Group normalization of NCHW activations with per-channel affine (`${name}.weight`, `${name}.bias`):
- * Reshape to [N, G, -1], InstanceNormalization over each group, Reshape back, scale and shift — the form
- * PyTorch exports, so imported and built models share one fast kernel and one gradient rule.
+ * Reshape to [N, G, -1], normalize each group (LayerNormalization over the last axis, or
+ * InstanceNormalization), Reshape back, scale and shift.
  */
 export function groupNorm(b: GraphBuilder, name: string, x: string, o: GroupNormOptions): string {
   return b.scope(name, () => {

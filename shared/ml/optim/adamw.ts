@@ -26,7 +26,7 @@ export function adamw(config: AdamWConfig = {}): Optimizer {
       return {
         stepSize: b.op("Div", [lr, bc1]),
         invSqrtBc2: b.op("Reciprocal", [b.op("Sqrt", [bc2])]),
-        keep: b.op("Sub", [one, b.op("Mul", [lr, b.scalar(wd)])]),
+        lrDecay: b.op("Mul", [lr, b.scalar(wd)]),
       };
     },
     update(b, p, g, [m, v], shared, decay) {
@@ -37,7 +37,9 @@ export function adamw(config: AdamWConfig = {}): Optimizer {
       ]);
       const denom = b.op("Add", [b.op("Mul", [b.op("Sqrt", [v1]), shared.invSqrtBc2]), b.scalar(eps)]);
       const step = b.op("Mul", [b.op("Div", [m1, denom]), shared.stepSize]);
-      const base = decay && wd !== 0 ? b.op("Mul", [p, shared.keep]) : p;
+      // p·(1 − lr·λ·mask) = p − p·(lr·λ·mask)
+      const base =
+        decay && wd !== 0 ? b.op("Sub", [p, b.op("Mul", [p, b.op("Mul", [decay, shared.lrDecay])])]) : p;
       return { param: b.op("Sub", [base, step]), states: [m1, v1] };
     },
   };

@@ -1,4 +1,5 @@
 import { attrInt, attrInts, attrString, type Dim } from "../../graph/ir.js";
+import { DataType } from "../../onnx/types.js";
 import type { GradContext, GradRule } from "../context.js";
 
 interface ConvGeometry {
@@ -37,9 +38,33 @@ function geometry(c: GradContext): ConvGeometry {
   return { spatial, kernel, strides, dilations, pads, group: attrInt(node, "group", 1) };
 }
 
-/** dX of a convolution is the transposed convolution of G with the same weights. */
+/**
+ * dX of a convolution is the transposed convolution of G with the same weights. At stride 1 without groups
+ * that equals a plain convolution of G with W transposed and flipped (onnxruntime's Conv is faster than its
+ * ConvTranspose), padded by dilation·(k−1) − pad on each side.
+ */
 function inputGrad(c: GradContext, geo: ConvGeometry, g: string): string {
   const [x, w] = c.node.inputs;
+  const S = geo.spatial;
+  const full = geo.kernel.map((k, i) => geo.dilations[i] * (k - 1));
+  const flippable =
+    geo.group === 1 && geo.strides.every((s) => s === 1) && geo.pads.every((p, i) => p <= full[i % S]);
+  if (flippable) {
+    const rest = Array.from({ length: S }, (_, i) => i + 2);
+    const swapped = c.b.op("Transpose", [w], { perm: [1, 0, ...rest] });
+    const flipped = c.b.op("Slice", [
+      swapped,
+      c.b.ints(rest.map(() => -1)),
+      c.b.ints(rest.map(() => Number.MIN_SAFE_INTEGER)),
+      c.b.ints(rest),
+      c.b.ints(rest.map(() => -1)),
+    ]);
+    return c.b.op("Conv", [g, flipped], {
+      kernel_shape: geo.kernel,
+      dilations: geo.dilations,
+      pads: geo.pads.map((p, i) => full[i % S] - p),
+    });
+  }
   const xs = c.shape(x);
   const ys = c.shape(c.node.outputs[0]);
   const outputPadding: number[] = [];
@@ -63,7 +88,47 @@ function inputGrad(c: GradContext, geo: ConvGeometry, g: string): string {
 }
 
 /**
- * dW is a convolution of X with G in which batch plays the role of channels: with X as [C, N, …] and
+ * dW of an ungrouped convolution as GEMMs over an unfolded input. The unfold (im2col) is itself a
+ * convolution: a depthwise one with fixed one-hot kernels, so onnxruntime's conv handles stride, dilation
+ * and padding, and writes the windows as [N, C·k…, Ho·Wo…] — rows already in W's (C, k…) order. Then
+ * dW = Σ_n cols_n · G_nᵀ, one batched MatMul (reduction over output pixels) and a sum over the batch.
+ */
+function weightGradUnfold(c: GradContext, geo: ConvGeometry, g: string): string {
+  const { b } = c;
+  const [x, w] = c.node.inputs;
+  const ws = c.shape(w);
+  const m = c.num(ws[0], "output channels");
+  const cin = c.num(ws[1], "input channels");
+  const window = geo.kernel.reduce((p, k) => p * k, 1);
+  const dtype = c.type(x).dtype;
+  let cols: string;
+  if (window === 1 && geo.strides.every((s) => s === 1) && geo.pads.every((p) => p === 0)) {
+    cols = b.op("Reshape", [x, b.ints([0, cin, -1])]);
+  } else {
+    const data =
+      dtype === DataType.DOUBLE
+        ? new Float64Array(cin * window * window)
+        : new Float32Array(cin * window * window);
+    for (let ch = 0; ch < cin; ch++)
+      for (let k = 0; k < window; k++) data[(ch * window + k) * window + k] = 1;
+    const onehot = b.constant({ dtype, dims: [cin * window, 1, ...geo.kernel], data });
+    const unfolded = b.op("Conv", [x, onehot], {
+      group: cin,
+      kernel_shape: geo.kernel,
+      strides: geo.strides,
+      dilations: geo.dilations,
+      pads: geo.pads,
+    });
+    cols = b.op("Reshape", [unfolded, b.ints([0, cin * window, -1])]);
+  }
+  const gt = b.op("Transpose", [b.op("Reshape", [g, b.ints([0, m, -1])])], { perm: [0, 2, 1] });
+  const perImage = b.op("MatMul", [cols, gt]); // [N, C·k…, M]
+  const summed = b.op("ReduceSum", [perImage, b.ints([0])], { keepdims: 0 });
+  return b.op("Reshape", [b.op("Transpose", [summed], { perm: [1, 0] }), b.ints([m, cin, ...geo.kernel])]);
+}
+
+/**
+ * dW of a grouped convolution: a convolution of X with G in which batch plays the role of channels: with X as [C, N, …] and
  * G as [M, N, …] (weights), Conv(strides = dilation, dilations = stride) gives [C, M, k…] (cropped to the
  * kernel). Groups ride along as a grouped convolution over [Cg, G·N, …] × [G·Mg, N, …].
  */
@@ -122,7 +187,7 @@ const Conv: GradRule = (c) => {
   const rest = Array.from({ length: geo.spatial }, (_, i) => i + 2);
   return [
     c.needs[0] ? inputGrad(c, geo, g) : undefined,
-    c.needs[1] ? weightGrad(c, geo, g) : undefined,
+    c.needs[1] ? (geo.group === 1 ? weightGradUnfold(c, geo, g) : weightGrad(c, geo, g)) : undefined,
     c.needs[2] ? c.b.op("ReduceSum", [g, c.b.ints([0, ...rest])], { keepdims: 0 }) : undefined,
   ];
 };

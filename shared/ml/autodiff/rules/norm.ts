@@ -98,7 +98,7 @@ const GroupNormalization: GradRule = (c) => {
   const grouped = b.ints([0, groups, -1]);
   const xg = b.op("Reshape", [x, grouped]);
   const { xhat, invstd } = standardize(c, xg, [2], attrFloat(node, "epsilon", 1e-5), x);
-  const shapeX = b.op("Shape", [x]);
+  const shapeX = c.shapeOf(x);
   const xhatFull = b.op("Reshape", [xhat, shapeX]);
   const perChannel = (v: string) => b.op("Unsqueeze", [v, b.ints(spatial.map((_, i) => i + 1))]);
   const sumAxes = b.ints([0, ...spatial]);
