@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { Rng } from "../../random/index.js";
 import type { GraphBuilder } from "../graph/builder.js";
+import { groupNorm } from "../nn/norm.js";
 import { i64, type Tensor } from "../onnx/tensor.js";
 import { DataType } from "../onnx/types.js";
 import { type GradCheckOptions, gradcheck, randomTensor } from "./gradcheck.js";
@@ -282,6 +283,17 @@ const cases: Record<string, Case> = {
     dtype: F,
     shapes: { x: [2, 3, 4], scale: [3, 4], bias: [4] },
     build: (b, x) => b.op("LayerNormalization", [x.x, x.scale, x.bias], { axis: 1, epsilon: 1e-5 }),
+  },
+  "groupNorm layer: LayerNormalization with a constant unit scale (f32, forward stats)": {
+    dtype: F,
+    shapes: { x: [2, 4, 3, 3] },
+    wrt: ["x", "gn.weight", "gn.bias"],
+    build: (b, x) => b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2 })]),
+  },
+  "groupNorm layer (f64, recomputed stats)": {
+    shapes: { x: [2, 4, 3, 3] },
+    wrt: ["x", "gn.weight", "gn.bias"],
+    build: (b, x) => b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2 })]),
   },
   "InstanceNormalization (f32)": {
     dtype: F,

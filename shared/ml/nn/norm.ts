@@ -23,11 +23,24 @@ export function groupNorm(b: GraphBuilder, name: string, x: string, o: GroupNorm
     const gamma = b.op("Unsqueeze", [b.param("weight", ones(b.dtype, [o.channels])), perChannel]);
     const beta = b.op("Unsqueeze", [b.param("bias", zeros(b.dtype, [o.channels])), perChannel]);
     const grouped = b.op("Reshape", [x, b.ints([0, o.groups, -1])]);
-    const unitScale = b.constant(ones(b.dtype, [o.groups]));
-    const noShift = b.constant(zeros(b.dtype, [o.groups]));
-    const normed = b.op("InstanceNormalization", [grouped, unitScale, noShift], {
-      epsilon: o.epsilon ?? 1e-5,
-    });
+    const epsilon = o.epsilon ?? 1e-5;
+    const normed =
+      o.impl === "instancenorm"
+        ? b.op(
+            "InstanceNormalization",
+            [grouped, b.constant(ones(b.dtype, [o.groups])), b.constant(zeros(b.dtype, [o.groups]))],
+            {
+              epsilon,
+            },
+          )
+        : b.op(
+            "LayerNormalization",
+            [grouped, b.constant(ones(b.dtype, [1])), b.constant(zeros(b.dtype, [1]))],
+            {
+              axis: -1,
+              epsilon,
+            },
+          );
     const back = b.op("Reshape", [normed, b.op("Shape", [x])]);
     return b.op("Add", [b.op("Mul", [back, gamma]), beta]);
   });

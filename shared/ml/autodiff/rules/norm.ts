@@ -60,8 +60,11 @@ const LayerNormalization: GradRule = (c) => {
   } else {
     ({ xhat, invstd } = standardize(c, x, axes, attrFloat(node, "epsilon", 1e-5)));
   }
+  // A constant all-ones scale (GroupNorm built on LayerNormalization) needs no multiply.
+  const unitScale = c.floats(scale)?.every((v) => v === 1) ?? false;
+  const gxhat = needs[0] ? (unitScale ? g : b.op("Mul", [g, scale])) : undefined;
   return [
-    needs[0] ? standardizeBackward(c, b.op("Mul", [g, scale]), xhat, invstd, axes) : undefined,
+    gxhat ? standardizeBackward(c, gxhat, xhat, invstd, axes) : undefined,
     needs[1] ? c.unbroadcast(b.op("Mul", [g, xhat]), scale, y) : undefined,
     needs[2] && bias ? c.unbroadcast(g, bias, y) : undefined,
   ];
