@@ -115,23 +115,45 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-interface Prepared {
+/** The run-independent part of a batch plan (everything but the stage's prompts and batch settings). */
+export type PlanBase = Omit<
+  BatchPlan,
+  "tokenizer" | "classWords" | "promptTransform" | "batchSize" | "flipProbability"
+>;
+
+/** What {@link loadTrainingInputs} reads from a model folder and the training images. */
+export interface TrainingInputs {
+  /** The components and shape for building stages (batch 0 until a stage's batch size is set). */
   readonly inputs: StageInputs;
-  readonly examples: TrainingExamples;
-  readonly plan: Omit<
-    BatchPlan,
-    "tokenizer" | "classWords" | "promptTransform" | "batchSize" | "flipProbability"
-  >;
+  readonly plan: PlanBase;
 }
 
-async function prepare(o: FineTuneOptions, flip: boolean): Promise<Prepared> {
+/** Options of {@link loadTrainingInputs}. */
+export interface LoadTrainingInputsOptions {
+  readonly modelDir: string;
+  readonly images: ImageSet;
+  /** Training image side (default: the UNet's sample size × the VAE factor). */
+  readonly resolution?: number;
+  /** Also encode mirror images (for flips). */
+  readonly flip: boolean;
+  readonly seed?: number;
+  readonly templates?: readonly string[];
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Loads what every stage needs from a model folder: the training images encoded by its VAE (once), its
+ * text encoder and UNet decoded as float32 graphs, its tokenizer, the DDPM noise schedule and prediction
+ * type of its scheduler config, and the element types its inputs declare.
+ */
+export async function loadTrainingInputs(o: LoadTrainingInputsOptions): Promise<TrainingInputs> {
   const model = await loadDiffusionModel(o.modelDir);
   let examples: TrainingExamples;
   try {
     if (model.config.unetInChannels !== model.config.latentChannels)
       throw new Error("fine-tuning an image-conditioned (InstructPix2Pix) UNet is not supported");
     const resolution = o.resolution ?? model.config.sampleSize * model.config.vaeScaleFactor;
-    examples = await encodeTrainingImages(model, o.images, { resolution, flip, signal: o.signal });
+    examples = await encodeTrainingImages(model, o.images, { resolution, flip: o.flip, signal: o.signal });
   } finally {
     await model.release();
   }
@@ -160,7 +182,6 @@ async function prepare(o: FineTuneOptions, flip: boolean): Promise<Prepared> {
   };
   return {
     inputs: { textEncoder, unet, tokenizer: model.tokenizer, shape },
-    examples,
     plan: {
       seed: o.seed ?? 0,
       examples,
@@ -174,7 +195,28 @@ async function prepare(o: FineTuneOptions, flip: boolean): Promise<Prepared> {
   };
 }
 
-function settingsFor(kind: keyof typeof METHOD_DEFAULTS, over?: Partial<StageSettings>): StageSettings {
+/** Stage inputs with the batch size of `settings`. */
+export function withBatchSize(inputs: StageInputs, batch: number): StageInputs {
+  return { ...inputs, shape: { ...inputs.shape, batch } };
+}
+
+/** The batch plan of a stage. */
+export function stagePlan(base: PlanBase, stage: StageGraph, settings: StageSettings): BatchPlan {
+  return {
+    ...base,
+    tokenizer: stage.tokenizer,
+    classWords: stage.classWords,
+    promptTransform: stage.promptTransform,
+    batchSize: settings.batchSize,
+    flipProbability: settings.flipProbability,
+  };
+}
+
+/** A stage's settings: the defaults of `kind` ({@link METHOD_DEFAULTS}) with `over` on top. */
+export function settingsFor(
+  kind: keyof typeof METHOD_DEFAULTS,
+  over?: Partial<StageSettings>,
+): StageSettings {
   const s = { ...METHOD_DEFAULTS[kind] };
   for (const [k, v] of Object.entries(over ?? {})) if (v !== undefined) (s as Record<string, unknown>)[k] = v;
   return s;
@@ -208,22 +250,10 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   );
   const needsTi = o.method === "textual-inversion" || (o.method === "ti-lora" && !o.concepts);
   const flip = (needsTi ? tiSettings.flipProbability : 0) > 0 || main.flipProbability > 0;
-  const prepared = await prepare(o, flip);
-  const { inputs } = prepared;
-  const planFor = (stage: StageGraph, s: StageSettings): BatchPlan => ({
-    ...prepared.plan,
-    tokenizer: stage.tokenizer,
-    classWords: stage.classWords,
-    promptTransform: stage.promptTransform,
-    batchSize: s.batchSize,
-    flipProbability: s.flipProbability,
-  });
-  const withBatch = (s: StageSettings): StageInputs => ({
-    ...inputs,
-    shape: { ...inputs.shape, batch: s.batchSize },
-  });
+  const { inputs, plan } = await loadTrainingInputs({ ...o, flip });
+  const withBatch = (s: StageSettings) => withBatchSize(inputs, s.batchSize);
   const run = (stage: StageGraph, s: StageSettings) =>
-    runStage(stage, planFor(stage, s), s, {
+    runStage(stage, stagePlan(plan, stage, s), s, {
       ...o,
       resumeFrom: resume?.stage === stage.name ? o.resumeFrom : undefined,
     });

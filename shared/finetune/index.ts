@@ -20,7 +20,14 @@ export {
   type FineTuneResult,
   fineTune,
   fineTuneEvents,
+  type LoadTrainingInputsOptions,
+  loadTrainingInputs,
+  type PlanBase,
+  settingsFor,
+  stagePlan,
   TI_STAGE_EMBEDDINGS,
+  type TrainingInputs,
+  withBatchSize,
 } from "./finetune.js";
 export {
   bypassWeightCasts,
@@ -57,6 +64,7 @@ export {
   parseCheckpointName,
   runStage,
   type StageReport,
+  type StageResult,
   type StageRunOptions,
 } from "./run-stage.js";
 export {

@@ -56,6 +56,14 @@ export interface StageReport {
   readonly evalLossAfter?: number;
 }
 
+/** What {@link runStage} returns. */
+export interface StageResult {
+  readonly report: StageReport;
+  readonly output: StageOutput;
+  /** Every parameter of the stage's training graph after training (trained rows merged into their tables). */
+  readonly parameters: Map<string, Tensor>;
+}
+
 /** The file of a stage's checkpoint at `step`. */
 export function checkpointPath(dir: string, stage: string, step: number): string {
   return join(dir, `${stage}-${String(step).padStart(6, "0")}.safetensors`);
@@ -125,7 +133,7 @@ export async function runStage(
   plan: BatchPlan,
   settings: StageSettings,
   o: StageRunOptions = {},
-): Promise<{ report: StageReport; output: StageOutput }> {
+): Promise<StageResult> {
   validate(settings);
   o.signal?.throwIfAborted();
   const evalBatches = o.evalBatches ?? 0;
@@ -178,12 +186,10 @@ export async function runStage(
     const seconds = (performance.now() - started) / 1000;
     if (o.checkpointEvery) await save();
     const trained = trainer.trainedParameters();
-    let evalLossAfter: number | undefined;
-    if (evalBatches > 0) {
-      const params = stage.training.graph.params;
-      const values = new Map([...trainer.modelParameters()].filter(([name]) => params.has(name)));
-      evalLossAfter = await evaluateLoss(stage, plan, evalBatches, values, o.threads);
-    }
+    const params = stage.training.graph.params;
+    const parameters = new Map([...trainer.modelParameters()].filter(([name]) => params.has(name)));
+    const evalLossAfter =
+      evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, parameters, o.threads) : undefined;
     return {
       report: {
         stage: stage.name,
@@ -196,6 +202,7 @@ export async function runStage(
         evalLossAfter,
       },
       output: stage.collect(trained),
+      parameters,
     };
   } finally {
     await trainer.release();
