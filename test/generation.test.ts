@@ -4,26 +4,24 @@
 import assert from "node:assert/strict";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { after, before, describe, it } from "node:test";
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import { LocalEngine, WorkerEngine } from "../services/generation/src/index.js";
 import { decodePng } from "../shared/data/index.js";
 import { drawTargetClass } from "../shared/diffusion/index.js";
 import type { AdapterKind } from "../shared/gen/diffda/common/v1/model_pb.js";
 import {
-  type GenerateShardRequest,
   type GenerateShardRequestSchema,
   type GenerateShardResponse,
   GenerationService,
 } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import { type Client, RpcError } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
-import { connect } from "./support/clients.js";
+import { connect, type Init } from "./support/clients.js";
 import { pngTestImage } from "./support/images.js";
 import { TINY, TINY_EDIT, type TinyModels, tinyModels } from "./support/models.js";
 import { metricValue, type ServiceProcess, startService } from "./support/process.js";
 
 /** A request init shape (not a message instance), so tests can spread and override fields. */
-type Request = Exclude<MessageInitShape<typeof GenerateShardRequestSchema>, GenerateShardRequest>;
+type Request = Init<typeof GenerateShardRequestSchema>;
 
 const CLASSES = [{ name: "cat" }, { name: "dog" }, { name: "bird", token: "<bird>" }];
 

@@ -1,4 +1,4 @@
-import type { DescService } from "@bufbuild/protobuf";
+import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import {
   type Client,
   createChannel,
@@ -19,3 +19,6 @@ export function connect<S extends DescService>(
   const channel = createChannel({ address, limits: TEST_LIMITS });
   return { client: createClient(service, channel, { timeoutMs }), channel };
 }
+
+/** A message's init shape without the message-instance branch, so tests can spread and override fields. */
+export type Init<D extends DescMessage> = Exclude<MessageInitShape<D>, MessageShape<D>>;
