@@ -26,6 +26,10 @@ export const NoisePurpose = Object.freeze({
   fractal: 6,
   /** Diff-Mix's uniformly drawn target class. */
   targetClass: 7,
+  /** Diff-II's draw of prompt suffixes. */
+  promptSuffix: 8,
+  /** A random prompt template (DiffuseMix's style instruction). */
+  promptChoice: 9,
 });
 
 const SEED_DERIVATION_TAG = 0x64696664; // "difd"

@@ -9,11 +9,11 @@ import {
 } from "../../ml/onnx/index.js";
 import { loadSafetensors } from "../../ml/safetensors/index.js";
 import {
+  ClipTextEncoder,
   type DiffusionComponents,
   type DiffusionModel,
   type OnnxComponent,
   openComponent,
-  TextEncoder,
   Unet,
 } from "../models/index.js";
 import { type LoraAdapter, mergeLoraWeights } from "./lora.js";
@@ -189,7 +189,7 @@ export async function withAdapters(model: DiffusionModel, adapters: AdapterSet):
           : undefined,
       );
       opened.push(encoder);
-      changes.textEncoder = new TextEncoder(encoder);
+      changes.textEncoder = new ClipTextEncoder(encoder);
       changes.tokenizer = tokenizer;
       const expand = expandConceptTokens(concepts);
       if (expand) {

@@ -12,6 +12,7 @@ export {
   SD15_MODEL_DEFAULTS,
 } from "./config.js";
 export { float16ToFloat32, float32ToFloat16, fromFloat16Bits, toFloat16Bits } from "./float16.js";
+export { importGraph } from "./graph-import.js";
 export {
   type ComponentIo,
   castForInput,
@@ -32,7 +33,7 @@ export {
   loadDiffusionModel,
 } from "./model.js";
 export { componentSessionOptions, openSession, type SessionSettings } from "./session.js";
-export { TextEncoder } from "./text-encoder.js";
+export { ClipTextEncoder } from "./text-encoder.js";
 export { type LatentDims, Unet } from "./unet.js";
 export {
   type LatentMode,

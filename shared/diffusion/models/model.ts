@@ -11,7 +11,7 @@ import {
   resolveModelConfig,
 } from "./config.js";
 import type { SessionSettings } from "./session.js";
-import { TextEncoder } from "./text-encoder.js";
+import { ClipTextEncoder } from "./text-encoder.js";
 import { Unet } from "./unet.js";
 import { seedVaeEncoderNoise, VaeDecoder, VaeEncoder } from "./vae.js";
 
@@ -37,7 +37,7 @@ export interface DiffusionComponents {
   readonly config: DiffusionModelConfig;
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
   readonly tokenizer: ClipTokenizer;
-  readonly textEncoder: TextEncoder;
+  readonly textEncoder: ClipTextEncoder;
   readonly unet: Unet;
   /** Absent in folders without a VAE encoder (text-to-image only). */
   readonly vaeEncoder?: VaeEncoder;
@@ -63,7 +63,7 @@ export class DiffusionModel implements DiffusionComponents {
   readonly config: DiffusionModelConfig;
   readonly schedulerConfig: Readonly<Record<string, unknown>>;
   readonly tokenizer: ClipTokenizer;
-  readonly textEncoder: TextEncoder;
+  readonly textEncoder: ClipTextEncoder;
   readonly unet: Unet;
   readonly vaeEncoder?: VaeEncoder;
   readonly vaeDecoder: VaeDecoder;
@@ -207,7 +207,7 @@ export async function loadDiffusionModel(
         config,
         schedulerConfig,
         tokenizer,
-        textEncoder: new TextEncoder(textEncoderComponent),
+        textEncoder: new ClipTextEncoder(textEncoderComponent),
         unet: new Unet(unetComponent, config.unetInChannels),
         vaeEncoder,
         vaeDecoder: new VaeDecoder(vaeDecoderComponent),

@@ -6,7 +6,7 @@ import type { TensorSpec } from "./io.js";
  * `last_hidden_state` [batch, sequence, hidden] — what Stable Diffusion conditions on. An `attention_mask`
  * input, where an export has one, gets all ones (diffusers passes no mask to SD 1.x's encoder).
  */
-export class TextEncoder {
+export class ClipTextEncoder {
   readonly component: OnnxComponent;
   readonly #ids: TensorSpec;
   readonly #mask: TensorSpec | undefined;

@@ -1,5 +1,5 @@
 import type { ChwImage } from "../mixing/index.js";
-import type { DiffusionModel } from "../models/index.js";
+import type { DiffusionModel, LatentDims } from "../models/index.js";
 import { NoisePurpose, sampleRng } from "../noise.js";
 import { encodeGuidedPrompts } from "./conditioning.js";
 import { denoise } from "./denoise.js";
@@ -35,37 +35,29 @@ export interface Img2ImgOptions extends SamplingOptions {
 /** diffusers' img2img default strength. */
 export const DEFAULT_STRENGTH = 0.8;
 
+/** The latents an img2img run ends with (UNet space, before VAE decoding). */
+export interface Img2ImgLatents {
+  readonly latents: Float32Array;
+  readonly dims: LatentDims;
+  /** Denoising steps that ran (0 when the strength leaves none: `latents` is then the image's own latent). */
+  readonly steps: number;
+}
+
 /**
- * SDEdit img2img (diffusers `StableDiffusionImg2ImgPipeline`) = text-to-image + `get_timesteps(strength)` +
- * `prepare_latents(image)`: the image's VAE latent (sampled with the sample's own noise stream) is noised to
- * the first kept timestep with the sample's initial noise, then denoised with guidance from there.
- *
- * Strength 0 — or any strength that leaves no step of the plan (⌊steps·strength⌋ = 0) — returns each source
- * image itself, unchanged and bit-exact, without a VAE round trip (diffusers raises for 0 steps instead; a
- * round trip would only approximate the input).
+ * The denoising half of img2img, returning latents (diffusers' `output_type="latent"`): the image's VAE latent
+ * (sampled with the sample's own noise stream) noised to the first kept timestep with the sample's initial
+ * noise, then denoised with guidance from there. When the strength leaves no step the image latent itself is
+ * returned.
  */
-export async function img2img(
+export async function img2imgLatents(
   model: DiffusionModel,
   requests: readonly Img2ImgRequest[],
   options: Img2ImgOptions = {},
-): Promise<GeneratedImage[]> {
-  if (requests.length === 0) return [];
+): Promise<Img2ImgLatents> {
   options.signal?.throwIfAborted();
-  const strength = options.strength ?? DEFAULT_STRENGTH;
   const plan = samplingPlan(model, options);
-  const schedule = plan.timestepsForStrength(strength);
+  const schedule = plan.timestepsForStrength(options.strength ?? DEFAULT_STRENGTH);
   const keys = requests.map(keyOf);
-  const result = (r: Img2ImgRequest, i: number, image: ChwImage): GeneratedImage => ({
-    image,
-    key: keys[i],
-    prompt: r.prompt,
-    label: r.label,
-    targetLabel: r.targetLabel ?? r.label,
-    strength,
-  });
-  if (schedule.timesteps.length === 0) {
-    return requests.map((r, i) => result(r, i, { ...r.image, data: r.image.data.slice() }));
-  }
   checkUniform(
     requests.map((r) => `${r.image.height}×${r.image.width}`),
     "one image size",
@@ -81,6 +73,7 @@ export async function img2img(
     height: encoded.height,
     width: encoded.width,
   };
+  if (schedule.timesteps.length === 0) return { latents: encoded.latents, dims, steps: 0 };
   const noise = batchNoise(keys, dims.channels * dims.height * dims.width);
   const conditioning = await encodeGuidedPrompts(
     model,
@@ -96,8 +89,43 @@ export async function img2img(
     keys,
     predict: guidedPredictor(model, dims, conditioning),
   });
+  return { latents, dims, steps: schedule.timesteps.length };
+}
+
+/** A generated image of an img2img request (labels and strength carried over). */
+export function img2imgResult(request: Img2ImgRequest, image: ChwImage, strength: number): GeneratedImage {
+  return {
+    image,
+    key: keyOf(request),
+    prompt: request.prompt,
+    label: request.label,
+    targetLabel: request.targetLabel ?? request.label,
+    strength,
+  };
+}
+
+/**
+ * SDEdit img2img (diffusers `StableDiffusionImg2ImgPipeline`) = text-to-image + `get_timesteps(strength)` +
+ * `prepare_latents(image)`: {@link img2imgLatents}, then VAE decoding.
+ *
+ * Strength 0 — or any strength that leaves no step of the plan (⌊steps·strength⌋ = 0) — returns each source
+ * image itself, unchanged and bit-exact, without a VAE round trip (diffusers raises for 0 steps instead; a
+ * round trip would only approximate the input).
+ */
+export async function img2img(
+  model: DiffusionModel,
+  requests: readonly Img2ImgRequest[],
+  options: Img2ImgOptions = {},
+): Promise<GeneratedImage[]> {
+  if (requests.length === 0) return [];
+  options.signal?.throwIfAborted();
+  const strength = options.strength ?? DEFAULT_STRENGTH;
+  if (samplingPlan(model, options).timestepsForStrength(strength).timesteps.length === 0) {
+    return requests.map((r) => img2imgResult(r, { ...r.image, data: r.image.data.slice() }, strength));
+  }
+  const { latents, dims } = await img2imgLatents(model, requests, options);
   const images = await decodeLatents(model, latents, dims);
-  return requests.map((r, i) => result(r, i, images[i]));
+  return requests.map((r, i) => img2imgResult(r, images[i], strength));
 }
 
 /** One inter-class sample (Diff-Mix): a source image of one class, the prompt of another. */

@@ -11,6 +11,45 @@ export {
 } from "./conditioning.js";
 export { type DenoiseRun, denoise, type Predictor } from "./denoise.js";
 export {
+  DIFF_II_DEFAULTS,
+  type DiffIIImage,
+  type DiffIIOptions,
+  type DiffIIRequest,
+  diffII,
+  drawSuffixes,
+} from "./diff-ii.js";
+export {
+  DIFFUSEMIX_DEFAULTS,
+  DIFFUSEMIX_PROMPTS,
+  type DiffuseMixMixing,
+  diffuseMix,
+  diffuseMixImage,
+  drawDiffuseMixPrompt,
+} from "./diffusemix.js";
+export {
+  drawGifPrompt,
+  GIF_ADJECTIVES,
+  GIF_DEFAULTS,
+  GIF_DOMAINS,
+  type GifImage,
+  type GifOptions,
+  type GifRequest,
+  gif,
+} from "./gif.js";
+export {
+  buildGifScoringGraph,
+  CLIP_MEAN,
+  CLIP_STD,
+  type ClipScorer,
+  type GifObjectiveWeights,
+  type GifScores,
+  GifScoringModel,
+  type GifTargets,
+  groupMeanMatrix,
+  loadClipScorer,
+  resizeMatrix,
+} from "./gif-scorer.js";
+export {
   batchToImages,
   decodeLatents,
   encodeImages,
@@ -21,12 +60,31 @@ export {
 export {
   DEFAULT_STRENGTH,
   drawTargetClass,
+  type Img2ImgLatents,
   type Img2ImgOptions,
   type Img2ImgRequest,
   type InterClassRequest,
   img2img,
+  img2imgLatents,
+  img2imgResult,
   interClassImg2Img,
 } from "./img2img.js";
+export {
+  INSTRUCT_PIX2PIX_DEFAULTS,
+  type InstructPix2PixOptions,
+  type InstructPix2PixRequest,
+  instructPix2Pix,
+} from "./instruct-pix2pix.js";
+export {
+  DIFF_II_INVERSION_STEPS,
+  type InversionCache,
+  type InversionOptions,
+  type InversionRequest,
+  type InvertedLatent,
+  inversionKey,
+  invertImages,
+  MemoryInversionCache,
+} from "./inversion.js";
 export {
   concatChannels,
   guidedPredictor,

@@ -229,7 +229,9 @@ export function tinyUnet(
   const t = b.input("timestep", timestep.shape, timestep.type);
   const context = b.input("encoder_hidden_states", ["batch", s.sequenceLength, s.hidden]);
   const half = C / 2;
-  const freqs = Array.from({ length: half }, (_, i) => Math.exp((-Math.log(10000) * i) / half));
+  // Frequencies ≤ 0.01/step: a random network is then smooth in t, as a trained one is (DDIM inversion
+  // assumes ε barely changes between neighbouring timesteps; SD's full-band features rely on training for it).
+  const freqs = Array.from({ length: half }, (_, i) => 0.01 * Math.exp((-Math.log(10000) * i) / half));
   const tf = b.op("Reshape", [b.op("Cast", [t], { to: DataType.FLOAT }), b.ints([-1, 1])]);
   const arg = b.op("Mul", [tf, b.floats([1, half], freqs)]);
   const emb = b.op("Concat", [b.op("Cos", [arg]), b.op("Sin", [arg])], { axis: 1 });
@@ -287,11 +289,19 @@ export function tinyVaeEncoder(
   let x = m.conv("encoder.conv_in", b.input("sample", ["batch", 3, "height", "width"]), 3, C, 3);
   for (let i = 0; i < s.vaeStages; i++)
     x = m.silu(m.conv(`encoder.down_blocks.${i}.downsamplers.0.conv`, x, C, C, 3, 2));
+  // Mean ×10 (latents of order 1 after scaling, as SD's), logvar near −4 (std ≈ e⁻²).
+  const L = s.latentChannels;
   const moments = b.op("Add", [
-    m.conv("quant_conv", x, C, 2 * s.latentChannels, 1, 1, 0.3),
+    b.op("Mul", [
+      m.conv("quant_conv", x, C, 2 * L, 1, 1, 0.3),
+      b.floats(
+        [2 * L, 1, 1],
+        Array.from({ length: 2 * L }, (_, i) => (i < L ? 10 : 1)),
+      ),
+    ]),
     b.floats(
-      [2 * s.latentChannels, 1, 1],
-      Array.from({ length: 2 * s.latentChannels }, (_, i) => (i < s.latentChannels ? 0 : -4)),
+      [2 * L, 1, 1],
+      Array.from({ length: 2 * L }, (_, i) => (i < L ? 0 : -4)),
     ),
   ]);
   if (output === "parameters") {

@@ -109,6 +109,8 @@ export function makeContext(
         if (d === 1 && ys[i + lead] !== 1) axes.push(i + lead);
       });
       if (axes.length === 0) return g;
+      // Only leading axes to drop: reduce without keepdims, no Reshape needed.
+      if (axes.length === lead) return b.op("ReduceSum", [g, b.ints(axes)], { keepdims: 0 });
       const summed = b.op("ReduceSum", [g, b.ints(axes)], { keepdims: 1 });
       if (lead === 0) return summed;
       return b.op("Reshape", [summed, shapeOf(x)]);

@@ -288,12 +288,19 @@ const cases: Record<string, Case> = {
     dtype: F,
     shapes: { x: [2, 4, 3, 3] },
     wrt: ["x", "gn.weight", "gn.bias"],
-    build: (b, x) => b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2 })]),
+    build: (b, x) => b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2, impl: "layernorm" })]),
+  },
+  "groupNorm layer on InstanceNormalization (f32, x̂ from the output)": {
+    dtype: F,
+    shapes: { x: [2, 4, 3, 3] },
+    wrt: ["x", "gn.weight", "gn.bias"],
+    build: (b, x) =>
+      b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2, impl: "instancenorm" })]),
   },
   "groupNorm layer (f64, recomputed stats)": {
     shapes: { x: [2, 4, 3, 3] },
     wrt: ["x", "gn.weight", "gn.bias"],
-    build: (b, x) => b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2 })]),
+    build: (b, x) => b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2, impl: "layernorm" })]),
   },
   "InstanceNormalization (f32)": {
     dtype: F,

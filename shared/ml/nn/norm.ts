@@ -6,8 +6,9 @@ export interface GroupNormOptions {
   groups: number;
   epsilon?: number;
   /**
-   * Kernel for the per-group statistics: "layernorm" (default; its gradient reuses the forward's saved mean
-   * and 1/σ) or "instancenorm" (the form PyTorch exports GroupNorm to).
+   * Kernel for the per-group statistics: "instancenorm" (default: the form PyTorch exports GroupNorm to, and
+   * twice as fast as onnxruntime's LayerNormalization on these long rows; its gradient takes x̂ from the
+   * output and 1/σ from two reductions) or "layernorm" (the gradient reuses the saved mean and 1/σ).
    */
   impl?: "layernorm" | "instancenorm";
 }
@@ -25,21 +26,16 @@ export function groupNorm(b: GraphBuilder, name: string, x: string, o: GroupNorm
     const grouped = b.op("Reshape", [x, b.ints([0, o.groups, -1])]);
     const epsilon = o.epsilon ?? 1e-5;
     const normed =
-      o.impl === "instancenorm"
+      (o.impl ?? "instancenorm") === "instancenorm"
         ? b.op(
             "InstanceNormalization",
             [grouped, b.constant(ones(b.dtype, [o.groups])), b.constant(zeros(b.dtype, [o.groups]))],
-            {
-              epsilon,
-            },
+            { epsilon },
           )
         : b.op(
             "LayerNormalization",
             [grouped, b.constant(ones(b.dtype, [1])), b.constant(zeros(b.dtype, [1]))],
-            {
-              axis: -1,
-              epsilon,
-            },
+            { axis: -1, epsilon },
           );
     const back = b.op("Reshape", [normed, b.op("Shape", [x])]);
     return b.op("Add", [b.op("Mul", [back, gamma]), beta]);
