@@ -10,8 +10,6 @@ import {
   composeTrainingGraph,
   inlineExternalData,
   loadTrainingInputs,
-  settingsFor,
-  stagePlan,
   TEXT_ENCODER_LORA_TARGETS,
   trainingBatch,
   UNET_LORA_TARGETS,
