@@ -147,6 +147,26 @@ const cases: Record<string, Case> = {
     shapes: { x: [2, 3, 6, 5], w: [2, 3, 3, 2] },
     build: (b, x) => b.op("Conv", [x.x, x.w], { dilations: [2, 2], pads: [2, 0, 1, 2] }),
   },
+  "Conv with fewer outputs than inputs (dW unfolds G), dilation 2, asymmetric pads": {
+    dtype: F,
+    shapes: { x: [2, 5, 7, 6], w: [2, 5, 3, 2] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { dilations: [2, 2], pads: [3, 0, 1, 2] }),
+  },
+  "Conv with fewer outputs than inputs, 3×3 pad 1 (UNet up-block shape)": {
+    dtype: F,
+    shapes: { x: [2, 6, 5, 5], w: [3, 6, 3, 3], bias: [3] },
+    build: (b, x) => b.op("Conv", [x.x, x.w, x.bias], { pads: [1, 1, 1, 1] }),
+  },
+  "Conv on a tiny map (dW as one GEMM over batch × pixels)": {
+    dtype: F,
+    shapes: { x: [2, 8, 2, 2], w: [8, 8, 3, 3] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { pads: [1, 1, 1, 1] }),
+  },
+  "Conv on a tiny map, fewer outputs (G unfolded, one GEMM)": {
+    dtype: F,
+    shapes: { x: [2, 12, 2, 2], w: [6, 12, 3, 3] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { pads: [1, 1, 1, 1] }),
+  },
   "Conv 1×1 with padding": {
     dtype: F,
     shapes: { x: [2, 3, 3, 3], w: [2, 3, 1, 1] },
