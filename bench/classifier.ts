@@ -3,7 +3,7 @@
  * onnxruntime (the engine), and the same forward in TensorFlow.js on its wasm backend, with the ratio.
  * Prints a table and merges the figures into bench/results/engine.json.
  *
- *   npm run bench:classifier            (THREADS=n, REPS=n to change; defaults 2 and 15)
+ *   npm run bench:classifier     (THREADS=n, REPS=n, WIDTHS=a,b,c to change; defaults 2, 15, 16,32,64)
  *
  * Each figure is the median and the minimum of REPS runs after warm-up: on a shared machine the median
  * includes other processes' load, the minimum is closest to the runtime's own speed.
@@ -32,6 +32,8 @@ import { tfjsResnet } from "./tfjs-resnet.js";
 const threads = Number(process.env.THREADS ?? Math.min(2, availableParallelism()));
 const reps = Number(process.env.REPS ?? 15);
 const batch = 64;
+/** The accuracy recipe's network by default (bench/accuracy.ts). */
+const widths = (process.env.WIDTHS ?? "16,32,64").split(",").map(Number);
 const figures: Record<string, unknown> = {};
 
 async function time(fn: () => Promise<unknown>, warmup = 3): Promise<{ median: number; min: number }> {
@@ -52,7 +54,7 @@ function record(key: string, value: unknown): void {
 }
 
 const loadStart = loadavg()[0];
-const config = resnetConfig({ inChannels: 1, numClasses: 10, widths: [32, 64, 128] });
+const config = resnetConfig({ inChannels: 1, numClasses: 10, widths });
 const train = buildResNetTraining(config, { seed: 0, labelSmoothing: 0.1 });
 const rng = new Rng(7);
 const images = f32([batch, 1, 32, 32]);
