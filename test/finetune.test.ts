@@ -20,7 +20,7 @@ import { sha256Hex } from "../shared/service/wire/index.js";
 import { connect, type Init } from "./support/clients.js";
 import { pngTestImage } from "./support/images.js";
 import { TINY, type TinyModels, tinyModels } from "./support/models.js";
-import { type ServiceProcess, startService } from "./support/process.js";
+import { metricValue, type ServiceProcess, startService } from "./support/process.js";
 
 type FinetuneInit = Init<typeof FinetuneRequestSchema>;
 type SpecInit = Init<typeof FinetuneSpecSchema>;

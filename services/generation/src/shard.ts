@@ -86,6 +86,8 @@ export async function* generateShard(
     end("failed");
     throw error;
   });
+  if (request.model.adapters.length > 0)
+    deps.metrics.adapterCache.inc({ result: lease.cached ? "hit" : "miss" });
   try {
     const planner = new SamplePlanner(request, lease.info);
     const pending = planner.pending();
