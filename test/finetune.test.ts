@@ -146,6 +146,10 @@ describe("FinetuneService → GenerationService (own processes, real sockets)", 
       withAdapter,
       "the cached adapted model gives the same images",
     );
+    const metrics = await generator.metrics();
+    const lookups = (result: string) =>
+      metricValue(metrics, "diffda_generation_adapter_cache_lookups_total", { result }) ?? 0;
+    assert.ok(lookups("miss") >= 1 && lookups("hit") >= 1, metrics);
     // Without the adapter the tokens are unknown words: the prompts encode differently, so do the images.
     const without = await generate([]);
     assert.notDeepEqual(without, withAdapter);
