@@ -1,7 +1,7 @@
 import { FinetuneService } from "../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import type { ServiceImpl } from "../../../shared/rpc/index.js";
 import type { ModelRegistry } from "../../../shared/service/index.js";
-import { ChunkAssembler, invalidField, required } from "../../../shared/service/wire/index.js";
+import { ChunkAssembler, intField, invalidField, required } from "../../../shared/service/wire/index.js";
 import { type FinetuneDeps, type FinetuneEvent, runFinetune } from "./run.js";
 import { validateFinetuneSpec } from "./spec.js";
 
@@ -36,7 +36,7 @@ export function finetuneHandlers(
           if (payload.case !== "header")
             throw invalidField("payload", "the first message must be the header");
           plan = validateFinetuneSpec(payload.value.spec, deps.registry, deps.limits);
-          declared = payload.value.imageCount;
+          declared = intField(payload.value.imageCount, "header.image_count", { max: deps.limits.maxImages });
           images = new ChunkAssembler("chunk", declared);
           continue;
         }
