@@ -136,7 +136,8 @@ export function decodeSafetensors(bytes: Uint8Array): Safetensors {
     const data =
       absolute % type.size === 0
         ? type.make(bytes.buffer as ArrayBuffer, absolute, n)
-        : type.make(bytes.slice(dataStart + begin, dataStart + end).buffer, 0, n);
+        : // Uint8Array's slice copies; a Node Buffer's own slice would return a view of the whole pool.
+          type.make(Uint8Array.prototype.slice.call(bytes, dataStart + begin, dataStart + end).buffer, 0, n);
     tensors.set(name, { dtype: type.dtype, dims: [...(shape as number[])], data });
   }
   spans.sort((a, b) => a[0] - b[0]);

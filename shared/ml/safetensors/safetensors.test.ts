@@ -39,6 +39,16 @@ describe("safetensors", () => {
     assert.deepEqual(metadata, {});
   });
 
+  it("decodes from a Node Buffer that is an unaligned view into a larger pool", () => {
+    const encoded = encodeSafetensors({ w: f32([3], [1.5, -2, 3.25]) });
+    // gRPC hands messages over as Buffers sharing one pool: put the file at an odd offset inside a bigger one.
+    const pool = Buffer.alloc(encoded.length + 101, 0xff);
+    pool.set(encoded, 13);
+    const view = pool.subarray(13, 13 + encoded.length);
+    const { tensors } = decodeSafetensors(view);
+    assert.deepEqual(Array.from(tensors.get("w")!.data as Float32Array), [1.5, -2, 3.25]);
+  });
+
   it("round-trips F32, F16, I64, I32 and metadata through a file", async () => {
     const dir = await mkdtemp(join(tmpdir(), "st-"));
     try {
