@@ -12,6 +12,7 @@
  * .cache/bench-finetune make the long phases resumable (a finished phase's figures are kept in the results
  * file and skipped on re-runs unless FRESH=1).
  */
+import { createHash } from "node:crypto";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
@@ -308,6 +309,10 @@ async function main(): Promise<void> {
   results.cpu = cpus()[0]?.model ?? "unknown";
   results.threads = threads;
   results.kit = KIT_DIR;
+  results.kit_unet_sha256 = createHash("sha256")
+    .update(await readFile(join(KIT_DIR, "unet", "model.onnx")))
+    .digest("hex")
+    .slice(0, 16);
   for (const phase of wanted) {
     const run = PHASES[phase];
     if (!run) throw new Error(`unknown phase ${phase}; phases: ${Object.keys(PHASES).join(", ")}`);
