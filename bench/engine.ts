@@ -4,10 +4,13 @@
  * Prints a table and writes bench/results/engine.json. `npm run bench:engine` (THREADS=n, REPS=n to change).
  *
  * Each figure is measured after warm-up as the median and the minimum of REPS runs: on a shared machine the
- * median includes other processes' load, the minimum is the engine's own speed.
+ * median includes other processes' load, the minimum is closer to the engine's own speed. `*_kernel_ms`
+ * figures sum each node's fastest kernel time over REPS profiled runs — robust to other processes, but they
+ * leave out onnxruntime's time between kernels.
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import { availableParallelism, cpus, loadavg } from "node:os";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { countFlops, type Graph, GraphBuilder, specialize, toModel } from "../shared/ml/graph/index.js";
 import { parameterCount, resnetGraph, type UNetConfig, unetGraph } from "../shared/ml/models/index.js";
 import { addLora, mse } from "../shared/ml/nn/index.js";
@@ -38,6 +41,31 @@ async function time(fn: () => Promise<unknown>, warmup = 3): Promise<{ median: n
   }
   ts.sort((a, b) => a - b);
   return { median: ts[Math.floor(ts.length / 2)], min: ts[0] };
+}
+
+/**
+ * Σ over graph nodes of each node's fastest kernel time across runs, from onnxruntime's profiler: what a run
+ * costs when no other process takes the cores (excludes the framework's time between kernels).
+ */
+async function kernelMs(prefix: string): Promise<number> {
+  const dir = prefix.slice(0, prefix.lastIndexOf("/"));
+  const base = prefix.slice(prefix.lastIndexOf("/") + 1);
+  const files = (await readdir(dir)).filter((f) => f.startsWith(base) && f.endsWith(".json"));
+  const best = new Map<string, number>();
+  for (const f of files) {
+    const events = JSON.parse(await readFile(join(dir, f), "utf8")) as {
+      cat: string;
+      name: string;
+      dur: number;
+    }[];
+    for (const e of events) {
+      if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
+      best.set(e.name, Math.min(best.get(e.name) ?? Number.POSITIVE_INFINITY, e.dur));
+    }
+  }
+  let total = 0;
+  for (const v of best.values()) total += v;
+  return total / 1000;
 }
 
 function record(key: string, value: number, digits = 2): void {
@@ -103,6 +131,13 @@ async function benchUnet(batch: number, size: number, peak: number): Promise<voi
   const fwd = await time(() => runner.run(forwardFeeds));
   await runner.release();
   const fwdFlops = countFlops(specialize(forwardGraph, {})).flops;
+  const profiled = await InProcessRunner.create(encodeModel(toModel(forwardGraph)), {
+    threads,
+    profilePrefix: join(profileDir, `${key}_forward`),
+  });
+  for (let i = 0; i < reps; i++) await profiled.run(forwardFeeds);
+  await profiled.release();
+  const fwdKernel = await kernelMs(join(profileDir, `${key}_forward`));
 
   const trainer = await Trainer.create({
     graph: unetWithLoss(batch, size),
@@ -115,6 +150,17 @@ async function benchUnet(batch: number, size: number, peak: number): Promise<voi
   const step = await time(() => trainer.trainStep(feeds));
   const trainFlops = countFlops(trainer.train.graph).flops;
   await trainer.release();
+  const profiledTrainer = await Trainer.create({
+    graph: unetWithLoss(batch, size),
+    loss: "loss",
+    trainable: [...forwardGraph.params],
+    optimizer: adamw({ weightDecay: 0.01 }),
+    schedule: constantSchedule(1e-4),
+    session: { threads, profilePrefix: join(profileDir, `${key}_train`) },
+  });
+  for (let i = 0; i < reps; i++) await profiledTrainer.trainStep(feeds);
+  await profiledTrainer.release();
+  const trainKernel = await kernelMs(join(profileDir, `${key}_train`));
 
   // LoRA (rank 4) on the attention projections, base weights frozen as pre-packed initializers.
   const loraGraph = unetWithLoss(batch, size);
@@ -144,8 +190,23 @@ async function benchUnet(batch: number, size: number, peak: number): Promise<voi
   record(`${key}_train_step_gflops`, trainFlops / step.min / 1e6, 1);
   record(`${key}_train_step_peak_ratio`, trainFlops / step.min / 1e6 / peak, 3);
   record(`${key}_train_forward_ratio`, step.min / fwd.min, 2);
+  record(`${key}_forward_kernel_ms`, fwdKernel);
+  record(`${key}_train_step_kernel_ms`, trainKernel);
+  record(`${key}_train_forward_kernel_ratio`, trainKernel / fwdKernel, 2);
+  record(`${key}_train_step_kernel_gflops`, trainFlops / trainKernel / 1e6, 1);
   record(`${key}_lora_r4_step_ms`, loraStep.median);
   record(`${key}_lora_r4_step_ms_min`, loraStep.min);
+}
+
+/** Batch-1 forward at a fixed size: the latency of one denoising step when generating one image. */
+async function benchUnetB1(size: number): Promise<void> {
+  const graph = unetGraph(unetConfig, { batch: 1, height: size, width: size, tokens, seed: 7 }).graph;
+  const { target: _target, ...feeds } = unetBatch(1, size);
+  const runner = await InProcessRunner.create(encodeModel(toModel(graph)), { threads });
+  const t = await time(() => runner.run(feeds));
+  await runner.release();
+  record(`unet_${size}x${size}x4_b1_forward_ms`, t.median);
+  record(`unet_${size}x${size}x4_b1_forward_ms_min`, t.min);
 }
 
 async function benchResnet(batch: number): Promise<void> {
@@ -171,6 +232,7 @@ async function benchResnet(batch: number): Promise<void> {
   record(`resnet_28x28x1_b${batch}_train_step_ms_min`, step.min);
 }
 
+const profileDir = await mkdtemp(join(tmpdir(), "bench-engine-"));
 const started = loadavg()[0];
 results.cpu = cpus()[0]?.model ?? "unknown";
 results.threads = threads;
@@ -178,7 +240,9 @@ results.reps = reps;
 const peak = await matmulPeak();
 await benchUnet(16, 8, peak);
 await benchUnet(16, 16, peak);
+await benchUnetB1(16);
 await benchResnet(32);
+await rm(profileDir, { recursive: true });
 results.loadavg_1m_start = Number(started.toFixed(2));
 results.loadavg_1m_end = Number(loadavg()[0].toFixed(2));
 await mkdir(new URL("./results/", import.meta.url), { recursive: true });

@@ -91,6 +91,11 @@ const cases: Record<string, Case> = {
   "Erf (f32)": { dtype: F, shapes: { x: [3, 4] }, build: (b, x) => b.op("Erf", [x.x]) },
   "Softplus (f32)": { dtype: F, shapes: { x: [3, 4] }, build: (b, x) => b.op("Softplus", [x.x]) },
   "Gelu (f32)": { dtype: F, shapes: { x: [3, 4] }, build: (b, x) => b.op("Gelu", [x.x]) },
+  "Gelu tanh approximation (f32)": {
+    dtype: F,
+    shapes: { x: [3, 4] },
+    build: (b, x) => b.op("Gelu", [x.x], { approximate: "tanh" }),
+  },
   "Cast (f32 → f64)": {
     dtype: F,
     shapes: { x: [3, 4] },

@@ -6,10 +6,11 @@ import { describe, it } from "node:test";
 import { Rng } from "../../random/index.js";
 import { GraphBuilder } from "../graph/builder.js";
 import { toModel } from "../graph/model.js";
-import { linear, mse, silu } from "../nn/index.js";
+import { embedding, linear, mse, silu } from "../nn/index.js";
 import { encodeModel } from "../onnx/encode.js";
-import { f32, type Tensor } from "../onnx/tensor.js";
-import { adamw, warmupCosine } from "../optim/index.js";
+import { f32, i64, type Tensor } from "../onnx/tensor.js";
+import { DataType } from "../onnx/types.js";
+import { adamw, constantSchedule, warmupCosine } from "../optim/index.js";
 import { InProcessRunner, SessionCache, Trainer, WorkerRunner } from "./index.js";
 
 /** y = silu(x·W1 + b1)·W2 + b2 with a symbolic batch. */
@@ -175,6 +176,39 @@ describe("Trainer", () => {
     );
     await local.release();
     await remote.release();
+  });
+
+  it("trains only the chosen rows of an embedding table (textual inversion) and merges them back", async () => {
+    const b = new GraphBuilder({ seed: 3 });
+    const ids = b.input("ids", ["batch", 3], DataType.INT64);
+    const target = b.input("target", ["batch", 3, 4]);
+    const table = embedding(b, "tokens", ids, 6, 4);
+    b.output(mse(b, table, target), "loss");
+    const before = Float32Array.from(b.graph.initializers.get("tokens.weight")?.data as Float32Array);
+    const trainer = await Trainer.create({
+      graph: b.graph,
+      loss: "loss",
+      trainable: [{ name: "tokens.weight", rows: [4, 6] }],
+      optimizer: adamw({ weightDecay: 0 }),
+      schedule: constantSchedule(0.1),
+      session: { threads: 1 },
+    });
+    assert.deepEqual(
+      trainer.train.params.map((p) => [p.name, p.dims]),
+      [["tokens.weight.rows_4_6", [2, 4]]],
+    );
+    const feeds = { ids: i64([2, 3], [0, 4, 5, 5, 1, 4]), target: f32([2, 3, 4], new Array(24).fill(1)) };
+    const first = (await trainer.trainStep(feeds)).loss;
+    for (let i = 0; i < 5; i++) await trainer.trainStep(feeds);
+    assert.ok((await trainer.trainStep(feeds)).loss < first);
+    const after = trainer.modelParameters().get("tokens.weight")?.data as Float32Array;
+    assert.deepEqual(
+      Array.from(after.subarray(0, 16)),
+      Array.from(before.subarray(0, 16)),
+      "rows 0–3 untouched",
+    );
+    assert.notDeepEqual(Array.from(after.subarray(16)), Array.from(before.subarray(16)), "rows 4–5 trained");
+    await trainer.release();
   });
 
   it("refuses a checkpoint from another setup", async () => {

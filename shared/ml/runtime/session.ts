@@ -12,6 +12,11 @@ export interface SessionConfig {
   threads?: number;
   /** onnxruntime graph optimization level (default "all"). */
   optimization?: "disabled" | "basic" | "extended" | "all";
+  /**
+   * Inter-op threads: above 1, independent nodes run concurrently (parallel executor), which can help the
+   * many small ops of a backward graph. Default 1 (sequential).
+   */
+  interOpThreads?: number;
   /** Sizes for symbolic dims (e.g. { batch: 16 }) so onnxruntime can plan memory and fuse statically. */
   dims?: Record<string, number>;
   /** Write the optimized model here (for profiling). */
@@ -24,9 +29,9 @@ export interface SessionConfig {
 export function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: config.threads ?? availableParallelism(),
-    interOpNumThreads: 1,
+    interOpNumThreads: config.interOpThreads ?? 1,
     graphOptimizationLevel: config.optimization ?? "all",
-    executionMode: "sequential",
+    executionMode: (config.interOpThreads ?? 1) > 1 ? "parallel" : "sequential",
     enableCpuMemArena: true,
     enableMemPattern: true,
   };
