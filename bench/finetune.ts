@@ -12,6 +12,7 @@
  * .cache/bench-finetune make the long phases resumable (a finished phase's figures are kept in the results
  * file and skipped on re-runs unless FRESH=1).
  */
+import { createHash } from "node:crypto";
 import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
@@ -193,15 +194,44 @@ async function latestCheckpoint(dir: string): Promise<string | undefined> {
   return pick ? join(dir, pick) : undefined;
 }
 
+/** The class the classifier picks for each of `count` images (NCHW RGB 32×32 in [0, 1]). */
+async function classify(
+  classifier: Awaited<ReturnType<typeof createSession>>,
+  pixels: Float32Array,
+  count: number,
+  classes: number,
+): Promise<number[]> {
+  const logits = (await runSession(classifier, { pixel_values: f32([count, 3, 32, 32], pixels) })).logits
+    .data as Float32Array;
+  return Array.from({ length: count }, (_, i) => {
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (logits[i * classes + k] > logits[i * classes + best]) best = k;
+    return best;
+  });
+}
+
+interface Recognition {
+  /** Share recognised as the intended class, per class. */
+  rates: number[];
+  /** What the classifier saw instead: class name → count, per class. */
+  predicted: Record<string, number>[];
+}
+
+function tally(picks: number[], names: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of picks) out[names[p]] = (out[names[p]] ?? 0) + 1;
+  return out;
+}
+
 /** Share of generated images the kit's evaluation classifier assigns to their prompt's class. */
 async function recognitionRate(
   model: DiffusionModel,
   prompts: readonly string[],
   classIndex: readonly number[],
   classifier: Awaited<ReturnType<typeof createSession>>,
-  classes: number,
-): Promise<number[]> {
-  const rates: number[] = [];
+  names: readonly string[],
+): Promise<Recognition> {
+  const out: Recognition = { rates: [], predicted: [] };
   for (let c = 0; c < prompts.length; c++) {
     const requests = Array.from({ length: PER_CLASS }, (_, i) => ({
       prompt: prompts[c],
@@ -210,20 +240,15 @@ async function recognitionRate(
     }));
     const images = await textToImage(model, requests, {});
     const size = 3 * 32 * 32;
-    const pixels = f32([images.length, 3, 32, 32]);
+    const pixels = new Float32Array(images.length * size);
     images.forEach((g, i) => {
-      (pixels.data as Float32Array).set(g.image.data.subarray(0, size), i * size);
+      pixels.set(g.image.data.subarray(0, size), i * size);
     });
-    const logits = (await runSession(classifier, { pixel_values: pixels })).logits.data as Float32Array;
-    let hits = 0;
-    for (let i = 0; i < images.length; i++) {
-      let best = 0;
-      for (let k = 1; k < classes; k++) if (logits[i * classes + k] > logits[i * classes + best]) best = k;
-      if (best === classIndex[c]) hits++;
-    }
-    rates.push(hits / images.length);
+    const picks = await classify(classifier, pixels, images.length, names.length);
+    out.rates.push(picks.filter((p) => p === classIndex[c]).length / images.length);
+    out.predicted.push(tally(picks, names));
   }
-  return rates;
+  return out;
 }
 
 async function recognition(results: Results): Promise<void> {
@@ -243,13 +268,32 @@ async function recognition(results: Results): Promise<void> {
     classes: [...HELD_OUT],
     images_per_class: PER_CLASS,
     sampler: "DPM-Solver++ 25 steps, CFG 7.5",
+    tokens: '<sandal>, <bag> initialised from "the"; kit templates; method defaults',
     classifier: classifierPath,
   };
   try {
+    // Reference: real test images of the held-out classes, prepared like the training images.
+    const real = makeFewShotTask(await loadBuiltinDataset("fashion-mnist"), {
+      shots: 1,
+      seed: 0,
+      classes: [...HELD_OUT],
+      testPerClass: 100,
+    });
+    const test = toRgb(padImageSet(real.testSet, 32, 32));
+    const picks = await classify(classifier, test.images, test.labels.length, info.classes.length);
+    out.real_test_images = HELD_OUT.map((_, c) => {
+      const mine = picks.filter((_, i) => test.labels[i] === c);
+      return round(mine.filter((p) => p === classIndex[c]).length / mine.length, 4);
+    });
     const plain = HELD_OUT.map((c) => `a photo of a ${c}`);
-    const untuned = await recognitionRate(model, plain, classIndex, classifier, info.classes.length);
-    out.untuned = { prompts: plain, per_class: untuned, mean: round(mean(untuned), 4) };
-    log(`  untuned ${untuned}`);
+    const untuned = await recognitionRate(model, plain, classIndex, classifier, info.classes);
+    out.untuned = {
+      prompts: plain,
+      per_class: untuned.rates,
+      mean: round(mean(untuned.rates), 4),
+      predicted: untuned.predicted,
+    };
+    log(`  real ${out.real_test_images}, untuned ${untuned.rates}`);
     for (const shots of [5, 10]) {
       const images = await heldOutImages(shots);
       const dir = join(CACHE, `recognition-${shots}`);
@@ -265,7 +309,7 @@ async function recognition(results: Results): Promise<void> {
       const rate = async (adapters: AdapterSet) => {
         const adapted = await withAdapters(model, adapters);
         try {
-          return await recognitionRate(adapted, prompts, classIndex, classifier, info.classes.length);
+          return await recognitionRate(adapted, prompts, classIndex, classifier, info.classes);
         } finally {
           await adapted.release();
         }
@@ -276,14 +320,20 @@ async function recognition(results: Results): Promise<void> {
         loras: [{ layers: tiLora.lora ?? [] }],
       });
       out[`shots_${shots}`] = {
-        ti: { per_class: tiRates, mean: round(mean(tiRates), 4), train_seconds: round(ti.seconds, 1) },
+        ti: {
+          per_class: tiRates.rates,
+          mean: round(mean(tiRates.rates), 4),
+          predicted: tiRates.predicted,
+          train_seconds: round(ti.seconds, 1),
+        },
         ti_lora: {
-          per_class: loraRates,
-          mean: round(mean(loraRates), 4),
+          per_class: loraRates.rates,
+          mean: round(mean(loraRates.rates), 4),
+          predicted: loraRates.predicted,
           train_seconds: round(tiLora.seconds, 1),
         },
       };
-      log(`  ${shots}-shot TI ${tiRates}, TI+LoRA ${loraRates}`);
+      log(`  ${shots}-shot TI ${tiRates.rates}, TI+LoRA ${loraRates.rates}`);
     }
   } finally {
     await model.release();
@@ -308,6 +358,10 @@ async function main(): Promise<void> {
   results.cpu = cpus()[0]?.model ?? "unknown";
   results.threads = threads;
   results.kit = KIT_DIR;
+  results.kit_unet_sha256 = createHash("sha256")
+    .update(await readFile(join(KIT_DIR, "unet", "model.onnx")))
+    .digest("hex")
+    .slice(0, 16);
   for (const phase of wanted) {
     const run = PHASES[phase];
     if (!run) throw new Error(`unknown phase ${phase}; phases: ${Object.keys(PHASES).join(", ")}`);

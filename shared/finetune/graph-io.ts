@@ -115,11 +115,25 @@ export function bypassWeightCasts(graph: Graph): void {
   for (const node of graph.nodes) node.inputs = node.inputs.map((i) => rename.get(i) ?? i);
 }
 
+/**
+ * Keeps as parameters only the float initializers that are module weights: those the module index resolves
+ * (named or anonymous Linear / Conv / embedding weights) and those named like torch parameters (`….weight`,
+ * `….bias`). Every other float initializer is a constant the exporter or builder folded (scalars, Resize
+ * scales, frequency tables): as constants, shape inference can read them and they never train.
+ */
+export function weightsOnlyParams(graph: Graph, modules: ReadonlyMap<string, WeightRef>): void {
+  const indexed = new Set([...modules.values()].map((r) => r.initializer));
+  for (const name of [...graph.params]) {
+    if (!indexed.has(name) && !/\.(weight|bias)$/.test(name)) graph.params.delete(name);
+  }
+}
+
 /** Reads `model.onnx` of a component folder as a float32 training graph with its module index. */
 export async function readComponentGraph(modelPath: string): Promise<ComponentGraph> {
   const proto = await inlineExternalData(decodeModel(await readFile(modelPath)), modelPath);
   const modules = indexModuleWeights(proto);
   const graph = fromModel(proto);
+  weightsOnlyParams(graph, modules);
   const float16 = widenFloat16(graph);
   bypassWeightCasts(graph);
   return { graph, modules, float16 };

@@ -34,6 +34,7 @@ export {
   type ComponentGraph,
   inlineExternalData,
   readComponentGraph,
+  weightsOnlyParams,
   widenFloat16,
 } from "./graph-io.js";
 export {

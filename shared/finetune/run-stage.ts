@@ -85,7 +85,11 @@ function learningRate(s: StageSettings): Schedule {
 /** The seed of the held-out evaluation batches of a run (apart from every training batch). */
 const evalSeed = (seed: number) => (seed + 0x9e3779b9) % Number.MAX_SAFE_INTEGER;
 
-/** Mean loss of the stage's graph over `batches` fixed evaluation batches, with parameters `values`. */
+/**
+ * Mean loss of the stage's graph over `batches` fixed evaluation batches, with parameters `values`. The
+ * batches come from their own seed and never use flips, so stages with different flip settings (TI, then
+ * LoRA) are measured on the same batches.
+ */
 export async function evaluateLoss(
   stage: StageGraph,
   plan: BatchPlan,
@@ -96,7 +100,7 @@ export async function evaluateLoss(
   const graph = values ? withParameters(stage.training.graph, new Map(values)) : stage.training.graph;
   const session = await createSession(graph, { threads });
   try {
-    const evalPlan: BatchPlan = { ...plan, seed: evalSeed(plan.seed) };
+    const evalPlan: BatchPlan = { ...plan, seed: evalSeed(plan.seed), flipProbability: 0 };
     let sum = 0;
     for (let k = 1; k <= batches; k++) {
       const out = await runSession(session, trainingBatch(evalPlan, k).feeds, [stage.training.loss]);

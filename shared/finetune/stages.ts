@@ -2,7 +2,6 @@ import {
   expandConceptTokens,
   type LoraComponent,
   type LoraLayer,
-  moduleFromInitializerName,
   type TextualInversion,
 } from "../diffusion/adapters/index.js";
 import type { ClipTokenizer } from "../diffusion/tokenizer/index.js";
@@ -120,20 +119,12 @@ export function loraStage(
 }
 
 /**
- * Every UNet weight trains: the parameters named as torch module weights (`….weight`, `….bias`) and the
- * anonymous Linear weights the module index resolves (`onnx::MatMul_…`); folded constants of the export
- * (scalars, frequency tables) stay fixed.
+ * Every UNet weight trains: its parameters, i.e. the module weights and biases (see `weightsOnlyParams`);
+ * folded constants of the export stay fixed.
  */
 export function fullUnetStage(inputs: StageInputs, classWords: readonly string[]): StageGraph {
   const training = composeTrainingGraph(inputs.textEncoder, inputs.unet, inputs.shape);
-  const moduleWeights = new Set([...training.modules.unet.values()].map((r) => r.initializer));
-  const trainable = [...training.graph.params].filter(
-    (p) =>
-      p.startsWith(UNET_PREFIX) &&
-      (moduleWeights.has(p) ||
-        moduleFromInitializerName(p.slice(UNET_PREFIX.length)) !== undefined ||
-        p.endsWith(".bias")),
-  );
+  const trainable = [...training.graph.params].filter((p) => p.startsWith(UNET_PREFIX));
   if (trainable.length === 0) throw new Error("no UNet weights found to train");
   return {
     name: "full-unet",
