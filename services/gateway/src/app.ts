@@ -1,0 +1,106 @@
+/**
+ * The app factory: `buildApp(deps)` returns a ready fastify instance over the given store, artifact store
+ * and orchestrator, without listening, so tests `inject()` requests and main.ts decides where to listen.
+ * Plugins load in tiers: errors and metrics (observe everything) → auth (who is calling) → idempotency
+ * (POST replay) → routes, one file per resource.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { createMetrics } from "../../../shared/telemetry/index.js";
+import type { ArtifactStore } from "./artifact-store.js";
+import { DatasetService } from "./datasets/dataset-service.js";
+import { collectRoutes, type RouteEntry } from "./openapi.js";
+import { authPlugin } from "./plugins/auth.js";
+import { errorsPlugin } from "./plugins/errors.js";
+import { idempotencyPlugin } from "./plugins/idempotency.js";
+import { createGatewayMetrics, type GatewayMetrics, metricsPlugin } from "./plugins/metrics.js";
+import { RateLimiter } from "./plugins/rate-limit.js";
+import { artifactRoutes } from "./routes/artifacts.js";
+import type { AppContext, OrchestratorFacade, RestLimits } from "./routes/context.js";
+import { datasetRoutes } from "./routes/datasets.js";
+import { eventRoutes } from "./routes/events.js";
+import { jobRoutes } from "./routes/jobs.js";
+import { keyRoutes } from "./routes/keys.js";
+import { methodRoutes } from "./routes/methods.js";
+import { serviceRoutes } from "./routes/service.js";
+import type { JobStore } from "./store/index.js";
+
+/** Version reported in the OpenAPI document. */
+export const API_VERSION = "0.1.0";
+
+/** What {@link buildApp} needs. */
+export interface AppDeps {
+  store: JobStore;
+  artifacts: ArtifactStore;
+  limits: RestLimits;
+  /** `required`: every scoped route needs a key; `loopback-open`: local callers without a key are admin. */
+  authMode: "required" | "loopback-open";
+  /** A pino logger; none: fastify logs nothing. */
+  logger?: FastifyBaseLogger;
+  /** Default: a fresh registry without process metrics. */
+  metrics?: GatewayMetrics;
+  /** Default: aborts nothing (an API-only replica; other replicas learn of cancels by heartbeat). */
+  orchestrator?: OrchestratorFacade;
+  /** Default: a service over the store and artifact store with shared/data's built-in loader. */
+  datasets?: DatasetService;
+  /** Default: a fresh limiter. */
+  limiter?: RateLimiter;
+  /** Shared with main.ts, which sets `draining` on SIGTERM. */
+  lifecycle?: { draining: boolean };
+}
+
+/** Builds the gateway's fastify app (call `ready()` or `inject()`; main.ts calls `listen()`). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: deps.limits.jsonBodyBytes,
+    // Unknown fields are errors rather than silently dropped; every problem is reported at once.
+    ajv: {
+      customOptions: { removeAdditional: false, allErrors: true, coerceTypes: "array", useDefaults: true },
+    },
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+  }) as unknown as FastifyInstance;
+  // Only JSON (and zip on the dataset route): a text/plain body is a 415, not a string to validate.
+  app.removeContentTypeParser("text/plain");
+
+  const metrics =
+    deps.metrics ??
+    createGatewayMetrics(createMetrics({ defaultMetrics: false }), () => deps.store.tasks.queueDepth());
+  const context: AppContext = {
+    store: deps.store,
+    artifacts: deps.artifacts,
+    datasets:
+      deps.datasets ??
+      new DatasetService({
+        datasets: deps.store.datasets,
+        artifacts: deps.artifacts,
+        limits: deps.limits.upload,
+      }),
+    metrics,
+    orchestrator: deps.orchestrator ?? { abort: () => {} },
+    limits: deps.limits,
+    lifecycle: deps.lifecycle ?? { draining: false },
+  };
+
+  const routes: RouteEntry[] = [];
+  app.addHook("onRoute", collectRoutes(routes));
+
+  await app.register(errorsPlugin, {});
+  await app.register(metricsPlugin, { metrics });
+  await app.register(authPlugin, {
+    apiKeys: deps.store.apiKeys,
+    mode: deps.authMode,
+    limiter: deps.limiter ?? new RateLimiter(),
+  });
+  await app.register(idempotencyPlugin, { repository: deps.store.idempotency });
+
+  await app.register(serviceRoutes, { context, routes, version: API_VERSION });
+  await app.register(methodRoutes);
+  await app.register(keyRoutes, { context });
+  await app.register(datasetRoutes, { context });
+  await app.register(jobRoutes, { context });
+  await app.register(eventRoutes, { context });
+  await app.register(artifactRoutes, { context });
+  await app.ready();
+  return app;
+}

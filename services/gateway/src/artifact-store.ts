@@ -1,0 +1,105 @@
+/**
+ * Content-addressed files: a blob's name is its SHA-256, stored at `<root>/sha256/ab/cdef…` (first two
+ * hex digits as a fan-out folder). Writes go to a unique temp file under `<root>/tmp` (same file system),
+ * are fsynced and renamed into place, so a reader never sees half a file and two writers of the same
+ * content both succeed. Paths are derived from digests only: nothing from a request ever names a file.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, type ReadStream } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+
+const DIGEST = /^[0-9a-f]{64}$/;
+
+/** Where a stored blob is and what it is. */
+export interface StoredBlob {
+  /** Lower-case hex SHA-256 of the content. */
+  sha256: string;
+  bytes: number;
+  /** Path relative to the store's root: `sha256/ab/cdef…`. */
+  path: string;
+}
+
+/** The SHA-256 of `bytes` as lower-case hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A content-addressed blob store in a local directory (or a mounted volume). */
+export class ArtifactStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  /** The relative path of a digest; throws for anything that is not 64 lower-case hex digits. */
+  static pathOf(sha256: string): string {
+    if (!DIGEST.test(sha256)) throw new TypeError("not a sha256 digest");
+    return `sha256/${sha256.slice(0, 2)}/${sha256.slice(2)}`;
+  }
+
+  /** Stores `bytes` (a no-op when the content is already there) and returns its address. */
+  async put(bytes: Uint8Array): Promise<StoredBlob> {
+    const sha256 = sha256Hex(bytes);
+    const path = ArtifactStore.pathOf(sha256);
+    const target = join(this.root, path);
+    if (await exists(target)) return { sha256, bytes: bytes.length, path };
+    const tmpDir = join(this.root, "tmp");
+    await mkdir(tmpDir, { recursive: true });
+    await mkdir(join(this.root, "sha256", sha256.slice(0, 2)), { recursive: true });
+    const tmp = join(tmpDir, `${sha256.slice(0, 16)}.${randomBytes(6).toString("hex")}`);
+    const handle = await open(tmp, "wx", 0o644);
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await rename(tmp, target);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      throw error;
+    }
+    return { sha256, bytes: bytes.length, path };
+  }
+
+  /** Whether a blob is stored. */
+  has(sha256: string): Promise<boolean> {
+    return exists(join(this.root, ArtifactStore.pathOf(sha256)));
+  }
+
+  /** The whole content of a blob; rejects with ENOENT when it is missing. */
+  async read(sha256: string): Promise<Buffer> {
+    return readFile(join(this.root, ArtifactStore.pathOf(sha256)));
+  }
+
+  /** A stream of a blob's content. */
+  stream(sha256: string): ReadStream {
+    return createReadStream(join(this.root, ArtifactStore.pathOf(sha256)));
+  }
+
+  /** Size in bytes of a stored blob, or undefined. */
+  async size(sha256: string): Promise<number | undefined> {
+    try {
+      return (await stat(join(this.root, ArtifactStore.pathOf(sha256)))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Deletes a blob (garbage collection; check `artifacts.isReferenced` first). */
+  async delete(sha256: string): Promise<void> {
+    await rm(join(this.root, ArtifactStore.pathOf(sha256)), { force: true });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,186 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { RateLimiter } from "./plugins/rate-limit.js";
+import type { JobStore } from "./store/index.js";
+import { bearer, idemKey, openTestStore, type TestGateway, testGateway } from "./test-support.js";
+
+describe("auth: API keys, scopes, revocation, rate limits, embedded mode, key admin routes", () => {
+  let store: JobStore;
+  let gw: TestGateway;
+  let open: TestGateway;
+  before(async () => {
+    store = await openTestStore();
+    gw = await testGateway({ store });
+    open = await testGateway({ store, authMode: "loopback-open" });
+  });
+  after(async () => {
+    await gw?.close();
+    await open?.close();
+    await store?.close();
+  });
+
+  test("a malformed Authorization header or an unknown token is 401", async () => {
+    for (const authorization of [
+      "Basic abc",
+      "Bearer",
+      "Bearer dda_nope",
+      `Bearer dda_${"0".repeat(32)}_${"0".repeat(64)}`,
+    ]) {
+      const res = await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: { authorization } });
+      assert.equal(res.statusCode, 401, authorization);
+      assert.equal(res.json().code, "unauthorized");
+    }
+  });
+
+  test("a key without the route's scope is 403; admin implies every scope", async () => {
+    const reader = await bearer(store, ["read"]);
+    const res = await gw.app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: { ...reader.headers, "idempotency-key": idemKey() },
+      payload: {},
+    });
+    assert.equal(res.statusCode, 403);
+    assert.equal(res.json().code, "forbidden");
+    assert.match(res.json().detail, /submit/);
+    const submitter = await bearer(store, ["submit"]);
+    assert.equal(
+      (await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: submitter.headers })).statusCode,
+      403,
+    );
+    const admin = await bearer(store, ["admin"]);
+    assert.equal(
+      (await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: admin.headers })).statusCode,
+      200,
+    );
+    assert.equal(
+      (await gw.app.inject({ method: "GET", url: "/v1/keys", headers: reader.headers })).statusCode,
+      403,
+    );
+  });
+
+  test("admins create keys whose token works at once and is never listed", async () => {
+    const admin = await bearer(store, ["admin"]);
+    const created = await gw.app.inject({
+      method: "POST",
+      url: "/v1/keys",
+      headers: { ...admin.headers, "idempotency-key": idemKey() },
+      payload: { name: "ci", scopes: ["read"], rateLimitPerMinute: 100 },
+    });
+    assert.equal(created.statusCode, 201);
+    const { key, token } = created.json();
+    assert.match(token, /^dda_[0-9a-f]{32}_[0-9a-f]{64}$/);
+    assert.equal(created.headers.location, `/v1/keys/${key.id}`);
+    assert.deepEqual(key.scopes, ["read"]);
+    assert.equal(key.rateLimitPerMinute, 100);
+    const use = await gw.app.inject({
+      method: "GET",
+      url: "/v1/jobs",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(use.statusCode, 200);
+    const listed = await gw.app.inject({ method: "GET", url: "/v1/keys", headers: admin.headers });
+    assert.equal(listed.statusCode, 200);
+    assert.ok(listed.json().items.some((k: { id: string }) => k.id === key.id));
+    assert.doesNotMatch(listed.body, new RegExp(token.slice(-64)));
+    assert.doesNotMatch(listed.body, /secret/);
+  });
+
+  test("a key with an unknown scope or a bad rate limit is a 400 naming the field", async () => {
+    const admin = await bearer(store, ["admin"]);
+    const res = await gw.app.inject({
+      method: "POST",
+      url: "/v1/keys",
+      headers: { ...admin.headers, "idempotency-key": idemKey() },
+      payload: { name: "x", scopes: ["root"], rateLimitPerMinute: 0 },
+    });
+    assert.equal(res.statusCode, 400);
+    const fields = res.json().errors.map((e: { field: string }) => e.field);
+    assert.ok(fields.includes("/body/scopes/0"), fields.join());
+    assert.ok(fields.includes("/body/rateLimitPerMinute"), fields.join());
+  });
+
+  test("a revoked key is refused at its next request", async () => {
+    const admin = await bearer(store, ["admin"]);
+    const victim = await bearer(store, ["read"]);
+    assert.equal(
+      (await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: victim.headers })).statusCode,
+      200,
+    );
+    const revoked = await gw.app.inject({
+      method: "POST",
+      url: `/v1/keys/${victim.id}/revoke`,
+      headers: { ...admin.headers, "idempotency-key": idemKey() },
+    });
+    assert.equal(revoked.statusCode, 200);
+    assert.ok(revoked.json().revokedAt);
+    const after = await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: victim.headers });
+    assert.equal(after.statusCode, 401);
+    assert.equal(after.json().code, "unauthorized");
+  });
+
+  test("revoking an unknown key is 404", async () => {
+    const admin = await bearer(store, ["admin"]);
+    const res = await gw.app.inject({
+      method: "POST",
+      url: "/v1/keys/5f0e4a44-0000-4000-8000-000000000000/revoke",
+      headers: { ...admin.headers, "idempotency-key": idemKey() },
+    });
+    assert.equal(res.statusCode, 404);
+    assert.equal(res.json().code, "not_found");
+  });
+
+  test("a key over its rate is 429 with Retry-After, and other keys are not affected", async () => {
+    const limited = await bearer(store, ["read"], 3);
+    const other = await bearer(store, ["read"], 3);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push(
+        (await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: limited.headers })).statusCode,
+      );
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+    const refused = await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: limited.headers });
+    assert.equal(refused.json().code, "rate_limited");
+    const retryAfter = Number(refused.headers["retry-after"]);
+    assert.ok(retryAfter >= 1 && retryAfter <= 20, `Retry-After ${retryAfter}`);
+    assert.equal(
+      (await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: other.headers })).statusCode,
+      200,
+    );
+  });
+
+  test("the token bucket refills at the key's rate per minute", () => {
+    let now = 0;
+    const limiter = new RateLimiter({ now: () => now });
+    for (let i = 0; i < 60; i++) assert.equal(limiter.take("k", 60).ok, true);
+    const empty = limiter.take("k", 60);
+    assert.deepEqual(empty, { ok: false, retryAfterSeconds: 1 });
+    now += 999;
+    assert.equal(limiter.take("k", 60).ok, false);
+    now += 2;
+    assert.equal(limiter.take("k", 60).ok, true);
+    now += 3_600_000;
+    let burst = 0;
+    while (limiter.take("k", 60).ok) burst++;
+    assert.equal(burst, 60, "the burst never exceeds one minute's worth");
+  });
+
+  test("embedded mode lets loopback callers in without a key, as admin", async () => {
+    const res = await open.app.inject({ method: "GET", url: "/v1/keys" });
+    assert.equal(res.statusCode, 200);
+    const v6 = await open.app.inject({ method: "GET", url: "/v1/jobs", remoteAddress: "::1" });
+    assert.equal(v6.statusCode, 200);
+  });
+
+  test("embedded mode still demands a key from any other address, and checks keys that are sent", async () => {
+    const remote = await open.app.inject({ method: "GET", url: "/v1/jobs", remoteAddress: "10.1.2.3" });
+    assert.equal(remote.statusCode, 401);
+    const wrong = await open.app.inject({
+      method: "GET",
+      url: "/v1/jobs",
+      headers: { authorization: "Bearer nope" },
+    });
+    assert.equal(wrong.statusCode, 401, "a key that is sent must be valid, even from loopback");
+  });
+});

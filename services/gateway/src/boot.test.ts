@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ConfigError } from "../../../shared/config/index.js";
+import { isLoopbackHost, loadGatewayEnv, resolveAuthMode } from "./config.js";
+import { startGateway } from "./server.js";
+
+describe("boot: configuration, auth default, the listening process", () => {
+  test("a bad environment is one ConfigError naming every bad variable", () => {
+    assert.throws(
+      () =>
+        loadGatewayEnv({
+          PORT: "http",
+          AUTH_MODE: "open",
+          UPLOAD_MAX_COMPRESSION_RATIO: "0",
+          GENERATION_ADDRESSES: " , ",
+        }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(
+          error.issues.map((i) => i.name),
+          ["PORT", "AUTH_MODE", "UPLOAD_MAX_COMPRESSION_RATIO", "GENERATION_ADDRESSES"],
+        );
+        return true;
+      },
+    );
+    const env = loadGatewayEnv({ GENERATION_ADDRESSES: "gen-0:50052, gen-1:50052" });
+    assert.deepEqual(env.GENERATION_ADDRESSES, ["gen-0:50052", "gen-1:50052"]);
+  });
+
+  test("auth is open to loopback callers only when listening on loopback, unless configured", () => {
+    assert.equal(resolveAuthMode({ HOST: "127.0.0.1", AUTH_MODE: undefined }), "loopback-open");
+    assert.equal(resolveAuthMode({ HOST: "::1", AUTH_MODE: undefined }), "loopback-open");
+    assert.equal(resolveAuthMode({ HOST: "0.0.0.0", AUTH_MODE: undefined }), "required");
+    assert.equal(resolveAuthMode({ HOST: "10.0.0.5", AUTH_MODE: undefined }), "required");
+    assert.equal(resolveAuthMode({ HOST: "127.0.0.1", AUTH_MODE: "required" }), "required");
+    assert.equal(isLoopbackHost("localhost"), true);
+    assert.equal(isLoopbackHost("example.com"), false);
+  });
+
+  test("main.ts stops with exit code 2 and the list of bad variables", () => {
+    const main = fileURLToPath(new URL("./main.ts", import.meta.url));
+    const run = spawnSync(process.execPath, ["--import", "tsx", main], {
+      env: { ...process.env, PORT: "-1", SHARD_SIZE: "huge" },
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    assert.equal(run.status, 2, run.stderr);
+    assert.match(run.stderr, /PORT: expected an integer in \[0, 65535\], got "-1"/);
+    assert.match(run.stderr, /SHARD_SIZE/);
+  });
+
+  test("startGateway listens on a real port, answers, and drains on stop", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "diffda-boot-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const gateway = await startGateway({
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_LEVEL: "silent",
+      DIFFDA_DATA_DIR: dir,
+      ARTIFACT_DIR: join(dir, "artifacts"),
+      RUN_TASKS: "true",
+    });
+    try {
+      const health = await fetch(`${gateway.address}/healthz`);
+      assert.equal(health.status, 200);
+      const ready = await fetch(`${gateway.address}/readyz`);
+      assert.equal(ready.status, 200);
+      // Listening on loopback: embedded mode, so local callers need no key.
+      const methods = await fetch(`${gateway.address}/v1/methods`);
+      assert.equal(methods.status, 200);
+    } finally {
+      await gateway.stop();
+    }
+    await assert.rejects(fetch(`${gateway.address}/healthz`));
+  });
+});

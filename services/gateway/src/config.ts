@@ -1,0 +1,163 @@
+/**
+ * The gateway's environment, validated at boot from one declarative schema: a bad value stops the
+ * process with a message naming every offending variable. The database variables (DATABASE_URL,
+ * DATABASE_SCHEMA, DIFFDA_DATA_DIR) are read by the store's `databaseConfigFromEnv`.
+ */
+import { isIP } from "node:net";
+import {
+  bool,
+  type ConfigOf,
+  int,
+  LOG_LEVELS,
+  list,
+  loadConfig,
+  number,
+  oneOf,
+  string,
+} from "../../../shared/config/index.js";
+import type { RestLimits } from "./routes/context.js";
+
+const MiB = 1024 * 1024;
+const ADDRESS = /[A-Za-z0-9.\-_:[\]/]+/;
+
+/** Every variable the gateway reads (besides the store's). */
+export const GATEWAY_ENV = {
+  LOG_LEVEL: oneOf(LOG_LEVELS, { default: "info", description: "pino log level" }),
+  HOST: string({ default: "127.0.0.1", description: "address the HTTP server binds" }),
+  PORT: int({ min: 0, max: 65535, default: 8080, description: "HTTP port (0: any)" }),
+  AUTH_MODE: oneOf(["required", "loopback-open"], {
+    optional: true,
+    description:
+      "required: every request needs an API key; loopback-open: requests from 127.0.0.1/::1 without a key act as a local admin. Default: loopback-open when HOST is a loopback address, else required",
+  }),
+  ARTIFACT_DIR: string({
+    default: ".data/artifacts",
+    description: "root of the content-addressed artifact store",
+  }),
+  JSON_BODY_LIMIT_BYTES: int({ min: 1024, default: 1 * MiB, description: "largest JSON body (jobs, keys)" }),
+  UPLOAD_BODY_LIMIT_BYTES: int({
+    min: 1024,
+    default: 64 * MiB,
+    description: "largest dataset upload body (zip archive or JSON with base64 images)",
+  }),
+  UPLOAD_MAX_FILES: int({ min: 1, default: 10_000, description: "most files in one dataset upload" }),
+  UPLOAD_MAX_FILE_BYTES: int({ min: 1024, default: 16 * MiB, description: "largest single image file" }),
+  UPLOAD_MAX_PIXELS: int({
+    min: 1,
+    default: 4096 * 4096,
+    description: "most pixels an uploaded image may declare (width × height)",
+  }),
+  UPLOAD_MAX_INFLATED_BYTES: int({
+    min: 1024,
+    default: 512 * MiB,
+    description: "most bytes an archive may declare or inflate to, over all entries",
+  }),
+  UPLOAD_MAX_COMPRESSION_RATIO: number({
+    min: 1,
+    default: 100,
+    description: "largest uncompressed/compressed ratio of one archive entry",
+  }),
+  SSE_POLL_MS: int({ min: 10, default: 500, description: "how often an event stream polls the store" }),
+  SSE_HEARTBEAT_MS: int({
+    min: 100,
+    default: 15_000,
+    description: "idle time after which an event stream sends a comment line",
+  }),
+  RUN_TASKS: bool({
+    default: true,
+    description: "run the orchestrator's lease loop in this process (false: an API-only replica)",
+  }),
+  TASK_LEASE_MS: int({ min: 1000, default: 30_000, description: "task lease length" }),
+  FINETUNE_ADDRESS: string({ default: "127.0.0.1:50051", pattern: ADDRESS, description: "finetune service" }),
+  GENERATION_ADDRESSES: list(string({ pattern: ADDRESS }), {
+    default: ["127.0.0.1:50052"],
+    minItems: 1,
+    description:
+      "generation replicas, comma-separated, spread round-robin per shard; or one dns:/// name balanced by grpc-js",
+  }),
+  CLASSIFIER_ADDRESS: string({
+    default: "127.0.0.1:50053",
+    pattern: ADDRESS,
+    description: "classifier service",
+  }),
+  GRPC_MAX_MESSAGE_BYTES: int({
+    min: 1024,
+    max: 2 ** 31 - 1,
+    default: 64 * MiB,
+    description: "largest gRPC message sent or received",
+  }),
+  FINETUNE_TIMEOUT_MS: int({ min: 1000, default: 3_600_000, description: "deadline of a Finetune call" }),
+  GENERATE_TIMEOUT_MS: int({
+    min: 1000,
+    default: 1_800_000,
+    description: "deadline of a GenerateShard call",
+  }),
+  TRAIN_TIMEOUT_MS: int({ min: 1000, default: 3_600_000, description: "deadline of a Train call" }),
+  EVALUATE_TIMEOUT_MS: int({ min: 1000, default: 300_000, description: "deadline of an Evaluate call" }),
+  GENERATION_CONCURRENCY: int({
+    min: 1,
+    default: 2,
+    description: "shards in flight per generation replica from this gateway",
+  }),
+  MAX_SYNTHETIC_IMAGES: int({
+    min: 1,
+    default: 200_000,
+    description: "most synthetic images one job may generate (methods × seeds × train images × per-real)",
+  }),
+  MAX_RUNS: int({ min: 1, max: 1000, default: 64, description: "most (method, seed) runs in one job" }),
+  SHARD_SIZE: int({ min: 1, max: 10_000, default: 64, description: "synthetic images per generation shard" }),
+  BASE_MODEL: string({ default: "diffda-tiny", description: "text-to-image model id (ModelRef.name)" }),
+  INSTRUCT_MODEL: string({
+    default: "diffda-tiny-instruct",
+    description: "instruction-edit model id used by instruct_edit (DiffuseMix)",
+  }),
+  CLASSIFIER_ARCHITECTURE: string({ default: "resnet8", description: "default classifier network" }),
+  DRAIN_GRACE_MS: int({
+    min: 0,
+    default: 30_000,
+    description: "on SIGTERM, how long requests and tasks may finish before leases are handed back",
+  }),
+} as const;
+
+/** The validated environment. */
+export type GatewayEnv = ConfigOf<typeof GATEWAY_ENV>;
+
+/** Whether `host` names only this machine (so that a listener on it cannot be reached from outside). */
+export function isLoopbackHost(host: string): boolean {
+  if (host === "localhost") return true;
+  const bare = host.replace(/^\[|\]$/g, "");
+  if (isIP(bare) === 4) return bare.startsWith("127.");
+  if (isIP(bare) === 6) return bare === "::1";
+  return false;
+}
+
+/** The auth mode in force: the configured one, else open on loopback only when listening on loopback. */
+export function resolveAuthMode(env: Pick<GatewayEnv, "AUTH_MODE" | "HOST">): "required" | "loopback-open" {
+  return env.AUTH_MODE ?? (isLoopbackHost(env.HOST) ? "loopback-open" : "required");
+}
+
+/** The REST layer's limits from the environment. */
+export function restLimitsFromEnv(env: GatewayEnv): RestLimits {
+  return {
+    jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES,
+    uploadBodyBytes: env.UPLOAD_BODY_LIMIT_BYTES,
+    upload: {
+      maxFiles: env.UPLOAD_MAX_FILES,
+      maxFileBytes: env.UPLOAD_MAX_FILE_BYTES,
+      maxPixels: env.UPLOAD_MAX_PIXELS,
+      maxTotalBytes: env.UPLOAD_MAX_INFLATED_BYTES,
+      maxCompressionRatio: env.UPLOAD_MAX_COMPRESSION_RATIO,
+      maxClasses: 1000,
+    },
+    shardSize: env.SHARD_SIZE,
+    maxSyntheticImages: env.MAX_SYNTHETIC_IMAGES,
+    maxRuns: env.MAX_RUNS,
+    ssePollMs: env.SSE_POLL_MS,
+    sseHeartbeatMs: env.SSE_HEARTBEAT_MS,
+  };
+}
+
+/** Reads and validates the gateway's environment; throws ConfigError listing every bad variable. */
+export function loadGatewayEnv(env: Readonly<Record<string, string | undefined>> = process.env): GatewayEnv {
+  return loadConfig(GATEWAY_ENV, env);
+}

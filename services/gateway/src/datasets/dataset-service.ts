@@ -1,0 +1,354 @@
+/**
+ * Datasets: registering a built-in few-shot task or an upload, and materialising a dataset's images for
+ * the orchestrator. An upload is judged completely — archive structure, names, sizes, formats, pixel
+ * counts, decodable pixels, the split — before the first byte is written, so a refused upload leaves
+ * nothing behind: no files, no row. Accepted images are normalised (decoded, resized to the asked shape,
+ * re-encoded as PNG) and kept in the content-addressed store with a manifest; the row holds the
+ * manifest's digest.
+ */
+import {
+  type ByteDataset,
+  decodeImageFolder,
+  encodeImageSetPng,
+  type FolderEntry,
+  fewShotIndices,
+  type ImageSet,
+  loadBuiltinDataset,
+  perClassSplit,
+  SPLIT_TEST,
+  toImageSet,
+} from "../../../../shared/data/index.js";
+import { readZip } from "../archive/zip-reader.js";
+import type { ArtifactStore } from "../artifact-store.js";
+import { ApiError } from "../errors.js";
+import type { Dataset, DatasetRepository } from "../store/index.js";
+
+/** Upload limits (from configuration). */
+export interface UploadLimits {
+  maxFiles: number;
+  maxFileBytes: number;
+  maxPixels: number;
+  /** Most bytes over all files (declared and inflated for archives). */
+  maxTotalBytes: number;
+  /** Largest uncompressed/compressed ratio of an archive entry. */
+  maxCompressionRatio: number;
+  maxClasses: number;
+}
+
+/** How uploaded images are normalised and split. */
+export interface UploadOptions {
+  name?: string;
+  channels?: 1 | 3;
+  /** Square side every image is resized to (centre crop). */
+  size?: number;
+  /** Share of each class held out for evaluation. */
+  testFraction?: number;
+  /** Seed of the held-out draw. */
+  splitSeed?: number;
+}
+
+/** One image of a JSON upload. */
+export interface JsonImage {
+  label: string;
+  /** Base64 of the encoded file. */
+  data: string;
+  /** File name inside its class (only to name errors and order images). */
+  name?: string;
+}
+
+/** A built-in few-shot task. */
+export interface BuiltinRequest {
+  builtin: string;
+  shots: number;
+  seed: number;
+  classes?: (string | number)[];
+  testPerClass?: number;
+  name?: string;
+}
+
+/** What `datasets.spec` holds. */
+export type DatasetSpec =
+  | {
+      kind: "builtin";
+      builtin: string;
+      shots: number;
+      seed: number;
+      classes: string[];
+      testPerClass: number | null;
+      trainCount: number;
+      testCount: number;
+      channels: number;
+      height: number;
+      width: number;
+    }
+  | {
+      kind: "upload";
+      manifest: string;
+      trainCount: number;
+      testCount: number;
+      channels: number;
+      height: number;
+      width: number;
+      testFraction: number;
+      splitSeed: number;
+    };
+
+/** The manifest file of an upload, in the artifact store. */
+interface Manifest {
+  version: 1;
+  channels: number;
+  height: number;
+  width: number;
+  classes: string[];
+  images: { sha256: string; label: number; split: "train" | "test"; name: string }[];
+}
+
+/** One real image as the compute services receive it. */
+export interface RealImage {
+  png: Uint8Array;
+  label: number;
+}
+
+/** A dataset's images, ready to send over RPC. */
+export interface DatasetImages {
+  classes: string[];
+  channels: number;
+  height: number;
+  width: number;
+  train: RealImage[];
+  test: RealImage[];
+}
+
+/** Dependencies of the service. */
+export interface DatasetServiceDeps {
+  datasets: DatasetRepository;
+  artifacts: ArtifactStore;
+  limits: UploadLimits;
+  /** Loads a built-in dataset (default: shared/data's cached loader). */
+  loadBuiltin?: (name: string) => Promise<ByteDataset>;
+}
+
+const DEFAULT_SIZE = 32;
+const DEFAULT_TEST_FRACTION = 0.2;
+
+/** Registers datasets and reads their images back. */
+export class DatasetService {
+  readonly #deps: DatasetServiceDeps;
+  readonly #loadBuiltin: (name: string) => Promise<ByteDataset>;
+  readonly #cache = new Map<string, Promise<DatasetImages>>();
+
+  constructor(deps: DatasetServiceDeps) {
+    this.#deps = deps;
+    this.#loadBuiltin = deps.loadBuiltin ?? ((name) => loadBuiltinDataset(name));
+  }
+
+  /** Registers a built-in few-shot task after checking that it can be drawn (classes, shots). */
+  async createBuiltin(request: BuiltinRequest, owner: string | null): Promise<Dataset> {
+    const source = await this.#loadBuiltin(request.builtin);
+    const picked = fewShotIndices(source.labels, source.split, source.classNames, {
+      shots: request.shots,
+      seed: request.seed,
+      ...(request.classes !== undefined ? { classes: request.classes } : {}),
+      ...(request.testPerClass !== undefined ? { testPerClass: request.testPerClass } : {}),
+    });
+    const classes = picked.classes.map((c) => source.classNames[c]);
+    const spec: DatasetSpec = {
+      kind: "builtin",
+      builtin: request.builtin,
+      shots: request.shots,
+      seed: request.seed,
+      classes,
+      testPerClass: request.testPerClass ?? null,
+      trainCount: picked.train.length,
+      testCount: picked.test.length,
+      channels: source.channels,
+      height: source.height,
+      width: source.width,
+    };
+    return this.#deps.datasets.create({
+      name: request.name ?? `${request.builtin} ${request.shots}-shot seed ${request.seed}`,
+      kind: "builtin",
+      spec,
+      imageCount: picked.train.length + picked.test.length,
+      classes,
+      apiKeyId: owner,
+    });
+  }
+
+  /** Registers an ImageFolder zip (`class/file.png`). */
+  async createFromArchive(
+    archive: Uint8Array,
+    options: UploadOptions,
+    owner: string | null,
+  ): Promise<Dataset> {
+    const { limits } = this.#deps;
+    const entries = await readZip(archive, {
+      maxEntries: limits.maxFiles + limits.maxClasses,
+      maxEntryBytes: limits.maxFileBytes,
+      maxTotalBytes: limits.maxTotalBytes,
+      maxRatio: limits.maxCompressionRatio,
+    });
+    return this.#createUpload(entries, options, owner);
+  }
+
+  /** Registers images sent inline as base64 with their labels. */
+  async createFromImages(
+    images: JsonImage[],
+    options: UploadOptions,
+    owner: string | null,
+  ): Promise<Dataset> {
+    const width = String(images.length).length;
+    const entries: FolderEntry[] = images.map((image, i) => ({
+      name: `${image.label}/${image.name ?? String(i).padStart(width, "0")}`,
+      bytes: Buffer.from(image.data, "base64"),
+    }));
+    return this.#createUpload(entries, options, owner);
+  }
+
+  async #createUpload(
+    entries: FolderEntry[],
+    options: UploadOptions,
+    owner: string | null,
+  ): Promise<Dataset> {
+    const { limits, artifacts } = this.#deps;
+    const channels = options.channels ?? 3;
+    const size = options.size ?? DEFAULT_SIZE;
+    const testFraction = options.testFraction ?? DEFAULT_TEST_FRACTION;
+    const splitSeed = options.splitSeed ?? 0;
+    // Everything that can refuse the upload happens before the first write below.
+    const { set, names } = await decodeImageFolder(entries, {
+      channels,
+      height: size,
+      width: size,
+      limits: {
+        maxFiles: limits.maxFiles,
+        maxFileBytes: limits.maxFileBytes,
+        maxPixels: limits.maxPixels,
+        maxTotalBytes: limits.maxTotalBytes,
+        maxClasses: limits.maxClasses,
+      },
+    });
+    const split = perClassSplit(set.labels, set.classNames.length, splitSeed, (n) =>
+      n < 2 ? 0 : Math.min(n - 1, Math.max(1, Math.round(n * testFraction))),
+    );
+    const testCount = split.reduce((n, flag) => n + (flag === SPLIT_TEST ? 1 : 0), 0);
+    if (testCount === 0) {
+      throw new ApiError(
+        "invalid_dataset",
+        "no class has two images, so none can be held out for evaluation; upload at least two per class",
+      );
+    }
+    const pngs = await mapLimited(set.labels.length, 8, (i) => encodeImageSetPng(set, i));
+
+    const stored = [];
+    for (const png of pngs) stored.push(await artifacts.put(png));
+    const manifest: Manifest = {
+      version: 1,
+      channels,
+      height: size,
+      width: size,
+      classes: [...set.classNames],
+      images: stored.map((blob, i) => ({
+        sha256: blob.sha256,
+        label: set.labels[i],
+        split: split[i] === SPLIT_TEST ? "test" : "train",
+        name: names[i],
+      })),
+    };
+    const manifestBlob = await artifacts.put(Buffer.from(JSON.stringify(manifest)));
+    const spec: DatasetSpec = {
+      kind: "upload",
+      manifest: manifestBlob.sha256,
+      trainCount: set.labels.length - testCount,
+      testCount,
+      channels,
+      height: size,
+      width: size,
+      testFraction,
+      splitSeed,
+    };
+    return this.#deps.datasets.create({
+      name: options.name ?? "upload",
+      kind: "upload",
+      spec,
+      imageCount: set.labels.length,
+      classes: set.classNames,
+      apiKeyId: owner,
+    });
+  }
+
+  /** A dataset's train and test images as PNGs with labels (cached per dataset id). */
+  images(dataset: Dataset): Promise<DatasetImages> {
+    let load = this.#cache.get(dataset.id);
+    if (load === undefined) {
+      load = this.#materialize(dataset);
+      load.catch(() => this.#cache.delete(dataset.id));
+      this.#cache.set(dataset.id, load);
+      if (this.#cache.size > 16) this.#cache.delete(this.#cache.keys().next().value as string);
+    }
+    return load;
+  }
+
+  async #materialize(dataset: Dataset): Promise<DatasetImages> {
+    const spec = dataset.spec as DatasetSpec;
+    if (spec.kind === "builtin") {
+      const source = await this.#loadBuiltin(spec.builtin);
+      const picked = fewShotIndices(source.labels, source.split, source.classNames, {
+        shots: spec.shots,
+        seed: spec.seed,
+        classes: spec.classes,
+        ...(spec.testPerClass !== null ? { testPerClass: spec.testPerClass } : {}),
+      });
+      const relabel = new Map(picked.classes.map((c, i) => [c, i]));
+      const toImages = async (indices: Int32Array): Promise<RealImage[]> => {
+        const set: ImageSet = toImageSet(source, indices);
+        return mapLimited(indices.length, 8, async (i) => ({
+          png: await encodeImageSetPng(set, i),
+          label: relabel.get(set.labels[i])!,
+        }));
+      };
+      return {
+        classes: spec.classes,
+        channels: spec.channels,
+        height: spec.height,
+        width: spec.width,
+        train: await toImages(picked.train),
+        test: await toImages(picked.test),
+      };
+    }
+    const manifest = JSON.parse(
+      (await this.#deps.artifacts.read(spec.manifest)).toString("utf8"),
+    ) as Manifest;
+    const read = (which: "train" | "test") =>
+      Promise.all(
+        manifest.images
+          .filter((image) => image.split === which)
+          .map(async (image) => ({
+            png: new Uint8Array(await this.#deps.artifacts.read(image.sha256)),
+            label: image.label,
+          })),
+      );
+    return {
+      classes: manifest.classes,
+      channels: manifest.channels,
+      height: manifest.height,
+      width: manifest.width,
+      train: await read("train"),
+      test: await read("test"),
+    };
+  }
+}
+
+/** Runs `fn(0..n-1)` with at most `limit` in flight, results in order. */
+async function mapLimited<R>(n: number, limit: number, fn: (i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      out[i] = await fn(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, Math.max(n, 1)) }, worker));
+  return out;
+}

@@ -1,0 +1,302 @@
+/**
+ * From a job request to the resolved spec the job stores and the planner reads: presets expanded,
+ * overrides applied, defaults filled, baselines added, and every cross-field rule the JSON Schema cannot
+ * express checked (a parameter its component does not take, a baseline with generation, labels that
+ * collide, a plan over the limits). Problems come back as field issues for a 422 `invalid_job_spec`.
+ */
+import type { FieldIssue } from "./errors.js";
+import {
+  BASELINE_IDS,
+  FINETUNE_PARAMETERS,
+  type FinetuningSpec,
+  GENERATION_PARAMETERS,
+  type GenerationSpec,
+  type MethodPreset,
+  presetById,
+  type SamplingSpec,
+  type UtilizationSpec,
+} from "./presets.js";
+
+/** A method as a request sends it (already schema-valid). */
+export interface MethodRequest {
+  preset?: string;
+  label?: string;
+  finetuning?: Partial<FinetuningSpec>;
+  generation?: Partial<GenerationSpec>;
+  utilization?: Partial<UtilizationSpec>;
+}
+
+/** Classifier settings of a job; unset fields take the classifier service's defaults. */
+export interface ClassifierSpec {
+  architecture?: string;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  optimizer?: "sgd" | "adamw";
+  weightDecay?: number;
+  labelSmoothing?: number;
+  imageSize?: number;
+}
+
+/** `POST /v1/jobs` body (already schema-valid). */
+export interface JobRequest {
+  datasetId: string;
+  name?: string;
+  methods: MethodRequest[];
+  seeds?: number[];
+  baselines?: string[];
+  classifier?: ClassifierSpec;
+  shardSize?: number;
+}
+
+/** A method with every component resolved. */
+export interface ResolvedMethod {
+  /** Unique in the job; names the method in task keys, artifacts and results. */
+  label: string;
+  preset: string | null;
+  kind: "diffda" | "baseline";
+  finetuning: FinetuningSpec;
+  generation: GenerationSpec | null;
+  utilization: UtilizationSpec;
+}
+
+/** The spec a job stores: what ran, reproducibly. */
+export interface JobSpec {
+  version: 1;
+  name: string | null;
+  datasetId: string;
+  seeds: number[];
+  /** Baselines first, then the requested methods in request order. */
+  methods: ResolvedMethod[];
+  classifier: ClassifierSpec;
+  shardSize: number;
+}
+
+/** Facts and limits the resolution needs. */
+export interface ResolveContext {
+  /** Real training images of the dataset (each yields `syntheticPerReal` samples per seed). */
+  trainCount: number;
+  /** Default shard size (config SHARD_SIZE). */
+  shardSize: number;
+  /** Most synthetic images one job may generate, over methods and seeds. */
+  maxSyntheticImages: number;
+  /** Most (method, seed) runs one job may hold. */
+  maxRuns: number;
+}
+
+const DEFAULT_SAMPLING: SamplingSpec = {
+  scheduler: "dpm_solver_multistep",
+  numInferenceSteps: 25,
+  guidanceScale: 7.5,
+};
+
+/** Keys of `value` whose value is not undefined. */
+function given<T extends object>(value: T | undefined): (keyof T)[] {
+  return value === undefined ? [] : (Object.keys(value) as (keyof T)[]).filter((k) => value[k] !== undefined);
+}
+
+function resolveMethod(
+  request: MethodRequest,
+  at: string,
+  issues: FieldIssue[],
+): Omit<ResolvedMethod, "label"> {
+  const issue = (field: string, message: string) => issues.push({ field: `${at}/${field}`, message });
+  const preset: MethodPreset | undefined =
+    request.preset === undefined ? undefined : presetById(request.preset);
+  const kind = preset?.kind ?? "diffda";
+
+  // Fine-tuning: the request's method (or the preset's), its blocks merged over the preset's.
+  const ft = request.finetuning ?? {};
+  const finetuneMethod = ft.method ?? preset?.finetuning.method ?? "none";
+  const finetuning: FinetuningSpec = { method: finetuneMethod };
+  const ftAllowed = new Set<string>(FINETUNE_PARAMETERS[finetuneMethod]);
+  for (const key of given(ft)) {
+    if (key !== "method" && !ftAllowed.has(key)) {
+      issue(`finetuning/${key}`, `fine-tuning method ${finetuneMethod} takes no ${key}`);
+    }
+  }
+  for (const key of ftAllowed) {
+    const k = key as keyof FinetuningSpec;
+    const fromPreset = preset?.finetuning[k];
+    const fromRequest = ft[k];
+    const merged =
+      typeof fromRequest === "object" && !Array.isArray(fromRequest) && typeof fromPreset === "object"
+        ? { ...(fromPreset as object), ...(fromRequest as object) }
+        : (fromRequest ?? fromPreset);
+    if (merged !== undefined) (finetuning as unknown as Record<string, unknown>)[k] = structuredClone(merged);
+  }
+
+  // Generation: none for baselines.
+  let generation: GenerationSpec | null = null;
+  const gen = request.generation;
+  if (kind === "baseline") {
+    if (gen !== undefined) issue("generation", "a baseline generates no images");
+    if (request.finetuning !== undefined && finetuneMethod !== "none") {
+      issue("finetuning/method", "a baseline fine-tunes nothing");
+    }
+  } else {
+    const base = preset?.generation ?? undefined;
+    const mode = gen?.mode ?? base?.mode;
+    if (mode === undefined) {
+      issue("generation/mode", "is required for a method without a preset");
+    } else {
+      const allowed = new Set<string>(GENERATION_PARAMETERS[mode]);
+      for (const key of given(gen)) {
+        if (
+          !["mode", "syntheticPerReal", "model", "sampling"].includes(key as string) &&
+          !allowed.has(key as string)
+        ) {
+          issue(`generation/${key as string}`, `generation mode ${mode} takes no ${key as string}`);
+        }
+      }
+      generation = {
+        mode,
+        syntheticPerReal: gen?.syntheticPerReal ?? base?.syntheticPerReal ?? 5,
+        sampling: { ...(base?.sampling ?? DEFAULT_SAMPLING), ...gen?.sampling },
+      };
+      const model = gen?.model ?? base?.model;
+      if (model !== undefined) generation.model = model;
+      for (const key of allowed) {
+        const k = key as keyof GenerationSpec;
+        // A preset's parameter survives only while the mode is the preset's own.
+        const value = gen?.[k] ?? (base?.mode === mode ? base?.[k] : undefined);
+        if (value !== undefined)
+          (generation as unknown as Record<string, unknown>)[k] = structuredClone(value);
+      }
+      if (
+        (mode.startsWith("img2img") || mode === "clip_guided_perturbation") &&
+        generation.strength === undefined
+      ) {
+        issue("generation/strength", `is required for ${mode}`);
+      }
+    }
+  }
+
+  // Utilization.
+  const util = request.utilization ?? {};
+  const baseUtil = preset?.utilization;
+  const mode = util.mode ?? baseUtil?.mode;
+  const utilization: UtilizationSpec = {
+    mode: mode ?? "fc",
+    traditionalAugmentation: util.traditionalAugmentation ?? baseUtil?.traditionalAugmentation ?? "flip_crop",
+  };
+  if (mode === undefined && kind === "diffda")
+    issue("utilization/mode", "is required for a method without a preset");
+  if (kind === "baseline" && utilization.mode !== "real_only") {
+    issue("utilization/mode", "a baseline trains on real images only (real_only)");
+  }
+  if (kind === "diffda" && utilization.mode === "real_only") {
+    issue("utilization/mode", "real_only would ignore the generated images; use a baseline instead");
+  }
+  const sameMode = baseUtil?.mode === utilization.mode;
+  const p = util.replaceProbability ?? (sameMode ? baseUtil?.replaceProbability : undefined);
+  if (utilization.mode === "lrr" || utilization.mode === "grr") {
+    utilization.replaceProbability = p ?? 0.5;
+  } else if (util.replaceProbability !== undefined) {
+    issue(
+      "utilization/replaceProbability",
+      `utilization ${utilization.mode} replaces nothing (only lrr and grr)`,
+    );
+  }
+  const gamma = util.softLabelGamma ?? (sameMode ? baseUtil?.softLabelGamma : undefined);
+  if (gamma !== undefined) {
+    if (generation?.mode === "img2img_inter_class") utilization.softLabelGamma = gamma;
+    else if (util.softLabelGamma !== undefined) {
+      issue(
+        "utilization/softLabelGamma",
+        "soft labels need inter-class samples (generation mode img2img_inter_class)",
+      );
+    }
+  }
+  const mixing =
+    utilization.traditionalAugmentation === "mixup" || utilization.traditionalAugmentation === "cutmix";
+  for (const key of ["mixAlpha", "mixProbability"] as const) {
+    const value = util[key] ?? baseUtil?.[key];
+    if (mixing) utilization[key] = value ?? (key === "mixAlpha" ? 1.0 : 0.5);
+    else if (util[key] !== undefined) {
+      issue(
+        `utilization/${key}`,
+        `traditionalAugmentation ${utilization.traditionalAugmentation} does no mixing`,
+      );
+    }
+  }
+  return { preset: request.preset ?? null, kind, finetuning, generation, utilization };
+}
+
+/**
+ * Resolves a schema-valid request. Returns the spec, or the issues that make it a 422. Baselines named in
+ * `baselines` (default: both) are prepended unless the request lists the same label itself.
+ */
+export function resolveJobSpec(
+  request: JobRequest,
+  context: ResolveContext,
+): { spec: JobSpec; issues: [] } | { spec: undefined; issues: FieldIssue[] } {
+  const issues: FieldIssue[] = [];
+  const methods: ResolvedMethod[] = [];
+  const labels = new Map<string, string>();
+  const claim = (label: string, field: string): boolean => {
+    if (labels.has(label)) {
+      issues.push({
+        field,
+        message: `label ${JSON.stringify(label)} is already used by ${labels.get(label)}`,
+      });
+      return false;
+    }
+    labels.set(label, field);
+    return true;
+  };
+  // Explicit labels first, so an automatic label never takes one the caller chose.
+  request.methods.forEach((m, i) => {
+    if (m.label !== undefined) claim(m.label, `/body/methods/${i}/label`);
+  });
+  const resolved = request.methods.map((m, i) => {
+    const method = resolveMethod(m, `/body/methods/${i}`, issues);
+    let label = m.label;
+    if (label === undefined) {
+      const stem = m.preset ?? "custom";
+      label = stem;
+      for (let n = 2; labels.has(label); n++) label = `${stem}-${n}`;
+      labels.set(label, `/body/methods/${i}`);
+    }
+    return { label, ...method };
+  });
+  for (const id of request.baselines ?? BASELINE_IDS) {
+    if (labels.has(id)) continue; // the caller listed it among the methods, possibly with overrides
+    labels.set(id, "/body/baselines");
+    methods.push({ label: id, ...resolveMethod({ preset: id }, "/body/baselines", issues) });
+  }
+  methods.push(...resolved);
+
+  const seeds = request.seeds ?? [0];
+  const runs = methods.length * seeds.length;
+  if (runs > context.maxRuns) {
+    issues.push({
+      field: "/body/methods",
+      message: `${methods.length} methods × ${seeds.length} seeds = ${runs} runs, more than ${context.maxRuns}`,
+    });
+  }
+  const synthetic = methods.reduce(
+    (sum, m) =>
+      sum + (m.generation === null ? 0 : m.generation.syntheticPerReal * context.trainCount * seeds.length),
+    0,
+  );
+  if (synthetic > context.maxSyntheticImages) {
+    issues.push({
+      field: "/body/methods",
+      message: `the job would generate ${synthetic} images, more than ${context.maxSyntheticImages}`,
+    });
+  }
+  if (issues.length > 0) return { spec: undefined, issues };
+  return {
+    spec: {
+      version: 1,
+      name: request.name ?? null,
+      datasetId: request.datasetId,
+      seeds,
+      methods,
+      classifier: { ...request.classifier },
+      shardSize: request.shardSize ?? context.shardSize,
+    },
+    issues: [],
+  };
+}

@@ -1,0 +1,56 @@
+/** The evaluate task: scores a run's checkpoint on the dataset's held-out test images. */
+import { RpcError } from "../../../../../shared/rpc/index.js";
+import type { EvaluateInput } from "../planner.js";
+import { labelledPng } from "../proto.js";
+import type { TaskHandler } from "../task-runner.js";
+import type { HandlerDeps, JobLoader } from "./context.js";
+import type { TrainOutput } from "./train.js";
+
+/** Output of an evaluate task. NaN accuracies (a class without test images) are stored as null. */
+export interface EvaluateOutput {
+  sampleCount: number;
+  top1Accuracy: number;
+  perClassAccuracy: (number | null)[];
+  meanLoss: number | null;
+  confusionMatrix: { classCount: number; counts: number[] };
+}
+
+const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+/** Builds the handler. */
+export function evaluateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
+  return async (task, { signal }) => {
+    const input = task.input as EvaluateInput;
+    const job = await loader.job(task.jobId);
+    const trained = (await loader.outputs(task.jobId, [input.trainTask])).get(input.trainTask) as TrainOutput;
+    const content = await deps.artifacts.read(trained.checkpoint.sha256);
+    const response = await deps.clients.classifier.evaluate(
+      {
+        spec: {
+          jobId: task.jobId,
+          checkpoint: {
+            name: trained.checkpoint.name,
+            mediaType: trained.checkpoint.mediaType,
+            content,
+            sha256: trained.checkpoint.sha256,
+          },
+        },
+        images: job.images.test.map((image, i) => labelledPng(image.png, image.label, i)),
+      },
+      { signal },
+    );
+    const metrics = response.metrics;
+    if (metrics === undefined) throw new RpcError("invalid_argument", "the evaluation holds no metrics");
+    const output: EvaluateOutput = {
+      sampleCount: metrics.sampleCount,
+      top1Accuracy: metrics.top1Accuracy,
+      perClassAccuracy: metrics.perClassAccuracy.map(finite),
+      meanLoss: finite(metrics.meanLoss),
+      confusionMatrix: {
+        classCount: metrics.confusionMatrix?.classCount ?? 0,
+        counts: [...(metrics.confusionMatrix?.counts ?? [])],
+      },
+    };
+    return { output };
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * The generate task: one shard of one (method, seed) run. It asks a generation replica (round-robin by
+ * shard, the next one on each retry) for samples [first, first + count), telling it which samples an
+ * earlier attempt already stored (`skip_sample_indices`), and writes each image into the artifact store
+ * keyed by (job, method, seed, shard, index): a re-run shard writes each image once. The shard succeeds
+ * only when every one of its samples is stored.
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { LabelledImageSchema } from "../../../../../shared/gen/diffda/common/v1/dataset_pb.js";
+import { RpcError } from "../../../../../shared/rpc/index.js";
+import type { SyntheticMeta } from "../../routes/artifacts.js";
+import type { GenerateInput } from "../planner.js";
+import { generationFields, labelledPng } from "../proto.js";
+import type { TaskHandler } from "../task-runner.js";
+import type { HandlerDeps, JobLoader } from "./context.js";
+import type { FinetuneOutput } from "./finetune.js";
+
+/** Output of a generate task. */
+export interface GenerateOutput {
+  /** Samples of the shard now stored. */
+  images: number;
+  /** Of which this attempt generated. */
+  generated: number;
+  /** Server seconds of this attempt (0 when every sample was already stored). */
+  durationSeconds: number;
+  replica: string;
+}
+
+/** Artifact key prefix of a run's synthetic images. */
+export function syntheticPrefix(method: string, seed: number): string {
+  return `synthetic/${method}/seed=${seed}/`;
+}
+
+/** Artifact key of one synthetic image. */
+export function syntheticKey(method: string, seed: number, shardIndex: number, sampleIndex: number): string {
+  return `${syntheticPrefix(method, seed)}${String(shardIndex).padStart(5, "0")}/${String(sampleIndex).padStart(7, "0")}`;
+}
+
+/** Builds the handler. */
+export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
+  return async (task, { signal, lease }) => {
+    const input = task.input as GenerateInput;
+    const { job, method } = await loader.method(task.jobId, input.method);
+    const generation = method.generation;
+    if (generation === null)
+      throw new RpcError("invalid_argument", `method ${input.method} generates nothing`);
+    const { classes, train } = job.images;
+    const shardPrefix = `${syntheticPrefix(input.method, input.seed)}${String(input.shardIndex).padStart(5, "0")}/`;
+    const stored = async () =>
+      new Set(
+        (await deps.store.artifacts.list(task.jobId, { prefix: shardPrefix, limit: input.count + 1 })).map(
+          (a) => (a.meta as SyntheticMeta).sampleIndex,
+        ),
+      );
+    const done = await stored();
+    const { client, address } = deps.clients.generation.pick(input.shardIndex, lease.attempt);
+    if (done.size >= input.count)
+      return { output: { images: done.size, generated: 0, durationSeconds: 0, replica: address } };
+
+    let adapters: FinetuneOutput | undefined;
+    if (input.finetuneTask !== null) {
+      adapters = (await loader.outputs(task.jobId, [input.finetuneTask])).get(
+        input.finetuneTask,
+      ) as FinetuneOutput;
+    }
+    const last = input.firstSampleIndex + input.count - 1;
+    const firstSource = Math.floor(input.firstSampleIndex / input.samplesPerSource);
+    const lastSource = Math.floor(last / input.samplesPerSource);
+    // Diff-II interpolates with same-class partners anywhere in the set: it gets every real image.
+    const wanted =
+      generation.mode === "ddim_inversion_interpolation" ? [0, train.length - 1] : [firstSource, lastSource];
+    const sources: MessageInitShape<typeof LabelledImageSchema>[] = [];
+    for (let i = wanted[0]; i <= wanted[1] && i < train.length; i++) {
+      sources.push(labelledPng(train[i].png, train[i].label, i));
+    }
+    const model =
+      generation.model ?? (generation.mode === "instruct_edit" ? deps.models.instruct : deps.models.base);
+    const adapterFiles = [];
+    for (const adapter of adapters?.adapters ?? []) {
+      adapterFiles.push({
+        kind: adapter.kind,
+        file: {
+          name: adapter.name,
+          mediaType: adapter.mediaType,
+          content: await deps.artifacts.read(adapter.sha256),
+          sha256: adapter.sha256,
+        },
+        tokens: adapter.tokens,
+        loraRank: adapter.loraRank,
+        loraAlpha: adapter.loraAlpha,
+      });
+    }
+    const report = loader.progress(task.jobId, task.key);
+    const stream = client.generateShard(
+      {
+        jobId: task.jobId,
+        shardIndex: input.shardIndex,
+        firstSampleIndex: input.firstSampleIndex,
+        count: input.count,
+        seed: BigInt(input.seed),
+        samplesPerSource: input.samplesPerSource,
+        model: { baseModel: { name: adapters?.baseModel ?? model }, adapters: adapterFiles },
+        classes: classes.map((name, i) => ({ name, token: adapters?.tokens?.[i] ?? "" })),
+        sources,
+        skipSampleIndices: [...done],
+        ...generationFields(generation),
+      },
+      { signal },
+    );
+    let generated = 0;
+    let durationSeconds = 0;
+    let completed = false;
+    for await (const message of stream) {
+      const event = message.event;
+      if (event.case === "progress") await report(event.value);
+      else if (event.case === "completed") {
+        completed = true;
+        durationSeconds = event.value.durationSeconds;
+      } else if (event.case === "image") {
+        const { sampleIndex, sample, prompt } = event.value;
+        if (sampleIndex < input.firstSampleIndex || sampleIndex > last) {
+          throw new RpcError("out_of_range", `sample ${sampleIndex} is outside shard ${input.shardIndex}`);
+        }
+        const bytes = sample?.image?.data;
+        if (sample === undefined || bytes === undefined || bytes.length === 0) {
+          throw new RpcError("invalid_argument", `sample ${sampleIndex} carries no image`);
+        }
+        const blob = await deps.artifacts.put(bytes);
+        if (sample.image?.sha256 && sample.image.sha256 !== blob.sha256) {
+          throw new RpcError("checksum_mismatch", `sample ${sampleIndex} does not match its sha256`);
+        }
+        const meta: SyntheticMeta = {
+          mediaType: "image/png",
+          method: input.method,
+          seed: input.seed,
+          shardIndex: input.shardIndex,
+          sampleIndex,
+          label: sample.label,
+          className: classes[sample.label] ?? String(sample.label),
+          sourceIndex: sample.sourceIndex,
+          prompt,
+          interClass: sample.interClass
+            ? { sourceLabel: sample.interClass.sourceLabel, strength: sample.interClass.strength }
+            : null,
+        };
+        const put = await deps.store.artifacts.put({
+          jobId: task.jobId,
+          key: syntheticKey(input.method, input.seed, input.shardIndex, sampleIndex),
+          kind: "synthetic_image",
+          sha256: blob.sha256,
+          bytes: blob.bytes,
+          path: blob.path,
+          meta,
+        });
+        if (put.created) {
+          generated++;
+          deps.metrics?.generatedImages.inc();
+        }
+      }
+    }
+    if (!completed)
+      throw new RpcError("unavailable", `shard ${input.shardIndex}: the stream ended before ShardCompleted`);
+    const now = await stored();
+    if (now.size < input.count) {
+      throw new RpcError(
+        "aborted",
+        `shard ${input.shardIndex}: ${now.size} of ${input.count} samples stored`,
+      );
+    }
+    const output: GenerateOutput = { images: now.size, generated, durationSeconds, replica: address };
+    return { output };
+  };
+}

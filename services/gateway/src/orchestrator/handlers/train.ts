@@ -1,0 +1,115 @@
+/**
+ * The train task: trains a classifier for one (method, seed) run on the real training images and the
+ * run's synthetic images (none for baselines), with the method's utilization, and keeps the checkpoint
+ * in the artifact store (`checkpoint/<method>/seed=<seed>`).
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { LabelledImageSchema } from "../../../../../shared/gen/diffda/common/v1/dataset_pb.js";
+import { RpcError } from "../../../../../shared/rpc/index.js";
+import type { SyntheticMeta } from "../../routes/artifacts.js";
+import type { TrainInput } from "../planner.js";
+import { labelledPng, trainSpec } from "../proto.js";
+import type { TaskHandler } from "../task-runner.js";
+import type { HandlerDeps, JobLoader } from "./context.js";
+import { syntheticPrefix } from "./generate.js";
+
+/** Output of a train task. */
+export interface TrainOutput {
+  checkpoint: { name: string; mediaType: string; sha256: string; bytes: number };
+  syntheticImages: number;
+  parameterCount: number;
+  epochs: number;
+  finalTrainLoss: number | null;
+  finalTrainAccuracy: number | null;
+  durationSeconds: number;
+}
+
+/** Artifact key of a run's checkpoint. */
+export function checkpointKey(method: string, seed: number): string {
+  return `checkpoint/${method}/seed=${seed}`;
+}
+
+/** Builds the handler. */
+export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
+  return async (task, { signal }) => {
+    const input = task.input as TrainInput;
+    const { job, method } = await loader.method(task.jobId, input.method);
+    const { classes, train } = job.images;
+    const synthetic: MessageInitShape<typeof LabelledImageSchema>[] = [];
+    if (method.generation !== null) {
+      for (let after: string | undefined; ; ) {
+        const page = await deps.store.artifacts.list(task.jobId, {
+          prefix: syntheticPrefix(input.method, input.seed),
+          afterKey: after,
+          limit: 1000,
+        });
+        for (const artifact of page) {
+          const meta = artifact.meta as SyntheticMeta;
+          synthetic.push(
+            labelledPng(
+              new Uint8Array(await deps.artifacts.read(artifact.sha256)),
+              meta.label,
+              meta.sourceIndex,
+              {
+                ...(meta.interClass ? { interClass: meta.interClass } : {}),
+              },
+            ),
+          );
+        }
+        if (page.length < 1000) break;
+        after = page[page.length - 1].key;
+      }
+    }
+    const report = loader.progress(task.jobId, task.key);
+    const stream = deps.clients.classifier.train(
+      {
+        spec: {
+          jobId: task.jobId,
+          classes: classes.map((name) => ({ name })),
+          ...trainSpec(method.utilization, job.spec.classifier, input.seed, {
+            architecture: deps.models.architecture,
+          }),
+        },
+        realImages: train.map((image, i) => labelledPng(image.png, image.label, i)),
+        syntheticImages: synthetic,
+      },
+      { signal },
+    );
+    for await (const message of stream) {
+      if (message.event.case === "progress") await report(message.event.value);
+      else if (message.event.case === "result") {
+        const result = message.event.value;
+        const checkpoint = result.checkpoint;
+        if (checkpoint === undefined || checkpoint.content.length === 0) {
+          throw new RpcError("invalid_argument", "the training result holds no checkpoint");
+        }
+        const blob = await deps.artifacts.put(checkpoint.content);
+        if (checkpoint.sha256 !== "" && checkpoint.sha256 !== blob.sha256) {
+          throw new RpcError("checksum_mismatch", "the checkpoint does not match its sha256");
+        }
+        const mediaType = checkpoint.mediaType || "application/octet-stream";
+        await deps.store.artifacts.put({
+          jobId: task.jobId,
+          key: checkpointKey(input.method, input.seed),
+          kind: "classifier_checkpoint",
+          sha256: blob.sha256,
+          bytes: blob.bytes,
+          path: blob.path,
+          meta: { mediaType, name: checkpoint.name, method: input.method, seed: input.seed },
+        });
+        const lastEpoch = result.epochs.at(-1);
+        const output: TrainOutput = {
+          checkpoint: { name: checkpoint.name, mediaType, sha256: blob.sha256, bytes: blob.bytes },
+          syntheticImages: synthetic.length,
+          parameterCount: Number(result.parameterCount),
+          epochs: result.epochs.length,
+          finalTrainLoss: lastEpoch?.trainLoss ?? null,
+          finalTrainAccuracy: lastEpoch?.trainAccuracy ?? null,
+          durationSeconds: result.durationSeconds,
+        };
+        return { output };
+      }
+    }
+    throw new RpcError("unavailable", "the training stream ended without a result");
+  };
+}

@@ -1,0 +1,438 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { ByteDataset } from "../../../../shared/data/index.js";
+import { ClassifierService } from "../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import { AdapterKind } from "../../../../shared/gen/diffda/common/v1/model_pb.js";
+import {
+  FinetuneMethod,
+  type FinetuneRequest,
+  FinetuneService,
+} from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
+import {
+  type GenerateShardRequest,
+  GenerationService,
+} from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
+import {
+  createChannel,
+  createClient,
+  createRpcServer,
+  type RpcChannel,
+  RpcError,
+  type RpcServer,
+} from "../../../../shared/rpc/index.js";
+import { createMetrics } from "../../../../shared/telemetry/index.js";
+import { readZip } from "../archive/zip-reader.js";
+import { ArtifactStore, sha256Hex } from "../artifact-store.js";
+import { DatasetService } from "../datasets/dataset-service.js";
+import { createGatewayMetrics } from "../plugins/metrics.js";
+import type { JobStore } from "../store/index.js";
+import { idemKey, openTestStore, png, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
+import { generationPool } from "./compute-clients.js";
+import { createOrchestrator, type Orchestrator } from "./orchestrator.js";
+
+const limits = { maxReceiveMessageBytes: 16 << 20, maxSendMessageBytes: 16 << 20 };
+
+/** 2 classes, 2 train + 2 test images each, 4×4 gray. */
+function tinyBuiltin(): ByteDataset {
+  const n = 8;
+  return {
+    name: "tiny",
+    channels: 1,
+    height: 4,
+    width: 4,
+    classNames: ["shoe", "bag"],
+    pixels: Uint8Array.from({ length: n * 16 }, (_, i) => (i * 7) % 256),
+    labels: Int32Array.from({ length: n }, (_, i) => i % 2),
+    split: Uint8Array.from({ length: n }, (_, i) => (i < 4 ? 0 : 1)),
+    origin: Int32Array.from({ length: n }, (_, i) => i),
+    train: Int32Array.from([0, 1, 2, 3]),
+    test: Int32Array.from([4, 5, 6, 7]),
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("orchestrator: a job runs end to end over fake compute services", () => {
+  let store: JobStore;
+  let gw: TestGateway;
+  let orchestrator: Orchestrator;
+  const servers: RpcServer[] = [];
+  const channels: RpcChannel[] = [];
+  const finetuneCalls: FinetuneRequest[] = [];
+  const shardCalls: { replica: string; request: GenerateShardRequest }[] = [];
+  let failFirstShardOnce = true;
+  let artifactDir: string | undefined;
+  let holdShards: { signalled: number; release?: () => void } | undefined;
+
+  async function serve(register: (server: RpcServer) => void): Promise<string> {
+    const server = createRpcServer({ limits });
+    register(server);
+    const port = await server.listen({ host: "127.0.0.1", port: 0 });
+    server.setReady();
+    servers.push(server);
+    return `127.0.0.1:${port}`;
+  }
+
+  const replica = (name: string) => (server: RpcServer) =>
+    server.register(GenerationService, {
+      async *generateShard(request, context) {
+        shardCalls.push({ replica: name, request });
+        if (holdShards) {
+          // Wait for the caller to cancel: the signal must reach the server.
+          await new Promise<void>((resolve) => {
+            context.signal.addEventListener("abort", () => {
+              holdShards!.signalled++;
+              resolve();
+            });
+          });
+          return;
+        }
+        const skip = new Set(request.skipSampleIndices);
+        let sent = 0;
+        for (let i = request.firstSampleIndex; i < request.firstSampleIndex + request.count; i++) {
+          if (skip.has(i)) continue;
+          if (failFirstShardOnce && request.shardIndex === 0 && sent === 2) {
+            failFirstShardOnce = false;
+            throw new RpcError("unavailable", "replica died mid-shard");
+          }
+          const source = request.sources.find(
+            (s) => s.sourceIndex === Math.floor(i / request.samplesPerSource),
+          );
+          assert.ok(source, `source of sample ${i} was sent`);
+          const bytes = await png(4, 4, (i * 13) % 256);
+          const inter = request.method.case === "img2imgInterClass";
+          yield {
+            event: {
+              case: "progress",
+              value: { stage: "generate", step: sent + 1, totalSteps: request.count },
+            },
+          };
+          yield {
+            event: {
+              case: "image",
+              value: {
+                sampleIndex: i,
+                seed: request.seed,
+                prompt: `a photo of a ${request.classes[source.label].token || request.classes[source.label].name}`,
+                sample: {
+                  image: { format: 1, data: bytes, sha256: sha256Hex(bytes) },
+                  label: inter ? 1 - source.label : source.label,
+                  sourceIndex: source.sourceIndex,
+                  ...(inter ? { interClass: { sourceLabel: source.label, strength: 0.7 } } : {}),
+                },
+              },
+            },
+          };
+          sent++;
+        }
+        yield { event: { case: "completed", value: { imageCount: sent, durationSeconds: 0.5 } } };
+      },
+    });
+
+  before(async () => {
+    store = await openTestStore();
+    const finetuneAddress = await serve((server) =>
+      server.register(FinetuneService, {
+        async *finetune(request) {
+          finetuneCalls.push(request);
+          yield {
+            event: { case: "progress", value: { stage: "textual_inversion", step: 1, totalSteps: 1 } },
+          };
+          const weights = Buffer.from(`ti for ${request.spec?.classes.map((c) => c.token).join(",")}`);
+          yield {
+            event: {
+              case: "result",
+              value: {
+                adapters: {
+                  baseModel: { name: request.spec?.baseModel?.name },
+                  adapters: [
+                    {
+                      kind: AdapterKind.TEXTUAL_INVERSION,
+                      tokens: request.spec?.classes.map((c) => c.token),
+                      file: {
+                        name: "learned_embeds.safetensors",
+                        mediaType: "application/vnd.safetensors",
+                        content: weights,
+                        sha256: sha256Hex(weights),
+                      },
+                    },
+                  ],
+                },
+                steps: 10,
+                finalLoss: 0.1,
+                durationSeconds: 1,
+              },
+            },
+          };
+        },
+        // biome-ignore lint/correctness/useYield: not used by the gateway
+        async *finetuneUpload() {
+          throw new RpcError("unimplemented");
+        },
+      }),
+    );
+    const a = await serve(replica("a"));
+    const b = await serve(replica("b"));
+    const classifierAddress = await serve((server) =>
+      server.register(ClassifierService, {
+        async *train(request) {
+          const label = `${request.spec?.utilization?.mode}:${request.syntheticImages.length}:${request.spec?.hyperparameters?.seed}`;
+          const checkpoint = Buffer.from(label);
+          yield { event: { case: "progress", value: { stage: "train", step: 1, totalSteps: 1 } } };
+          yield {
+            event: {
+              case: "result",
+              value: {
+                checkpoint: {
+                  name: "classifier.onnx",
+                  mediaType: "application/onnx",
+                  content: checkpoint,
+                  sha256: sha256Hex(checkpoint),
+                },
+                epochs: [{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5 }],
+                parameterCount: 1000n,
+                durationSeconds: 2,
+              },
+            },
+          };
+        },
+        evaluate(request) {
+          // Accuracy from the checkpoint: more synthetic images score higher; the seed adds a little.
+          const [, synthetic, seed] = Buffer.from(request.spec?.checkpoint?.content ?? [])
+            .toString()
+            .split(":");
+          const top1 = 0.5 + Number(synthetic) / 1000 + Number(seed) / 100;
+          return {
+            metrics: {
+              sampleCount: request.images.length,
+              top1Accuracy: top1,
+              perClassAccuracy: [top1, Number.NaN],
+              confusionMatrix: { classCount: 2, counts: [2, 0, 0, 2] },
+              meanLoss: 0.3,
+            },
+          };
+        },
+        // biome-ignore lint/correctness/useYield: not used by the gateway
+        async *trainUpload() {
+          throw new RpcError("unimplemented");
+        },
+        async evaluateUpload() {
+          throw new RpcError("unimplemented");
+        },
+      }),
+    );
+    const channel = (address: string) => {
+      const c = createChannel({ address, limits });
+      channels.push(c);
+      return c;
+    };
+    artifactDir = await mkdtemp(join(tmpdir(), "diffda-orchestrator-"));
+    const artifacts = new ArtifactStore(artifactDir);
+    const datasets = new DatasetService({
+      datasets: store.datasets,
+      artifacts,
+      limits: TEST_LIMITS.upload,
+      loadBuiltin: async () => tinyBuiltin(),
+    });
+    const metrics = createGatewayMetrics(createMetrics({ defaultMetrics: false }), () =>
+      store.tasks.queueDepth(),
+    );
+    orchestrator = createOrchestrator({
+      metrics,
+      tasks: store.tasks,
+      store,
+      artifacts,
+      datasets,
+      clients: {
+        finetune: createClient(FinetuneService, channel(finetuneAddress), { timeoutMs: 10_000 }),
+        generation: generationPool([
+          { address: "a", client: createClient(GenerationService, channel(a), { timeoutMs: 10_000 }) },
+          { address: "b", client: createClient(GenerationService, channel(b), { timeoutMs: 10_000 }) },
+        ]),
+        classifier: createClient(ClassifierService, channel(classifierAddress), { timeoutMs: 10_000 }),
+      },
+      models: { base: "tiny-sd", instruct: "tiny-ip2p", architecture: "resnet8" },
+      progressIntervalMs: 0,
+      pollMs: 20,
+      leaseMs: 5_000,
+      concurrency: { generate: 3, train: 2, evaluate: 2 },
+    });
+    // The REST app and the orchestrator share the store; the app aborts local runs on cancel.
+    gw = await testGateway({ store, artifacts, authMode: "loopback-open", datasets, orchestrator, metrics });
+    orchestrator.start();
+  });
+
+  after(async () => {
+    await orchestrator?.stop(0);
+    for (const c of channels) c.close();
+    for (const s of servers) await s.drain(0);
+    await gw?.close();
+    await store?.close();
+    if (artifactDir) await rm(artifactDir, { recursive: true, force: true });
+  });
+
+  async function waitFinal(id: string, timeoutMs = 30_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await gw.app.inject({ method: "GET", url: `/v1/jobs/${id}` });
+      if (["succeeded", "failed", "cancelled"].includes(res.json().state)) return res.json();
+      if (Date.now() > deadline)
+        assert.fail(`job still ${res.json().state}: ${JSON.stringify(res.json().tasks)}`);
+      await sleep(50);
+    }
+  }
+
+  test("finetune → shards over two replicas (one dies mid-shard) → train → evaluate → summarize", async () => {
+    const dataset = await gw.app.inject({
+      method: "POST",
+      url: "/v1/datasets",
+      headers: { "idempotency-key": idemKey() },
+      payload: { builtin: "fashion-mnist", shots: 2 },
+    });
+    assert.equal(dataset.statusCode, 201, dataset.body);
+    const submitted = await gw.app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: { "idempotency-key": idemKey() },
+      payload: {
+        datasetId: dataset.json().id,
+        methods: [{ preset: "diff-mix" }, { preset: "real-guidance" }],
+        baselines: ["no-augmentation"],
+        seeds: [0, 1],
+        shardSize: 8,
+      },
+    });
+    assert.equal(submitted.statusCode, 201, submitted.body);
+    const job = await waitFinal(submitted.json().id);
+    assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+
+    // Fine-tuning ran once, for Diff-Mix only, with a token per class.
+    assert.equal(finetuneCalls.length, 1);
+    assert.equal(finetuneCalls[0].spec?.method, FinetuneMethod.TI_LORA);
+    assert.deepEqual(
+      finetuneCalls[0].spec?.classes.map((c) => c.token),
+      ["<shoe>", "<bag>"],
+    );
+    assert.equal(finetuneCalls[0].images.length, 4);
+
+    // 4 train images × 5 per real = 20 samples per run = 3 shards of ≤ 8; 2 methods × 2 seeds.
+    const diffMixShards = shardCalls.filter((c) => c.request.method.case === "img2imgInterClass");
+    assert.ok(
+      diffMixShards.every((c) => c.request.model?.adapters.length === 1),
+      "adapters travel with the shard",
+    );
+    assert.ok(diffMixShards.every((c) => c.request.classes[0].token === "<shoe>"));
+    assert.deepEqual(
+      new Set(shardCalls.map((c) => c.replica)),
+      new Set(["a", "b"]),
+      "shards are spread over replicas",
+    );
+    const shard0 = shardCalls.filter((c) => c.request.shardIndex === 0);
+    assert.equal(shard0.length, 2, "the failed shard ran twice");
+    assert.notEqual(shard0[0].replica, shard0[1].replica, "the retry moved to the other replica");
+    assert.deepEqual(
+      shard0[1].request.skipSampleIndices,
+      [0, 1],
+      "the retry skipped the samples already stored",
+    );
+
+    const synthetic = await store.artifacts.list(job.id, { prefix: "synthetic/", limit: 1000 });
+    assert.equal(synthetic.length, 80, "each sample stored exactly once");
+    const checkpoints = await store.artifacts.list(job.id, { prefix: "checkpoint/" });
+    assert.equal(checkpoints.length, 6);
+
+    // Results: synthetic-count-driven accuracies from the fake classifier.
+    const result = job.result;
+    assert.deepEqual(result.classes, ["shoe", "bag"]);
+    const byLabel = Object.fromEntries(result.methods.map((m: { label: string }) => [m.label, m]));
+    assert.deepEqual(Object.keys(byLabel), ["no-augmentation", "diff-mix", "real-guidance"]);
+    const base = byLabel["no-augmentation"];
+    assert.deepEqual(
+      base.runs.map((r: { top1Accuracy: number }) => r.top1Accuracy),
+      [0.5, 0.51],
+    );
+    assert.ok(Math.abs(base.top1Accuracy.mean - 0.505) < 1e-9);
+    assert.ok(Math.abs(base.top1Accuracy.std - Math.SQRT1_2 * 0.01) < 1e-9);
+    assert.equal(base.gainOverBaseline, null);
+    assert.equal(base.generation, null);
+    const mix = byLabel["diff-mix"];
+    assert.ok(Math.abs(mix.gainOverBaseline.mean - 0.02) < 1e-9, JSON.stringify(mix.gainOverBaseline));
+    assert.equal(mix.gainOverBaseline.n, 2);
+    assert.deepEqual(mix.perClassAccuracy.mean.length, 2);
+    assert.equal(mix.perClassAccuracy.mean[1], null, "NaN per-class accuracy becomes null");
+    assert.equal(mix.runs[0].syntheticImages, 20);
+    assert.equal(mix.generation.images, 40);
+    assert.ok(mix.generation.imagesPerSecond > 0);
+    for (const stage of ["finetune", "generate", "train", "evaluate"])
+      assert.ok(result.stages[stage]?.tasks > 0, stage);
+
+    // Inter-class samples keep their soft-label facts.
+    const sample = synthetic.find((a) => a.key.startsWith("synthetic/diff-mix/"));
+    assert.ok(sample);
+    const inter = (sample.meta as { interClass: { sourceLabel: number; strength: number } }).interClass;
+    assert.equal(inter.sourceLabel, 0);
+    assert.ok(Math.abs(inter.strength - 0.7) < 1e-6, "a float32 on the wire");
+
+    // The archive holds every image and the manifest.
+    const zip = await gw.app.inject({
+      method: "GET",
+      url: `/v1/jobs/${job.id}/synthetic.zip?method=diff-mix&seed=1`,
+    });
+    const entries = await readZip(zip.rawPayload, {
+      maxEntries: 100,
+      maxEntryBytes: 1 << 20,
+      maxTotalBytes: 1 << 24,
+      maxRatio: 1000,
+    });
+    assert.equal(entries.length, 21);
+
+    // Progress reached the event log.
+    const events = await store.events.since(job.id, 0, 10_000);
+    assert.ok(events.some((e) => e.type === "task.progress"));
+    assert.ok(events.some((e) => e.type === "task.retry_scheduled"));
+    assert.equal(events.at(-1)?.type, "job.succeeded");
+
+    const metrics = await gw.app.inject({ method: "GET", url: "/metrics" });
+    assert.match(metrics.body, /diffda_generated_images_total 80/);
+    assert.match(
+      metrics.body,
+      /diffda_job_stage_duration_seconds_count\{kind="generate",outcome="failed"\} 1/,
+    );
+  });
+
+  test("cancelling a job aborts its running shard RPCs on the replica", async () => {
+    holdShards = { signalled: 0 };
+    try {
+      const dataset = await store.datasets.list({ limit: 1 });
+      const submitted = await gw.app.inject({
+        method: "POST",
+        url: "/v1/jobs",
+        headers: { "idempotency-key": idemKey() },
+        payload: { datasetId: dataset.items[0].id, methods: [{ preset: "real-guidance" }], baselines: [] },
+      });
+      assert.equal(submitted.statusCode, 201);
+      const id = submitted.json().id;
+      const deadline = Date.now() + 10_000;
+      while ((await store.jobs.taskCounts(id)).running === 0) {
+        assert.ok(Date.now() < deadline, "a shard started");
+        await sleep(20);
+      }
+      const cancelled = await gw.app.inject({
+        method: "POST",
+        url: `/v1/jobs/${id}/cancel`,
+        headers: { "idempotency-key": idemKey() },
+      });
+      assert.equal(cancelled.statusCode, 200);
+      while (holdShards.signalled === 0) {
+        assert.ok(Date.now() < deadline, "the replica saw the cancellation");
+        await sleep(20);
+      }
+      assert.equal((await waitFinal(id)).state, "cancelled");
+    } finally {
+      holdShards = undefined;
+    }
+  });
+});

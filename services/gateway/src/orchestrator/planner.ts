@@ -1,0 +1,174 @@
+/**
+ * The JobPlanner: a resolved job spec becomes the task DAG the store keeps.
+ *
+ * ```
+ * finetune:<ft-hash> ──▶ generate:<label>:seed=<s>:shard=<k> (×shards) ──▶ train:<label>:seed=<s> ──▶ evaluate:<label>:seed=<s> ──┐
+ *                                              baselines: train:<label>:seed=<s> ──▶ evaluate:<label>:seed=<s> ──┴─▶ summarize
+ * ```
+ *
+ * Methods whose fine-tuning is identical (Diff-Aug, Diff-Mix and Diff-II all run the same TI+LoRA
+ * recipe) share one finetune task: it is keyed by a hash of the fine-tuning spec. Fine-tuning runs once
+ * per job with the first seed: the dataset is fixed for the job, and the seeds vary generation and
+ * classifier training. Shards get job-wide indices (the GenerateShard contract names outputs by
+ * job, shard and sample), samples are numbered per (method, seed) run.
+ */
+import { createHash } from "node:crypto";
+import type { JobSpec, ResolvedMethod } from "../job-spec.js";
+import type { NewTask } from "../store/index.js";
+
+/** Attempts per task kind: shards are cheap to retry and most exposed to replicas dying. */
+export const MAX_ATTEMPTS: Readonly<Record<TaskKind, number>> = {
+  finetune: 3,
+  generate: 5,
+  train: 3,
+  evaluate: 3,
+  summarize: 3,
+};
+
+/** The task kinds the orchestrator runs. */
+export type TaskKind = "finetune" | "generate" | "train" | "evaluate" | "summarize";
+
+/** Input of a finetune task. */
+export interface FinetuneInput {
+  finetuning: ResolvedMethod["finetuning"];
+  seed: number;
+  /** Labels of the methods that use this adapter. */
+  methods: string[];
+}
+
+/** Input of a generate task. */
+export interface GenerateInput {
+  method: string;
+  seed: number;
+  shardIndex: number;
+  firstSampleIndex: number;
+  count: number;
+  samplesPerSource: number;
+  /** Key of the finetune task whose adapters to use, or null for the base model. */
+  finetuneTask: string | null;
+}
+
+/** Input of a train task. */
+export interface TrainInput {
+  method: string;
+  seed: number;
+  /** Keys of the generate tasks whose images this run trains on (empty for baselines). */
+  generateTasks: string[];
+}
+
+/** Input of an evaluate task. */
+export interface EvaluateInput {
+  method: string;
+  seed: number;
+  trainTask: string;
+}
+
+/** Input of the summarize task. */
+export interface SummarizeInput {
+  evaluateTasks: string[];
+}
+
+/** A short stable name for a fine-tuning spec: identical specs share a task. */
+export function finetuneKey(finetuning: ResolvedMethod["finetuning"]): string {
+  const digest = createHash("sha256").update(canonicalJson(finetuning)).digest("hex");
+  return `finetune:${finetuning.method}:${digest.slice(0, 10)}`;
+}
+
+/** JSON with object keys sorted at every level, so equal values serialise equally. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (typeof value === "object" && value !== null && !(value instanceof Date)) {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+/** Turns a spec into tasks (in a topological order: each task after its dependencies). */
+export function planJob(spec: JobSpec, dataset: { trainCount: number }): NewTask[] {
+  const tasks: NewTask[] = [];
+  const finetunes = new Map<string, FinetuneInput>();
+  for (const method of spec.methods) {
+    if (method.generation === null || method.finetuning.method === "none") continue;
+    const key = finetuneKey(method.finetuning);
+    const existing = finetunes.get(key);
+    if (existing) existing.methods.push(method.label);
+    else finetunes.set(key, { finetuning: method.finetuning, seed: spec.seeds[0], methods: [method.label] });
+  }
+  for (const [key, input] of finetunes) {
+    tasks.push({ key, kind: "finetune", input, maxAttempts: MAX_ATTEMPTS.finetune });
+  }
+
+  let shardIndex = 0;
+  const evaluates: string[] = [];
+  for (const method of spec.methods) {
+    const ft =
+      method.generation !== null && method.finetuning.method !== "none"
+        ? finetuneKey(method.finetuning)
+        : null;
+    for (const seed of spec.seeds) {
+      const run = `${method.label}:seed=${seed}`;
+      const generates: string[] = [];
+      if (method.generation !== null) {
+        const total = dataset.trainCount * method.generation.syntheticPerReal;
+        for (let first = 0; first < total; first += spec.shardSize) {
+          const key = `generate:${run}:shard=${shardIndex}`;
+          const input: GenerateInput = {
+            method: method.label,
+            seed,
+            shardIndex,
+            firstSampleIndex: first,
+            count: Math.min(spec.shardSize, total - first),
+            samplesPerSource: method.generation.syntheticPerReal,
+            finetuneTask: ft,
+          };
+          tasks.push({
+            key,
+            kind: "generate",
+            dependsOn: ft === null ? [] : [ft],
+            input,
+            maxAttempts: MAX_ATTEMPTS.generate,
+          });
+          generates.push(key);
+          shardIndex++;
+        }
+      }
+      const train = `train:${run}`;
+      const trainInput: TrainInput = { method: method.label, seed, generateTasks: generates };
+      tasks.push({
+        key: train,
+        kind: "train",
+        dependsOn: generates,
+        input: trainInput,
+        maxAttempts: MAX_ATTEMPTS.train,
+      });
+      const evaluate = `evaluate:${run}`;
+      const evaluateInput: EvaluateInput = { method: method.label, seed, trainTask: train };
+      tasks.push({
+        key: evaluate,
+        kind: "evaluate",
+        dependsOn: [train],
+        input: evaluateInput,
+        maxAttempts: MAX_ATTEMPTS.evaluate,
+      });
+      evaluates.push(evaluate);
+    }
+  }
+  const summarize: SummarizeInput = { evaluateTasks: evaluates };
+  tasks.push({
+    key: "summarize",
+    kind: "summarize",
+    dependsOn: evaluates,
+    input: summarize,
+    maxAttempts: MAX_ATTEMPTS.summarize,
+  });
+  return tasks;
+}

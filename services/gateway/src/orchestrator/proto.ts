@@ -1,0 +1,210 @@
+/**
+ * From the gateway's resolved specs (presets.ts vocabulary) to the compute services' protobuf messages.
+ * One place knows both vocabularies, so a new option is added here and in presets.ts, nowhere else.
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  Optimizer,
+  TraditionalAugmentation as TraditionalAugmentationPb,
+  type TrainHyperparametersSchema,
+  UtilizationMode,
+  type UtilizationSchema,
+} from "../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import type { LabelledImageSchema } from "../../../../shared/gen/diffda/common/v1/dataset_pb.js";
+import { ImageFormat } from "../../../../shared/gen/diffda/common/v1/image_pb.js";
+import {
+  type FinetuneHyperparametersSchema,
+  FinetuneMethod as FinetuneMethodPb,
+} from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
+import type { GenerateShardRequestSchema } from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
+import { sha256Hex } from "../artifact-store.js";
+import type { ClassifierSpec } from "../job-spec.js";
+import type {
+  FinetuneMethod,
+  FinetuningSpec,
+  GenerationSpec,
+  TraditionalAugmentation,
+  UtilizationSpec,
+} from "../presets.js";
+
+/** Fine-tuning methods on the wire. */
+export const FINETUNE_METHOD_PB: Readonly<Record<FinetuneMethod, FinetuneMethodPb>> = {
+  none: FinetuneMethodPb.NONE,
+  textual_inversion: FinetuneMethodPb.TEXTUAL_INVERSION,
+  ti_lora: FinetuneMethodPb.TI_LORA,
+  text_encoder_lora: FinetuneMethodPb.TEXT_ENCODER_LORA,
+  full_unet: FinetuneMethodPb.FULL_UNET,
+};
+
+/** Utilization modes on the wire. */
+export const UTILIZATION_MODE_PB: Readonly<Record<UtilizationSpec["mode"], UtilizationMode>> = {
+  real_only: UtilizationMode.REAL_ONLY,
+  fc: UtilizationMode.FULL_CONCATENATION,
+  fr: UtilizationMode.FULL_REPLACEMENT,
+  lrr: UtilizationMode.LOCAL_RANDOM_REPLACEMENT,
+  grr: UtilizationMode.GLOBAL_RANDOM_REPLACEMENT,
+};
+
+/** Traditional augmentations on the wire. */
+export const TRADITIONAL_PB: Readonly<Record<TraditionalAugmentation, TraditionalAugmentationPb>> = {
+  none: TraditionalAugmentationPb.NONE,
+  flip_crop: TraditionalAugmentationPb.FLIP_CROP,
+  mixup: TraditionalAugmentationPb.MIXUP,
+  cutmix: TraditionalAugmentationPb.CUTMIX,
+};
+
+/** A PNG with its label and source index as a LabelledImage. */
+export function labelledPng(
+  png: Uint8Array,
+  label: number,
+  sourceIndex: number,
+  extra: { interClass?: { sourceLabel: number; strength: number } } = {},
+): MessageInitShape<typeof LabelledImageSchema> {
+  return {
+    image: { format: ImageFormat.PNG, data: png, sha256: sha256Hex(png) },
+    label,
+    sourceIndex,
+    ...extra,
+  };
+}
+
+/** The fine-tuning hyperparameters of a spec. */
+export function finetuneHyperparameters(
+  spec: FinetuningSpec,
+  seed: number,
+): MessageInitShape<typeof FinetuneHyperparametersSchema> {
+  return {
+    seed: BigInt(seed),
+    ...(spec.batchSize !== undefined ? { batchSize: spec.batchSize } : {}),
+    ...(spec.resolution !== undefined ? { resolution: spec.resolution } : {}),
+    templates: spec.templates ?? [],
+    ...(spec.textualInversion ? { textualInversion: { ...spec.textualInversion } } : {}),
+    ...(spec.lora ? { lora: { ...spec.lora } } : {}),
+    ...(spec.fullUnet ? { fullUnet: { ...spec.fullUnet } } : {}),
+  };
+}
+
+/** The `sampling` and `method` fields of a GenerateShardRequest. */
+export function generationFields(
+  spec: GenerationSpec,
+): Pick<MessageInitShape<typeof GenerateShardRequestSchema>, "sampling" | "method"> {
+  const s = spec.sampling;
+  const sampling = {
+    ...(s.numInferenceSteps !== undefined ? { numInferenceSteps: s.numInferenceSteps } : {}),
+    scheduler: s.scheduler ?? "",
+    ...(s.guidanceScale !== undefined ? { guidanceScale: s.guidanceScale } : {}),
+    promptTemplates: s.promptTemplates ?? [],
+    negativePrompt: s.negativePrompt ?? "",
+  };
+  const defined = <T extends object>(value: T): T =>
+    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+  switch (spec.mode) {
+    case "text_to_image":
+      return { sampling, method: { case: "textToImage", value: {} } };
+    case "img2img_intra_class":
+      return { sampling, method: { case: "img2imgIntraClass", value: defined({ strength: spec.strength }) } };
+    case "img2img_inter_class":
+      return { sampling, method: { case: "img2imgInterClass", value: defined({ strength: spec.strength }) } };
+    case "instruct_edit":
+      return {
+        sampling,
+        method: {
+          case: "instructEdit",
+          value: defined({
+            instructions: spec.instructions ?? [],
+            imageGuidanceScale: spec.imageGuidanceScale,
+            halfConcat: spec.halfConcat ?? false,
+            blendWidth: spec.blendWidth,
+            fractalAlpha: spec.fractalAlpha,
+          }),
+        },
+      };
+    case "ddim_inversion_interpolation":
+      return {
+        sampling,
+        method: {
+          case: "ddimInversionInterpolation",
+          value: defined({
+            inversionSteps: spec.inversionSteps,
+            inversionGuidanceScale: spec.inversionGuidanceScale,
+            splitRatio: spec.splitRatio,
+            promptSuffixes: spec.promptSuffixes ?? [],
+            maxAngle: spec.maxAngle,
+          }),
+        },
+      };
+    case "clip_guided_perturbation":
+      return {
+        sampling,
+        method: {
+          case: "clipGuidedPerturbation",
+          value: defined({
+            strength: spec.strength,
+            epsilon: spec.epsilon,
+            stepSize: spec.stepSize,
+            rotationDegrees: spec.rotationDegrees,
+            horizontalFlip: spec.horizontalFlip,
+          }),
+        },
+      };
+  }
+}
+
+/** The TrainSpec of a method and seed (classes and job id filled by the caller). */
+export function trainSpec(
+  utilization: UtilizationSpec,
+  classifier: ClassifierSpec,
+  seed: number,
+  defaults: { architecture: string },
+): {
+  architecture: string;
+  imageSize?: number;
+  utilization: MessageInitShape<typeof UtilizationSchema>;
+  traditionalAugmentation: TraditionalAugmentationPb;
+  hyperparameters: MessageInitShape<typeof TrainHyperparametersSchema>;
+} {
+  const defined = <T extends object>(value: T): T =>
+    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+  return {
+    architecture: classifier.architecture ?? defaults.architecture,
+    ...(classifier.imageSize !== undefined ? { imageSize: classifier.imageSize } : {}),
+    utilization: defined({
+      mode: UTILIZATION_MODE_PB[utilization.mode],
+      replaceProbability: utilization.replaceProbability,
+      softLabelGamma: utilization.softLabelGamma,
+    }),
+    traditionalAugmentation: TRADITIONAL_PB[utilization.traditionalAugmentation],
+    hyperparameters: defined({
+      seed: BigInt(seed),
+      epochs: classifier.epochs,
+      batchSize: classifier.batchSize,
+      learningRate: classifier.learningRate,
+      optimizer:
+        classifier.optimizer === "adamw"
+          ? Optimizer.ADAMW
+          : classifier.optimizer === "sgd"
+            ? Optimizer.SGD
+            : Optimizer.UNSPECIFIED,
+      weightDecay: classifier.weightDecay,
+      labelSmoothing: classifier.labelSmoothing,
+      mixAlpha: utilization.mixAlpha,
+      mixProbability: utilization.mixProbability,
+    }),
+  };
+}
+
+/** A placeholder token for a class name: `<ankle_boot>` (unique per job: a suffix on collisions). */
+export function classTokens(classes: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return classes.map((name) => {
+    const stem =
+      name
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, "_")
+        .replace(/^_|_$/g, "") || "class";
+    let token = `<${stem}>`;
+    for (let n = 2; seen.has(token); n++) token = `<${stem}_${n}>`;
+    seen.add(token);
+    return token;
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * Dataset routes. `POST /v1/datasets` takes one of:
+ * - `application/zip`: an ImageFolder archive (`class/file.png`), options in the query string;
+ * - `application/json` with `images` (base64 files with labels), options in the body;
+ * - `application/json` with `builtin` (a few-shot task of a bundled dataset).
+ */
+import type { FastifyInstance } from "fastify";
+import type { BuiltinRequest, DatasetSpec, JsonImage, UploadOptions } from "../datasets/dataset-service.js";
+import { ApiError } from "../errors.js";
+import { canSee } from "../plugins/auth.js";
+import { idempotencyHeaders, idParams, pageOf, problemResponses } from "../schemas/common.js";
+import {
+  archiveUploadQuery,
+  builtinDatasetRequest,
+  datasetListQuery,
+  datasetSchema,
+  imagesDatasetRequest,
+} from "../schemas/datasets.js";
+import type { Dataset } from "../store/index.js";
+import type { AppContext } from "./context.js";
+
+/** Zip media types accepted for archive uploads. */
+export const ZIP_TYPES = ["application/zip", "application/x-zip-compressed"];
+
+/** The API's view of a dataset row. */
+export function toDatasetResource(dataset: Dataset) {
+  const spec = dataset.spec as DatasetSpec;
+  return {
+    id: dataset.id,
+    name: dataset.name,
+    kind: dataset.kind,
+    classes: dataset.classes,
+    imageCount: dataset.imageCount,
+    trainCount: spec.trainCount,
+    testCount: spec.testCount,
+    image: { channels: spec.channels, height: spec.height, width: spec.width },
+    builtin:
+      spec.kind === "builtin"
+        ? { name: spec.builtin, shots: spec.shots, seed: spec.seed, testPerClass: spec.testPerClass }
+        : null,
+    createdAt: dataset.createdAt,
+  };
+}
+
+type JsonDatasetBody =
+  | (BuiltinRequest & { images?: undefined })
+  | (UploadOptions & { images: JsonImage[]; builtin?: undefined });
+
+/** Registers /v1/datasets. */
+export async function datasetRoutes(
+  app: FastifyInstance,
+  { context }: { context: AppContext },
+): Promise<void> {
+  const { limits } = context;
+  app.addContentTypeParser(
+    ZIP_TYPES,
+    { parseAs: "buffer", bodyLimit: limits.uploadBodyBytes },
+    (_request, body, done) => done(null, body),
+  );
+
+  app.post<{ Body: JsonDatasetBody | Buffer; Querystring: UploadOptions }>(
+    "/v1/datasets",
+    {
+      bodyLimit: limits.uploadBodyBytes,
+      schema: {
+        headers: idempotencyHeaders,
+        querystring: archiveUploadQuery,
+        body: {
+          content: {
+            "application/json": {
+              schema: {
+                description: "a built-in few-shot task (`builtin`) or images inline (`images`)",
+                type: "object",
+                if: { required: ["builtin"] },
+                // biome-ignore lint/suspicious/noThenProperty: JSON Schema if/then/else
+                then: builtinDatasetRequest,
+                else: imagesDatasetRequest,
+              },
+            },
+            "application/zip": {
+              // No `type`: the body arrives as bytes (a Buffer), which only the reader judges.
+              schema: {
+                contentMediaType: "application/zip",
+                description: "an ImageFolder archive: class/file.png",
+              },
+            },
+          },
+        },
+        response: { 201: datasetSchema, ...problemResponses },
+      },
+      config: {
+        scope: "submit",
+        tag: "datasets",
+        summary:
+          "Register a dataset: an ImageFolder zip, base64 images with labels, or a built-in few-shot task",
+        description:
+          "Uploads are checked completely before anything is written: archive structure and entry paths, declared and inflated sizes, compression ratio, file count, formats by magic bytes, declared pixel counts, decodable pixels. A refused upload leaves no files and no row.",
+      },
+    },
+    async (request, reply) => {
+      const owner = request.principal.apiKeyId;
+      const body = request.body;
+      let dataset: Dataset;
+      if (Buffer.isBuffer(body)) {
+        dataset = await context.datasets.createFromArchive(body, request.query, owner);
+      } else if (body.builtin !== undefined) {
+        dataset = await context.datasets.createBuiltin(body, owner);
+      } else {
+        const { images, ...options } = body;
+        dataset = await context.datasets.createFromImages(images, options, owner);
+      }
+      reply.code(201).header("location", `/v1/datasets/${dataset.id}`);
+      return toDatasetResource(dataset);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    "/v1/datasets/:id",
+    {
+      schema: { params: idParams, response: { 200: datasetSchema, ...problemResponses } },
+      config: { scope: "read", tag: "datasets", summary: "One dataset" },
+    },
+    async (request) => {
+      const dataset = await context.store.datasets.get(request.params.id);
+      if (
+        dataset === undefined ||
+        !(dataset.apiKeyId === null || canSee(request.principal, dataset.apiKeyId))
+      ) {
+        throw new ApiError("not_found", `no dataset ${request.params.id}`);
+      }
+      return toDatasetResource(dataset);
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number; cursor?: string } }>(
+    "/v1/datasets",
+    {
+      schema: {
+        querystring: datasetListQuery,
+        response: { 200: pageOf(datasetSchema), ...problemResponses },
+      },
+      config: {
+        scope: "read",
+        tag: "datasets",
+        summary: "Datasets visible to this key (its own and the shared ones), newest first",
+      },
+    },
+    async (request) => {
+      const page = await context.store.datasets.list({
+        limit: request.query.limit,
+        cursor: request.query.cursor,
+        ...(request.principal.admin ? {} : { apiKeyId: request.principal.apiKeyId ?? undefined }),
+      });
+      return { items: page.items.map(toDatasetResource), nextCursor: page.nextCursor };
+    },
+  );
+}

@@ -1,0 +1,323 @@
+/** Schemas of the job routes: the submission, the job resource with its results, lists, artifacts. */
+import { BASELINE_IDS } from "../presets.js";
+import { type JsonSchema, nullableTimestamp, pageQuery, timestamp, uuidSchema } from "./common.js";
+import { methodRequestSchema, resolvedMethodSchema } from "./methods.js";
+
+const seed = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+
+const classifierProperties = {
+  architecture: {
+    type: "string",
+    pattern: "^[A-Za-z0-9._-]{1,64}$",
+    description: "network from the classifier's registry (default: the gateway's CLASSIFIER_ARCHITECTURE)",
+  },
+  epochs: { type: "integer", minimum: 1, maximum: 1000 },
+  batchSize: { type: "integer", minimum: 1, maximum: 4096 },
+  learningRate: { type: "number", exclusiveMinimum: 0, maximum: 10 },
+  optimizer: { type: "string", enum: ["sgd", "adamw"] },
+  weightDecay: { type: "number", minimum: 0, maximum: 1 },
+  labelSmoothing: { type: "number", minimum: 0, maximum: 0.99 },
+  imageSize: { type: "integer", minimum: 8, maximum: 1024 },
+};
+
+/** Body of `POST /v1/jobs`. */
+export const jobRequestSchema = {
+  type: "object",
+  required: ["datasetId", "methods"],
+  properties: {
+    datasetId: uuidSchema,
+    name: { type: "string", minLength: 1, maxLength: 200 },
+    methods: {
+      type: "array",
+      minItems: 1,
+      maxItems: 16,
+      items: methodRequestSchema,
+      description: "methods to compare: presets with overrides, or custom compositions",
+    },
+    seeds: {
+      type: "array",
+      minItems: 1,
+      maxItems: 10,
+      uniqueItems: true,
+      items: seed,
+      default: [0],
+      description:
+        "each method runs once per seed (generation and classifier training); results give mean ± std",
+    },
+    baselines: {
+      type: "array",
+      maxItems: BASELINE_IDS.length,
+      uniqueItems: true,
+      items: { type: "string", enum: [...BASELINE_IDS] },
+      description: "baselines run beside the methods (default: all of them)",
+    },
+    classifier: { type: "object", properties: classifierProperties, additionalProperties: false },
+    shardSize: {
+      type: "integer",
+      minimum: 1,
+      maximum: 10_000,
+      description: "synthetic images per generation shard",
+    },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** A resolved job spec as stored. */
+export const jobSpecSchema = {
+  type: "object",
+  required: ["version", "name", "datasetId", "seeds", "methods", "classifier", "shardSize"],
+  properties: {
+    version: { type: "integer" },
+    name: { type: ["string", "null"] },
+    datasetId: { type: "string" },
+    seeds: { type: "array", items: seed },
+    methods: { type: "array", items: resolvedMethodSchema },
+    classifier: { type: "object", properties: classifierProperties, additionalProperties: false },
+    shardSize: { type: "integer" },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+const meanStd = {
+  type: "object",
+  required: ["mean", "std", "n"],
+  properties: {
+    mean: { type: ["number", "null"] },
+    std: { type: ["number", "null"], description: "sample standard deviation (n − 1); null for one seed" },
+    n: { type: "integer" },
+  },
+  additionalProperties: false,
+};
+const perClass = {
+  type: "array",
+  items: { type: ["number", "null"] },
+  description: "in class order; null: no test image",
+};
+
+/** What the summarize task stores as the job's result. */
+export const jobResultSchema = {
+  type: "object",
+  required: ["classes", "methods", "stages"],
+  properties: {
+    classes: { type: "array", items: { type: "string" } },
+    methods: {
+      type: "array",
+      items: {
+        type: "object",
+        required: [
+          "label",
+          "preset",
+          "kind",
+          "runs",
+          "top1Accuracy",
+          "perClassAccuracy",
+          "gainOverBaseline",
+          "generation",
+        ],
+        properties: {
+          label: { type: "string" },
+          preset: { type: ["string", "null"] },
+          kind: { type: "string", enum: ["diffda", "baseline"] },
+          runs: {
+            type: "array",
+            items: {
+              type: "object",
+              required: [
+                "seed",
+                "top1Accuracy",
+                "perClassAccuracy",
+                "meanLoss",
+                "sampleCount",
+                "syntheticImages",
+                "trainSeconds",
+              ],
+              properties: {
+                seed,
+                top1Accuracy: { type: "number" },
+                perClassAccuracy: perClass,
+                meanLoss: { type: ["number", "null"] },
+                sampleCount: { type: "integer" },
+                syntheticImages: { type: "integer" },
+                trainSeconds: { type: "number" },
+              },
+              additionalProperties: false,
+            },
+          },
+          top1Accuracy: meanStd,
+          perClassAccuracy: {
+            type: "object",
+            required: ["mean", "std"],
+            properties: { mean: perClass, std: perClass },
+            additionalProperties: false,
+          },
+          gainOverBaseline: {
+            anyOf: [
+              {
+                type: "object",
+                required: ["baseline", "mean", "std", "n"],
+                properties: { baseline: { type: "string" }, ...meanStd.properties },
+                additionalProperties: false,
+              },
+              { type: "null" },
+            ],
+            description: "top-1 minus the no-augmentation baseline's, paired by seed",
+          },
+          generation: {
+            anyOf: [
+              {
+                type: "object",
+                required: ["images", "seconds", "imagesPerSecond"],
+                properties: {
+                  images: { type: "integer" },
+                  seconds: { type: "number", description: "summed server time of the shards" },
+                  imagesPerSecond: { type: ["number", "null"] },
+                },
+                additionalProperties: false,
+              },
+              { type: "null" },
+            ],
+          },
+        },
+        additionalProperties: false,
+      },
+    },
+    stages: {
+      type: "object",
+      description: "per task kind: tasks and summed wall-clock seconds between start and finish",
+      additionalProperties: {
+        type: "object",
+        required: ["tasks", "seconds"],
+        properties: { tasks: { type: "integer" }, seconds: { type: "number" } },
+        additionalProperties: false,
+      },
+    },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+const taskCounts = {
+  type: "object",
+  required: ["pending", "running", "succeeded", "failed", "cancelled", "total"],
+  properties: Object.fromEntries(
+    ["pending", "running", "succeeded", "failed", "cancelled", "total"].map((k) => [k, { type: "integer" }]),
+  ),
+  additionalProperties: false,
+};
+
+/** A job as the API shows it. */
+export const jobSchema = {
+  type: "object",
+  required: [
+    "id",
+    "name",
+    "state",
+    "datasetId",
+    "spec",
+    "tasks",
+    "result",
+    "error",
+    "createdAt",
+    "updatedAt",
+    "startedAt",
+    "finishedAt",
+    "links",
+  ],
+  properties: {
+    id: { type: "string" },
+    name: { type: ["string", "null"] },
+    state: { type: "string", enum: ["queued", "running", "succeeded", "failed", "cancelled"] },
+    datasetId: { type: ["string", "null"] },
+    spec: jobSpecSchema,
+    tasks: taskCounts,
+    result: { anyOf: [jobResultSchema, { type: "null" }] },
+    error: {
+      type: ["object", "null"],
+      description: "why the job failed: the failing task's key and error",
+      additionalProperties: true,
+    },
+    createdAt: timestamp,
+    updatedAt: timestamp,
+    startedAt: nullableTimestamp,
+    finishedAt: nullableTimestamp,
+    links: {
+      type: "object",
+      required: ["self", "events", "artifacts", "cancel"],
+      properties: {
+        self: { type: "string" },
+        events: { type: "string" },
+        artifacts: { type: "string" },
+        cancel: { type: "string" },
+      },
+      additionalProperties: false,
+    },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** A job in a list (without spec and result, to keep pages small). */
+export const jobSummarySchema = {
+  type: "object",
+  required: ["id", "name", "state", "datasetId", "createdAt", "finishedAt"],
+  properties: {
+    id: { type: "string" },
+    name: { type: ["string", "null"] },
+    state: jobSchema.properties.state,
+    datasetId: { type: ["string", "null"] },
+    createdAt: timestamp,
+    finishedAt: nullableTimestamp,
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** `GET /v1/jobs` query. */
+export const jobListQuery = {
+  type: "object",
+  properties: { ...pageQuery, state: jobSchema.properties.state },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** An artifact as listed. */
+export const artifactSchema = {
+  type: "object",
+  required: ["key", "kind", "sha256", "bytes", "mediaType", "meta", "createdAt", "href"],
+  properties: {
+    key: { type: "string" },
+    kind: { type: "string" },
+    sha256: { type: "string" },
+    bytes: { type: "integer" },
+    mediaType: { type: "string" },
+    meta: { type: "object", additionalProperties: true },
+    createdAt: timestamp,
+    href: { type: "string", description: "download URL" },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** `GET /v1/jobs/:id/artifacts` query. */
+export const artifactListQuery = {
+  type: "object",
+  properties: {
+    prefix: {
+      type: "string",
+      maxLength: 256,
+      description: "only keys starting with this, e.g. synthetic/diff-mix/",
+    },
+    after: { type: "string", maxLength: 512, description: "`nextAfter` of the previous page" },
+    limit: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** A page of artifacts. */
+export const artifactPageSchema = {
+  type: "object",
+  required: ["items", "nextAfter"],
+  properties: {
+    items: { type: "array", items: artifactSchema },
+    nextAfter: {
+      type: ["string", "null"],
+      description: "pass as `after` for the next page; null at the end",
+    },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;

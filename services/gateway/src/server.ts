@@ -1,0 +1,122 @@
+/**
+ * The gateway process assembled from configuration: store, artifact store, compute clients, orchestrator
+ * and the HTTP app, with graceful shutdown. `main.ts` only calls {@link startGateway}; tests and the
+ * embedded runner may call it with their own environment.
+ */
+import type { FastifyInstance } from "fastify";
+import { createLogger, createMetrics, type Logger } from "../../../shared/telemetry/index.js";
+import { buildApp } from "./app.js";
+import { ArtifactStore } from "./artifact-store.js";
+import { isLoopbackHost, loadGatewayEnv, resolveAuthMode, restLimitsFromEnv } from "./config.js";
+import { DatasetService } from "./datasets/dataset-service.js";
+import { createComputeClients } from "./orchestrator/compute-clients.js";
+import { createOrchestrator, type Orchestrator } from "./orchestrator/orchestrator.js";
+import { createGatewayMetrics } from "./plugins/metrics.js";
+import { databaseConfigFromEnv, type JobStore, openJobStore } from "./store/index.js";
+
+/** A running gateway. */
+export interface RunningGateway {
+  app: FastifyInstance;
+  store: JobStore;
+  orchestrator: Orchestrator | undefined;
+  logger: Logger;
+  /** The address the HTTP server listens on. */
+  address: string;
+  /** Drains: readiness fails, tasks finish or are handed back, the server and the store close. */
+  stop(): Promise<void>;
+}
+
+/** Starts a gateway from `env` (validated first: a bad variable throws ConfigError before anything opens). */
+export async function startGateway(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<RunningGateway> {
+  const config = loadGatewayEnv(env);
+  const logger = createLogger({ service: "gateway", level: config.LOG_LEVEL });
+  const authMode = resolveAuthMode(config);
+  if (authMode === "loopback-open" && !isLoopbackHost(config.HOST)) {
+    logger.warn(
+      { host: config.HOST },
+      "AUTH_MODE=loopback-open on a non-loopback address: local callers need no key, every other caller does",
+    );
+  }
+  const store = await openJobStore(databaseConfigFromEnv(env));
+  const artifacts = new ArtifactStore(config.ARTIFACT_DIR);
+  const limits = restLimitsFromEnv(config);
+  const metrics = createGatewayMetrics(createMetrics({ defaultLabels: { service: "gateway" } }), () =>
+    store.tasks.queueDepth(),
+  );
+  const datasets = new DatasetService({ datasets: store.datasets, artifacts, limits: limits.upload });
+  const clients = createComputeClients({
+    finetuneAddress: config.FINETUNE_ADDRESS,
+    generationAddresses: config.GENERATION_ADDRESSES,
+    classifierAddress: config.CLASSIFIER_ADDRESS,
+    limits: {
+      maxReceiveMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,
+      maxSendMessageBytes: config.GRPC_MAX_MESSAGE_BYTES,
+    },
+    finetuneTimeoutMs: config.FINETUNE_TIMEOUT_MS,
+    generateTimeoutMs: config.GENERATE_TIMEOUT_MS,
+    trainTimeoutMs: config.TRAIN_TIMEOUT_MS,
+    evaluateTimeoutMs: config.EVALUATE_TIMEOUT_MS,
+  });
+  const orchestrator = config.RUN_TASKS
+    ? createOrchestrator({
+        tasks: store.tasks,
+        store,
+        artifacts,
+        datasets,
+        clients,
+        metrics,
+        models: {
+          base: config.BASE_MODEL,
+          instruct: config.INSTRUCT_MODEL,
+          architecture: config.CLASSIFIER_ARCHITECTURE,
+        },
+        leaseMs: config.TASK_LEASE_MS,
+        concurrency: { generate: config.GENERATION_CONCURRENCY * config.GENERATION_ADDRESSES.length },
+        logger,
+      })
+    : undefined;
+  const lifecycle = { draining: false };
+  const app = await buildApp({
+    store,
+    artifacts,
+    limits,
+    authMode,
+    logger,
+    metrics,
+    datasets,
+    lifecycle,
+    ...(orchestrator ? { orchestrator } : {}),
+  });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.HOST, port: config.PORT });
+  } catch (error) {
+    await app.close();
+    clients.close();
+    await store.close();
+    throw error;
+  }
+  orchestrator?.start();
+  logger.info({ address, authMode, runTasks: config.RUN_TASKS }, "gateway listening");
+  let stopping: Promise<void> | undefined;
+  return {
+    app,
+    store,
+    orchestrator,
+    logger,
+    address,
+    stop() {
+      stopping ??= (async () => {
+        lifecycle.draining = true;
+        await orchestrator?.stop(config.DRAIN_GRACE_MS);
+        await app.close();
+        clients.close();
+        await store.close();
+        logger.info("gateway stopped");
+      })();
+      return stopping;
+    },
+  };
+}
