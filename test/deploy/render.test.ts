@@ -82,10 +82,12 @@ describe("overlays render", () => {
     assert.throws(() => new Model(deployment).validate(), /containerPort/);
     const monitor = structuredClone(find(OVERLAYS.get("cpu")!, "ServiceMonitor")[0]);
     delete (monitor.spec as Record<string, unknown>).selector;
-    assert.throws(() => new MODELS.get("monitoring.coreos.com/v1/ServiceMonitor")!(monitor).validate());
+    const ServiceMonitor = MODELS.get("monitoring.coreos.com/v1/ServiceMonitor")!;
+    assert.throws(() => new ServiceMonitor(monitor).validate());
     const scaled = structuredClone(find(OVERLAYS.get("cpu")!, "ScaledObject")[0]);
     (scaled.spec as Record<string, unknown>).minReplicaCount = "one";
-    assert.throws(() => new MODELS.get("keda.sh/v1alpha1/ScaledObject")!(scaled).validate());
+    const ScaledObject = MODELS.get("keda.sh/v1alpha1/ScaledObject")!;
+    assert.throws(() => new ScaledObject(scaled).validate());
   });
 
   test("the offline renderer gives exactly what kubectl kustomize gives", {

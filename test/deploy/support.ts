@@ -29,12 +29,9 @@ export const MODELS: ReadonlyMap<string, ModelClass> = (() => {
   const map = new Map<string, ModelClass>();
   for (const namespace of [core, apps, autoscaling, networking, policy, keda, monitoring]) {
     for (const value of Object.values(namespace) as unknown[]) {
-      const model = value as Partial<ModelClass>;
-      if (
-        typeof model === "function" &&
-        typeof model.apiVersion === "string" &&
-        typeof model.kind === "string"
-      ) {
+      if (typeof value !== "function") continue;
+      const model = value as unknown as Partial<ModelClass>;
+      if (typeof model.apiVersion === "string" && typeof model.kind === "string") {
         map.set(`${model.apiVersion}/${model.kind}`, model as ModelClass);
       }
     }
