@@ -26,6 +26,11 @@ function isFileName(name: string): boolean {
 /**
  * The bytes of a received Artifact after checking it: a bare file name (never a path), content present,
  * and the sha256 when set (`checksum_mismatch` on a mismatch). Errors name `${field}.<member>`.
+ *
+ * The result is a copy that owns its ArrayBuffer. Received `bytes` fields are Node Buffer views into the
+ * whole message; `Buffer#slice` does not copy, so decoders that slice and then take `.buffer` (the
+ * safetensors reader does, for unaligned tensors) would read the message instead of the tensor, and a
+ * view would also drag the whole message along when posted to a worker thread.
  */
 export function verifyArtifact(artifact: Artifact | undefined, field: string): Uint8Array {
   if (!artifact) throw invalidField(field, "is required");
@@ -34,7 +39,7 @@ export function verifyArtifact(artifact: Artifact | undefined, field: string): U
   }
   if (artifact.content.length === 0) throw invalidField(`${field}.content`, "must not be empty");
   verifySha256(artifact.content, artifact.sha256, `${field}.sha256`);
-  return artifact.content;
+  return new Uint8Array(artifact.content);
 }
 
 /** An Artifact for bytes a service returns, with their sha256. */
