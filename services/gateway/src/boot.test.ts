@@ -63,8 +63,10 @@ describe("boot: configuration, auth default, the listening process", () => {
       LOG_LEVEL: "silent",
       DIFFDA_DATA_DIR: dir,
       ARTIFACT_DIR: join(dir, "artifacts"),
-      RUN_TASKS: "true",
+      RUN_TASKS: "false",
+      SSE_POLL_MS: "20",
     });
+    let stream: Promise<string> | undefined;
     try {
       const health = await fetch(`${gateway.address}/healthz`);
       assert.equal(health.status, 200);
@@ -73,9 +75,28 @@ describe("boot: configuration, auth default, the listening process", () => {
       // Listening on loopback: embedded mode, so local callers need no key.
       const methods = await fetch(`${gateway.address}/v1/methods`);
       assert.equal(methods.status, 200);
+      // An event stream on a job that never ends must not hold the shutdown.
+      const dataset = await gateway.store.datasets.create({
+        name: "d",
+        kind: "builtin",
+        spec: {},
+        imageCount: 0,
+        classes: [],
+      });
+      const { job } = await gateway.store.jobs.create({
+        spec: {},
+        datasetId: dataset.id,
+        tasks: [{ key: "a", kind: "train" }],
+      });
+      const events = await fetch(`${gateway.address}/v1/jobs/${job.id}/events`);
+      assert.equal(events.status, 200);
+      stream = events.text();
     } finally {
+      const started = Date.now();
       await gateway.stop();
+      assert.ok(Date.now() - started < 5_000, "stop did not wait for the open stream");
     }
+    assert.match(await stream, /event: job.created/);
     await assert.rejects(fetch(`${gateway.address}/healthz`));
   });
 });

@@ -201,6 +201,18 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
           }
         }
         if (op["x-scope"] !== undefined) assert.deepEqual(op.security, [{ bearer: [] }]);
+        const declared = (op.parameters as { name: string; in: string }[])
+          .filter((p) => p.in === "path")
+          .map((p) => p.name);
+        assert.deepEqual(
+          declared.sort(),
+          [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]).sort(),
+          `${method} ${path} path parameters`,
+        );
+        assert.ok(
+          typeof op.operationId === "string" && typeof op.summary === "string",
+          `${method} ${path} has an id and a summary`,
+        );
       }
     }
     const upload = doc.paths["/v1/datasets"].post.requestBody.content;
@@ -210,5 +222,12 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
       "string",
     );
     assert.deepEqual(Object.keys(doc["x-error-catalog"]).sort(), Object.keys(API_ERRORS).sort());
+    const ids = present.length;
+    const operationIds = new Set(
+      Object.values(doc.paths as Record<string, Record<string, { operationId: string }>>).flatMap((ops) =>
+        Object.values(ops).map((op) => op.operationId),
+      ),
+    );
+    assert.equal(operationIds.size, ids, "operationIds are unique");
   });
 });

@@ -80,11 +80,12 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     server.register(GenerationService, {
       async *generateShard(request, context) {
         shardCalls.push({ replica: name, request });
-        if (holdShards) {
+        const hold = holdShards;
+        if (hold) {
           // Wait for the caller to cancel: the signal must reach the server.
           await new Promise<void>((resolve) => {
             context.signal.addEventListener("abort", () => {
-              holdShards!.signalled++;
+              hold.signalled++;
               resolve();
             });
           });

@@ -40,6 +40,13 @@ function parseLastEventId(value: string | undefined): number {
 /** Registers the event stream route. */
 export async function eventRoutes(app: FastifyInstance, { context }: { context: AppContext }): Promise<void> {
   const { store, limits } = context;
+  // Open streams never go idle, so closing the server would wait for them: end them first.
+  let closing = false;
+  const sleepers = new Set<() => void>();
+  app.addHook("preClose", async () => {
+    closing = true;
+    for (const wake of sleepers) wake();
+  });
   app.get<{
     Params: { id: string };
     Querystring: { lastEventId?: string };
@@ -102,7 +109,7 @@ export async function eventRoutes(app: FastifyInstance, { context }: { context: 
       });
       let lastWrite = Date.now();
       try {
-        while (!closed) {
+        while (!closed && !closing) {
           // The state is read before the events: if it is final now, its final event is already stored.
           const state = (await store.jobs.get(job.id))?.state ?? "cancelled";
           const events = await store.events.since(job.id, last, BATCH);
@@ -118,11 +125,14 @@ export async function eventRoutes(app: FastifyInstance, { context }: { context: 
             lastWrite = Date.now();
           }
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, limits.ssePollMs);
-            wake = () => {
+            const timer = setTimeout(done, limits.ssePollMs);
+            function done() {
               clearTimeout(timer);
+              sleepers.delete(done);
               resolve();
-            };
+            }
+            wake = done;
+            sleepers.add(done);
           });
         }
       } catch (error) {
