@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { TINY, TINY_EDIT, tinyModels } from "../test/support/models.js";
-import { metricValue, type ServiceProcess, startService } from "../test/support/process.js";
+import { type ServiceProcess, startService } from "../test/support/process.js";
 import { REPO_ROOT } from "./kustomize.js";
 
 const REPLICAS = 3;
