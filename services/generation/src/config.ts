@@ -1,4 +1,5 @@
 import { bool, int, oneOf } from "../../../shared/config/index.js";
+import { executionProviderEnv } from "../../../shared/service/execution-provider.js";
 import { modelEnv } from "../../../shared/service/index.js";
 
 /** Default ports of the generation service. */
@@ -48,6 +49,7 @@ export const GENERATION_ENV = {
     default: "worker",
     description: "run onnxruntime in a worker thread (keeps the event loop free) or on the main thread",
   }),
+  ...executionProviderEnv(),
   ORT_THREADS: int({
     min: 1,
     max: 1024,

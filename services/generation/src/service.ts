@@ -1,4 +1,5 @@
 import { access } from "node:fs/promises";
+import { selectExecutionProviders } from "../../../shared/service/execution-provider.js";
 import {
   createLimiter,
   loadModelRegistry,
@@ -7,19 +8,26 @@ import {
 } from "../../../shared/service/index.js";
 import type { GENERATION_ENV } from "./config.js";
 import { findClipFolder } from "./engine/clip.js";
-import { LocalEngine } from "./engine/local.js";
+import { engineSessionOptions, LocalEngine } from "./engine/local.js";
 import type { GenerationEngine } from "./engine/types.js";
 import { WorkerEngine } from "./engine/worker-engine.js";
 import { GenerationService, generationHandlers } from "./handler.js";
 import { createGenerationMetrics } from "./metrics.js";
 
 /** Creates the configured engine: in a worker thread (default) or in this thread. */
-export function createEngine(config: ServiceHost<typeof GENERATION_ENV>["config"]): GenerationEngine {
-  const options = { adapterCacheSize: config.GENERATION_ADAPTER_CACHE_SIZE, threads: config.ORT_THREADS };
+export function createEngine(
+  config: ServiceHost<typeof GENERATION_ENV>["config"],
+  executionProviders?: readonly string[],
+): GenerationEngine {
+  const options = {
+    adapterCacheSize: config.GENERATION_ADAPTER_CACHE_SIZE,
+    threads: config.ORT_THREADS,
+    executionProviders,
+  };
   if (config.GENERATION_ENGINE === "worker") return new WorkerEngine(options);
   return new LocalEngine({
     adapterCacheSize: options.adapterCacheSize,
-    sessionOptions: options.threads ? { intraOpNumThreads: options.threads } : undefined,
+    sessionOptions: engineSessionOptions(options),
   });
 }
 
@@ -33,7 +41,8 @@ export async function setupGeneration(host: ServiceHost<typeof GENERATION_ENV>):
     throw new Error(`MODEL_DIR ${config.MODEL_DIR} does not exist`);
   });
   const registry = await loadModelRegistry(config.MODEL_DIR, config.MODEL_ID);
-  const engine = createEngine(config);
+  const providers = await selectExecutionProviders(config.EXECUTION_PROVIDER, host.logger);
+  const engine = createEngine(config, providers);
   host.server.register(
     GenerationService,
     generationHandlers({

@@ -215,3 +215,15 @@ export class LocalEngine implements GenerationEngine {
     await Promise.allSettled(bases.map(async (b) => (await b).release()));
   }
 }
+
+/** onnxruntime session options for the engine's threads and execution providers (both optional). */
+export function engineSessionOptions(o: {
+  readonly threads?: number;
+  readonly executionProviders?: readonly string[];
+}): ort.InferenceSession.SessionOptions | undefined {
+  if (!o.threads && !o.executionProviders) return undefined;
+  return {
+    ...(o.threads ? { intraOpNumThreads: o.threads } : {}),
+    ...(o.executionProviders ? { executionProviders: [...o.executionProviders] } : {}),
+  };
+}

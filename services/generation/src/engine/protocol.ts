@@ -47,4 +47,6 @@ export type WorkerValue =
 export interface WorkerOptions {
   readonly threads?: number;
   readonly adapterCacheSize?: number;
+  /** onnxruntime execution providers, in order of preference (chosen at boot from EXECUTION_PROVIDER). */
+  readonly executionProviders?: readonly string[];
 }

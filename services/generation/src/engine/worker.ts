@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { RpcError } from "../../../../shared/rpc/index.js";
-import { LocalEngine } from "./local.js";
+import { engineSessionOptions, LocalEngine } from "./local.js";
 import type { WorkerOptions, WorkerReply, WorkerRequest } from "./protocol.js";
 import type { EngineFailure, ModelLease } from "./types.js";
 
@@ -13,7 +13,7 @@ if (!port) throw new Error("engine worker: no parent port");
 const options = (workerData ?? {}) as WorkerOptions;
 const engine = new LocalEngine({
   adapterCacheSize: options.adapterCacheSize,
-  sessionOptions: options.threads ? { intraOpNumThreads: options.threads } : undefined,
+  sessionOptions: engineSessionOptions(options),
 });
 const leases = new Map<number, ModelLease>();
 const running = new Map<number, AbortController>();
