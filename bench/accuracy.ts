@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   type AugmentPreset,
+  type AugmentSpec,
   type Evaluation,
   evaluateClassifier,
   exportClassifier,
@@ -34,7 +35,7 @@ const { values: args } = parseArgs({
   options: {
     full: { type: "boolean", default: false },
     fewshot: { type: "boolean", default: false },
-    epochs: { type: "string", default: "8" },
+    epochs: { type: "string", default: "10" },
     widths: { type: "string", default: "16,32,64" },
     fresh: { type: "boolean", default: false },
     threads: { type: "string" },
@@ -56,18 +57,20 @@ async function full(): Promise<void> {
   const dataset = await loadBuiltinDataset("fashion-mnist");
   const trainSet = padImageSet(toImageSet(dataset, dataset.train), 32, 32);
   const testSet = padImageSet(toImageSet(dataset, dataset.test), 32, 32);
-  const dir = join(CACHE, `fashion-mnist-full-w${widths.join("-")}-e${args.epochs}`);
+  const dir = join(CACHE, `fashion-mnist-full-v2-w${widths.join("-")}-e${args.epochs}`);
   await mkdir(dir, { recursive: true });
   const epochLog = join(dir, "epochs.json");
   const perEpoch: { epoch: number; loss: number; testTop1: number; seconds: number }[] =
     !args.fresh && existsSync(epochLog) ? JSON.parse(await readFile(epochLog, "utf8")) : [];
   const recipe = {
-    model: { widths, blocksPerStage: 1, groups: 8 },
-    augment: "flip-crop" as AugmentPreset,
+    model: { widths, blocksPerStage: 1, groups: 8, zeroInitResidual: false },
+    // Flip p = 0.5 and a random crop after 2 px of zero padding (the 28 px images already sit on a 32 px
+    // canvas); 4 px cost this small net accuracy in 8 epochs (89.1% with 4 px, zero-init, lr 3e-3).
+    augment: { augment: { flip: 0.5, crop: { padding: 2, mode: "zero" } } } as AugmentSpec,
     epochs: Number(args.epochs),
     batchSize: 128,
     optimizer: "adamw" as const,
-    lr: 3e-3,
+    lr: 5e-3,
     weightDecay: 0.05,
     warmupEpochs: 0.5,
     cosine: true,
@@ -157,11 +160,11 @@ async function fewShotRun(
 }
 
 const FEW_SHOT_RECIPE = {
-  model: { widths, blocksPerStage: 1, groups: 8 },
-  epochs: 150,
+  model: { widths, blocksPerStage: 1, groups: 8, zeroInitResidual: false },
+  epochs: 300,
   batchSize: 50,
   optimizer: "adamw" as const,
-  lr: 2e-3,
+  lr: 6e-3,
   weightDecay: 0.05,
   warmupEpochs: 10,
   cosine: true,

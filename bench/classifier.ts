@@ -48,8 +48,14 @@ async function time(fn: () => Promise<unknown>, warmup = 3): Promise<{ median: n
   return { median: ts[Math.floor(ts.length / 2)], min: ts[0] };
 }
 
+/** Numbers keep 3 decimals, or 3 significant digits when smaller than 1. */
 function record(key: string, value: unknown): void {
-  figures[key] = typeof value === "number" ? round(value, 3) : value;
+  figures[key] =
+    typeof value === "number"
+      ? Math.abs(value) < 1
+        ? Number(value.toPrecision(3))
+        : round(value, 3)
+      : value;
   console.log(`${key.padEnd(56)} ${JSON.stringify(figures[key])}`);
 }
 

@@ -87,16 +87,16 @@ describe("resnet", () => {
     await b.release();
   });
 
-  it("starts every residual branch at zero (last GN scale 0), unless told not to", () => {
+  it("starts every residual branch at zero (last GN scale 0) with zeroInitResidual", () => {
     const c = resnetConfig({ inChannels: 1, numClasses: 2, imageSize: 16, widths: [8, 16], groups: 4 });
     const scales = (g: ReturnType<typeof buildResNet>) =>
       [...g.graph.params]
         .filter((p) => p.endsWith("norm2.weight"))
         .map((p) => g.graph.initializers.get(p)?.data as Float32Array);
-    const zero = scales(buildResNet(c));
+    const zero = scales(buildResNet({ ...c, zeroInitResidual: true }));
     assert.equal(zero.length, 2);
     for (const t of zero) assert.ok(t.every((v) => v === 0));
-    const one = scales(buildResNet({ ...c, zeroInitResidual: false }));
+    const one = scales(buildResNet(c));
     for (const t of one) assert.ok(t.every((v) => v === 1));
   });
 

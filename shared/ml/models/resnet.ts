@@ -39,8 +39,10 @@ export interface ResNetConfig {
   readonly inputMean: readonly number[];
   readonly inputStd: readonly number[];
   /**
-   * Start each block's last GroupNorm scale at 0 so every block begins as the identity (Goyal et al. 2017);
-   * trains faster and more stably from scratch.
+   * Start each block's last GroupNorm scale at 0 so every block begins as the identity (Goyal et al. 2017).
+   * Off by default: with GroupNorm and the short schedules diffda runs (hundreds to a few thousand steps)
+   * it slowed training here (Fashion-MNIST 5,000 images, 117 AdamW steps: train loss 1.70 with, 1.46
+   * without); it helps deep nets trained long with large batches.
    */
   readonly zeroInitResidual: boolean;
 }
@@ -59,7 +61,7 @@ export const RESNET_LOSS = "loss";
 
 /**
  * A full config: widths [32, 64, 128], one block per stage, GroupNorm with 8 groups, a 3×3 stride-1 stem
- * for 32 px inputs, pixels mapped to [−1, 1], zero-initialised residual branches.
+ * for 32 px inputs, pixels mapped to [−1, 1], residual branches initialised like the rest.
  */
 export function resnetConfig(init: ResNetConfigInit): ResNetConfig {
   const config: ResNetConfig = {
@@ -70,7 +72,7 @@ export function resnetConfig(init: ResNetConfigInit): ResNetConfig {
     stem: { kernel: 3, stride: 1, maxPool: false },
     inputMean: Array.from({ length: init.inChannels }, () => 0.5),
     inputStd: Array.from({ length: init.inChannels }, () => 0.5),
-    zeroInitResidual: true,
+    zeroInitResidual: false,
     ...init,
   };
   validateResNetConfig(config);
