@@ -1,0 +1,36 @@
+import type { UNetConfig } from "../../shared/kit/unet.js";
+import type { ImageEncoderConfig } from "../../shared/ml/models/clip.js";
+import type { VaeConfig } from "../../shared/ml/models/vae.js";
+
+/** Architectures of the bundled kit (diffda-kit-v1); the training scripts and the bench read them from here. */
+export const TEXT_WIDTH = 64;
+export const TEXT_LAYERS = 2;
+export const TEXT_HEADS = 4;
+export const EMBED_DIM = 64;
+
+export const IMAGE_ENCODER: ImageEncoderConfig = {
+  inChannels: 3,
+  channels: [16, 32, 64, 128],
+  groups: 8,
+  embedDim: EMBED_DIM,
+};
+
+export const VAE: VaeConfig = { inChannels: 3, latentChannels: 4, channels: [16, 32, 64], groups: 8 };
+export const LATENT_SIZE = 8;
+
+export const UNET: UNetConfig = {
+  inChannels: 4,
+  outChannels: 4,
+  channels: [48, 96],
+  attention: [false, true],
+  layersPerLevel: 1,
+  contextDim: TEXT_WIDTH,
+  heads: 4,
+  groups: 16,
+};
+
+export const UNET_EDIT: UNetConfig = { ...UNET, conditionChannels: 4 };
+
+export const KIT_DIR = "models/diffda-kit-v1";
+export const EDIT_DIR = "models/diffda-kit-v1-edit";
+export const CACHE_DIR = ".cache/kit";
