@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# The full kit rebuild, one stage after another (resumable: re-run to continue from the last checkpoints).
+# `npm run train:models [stage…]`: the whole kit rebuild, one stage after another in one process, then the
+# model cards. Resumable: re-run it and every stage continues from its last checkpoint in .cache/kit/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec node --import tsx models/scripts/train-kit.ts "$@"
+mkdir -p .cache/kit/logs
+node --import tsx models/scripts/train-kit.ts "$@"
+node --import tsx models/scripts/cards.ts

@@ -31,6 +31,8 @@ export const UNET: UNetConfig = {
 
 export const UNET_EDIT: UNetConfig = { ...UNET, conditionChannels: 4 };
 
-export const KIT_DIR = "models/diffda-kit-v1";
-export const EDIT_DIR = "models/diffda-kit-v1-edit";
-export const CACHE_DIR = ".cache/kit";
+/** Output folders (overridable for smoke runs). */
+export const KIT_DIR = process.env.KIT_OUT_DIR ?? "models/diffda-kit-v1";
+export const EDIT_DIR = process.env.KIT_EDIT_OUT_DIR ?? "models/diffda-kit-v1-edit";
+export const EVAL_DIR = process.env.KIT_EVAL_OUT_DIR ?? "models/kit-eval";
+export const CACHE_DIR = process.env.KIT_CACHE_DIR ?? ".cache/kit";

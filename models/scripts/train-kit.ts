@@ -1,10 +1,3 @@
-/**
- * Rebuilds the bundled model kit from scratch, resumably: `npm run train:models [stage…]`.
- * Stages (default all, in order): tokenizer clip vae latents unet classifier edit.
- * Step budgets: KIT_CLIP_STEPS, KIT_VAE_STEPS, KIT_UNET_STEPS, KIT_CLASSIFIER_STEPS, KIT_EDIT_STEPS.
- * Checkpoints live in .cache/kit/ (gitignored); re-running a stage resumes from its last checkpoint.
- */
-import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { NoiseSchedule, SD15_SCHEDULER_CONFIG } from "../../shared/diffusion/index.js";
@@ -27,7 +20,7 @@ import { adamw, warmupCosine } from "../../shared/ml/optim/index.js";
 import { createSession, runSession, Trainer } from "../../shared/ml/runtime/index.js";
 import { Rng } from "../../shared/random/index.js";
 import { exportOnnx, log, paramCount, readJson, steps, trainLoop, writeJson } from "./common.js";
-import { CACHE_DIR, EDIT_DIR, KIT_DIR, LATENT_SIZE, UNET, UNET_EDIT } from "./config.js";
+import { CACHE_DIR, EVAL_DIR, KIT_DIR, LATENT_SIZE, UNET } from "./config.js";
 import { trainEditStage } from "./edit.js";
 import {
   CLASSIFIER_CLASSES,
@@ -49,8 +42,25 @@ const LAT = 4 * LATENT_SIZE * LATENT_SIZE;
 
 let corpusMemo: Promise<KitCorpus> | undefined;
 export function trainCorpus(): Promise<KitCorpus> {
-  corpusMemo ??= buildCorpus("train");
+  corpusMemo ??= buildCorpus("train").then((c) => limitCorpus(c, Number(process.env.KIT_CORPUS_LIMIT ?? 0)));
   return corpusMemo;
+}
+
+/** An evenly strided subset of `limit` images (smoke runs only; 0 keeps everything). */
+function limitCorpus(c: KitCorpus, limit: number): KitCorpus {
+  if (!limit || limit >= c.count) return c;
+  const stride = c.count / limit;
+  const pickIdx = Array.from({ length: limit }, (_, k) => Math.floor(k * stride));
+  const images = new Float32Array(limit * IMG);
+  pickIdx.forEach((i, k) => {
+    images.set(c.images.subarray(i * IMG, (i + 1) * IMG), k * IMG);
+  });
+  return {
+    images,
+    classes: Int32Array.from(pickIdx, (i) => c.classes[i]),
+    colors: Int32Array.from(pickIdx, (i) => c.colors[i]),
+    count: limit,
+  };
 }
 
 /** Images at `indices` scaled to [-1, 1] (or kept in [0, 1]). */
@@ -383,7 +393,7 @@ async function stageUnet(): Promise<void> {
   const texts = await textCache(["", ...allCaptions()]);
   const schedule = kitNoiseSchedule();
   const graph = unetGraph(UNET, true);
-  const total = steps("unet", 3000);
+  const total = steps("unet", 2000);
   const B = 64;
   const trainer = await Trainer.create({
     graph,
@@ -476,7 +486,7 @@ async function writeLayout(): Promise<void> {
 async function stageClassifier(): Promise<void> {
   const corpus = await trainCorpus();
   const graph = classifierGraph(true);
-  const total = steps("classifier", 1500);
+  const total = steps("classifier", 600);
   const B = 64;
   const trainer = await Trainer.create({
     graph,
@@ -502,10 +512,10 @@ async function stageClassifier(): Promise<void> {
   });
   const params = trainer.modelParameters();
   await trainer.release();
-  await exportOnnx(join("models", "kit-eval", "classifier.onnx"), classifierGraph(false), params);
+  await exportOnnx(join(EVAL_DIR, "classifier.onnx"), classifierGraph(false), params);
   // Accuracy on the test split (all 20 classes).
   const test = await buildCorpus("test");
-  const session = await createSession(await readFile(join("models", "kit-eval", "classifier.onnx")));
+  const session = await createSession(await readFile(join(EVAL_DIR, "classifier.onnx")));
   const perClass = new Array(20).fill(0);
   const perClassN = new Array(20).fill(0);
   for (let s = 0; s < test.count; s += 512) {
@@ -521,7 +531,7 @@ async function stageClassifier(): Promise<void> {
   }
   await session.release();
   const acc = perClass.reduce((a, b) => a + b, 0) / test.count;
-  await writeJson(join("models", "kit-eval", "classifier.json"), {
+  await writeJson(join(EVAL_DIR, "classifier.json"), {
     classes: KIT_CLASSES.map((c) => c.name),
     input: "pixel_values [batch, 3, 32, 32] RGB in [0, 1] → logits [batch, 20]",
     trained_on: "kit corpus train split (fashion-mnist + mnist train, recoloured), all 20 classes",
@@ -556,7 +566,4 @@ if (isMain) {
     await run();
     log(name, `finished in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   }
-  void existsSync;
-  void UNET_EDIT;
-  void EDIT_DIR;
 }
