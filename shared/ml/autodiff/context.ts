@@ -26,6 +26,8 @@ export interface GradContext {
   floats(name: string): number[] | undefined;
   /** A scalar constant with the element type of `like`. */
   scalar(value: number, like: string): string;
+  /** The runtime shape of a forward value: a constant when static, else a Shape node. */
+  shapeOf(name: string): string;
   /** Sums `g` (shaped like `y`, the broadcast result) down to the shape of `x`. */
   unbroadcast(g: string, x: string, y: string): string;
   /** numel(x) / numel(y) as a scalar of x's type: static when both shapes are known, else computed. */
@@ -71,11 +73,16 @@ export function makeContext(
     data[0] = value;
     return b.constant({ dtype, dims: [], data });
   };
+  const shapeOf = (name: string): string => {
+    const s = types.get(name)?.shape;
+    return s && staticSize(s) !== undefined ? b.ints(s as number[]) : b.op("Shape", [name]);
+  };
   return {
     node,
     dy,
     needs,
     b,
+    shapeOf,
     type,
     shape,
     fail,
@@ -102,10 +109,11 @@ export function makeContext(
         if (d === 1 && ys[i + lead] !== 1) axes.push(i + lead);
       });
       if (axes.length === 0) return g;
+      // Only leading axes to drop: reduce without keepdims, no Reshape needed.
+      if (axes.length === lead) return b.op("ReduceSum", [g, b.ints(axes)], { keepdims: 0 });
       const summed = b.op("ReduceSum", [g, b.ints(axes)], { keepdims: 1 });
       if (lead === 0) return summed;
-      const target = staticSize(xs) !== undefined ? b.ints(xs as number[]) : b.op("Shape", [x]);
-      return b.op("Reshape", [summed, target]);
+      return b.op("Reshape", [summed, shapeOf(x)]);
     },
     countRatio(x, y) {
       const xn = staticSize(shape(x));

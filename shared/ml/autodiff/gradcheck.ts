@@ -1,6 +1,7 @@
 import type * as ort from "onnxruntime-node";
 import { Rng } from "../../random/index.js";
 import { GraphBuilder } from "../graph/builder.js";
+import type { Graph } from "../graph/ir.js";
 import { numel, type Tensor } from "../onnx/tensor.js";
 import { DataType } from "../onnx/types.js";
 import { createSession, runSession } from "../runtime/session.js";
@@ -10,6 +11,8 @@ import { appendGradients, type WrtSpec } from "./gradient.js";
 export interface GradCheckOptions {
   /** Declares parameters and ops on the builder and returns the value under test. */
   build: (b: GraphBuilder, inputs: Record<string, string>) => string;
+  /** Start from (a copy of) this graph, e.g. a decoded model; its declared inputs are not redeclared. */
+  graph?: Graph;
   /** Values of the graph inputs (declared before `build` runs, under these names). */
   inputs: Record<string, Tensor>;
   /** Inputs or parameters to check. */
@@ -64,9 +67,12 @@ export async function gradcheck(options: GradCheckOptions): Promise<GradCheckRep
   const directions = options.directions ?? 3;
   const rng = new Rng(options.seed ?? 1, 7);
 
-  const b = new GraphBuilder({ dtype, seed: options.seed ?? 1 });
+  const b = new GraphBuilder({ dtype, seed: options.seed ?? 1, graph: options.graph?.clone() });
   const names: Record<string, string> = {};
-  for (const [name, t] of Object.entries(options.inputs)) names[name] = b.input(name, t.dims, t.dtype);
+  const declared = new Set(b.graph.inputs.map((v) => v.name));
+  for (const [name, t] of Object.entries(options.inputs)) {
+    names[name] = declared.has(name) ? name : b.input(name, t.dims, t.dtype);
+  }
   const y = options.build(b, names);
   b.output(y);
   const probe = await createSession(b.graph, { threads: 1 });

@@ -126,7 +126,10 @@ export function appendGradients(graph: Graph, options: GradientOptions): Gradien
           `no gradient rule for ${node.domain ? `${node.domain}.` : ""}${node.op} (node ${node.name})`,
         );
       }
-      const dx = rule(makeContext(node, dy, needs, b, types, (name) => constants.get(name)));
+      // Backward values are named grad.<forward op>/… so profiles attribute time to the rule.
+      const dx = b.scope(node.op, () =>
+        rule(makeContext(node, dy, needs, b, types, (name) => constants.get(name))),
+      );
       node.inputs.forEach((input, i) => {
         const g = dx[i];
         if (needs[i] && g) add(input, g);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it, type TestContext } from "node:test";
 import { Rng } from "../../random/index.js";
 import type { GraphBuilder } from "../graph/builder.js";
+import { groupNorm } from "../nn/norm.js";
 import { i64, type Tensor } from "../onnx/tensor.js";
 import { DataType } from "../onnx/types.js";
 import { type GradCheckOptions, gradcheck, randomTensor } from "./gradcheck.js";
@@ -90,6 +91,11 @@ const cases: Record<string, Case> = {
   "Erf (f32)": { dtype: F, shapes: { x: [3, 4] }, build: (b, x) => b.op("Erf", [x.x]) },
   "Softplus (f32)": { dtype: F, shapes: { x: [3, 4] }, build: (b, x) => b.op("Softplus", [x.x]) },
   "Gelu (f32)": { dtype: F, shapes: { x: [3, 4] }, build: (b, x) => b.op("Gelu", [x.x]) },
+  "Gelu tanh approximation (f32)": {
+    dtype: F,
+    shapes: { x: [3, 4] },
+    build: (b, x) => b.op("Gelu", [x.x], { approximate: "tanh" }),
+  },
   "Cast (f32 → f64)": {
     dtype: F,
     shapes: { x: [3, 4] },
@@ -140,6 +146,36 @@ const cases: Record<string, Case> = {
     dtype: F,
     shapes: { x: [2, 4, 6, 6], w: [6, 2, 3, 3] },
     build: (b, x) => b.op("Conv", [x.x, x.w], { group: 2, dilations: [2, 2], pads: [2, 1, 1, 2] }),
+  },
+  "Conv dilation 2, asymmetric pads": {
+    dtype: F,
+    shapes: { x: [2, 3, 6, 5], w: [2, 3, 3, 2] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { dilations: [2, 2], pads: [2, 0, 1, 2] }),
+  },
+  "Conv with fewer outputs than inputs (dW unfolds G), dilation 2, asymmetric pads": {
+    dtype: F,
+    shapes: { x: [2, 5, 7, 6], w: [2, 5, 3, 2] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { dilations: [2, 2], pads: [3, 0, 1, 2] }),
+  },
+  "Conv with fewer outputs than inputs, 3×3 pad 1 (UNet up-block shape)": {
+    dtype: F,
+    shapes: { x: [2, 6, 5, 5], w: [3, 6, 3, 3], bias: [3] },
+    build: (b, x) => b.op("Conv", [x.x, x.w, x.bias], { pads: [1, 1, 1, 1] }),
+  },
+  "Conv on a tiny map (dW as one GEMM over batch × pixels)": {
+    dtype: F,
+    shapes: { x: [2, 8, 2, 2], w: [8, 8, 3, 3] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { pads: [1, 1, 1, 1] }),
+  },
+  "Conv on a tiny map, fewer outputs (G unfolded, one GEMM)": {
+    dtype: F,
+    shapes: { x: [2, 12, 2, 2], w: [6, 12, 3, 3] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { pads: [1, 1, 1, 1] }),
+  },
+  "Conv 1×1 with padding": {
+    dtype: F,
+    shapes: { x: [2, 3, 3, 3], w: [2, 3, 1, 1] },
+    build: (b, x) => b.op("Conv", [x.x, x.w], { pads: [1, 1, 1, 1] }),
   },
   "Conv depthwise stride 2": {
     dtype: F,
@@ -272,6 +308,24 @@ const cases: Record<string, Case> = {
     dtype: F,
     shapes: { x: [2, 3, 4], scale: [3, 4], bias: [4] },
     build: (b, x) => b.op("LayerNormalization", [x.x, x.scale, x.bias], { axis: 1, epsilon: 1e-5 }),
+  },
+  "groupNorm layer: LayerNormalization with a constant unit scale (f32, forward stats)": {
+    dtype: F,
+    shapes: { x: [2, 4, 3, 3] },
+    wrt: ["x", "gn.weight", "gn.bias"],
+    build: (b, x) => b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2, impl: "layernorm" })]),
+  },
+  "groupNorm layer on InstanceNormalization (f32, x̂ from the output)": {
+    dtype: F,
+    shapes: { x: [2, 4, 3, 3] },
+    wrt: ["x", "gn.weight", "gn.bias"],
+    build: (b, x) =>
+      b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2, impl: "instancenorm" })]),
+  },
+  "groupNorm layer (f64, recomputed stats)": {
+    shapes: { x: [2, 4, 3, 3] },
+    wrt: ["x", "gn.weight", "gn.bias"],
+    build: (b, x) => b.op("Tanh", [groupNorm(b, "gn", x.x, { channels: 4, groups: 2, impl: "layernorm" })]),
   },
   "InstanceNormalization (f32)": {
     dtype: F,

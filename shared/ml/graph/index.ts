@@ -1,5 +1,6 @@
 /** The graph IR, its builder, static type inference, and conversion to and from ONNX ModelProto. */
 export { GraphBuilder, type OpOptions } from "./builder.js";
+export { countFlops, type FlopCount, specialize } from "./flops.js";
 export {
   type Constants,
   graphConstants,

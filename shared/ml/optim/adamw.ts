@@ -22,11 +22,12 @@ export function adamw(config: AdamWConfig = {}): Optimizer {
     prepare(b, lr, step) {
       const one = b.scalar(1);
       const bc1 = b.op("Sub", [one, b.op("Pow", [b.scalar(beta1), step])]);
-      const bc2 = b.op("Sub", [one, b.op("Pow", [b.scalar(beta2), step])]);
+      const sqrtBc2 = b.op("Sqrt", [b.op("Sub", [one, b.op("Pow", [b.scalar(beta2), step])])]);
+      // m̂/(√v̂ + ε) = (√bc2/bc1) · m/(√v + ε√bc2): the bias corrections become two per-step scalars.
       return {
-        stepSize: b.op("Div", [lr, bc1]),
-        invSqrtBc2: b.op("Reciprocal", [b.op("Sqrt", [bc2])]),
-        keep: b.op("Sub", [one, b.op("Mul", [lr, b.scalar(wd)])]),
+        stepSize: b.op("Div", [b.op("Mul", [lr, sqrtBc2]), bc1]),
+        epsilon: b.op("Mul", [b.scalar(eps), sqrtBc2]),
+        lrDecay: b.op("Mul", [lr, b.scalar(wd)]),
       };
     },
     update(b, p, g, [m, v], shared, decay) {
@@ -35,9 +36,11 @@ export function adamw(config: AdamWConfig = {}): Optimizer {
         b.op("Mul", [v, b.scalar(beta2)]),
         b.op("Mul", [b.op("Mul", [g, g]), b.scalar(1 - beta2)]),
       ]);
-      const denom = b.op("Add", [b.op("Mul", [b.op("Sqrt", [v1]), shared.invSqrtBc2]), b.scalar(eps)]);
+      const denom = b.op("Add", [b.op("Sqrt", [v1]), shared.epsilon]);
       const step = b.op("Mul", [b.op("Div", [m1, denom]), shared.stepSize]);
-      const base = decay && wd !== 0 ? b.op("Mul", [p, shared.keep]) : p;
+      // p·(1 − lr·λ·mask) = p − p·(lr·λ·mask)
+      const base =
+        decay && wd !== 0 ? b.op("Sub", [p, b.op("Mul", [p, b.op("Mul", [decay, shared.lrDecay])])]) : p;
       return { param: b.op("Sub", [base, step]), states: [m1, v1] };
     },
   };

@@ -6,8 +6,8 @@ export { constantSchedule, type Schedule, type WarmupCosineOptions, warmupCosine
 export { type SgdConfig, sgd } from "./sgd.js";
 export {
   buildTrainGraph,
+  type FlatSlot,
   nextName,
-  type StateSlot,
   type TrainGraph,
   type TrainGraphOptions,
 } from "./train-graph.js";

@@ -5,7 +5,9 @@ export type SharedScalars = Record<string, string>;
 
 /**
  * An optimizer as graph ops: `prepare` computes per-step scalars from the `lr` and `step` inputs once,
- * `update` emits one parameter's update and returns the new parameter and new state values.
+ * `update` emits the update of a parameter vector (all trainable parameters flattened into one, so an
+ * update is a handful of large elementwise ops) and returns the new parameters and new state values.
+ * `decay` is a 0/1 mask (or scalar 1) selecting the elements that get weight decay, undefined for none.
  */
 export interface Optimizer {
   /** Names of the per-parameter state slots (zero-initialized), e.g. ["m", "v"]. */
@@ -17,6 +19,6 @@ export interface Optimizer {
     grad: string,
     states: string[],
     shared: SharedScalars,
-    decay: boolean,
+    decay: string | undefined,
   ): { param: string; states: string[] };
 }

@@ -17,7 +17,8 @@ export function sgd(config: SgdConfig = {}): Optimizer {
     slots: mu === 0 ? [] : ["momentum"],
     prepare: (_b, lr) => ({ lr }),
     update(b, p, g0, states, shared, decay) {
-      const g = decay && wd !== 0 ? b.op("Add", [g0, b.op("Mul", [p, b.scalar(wd)])]) : g0;
+      const g =
+        decay && wd !== 0 ? b.op("Add", [g0, b.op("Mul", [p, b.op("Mul", [decay, b.scalar(wd)])])]) : g0;
       if (mu === 0) return { param: b.op("Sub", [p, b.op("Mul", [g, shared.lr])]), states: [] };
       const buf = b.op("Add", [b.op("Mul", [states[0], b.scalar(mu)]), g]);
       const direction = config.nesterov ? b.op("Add", [g, b.op("Mul", [buf, b.scalar(mu)])]) : buf;

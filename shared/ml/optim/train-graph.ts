@@ -1,6 +1,8 @@
 import { appendGradients, type WrtSpec } from "../autodiff/gradient.js";
 import { GraphBuilder } from "../graph/builder.js";
 import type { Graph } from "../graph/ir.js";
+import type { Tensor } from "../onnx/tensor.js";
+import { allocate, numel } from "../onnx/tensor.js";
 import { DataType } from "../onnx/types.js";
 import { clipByGlobalNorm } from "./clip.js";
 import type { Optimizer } from "./optimizer.js";
@@ -17,20 +19,34 @@ export interface TrainGraphOptions {
   decay?: (param: string, dims: number[]) => boolean;
 }
 
-/** A state slot of one parameter, fed as an input and returned updated. */
-export interface StateSlot {
+/** Where one trainable parameter lives in the flat parameter vector. */
+export interface FlatSlot {
   name: string;
-  param: string;
-  slot: string;
+  dims: number[];
+  offset: number;
+  size: number;
 }
 
-/** A training graph: one run does forward, backward and the optimizer update. */
+/**
+ * A training graph: one run does forward, backward and the optimizer update. The trainable parameters are
+ * inputs of their own shapes AND, aliased, one flat vector (`optim.params`) — the trainer feeds views of one
+ * buffer for both. Gradients are concatenated into a flat vector, so clipping and the optimizer are a few
+ * large elementwise ops instead of a dozen small ones per parameter. Optimizer states are flat vectors too.
+ */
 export interface TrainGraph {
   graph: Graph;
-  /** Trainable parameter names (graph inputs), row-restricted ones under their row names. */
-  params: string[];
-  states: StateSlot[];
-  /** Input name (parameter or state) → output holding its updated value. */
+  /** Trainable parameters in flat order (row-restricted ones under their row names). */
+  params: FlatSlot[];
+  /** Their values when the graph was built (the trainer's starting point). */
+  initial: Map<string, Tensor>;
+  dtype: DataType;
+  /** Total number of trainable elements. */
+  size: number;
+  /** The flat parameter input ("optim.params"). */
+  flat: string;
+  /** Flat state inputs, by optimizer slot name. */
+  states: Map<string, string>;
+  /** Input name (flat parameters or a state) → output holding its updated value. */
   updates: Map<string, string>;
   loss: string;
   /** Scalar inputs: learning rate and 1-based step count. */
@@ -46,54 +62,98 @@ export interface TrainGraph {
 export const nextName = (input: string): string => `${input}.next`;
 
 /**
- * Appends the gradient of `loss` and the optimizer update to `graph` (in place). Feed parameters, states,
- * `lr` and `step` as inputs; read the loss and `*.next` outputs.
+ * Appends the gradient of `loss` and the optimizer update to `graph` (in place). Feed each parameter and
+ * `flat` (the same values, aliased), the states, `lr` and `step`; read the loss and the `*.next` outputs.
  */
 export function buildTrainGraph(graph: Graph, o: TrainGraphOptions): TrainGraph {
   const { grads, rowParams } = appendGradients(graph, { loss: o.loss, wrt: o.trainable });
-  const params = [...grads.keys()];
-  for (const p of params) {
-    if (!graph.params.has(p))
+  const names = [...grads.keys()];
+  const initial = new Map<string, Tensor>();
+  for (const p of names) {
+    const t = graph.initializers.get(p);
+    if (!t || !graph.params.has(p))
       throw new Error(`buildTrainGraph: ${p} is not a parameter (inputs cannot be trained)`);
+    initial.set(p, t);
   }
-  const dtype = graph.initializers.get(params[0])?.dtype ?? DataType.FLOAT;
+  const dtype = (initial.get(names[0]) as Tensor).dtype;
+  if (names.some((p) => initial.get(p)?.dtype !== dtype))
+    throw new Error("buildTrainGraph: trainable parameters must share one type");
+  const slots: FlatSlot[] = [];
+  let size = 0;
+  for (const p of names) {
+    const dims = (initial.get(p) as Tensor).dims;
+    const n = numel(dims);
+    slots.push({ name: p, dims: [...dims], offset: size, size: n });
+    size += n;
+  }
+
   const b = new GraphBuilder({ graph, dtype });
-  const decay = o.decay ?? ((_p: string, dims: number[]) => dims.length >= 2);
+  // Each trainable parameter becomes an input of its own shape; the trainer feeds views of the flat vector
+  // as those inputs and the flat vector itself, so the parameters are read in place (no slicing ops).
+  for (const s of slots) {
+    graph.initializers.delete(s.name);
+    graph.params.delete(s.name);
+    graph.addInput({ name: s.name, dtype, shape: s.dims });
+  }
+  const flat = b.input("optim.params", [size], dtype);
+
+  const decide = o.decay ?? ((_p: string, dims: number[]) => dims.length >= 2);
   const updates = new Map<string, string>();
-  const states: StateSlot[] = [];
+  const states = new Map<string, string>();
   let gradNorm: string | undefined;
   const lr = b.input("optim.lr", [], dtype);
   const step = b.input("optim.step", [], dtype);
   b.scope("optim", () => {
-    let gradList = params.map((p) => grads.get(p) as string);
+    const flatGrads = slots.map((s) => b.op("Reshape", [grads.get(s.name) as string, b.ints([-1])]));
+    let grad = flatGrads.length === 1 ? flatGrads[0] : b.op("Concat", flatGrads, { axis: 0 });
     if (o.clipNorm !== undefined) {
-      const clipped = clipByGlobalNorm(b, gradList, o.clipNorm);
-      gradList = clipped.grads;
+      const clipped = clipByGlobalNorm(b, [grad], o.clipNorm);
+      grad = clipped.grads[0];
       gradNorm = b.op("Identity", [clipped.norm], {}, { outputs: ["optim.grad_norm"] });
     }
+    const decayed = slots.map((s) => decide(s.name, s.dims));
+    let decay: string | undefined;
+    if (decayed.every(Boolean)) decay = b.scalar(1);
+    else if (decayed.some(Boolean)) {
+      const mask = allocate(dtype, size) as Float32Array;
+      slots.forEach((s, i) => {
+        if (decayed[i]) mask.fill(1, s.offset, s.offset + s.size);
+      });
+      decay = b.constant({ dtype, dims: [size], data: mask });
+    }
+    const stateInputs = o.optimizer.slots.map((slot) => {
+      const name = b.input(`optim.${slot}`, [size], dtype);
+      states.set(slot, name);
+      return name;
+    });
     const shared = o.optimizer.prepare(b, lr, step);
-    params.forEach((p, i) => {
-      const t = graph.initializers.get(p);
-      if (!t) throw new Error(`buildTrainGraph: no initializer for ${p}`);
-      const slotInputs = o.optimizer.slots.map((slot) => {
-        const name = `${p}.${slot}`;
-        states.push({ name, param: p, slot });
-        return b.input(name, [...t.dims], t.dtype);
-      });
-      const next = o.optimizer.update(b, p, gradList[i], slotInputs, shared, decay(p, t.dims));
-      const expose = (input: string, value: string) => {
-        const out = b.op("Identity", [value], {}, { outputs: [nextName(input)] });
-        graph.addOutput({ name: out, dtype: t.dtype, shape: [...t.dims] });
-        updates.set(input, out);
-      };
-      expose(p, next.param);
-      slotInputs.forEach((s, k) => {
-        expose(s, next.states[k]);
-      });
+    const next = o.optimizer.update(b, flat, grad, stateInputs, shared, decay);
+    const expose = (input: string, value: string) => {
+      const out = b.op("Identity", [value], {}, { outputs: [nextName(input)] });
+      graph.addOutput({ name: out, dtype, shape: [size] });
+      updates.set(input, out);
+    };
+    expose(flat, next.param);
+    stateInputs.forEach((s, k) => {
+      expose(s, next.states[k]);
     });
   });
   if (!graph.outputs.some((v) => v.name === o.loss))
     graph.addOutput({ name: o.loss, dtype: DataType.UNDEFINED });
   if (gradNorm) graph.addOutput({ name: gradNorm, dtype, shape: [] });
-  return { graph, params, states, updates, loss: o.loss, lr, step, gradNorm, rowParams };
+  return {
+    graph,
+    params: slots,
+    initial,
+    dtype,
+    size,
+    flat,
+    states,
+    updates,
+    loss: o.loss,
+    lr,
+    step,
+    gradNorm,
+    rowParams,
+  };
 }

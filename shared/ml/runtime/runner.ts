@@ -22,6 +22,11 @@ export interface RunOptions {
   fetches?: string[];
   /** Move these feeds' buffers instead of copying them (true: all feeds). */
   transfer?: boolean | string[];
+  /**
+   * Other feeds may be views into the moved buffers (they travel with them). Without it, a partial view
+   * among the moved feeds is copied first so no memory beyond it is detached.
+   */
+  shareViews?: boolean;
 }
 
 /** A runner on the calling thread (tests, tools); `run` blocks the event loop while onnxruntime computes. */
@@ -63,19 +68,22 @@ export type WorkerReply =
   | { type: "error"; id: number; message: string };
 
 /**
- * Buffers to transfer for the named tensors (default all): whole-buffer views move; views of part of a
- * buffer, or of a buffer already moving, are copied first so nothing else is detached.
+ * Buffers to transfer for the named tensors (default all). Without `shareViews`, views of part of a buffer,
+ * or of a buffer already moving, are copied first so nothing else is detached; with it, the whole buffers
+ * move and every view into them travels along.
  */
 export function transferables(
   tensors: Record<string, Tensor>,
   names: string[] = Object.keys(tensors),
+  shareViews = false,
 ): ArrayBuffer[] {
   const seen = new Set<ArrayBuffer>();
   for (const name of names) {
     const t = tensors[name];
     if (!t) continue;
     const buf = t.data.buffer as ArrayBuffer;
-    if (t.data.byteOffset !== 0 || t.data.byteLength !== buf.byteLength || seen.has(buf)) {
+    const partial = t.data.byteOffset !== 0 || t.data.byteLength !== buf.byteLength;
+    if (!shareViews && (partial || seen.has(buf))) {
       tensors[name] = { ...t, data: t.data.slice() };
     }
     seen.add(tensors[name].data.buffer as ArrayBuffer);
@@ -160,7 +168,8 @@ export class WorkerRunner implements Runner {
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       const { transfer } = options;
-      const list = transfer ? transferables(message.feeds, transfer === true ? undefined : transfer) : [];
+      const names = transfer === true ? undefined : transfer || undefined;
+      const list = transfer ? transferables(message.feeds, names, options.shareViews) : [];
       this.#worker.postMessage(message, list);
     });
   }

@@ -3,6 +3,7 @@ import type { Graph } from "../graph/ir.js";
 import { toModel } from "../graph/model.js";
 import { encodeModel } from "../onnx/encode.js";
 import { allocate, numel, type Tensor } from "../onnx/tensor.js";
+import type { DataType } from "../onnx/types.js";
 import type { Optimizer } from "../optim/optimizer.js";
 import type { Schedule } from "../optim/schedule.js";
 import { buildTrainGraph, type TrainGraph } from "../optim/train-graph.js";
@@ -36,34 +37,41 @@ export interface StepResult {
 
 const CHECKPOINT_FORMAT = "diffda-trainer-1";
 
-function scalar(like: Tensor, value: number): Tensor {
-  const data = allocate(like.dtype, 1) as Float32Array;
+function scalar(dtype: DataType, value: number): Tensor {
+  const data = allocate(dtype, 1) as Float32Array;
   data[0] = value;
-  return { dtype: like.dtype, dims: [], data };
+  return { dtype, dims: [], data };
 }
 
 /**
  * Trains parameters of a graph: one onnxruntime run per step does forward, backward and the optimizer
- * update; parameters and optimizer state live here as typed arrays, are fed as inputs and replaced by the
- * updated outputs. Checkpoints are safetensors files with parameters, optimizer state and the step.
+ * update. The trainable parameters live here as one flat typed array (and one per optimizer slot), are fed
+ * as inputs and replaced by the updated outputs — moved to a worker and back without copies. Checkpoints
+ * are safetensors files with each parameter and its optimizer state under their own names, and the step.
  */
 export class Trainer {
   readonly train: TrainGraph;
   readonly #runner: Runner;
   readonly #schedule: Schedule;
-  readonly #optimizerSlots: string;
+  readonly #optimizerSlots: string[];
   #values = new Map<string, Tensor>();
   #step = 0;
 
-  private constructor(train: TrainGraph, runner: Runner, schedule: Schedule, slots: string) {
+  private constructor(train: TrainGraph, runner: Runner, schedule: Schedule, slots: readonly string[]) {
     this.train = train;
     this.#runner = runner;
     this.#schedule = schedule;
-    this.#optimizerSlots = slots;
-    for (const p of train.params) this.#values.set(p, copy(train.graph.initializers.get(p) as Tensor));
-    for (const s of train.states) {
-      const p = this.#values.get(s.param) as Tensor;
-      this.#values.set(s.name, { dtype: p.dtype, dims: [...p.dims], data: allocate(p.dtype, numel(p.dims)) });
+    this.#optimizerSlots = [...slots];
+    const flat = allocate(train.dtype, train.size) as Float32Array;
+    for (const p of train.params)
+      flat.set((train.initial.get(p.name) as Tensor).data as Float32Array, p.offset);
+    this.#values.set(train.flat, { dtype: train.dtype, dims: [train.size], data: flat });
+    for (const input of train.states.values()) {
+      this.#values.set(input, {
+        dtype: train.dtype,
+        dims: [train.size],
+        data: allocate(train.dtype, train.size),
+      });
     }
   }
 
@@ -75,11 +83,11 @@ export class Trainer {
       clipNorm: o.clipNorm,
       decay: o.decay,
     });
-    const bytes = encodeModel(toModel(train.graph, { weightsAs: "inputs", feed: train.params }));
+    const bytes = encodeModel(toModel(train.graph));
     const runner = o.worker
       ? await WorkerRunner.create(bytes, o.session)
       : await InProcessRunner.create(bytes, o.session);
-    return new Trainer(train, runner, o.schedule, o.optimizer.slots.join(","));
+    return new Trainer(train, runner, o.schedule, o.optimizer.slots);
   }
 
   /** Steps taken so far. */
@@ -91,17 +99,29 @@ export class Trainer {
   async trainStep(batch: Record<string, Tensor>): Promise<StepResult> {
     const step = this.#step + 1;
     const lr = this.#schedule(step);
-    const first = this.#values.get(this.train.params[0]) as Tensor;
+    const dtype = this.train.dtype;
     const feeds: Record<string, Tensor> = {
       ...batch,
-      [this.train.lr]: scalar(first, lr),
-      [this.train.step]: scalar(first, step),
+      [this.train.lr]: scalar(dtype, lr),
+      [this.train.step]: scalar(dtype, step),
     };
     for (const [name, t] of this.#values) feeds[name] = t;
+    // The parameters as views of the flat vector: one buffer, fed twice, moved once.
+    const flat = (this.#values.get(this.train.flat) as Tensor).data as Float32Array;
+    for (const p of this.train.params) {
+      feeds[p.name] = {
+        dtype: this.train.dtype,
+        dims: p.dims,
+        data: flat.subarray(p.offset, p.offset + p.size),
+      };
+    }
     const fetches = [this.train.loss, ...this.train.updates.values()];
     if (this.train.gradNorm) fetches.push(this.train.gradNorm);
-    // Parameters and states move to the runner; the updated ones come back as new buffers.
-    const out = await this.#runner.run(feeds, { fetches, transfer: [...this.#values.keys()] });
+    const out = await this.#runner.run(feeds, {
+      fetches,
+      transfer: [...this.#values.keys()],
+      shareViews: true,
+    });
     for (const [input, output] of this.train.updates) this.#values.set(input, out[output]);
     this.#step = step;
     const result: StepResult = { step, loss: Number(out[this.train.loss].data[0]), lr };
@@ -109,9 +129,17 @@ export class Trainer {
     return result;
   }
 
+  /** A copy of one parameter's (or optimizer state's) slice of a flat vector. */
+  #slice(flat: string, name: string): Tensor {
+    const slot = this.train.params.find((p) => p.name === name);
+    if (!slot) throw new Error(`${name} is not trained`);
+    const data = (this.#values.get(flat) as Tensor).data.slice(slot.offset, slot.offset + slot.size);
+    return { dtype: this.train.dtype, dims: [...slot.dims], data };
+  }
+
   /** Current values of the trained parameters (row-restricted ones under their row names). */
   trainedParameters(): Map<string, Tensor> {
-    return new Map(this.train.params.map((p) => [p, this.#values.get(p) as Tensor]));
+    return new Map(this.train.params.map((p) => [p.name, this.#slice(this.train.flat, p.name)]));
   }
 
   /**
@@ -120,19 +148,17 @@ export class Trainer {
    */
   modelParameters(): Map<string, Tensor> {
     const g = this.train.graph;
-    const rowOwners = new Map([...this.train.rowParams].map(([table, rows]) => [rows, table]));
     const out = new Map<string, Tensor>();
-    for (const name of g.params) {
-      if (rowOwners.has(name)) continue;
-      out.set(name, this.#values.get(name) ?? (g.initializers.get(name) as Tensor));
-    }
+    for (const name of g.params) out.set(name, g.initializers.get(name) as Tensor);
+    const rowOwners = new Map([...this.train.rowParams].map(([table, rows]) => [rows, table]));
+    for (const [name, t] of this.trainedParameters()) if (!rowOwners.has(name)) out.set(name, t);
     for (const [rows, table] of rowOwners) {
       const match = /\.rows_(\d+)_(\d+)$/.exec(rows);
       if (!match) throw new Error(`unexpected row parameter name ${rows}`);
       const merged = copy(out.get(table) as Tensor);
       const rowSize = numel(merged.dims.slice(1));
       (merged.data as Float32Array).set(
-        this.#values.get(rows)?.data as Float32Array,
+        this.#slice(this.train.flat, rows).data as Float32Array,
         Number(match[1]) * rowSize,
       );
       out.set(table, merged);
@@ -140,14 +166,20 @@ export class Trainer {
     return out;
   }
 
-  /** Parameters, optimizer state and step, as safetensors tensors and metadata. */
+  /** Parameters and optimizer state (`${param}.${slot}`) as tensors, plus the step as metadata. */
   checkpoint(): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+    const tensors = new Map<string, Tensor>();
+    for (const p of this.train.params) {
+      tensors.set(p.name, this.#slice(this.train.flat, p.name));
+      for (const [slot, input] of this.train.states)
+        tensors.set(`${p.name}.${slot}`, this.#slice(input, p.name));
+    }
     return {
-      tensors: new Map(this.#values),
+      tensors,
       metadata: {
         format: CHECKPOINT_FORMAT,
         step: String(this.#step),
-        optimizer_slots: this.#optimizerSlots,
+        optimizer_slots: this.#optimizerSlots.join(","),
       },
     };
   }
@@ -162,20 +194,27 @@ export class Trainer {
   async load(path: string): Promise<void> {
     const { tensors, metadata } = await loadSafetensors(path);
     if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${path}: not a trainer checkpoint`);
-    if (metadata.optimizer_slots !== this.#optimizerSlots) {
+    if (metadata.optimizer_slots !== this.#optimizerSlots.join(",")) {
       throw new Error(
         `${path}: optimizer state [${metadata.optimizer_slots}] does not match [${this.#optimizerSlots}]`,
       );
     }
     const next = new Map<string, Tensor>();
-    for (const [name, current] of this.#values) {
-      const t = tensors.get(name);
-      if (!t) throw new Error(`${path}: missing ${name}`);
-      if (t.dtype !== current.dtype || t.dims.join() !== current.dims.join()) {
-        throw new Error(`${path}: ${name} is [${t.dims}] of type ${t.dtype}, expected [${current.dims}]`);
+    const fill = (input: string, suffix: string) => {
+      const flat = allocate(this.train.dtype, this.train.size) as Float32Array;
+      for (const p of this.train.params) {
+        const name = `${p.name}${suffix}`;
+        const t = tensors.get(name);
+        if (!t) throw new Error(`${path}: missing ${name}`);
+        if (t.dtype !== this.train.dtype || t.dims.join() !== p.dims.join()) {
+          throw new Error(`${path}: ${name} is [${t.dims}] of type ${t.dtype}, expected [${p.dims}]`);
+        }
+        flat.set(t.data as Float32Array, p.offset);
       }
-      next.set(name, copy(t));
-    }
+      next.set(input, { dtype: this.train.dtype, dims: [this.train.size], data: flat });
+    };
+    fill(this.train.flat, "");
+    for (const [slot, input] of this.train.states) fill(input, `.${slot}`);
     this.#values = next;
     this.#step = Number(metadata.step);
   }

@@ -1,5 +1,6 @@
 import { attrInt, attrInts, attrString, type Dim } from "../../graph/ir.js";
-import type { GradContext, GradRule } from "../context.js";
+import { DataType } from "../../onnx/types.js";
+import { type GradContext, type GradRule, staticSize } from "../context.js";
 
 interface ConvGeometry {
   spatial: number;
@@ -37,9 +38,33 @@ function geometry(c: GradContext): ConvGeometry {
   return { spatial, kernel, strides, dilations, pads, group: attrInt(node, "group", 1) };
 }
 
-/** dX of a convolution is the transposed convolution of G with the same weights. */
+/**
+ * dX of a convolution is the transposed convolution of G with the same weights. At stride 1 without groups
+ * that equals a plain convolution of G with W transposed and flipped (onnxruntime's Conv is faster than its
+ * ConvTranspose), padded by dilation·(k−1) − pad on each side.
+ */
 function inputGrad(c: GradContext, geo: ConvGeometry, g: string): string {
   const [x, w] = c.node.inputs;
+  const S = geo.spatial;
+  const full = geo.kernel.map((k, i) => geo.dilations[i] * (k - 1));
+  const flippable =
+    geo.group === 1 && geo.strides.every((s) => s === 1) && geo.pads.every((p, i) => p <= full[i % S]);
+  if (flippable) {
+    const rest = Array.from({ length: S }, (_, i) => i + 2);
+    const swapped = c.b.op("Transpose", [w], { perm: [1, 0, ...rest] });
+    const flipped = c.b.op("Slice", [
+      swapped,
+      c.b.ints(rest.map(() => -1)),
+      c.b.ints(rest.map(() => Number.MIN_SAFE_INTEGER)),
+      c.b.ints(rest),
+      c.b.ints(rest.map(() => -1)),
+    ]);
+    return c.b.op("Conv", [g, flipped], {
+      kernel_shape: geo.kernel,
+      dilations: geo.dilations,
+      pads: geo.pads.map((p, i) => full[i % S] - p),
+    });
+  }
   const xs = c.shape(x);
   const ys = c.shape(c.node.outputs[0]);
   const outputPadding: number[] = [];
@@ -62,8 +87,102 @@ function inputGrad(c: GradContext, geo: ConvGeometry, g: string): string {
   });
 }
 
+/** One-hot depthwise kernels [channels·K, 1, k…]: channel c·K + j picks kernel position j (or K−1−j). */
+function onehotKernels(
+  c: GradContext,
+  channels: number,
+  kernel: number[],
+  like: string,
+  flip: boolean,
+): string {
+  const window = kernel.reduce((p, k) => p * k, 1);
+  const dtype = c.type(like).dtype;
+  const data =
+    dtype === DataType.DOUBLE
+      ? new Float64Array(channels * window * window)
+      : new Float32Array(channels * window * window);
+  for (let ch = 0; ch < channels; ch++) {
+    for (let j = 0; j < window; j++) data[(ch * window + j) * window + (flip ? window - 1 - j : j)] = 1;
+  }
+  return c.b.constant({ dtype, dims: [channels * window, 1, ...kernel], data });
+}
+
 /**
- * dW is a convolution of X with G in which batch plays the role of channels: with X as [C, N, …] and
+ * Σ over images and pixels of a[n] · b[n]ᵀ, for a [N, A, R] and b [N, B, R] (R = pixels): [A, B]. Either a
+ * batched MatMul then a sum over the batch (writes N·A·B), or both operands laid out [·, N·R] for one GEMM
+ * (copies N·R·(A + B)); the cheaper by element count is emitted (the latter wins on small feature maps).
+ */
+function contractPixels(
+  c: GradContext,
+  a: string,
+  rowsA: number,
+  b2: string,
+  rowsB: number,
+  pixels: number | undefined,
+): string {
+  const { b } = c;
+  if (pixels !== undefined && pixels * (rowsA + rowsB) < rowsA * rowsB) {
+    const lay = (v: string, rows: number) =>
+      b.op("Reshape", [b.op("Transpose", [v], { perm: [1, 0, 2] }), b.ints([rows, -1])]);
+    return b.op("Gemm", [lay(a, rowsA), lay(b2, rowsB)], { transB: 1 });
+  }
+  const perImage = b.op("MatMul", [a, b.op("Transpose", [b2], { perm: [0, 2, 1] })]);
+  return b.op("ReduceSum", [perImage, b.ints([0])], { keepdims: 0 });
+}
+
+/**
+ * dW of an ungrouped convolution as GEMMs over an unfolded tensor. The unfold (im2col) is itself a
+ * depthwise convolution with fixed one-hot kernels, so onnxruntime handles stride, dilation and padding.
+ * Whichever of X and G has fewer channels is unfolded (G only at stride 1), since the unfold writes k… copies:
+ *  - unfold X: cols[n, C·k…, P] (rows in W's (C, k…) order), dW = Σ_n cols_n · G_nᵀ;
+ *  - unfold G: G shifted by each kernel offset over X's grid, rows[n, M·k…, Q], dW = Σ_n rows_n · X_nᵀ.
+ */
+function weightGradUnfold(c: GradContext, geo: ConvGeometry, g: string): string {
+  const { b } = c;
+  const [x, w] = c.node.inputs;
+  const ws = c.shape(w);
+  const S = geo.spatial;
+  const m = c.num(ws[0], "output channels");
+  const cin = c.num(ws[1], "input channels");
+  const window = geo.kernel.reduce((p, k) => p * k, 1);
+  const full = geo.kernel.map((k, i) => geo.dilations[i] * (k - 1));
+  const stride1 = geo.strides.every((s) => s === 1);
+  const pixelsOf = (v: string) => staticSize(c.shape(v).slice(2));
+  const flat = (v: string, channels: number) => b.op("Reshape", [v, b.ints([0, channels, -1])]);
+
+  if (window > 1 && m < cin && stride1 && geo.pads.every((p, i) => p <= full[i % S])) {
+    const shifted = b.op("Conv", [g, onehotKernels(c, m, geo.kernel, x, true)], {
+      group: m,
+      kernel_shape: geo.kernel,
+      dilations: geo.dilations,
+      pads: geo.pads.map((p, i) => full[i % S] - p),
+    });
+    const mkc = contractPixels(c, flat(shifted, m * window), m * window, flat(x, cin), cin, pixelsOf(x));
+    const split = b.op("Reshape", [mkc, b.ints([m, window, cin])]);
+    return b.op("Reshape", [
+      b.op("Transpose", [split], { perm: [0, 2, 1] }),
+      b.ints([m, cin, ...geo.kernel]),
+    ]);
+  }
+  let cols: string;
+  if (window === 1 && stride1 && geo.pads.every((p) => p === 0)) cols = flat(x, cin);
+  else {
+    const unfolded = b.op("Conv", [x, onehotKernels(c, cin, geo.kernel, x, false)], {
+      group: cin,
+      kernel_shape: geo.kernel,
+      strides: geo.strides,
+      dilations: geo.dilations,
+      pads: geo.pads,
+    });
+    cols = flat(unfolded, cin * window);
+  }
+  // [M, C·k…] from G first: W's own layout, no transpose of the result.
+  const mck = contractPixels(c, flat(g, m), m, cols, cin * window, pixelsOf(c.node.outputs[0]));
+  return b.op("Reshape", [mck, b.ints([m, cin, ...geo.kernel])]);
+}
+
+/**
+ * dW of a grouped convolution: a convolution of X with G in which batch plays the role of channels: with X as [C, N, …] and
  * G as [M, N, …] (weights), Conv(strides = dilation, dilations = stride) gives [C, M, k…] (cropped to the
  * kernel). Groups ride along as a grouped convolution over [Cg, G·N, …] × [G·Mg, N, …].
  */
@@ -122,7 +241,7 @@ const Conv: GradRule = (c) => {
   const rest = Array.from({ length: geo.spatial }, (_, i) => i + 2);
   return [
     c.needs[0] ? inputGrad(c, geo, g) : undefined,
-    c.needs[1] ? weightGrad(c, geo, g) : undefined,
+    c.needs[1] ? (geo.group === 1 ? weightGradUnfold(c, geo, g) : weightGrad(c, geo, g)) : undefined,
     c.needs[2] ? c.b.op("ReduceSum", [g, c.b.ints([0, ...rest])], { keepdims: 0 }) : undefined,
   ];
 };

@@ -25,7 +25,7 @@ const MaxPool: GradRule = (c) => {
     [zeros, b.op("Reshape", [indices, flat]), b.op("Reshape", [c.dy[0]!, flat])],
     { axis: 0, reduction: "add" },
   );
-  return [b.op("Reshape", [scattered, b.op("Shape", [x])])];
+  return [b.op("Reshape", [scattered, c.shapeOf(x)])];
 };
 
 /**
@@ -79,7 +79,7 @@ const GlobalAveragePool: GradRule = (c) => {
   if (!c.needs[0]) return [];
   const x = c.node.inputs[0];
   const y = c.node.outputs[0];
-  const spread = c.b.op("Expand", [c.dy[0]!, c.b.op("Shape", [x])]);
+  const spread = c.b.op("Expand", [c.dy[0]!, c.shapeOf(x)]);
   return [c.b.op("Div", [spread, c.countRatio(x, y)])];
 };
 

@@ -23,7 +23,7 @@ function spread(c: GradContext): string {
   const axes = reducedAxes(c);
   if (axes && axes.length === 0) return g;
   if (attrInt(node, "keepdims", 1) === 0 && axes) g = b.op("Unsqueeze", [g, b.ints(axes)]);
-  return b.op("Expand", [g, b.op("Shape", [x])]);
+  return b.op("Expand", [g, c.shapeOf(x)]);
 }
 
 /** d sum = G spread over the reduced axes */

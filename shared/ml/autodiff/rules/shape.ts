@@ -4,8 +4,8 @@ import { DataType } from "../../onnx/types.js";
 import type { GradContext, GradRule } from "../context.js";
 
 /** Ops that only rearrange elements into another shape: dX = reshape(G, shape(X)). */
-const reshapeBack: GradRule = ({ node, dy: [g], needs, b }) => [
-  needs[0] ? b.op("Reshape", [g!, b.op("Shape", [node.inputs[0]])]) : undefined,
+const reshapeBack: GradRule = ({ node, dy: [g], needs, b, shapeOf }) => [
+  needs[0] ? b.op("Reshape", [g!, shapeOf(node.inputs[0])]) : undefined,
 ];
 
 /** transpose: dX = transpose(G, perm⁻¹) */
@@ -45,7 +45,7 @@ const Split: GradRule = (c) => {
 
 /** Zeros with the runtime shape of `x` and element type `dtype`. */
 function zerosShaped(c: GradContext, x: string, dtype: DataType): string {
-  return c.b.op("ConstantOfShape", [c.b.op("Shape", [x])], {
+  return c.b.op("ConstantOfShape", [c.shapeOf(x)], {
     value: { dtype, dims: [1], data: dtype === DataType.DOUBLE ? new Float64Array(1) : new Float32Array(1) },
   });
 }

@@ -47,9 +47,28 @@ const LeakyRelu = unary(({ b, scalar, node }, g, x) => {
   const alpha = scalar(attrFloat(node, "alpha", 0.01), x);
   return b.op("Where", [b.op("Greater", [x, scalar(0, x)]), g, b.op("Mul", [g, alpha])]);
 });
-/** gelu'(x) = Φ(x) + x·φ(x) (exact form only) */
-const Gelu = unary(({ b, scalar, node, fail }, g, x) => {
-  if (attrString(node, "approximate", "none") !== "none") fail("only approximate='none' is supported");
+/**
+ * gelu'(x) = Φ(x) + x·φ(x) for the exact form; for approximate="tanh", with t = tanh(√(2/π)(x + 0.044715x³)):
+ * ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²).
+ */
+const Gelu = unary(({ b, scalar, node }, g, x) => {
+  if (attrString(node, "approximate", "none") === "tanh") {
+    const k = Math.sqrt(2 / Math.PI);
+    const x2 = b.op("Mul", [x, x]);
+    const inner = b.op("Mul", [
+      b.op("Add", [x, b.op("Mul", [b.op("Mul", [x2, x]), scalar(0.044715, x)])]),
+      scalar(k, x),
+    ]);
+    const t = b.op("Tanh", [inner]);
+    const du = b.op("Mul", [
+      b.op("Add", [scalar(1, x), b.op("Mul", [x2, scalar(3 * 0.044715, x)])]),
+      scalar(k, x),
+    ]);
+    const sech2 = b.op("Sub", [scalar(1, x), b.op("Mul", [t, t])]);
+    const half = b.op("Mul", [b.op("Add", [scalar(1, x), t]), scalar(0.5, x)]);
+    const rest = b.op("Mul", [b.op("Mul", [b.op("Mul", [x, sech2]), du]), scalar(0.5, x)]);
+    return b.op("Mul", [g, b.op("Add", [half, rest])]);
+  }
   const cdf = b.op("Mul", [
     scalar(0.5, x),
     b.op("Add", [scalar(1, x), b.op("Erf", [b.op("Mul", [x, scalar(Math.SQRT1_2, x)])])]),
