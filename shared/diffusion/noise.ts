@@ -20,6 +20,16 @@ export const NoisePurpose = Object.freeze({
   channelPerturbation: 3,
   /** DiffuseMix's random choice of concatenation orientation. */
   halfConcat: 4,
+  /** Sampling the VAE encoder's latent distribution (img2img, GIF, InstructPix2Pix-free encodes). */
+  vaeSample: 5,
+  /** DiffuseMix's random choice of fractal image. */
+  fractal: 6,
+  /** Diff-Mix's uniformly drawn target class. */
+  targetClass: 7,
+  /** Diff-II's draw of prompt suffixes. */
+  promptSuffix: 8,
+  /** A random prompt template (DiffuseMix's style instruction). */
+  promptChoice: 9,
 });
 
 const SEED_DERIVATION_TAG = 0x64696664; // "difd"
