@@ -53,7 +53,7 @@ export async function trainEditStage(): Promise<void> {
   if (init.length !== fresh.params.size)
     throw new Error(`edit init: ${init.length} of ${fresh.params.size} parameters`);
   const graph = withParameters(fresh, new Map(init));
-  const total = steps("edit", 1000);
+  const total = steps("edit", 600);
   const B = 64;
   const trainer = await Trainer.create({
     graph,

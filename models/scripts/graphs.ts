@@ -1,8 +1,8 @@
 import { KIT_MAX_LENGTH } from "../../shared/kit/corpus.js";
-import { type UNetConfig, unet } from "../../shared/kit/unet.js";
 import { GraphBuilder } from "../../shared/ml/graph/index.js";
 import { clipLoss, imageEncoder, l2Normalize, textProjection } from "../../shared/ml/models/clip.js";
 import { textEncoder } from "../../shared/ml/models/text-encoder.js";
+import { type UNetConfig, unet } from "../../shared/ml/models/unet.js";
 import { vaeDecoder, vaeEncoder } from "../../shared/ml/models/vae.js";
 import {
   conv2d,

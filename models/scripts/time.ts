@@ -1,7 +1,7 @@
-import { unet } from "../../shared/kit/unet.js";
 import { GraphBuilder } from "../../shared/ml/graph/index.js";
 import { clipLoss, imageEncoder, textProjection } from "../../shared/ml/models/clip.js";
 import { textEncoder } from "../../shared/ml/models/text-encoder.js";
+import { unet } from "../../shared/ml/models/unet.js";
 import { vaeDecoder, vaeEncoder } from "../../shared/ml/models/vae.js";
 import { mse } from "../../shared/ml/nn/index.js";
 import { f32, type Tensor } from "../../shared/ml/onnx/index.js";

@@ -393,7 +393,7 @@ async function stageUnet(): Promise<void> {
   const texts = await textCache(["", ...allCaptions()]);
   const schedule = kitNoiseSchedule();
   const graph = unetGraph(UNET, true);
-  const total = steps("unet", 2000);
+  const total = steps("unet", 1500);
   const B = 64;
   const trainer = await Trainer.create({
     graph,
@@ -486,7 +486,7 @@ async function writeLayout(): Promise<void> {
 async function stageClassifier(): Promise<void> {
   const corpus = await trainCorpus();
   const graph = classifierGraph(true);
-  const total = steps("classifier", 600);
+  const total = steps("classifier", 400);
   const B = 64;
   const trainer = await Trainer.create({
     graph,
