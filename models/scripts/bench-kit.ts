@@ -10,6 +10,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
 import { createImageSet, renderGrid } from "../../shared/data/index.js";
+import { loadDiffusionModel } from "../../shared/diffusion/models/index.js";
+import { textToImage as pipelineTextToImage } from "../../shared/diffusion/pipelines/index.js";
 import { buildCorpus, classPrompt, KIT_CLASSES } from "../../shared/kit/corpus.js";
 import { applyEdit, KIT_EDITS } from "../../shared/kit/edits.js";
 import { f32 } from "../../shared/ml/onnx/index.js";
@@ -193,6 +195,45 @@ async function main(): Promise<void> {
   );
   await writeFile(join(KIT_DIR, "samples.png"), grid);
   await releaseKit(kit);
+
+  // The same check through the service's loader and text-to-image pipeline (shared/diffusion).
+  try {
+    const model = await loadDiffusionModel(KIT_DIR);
+    const seenClasses = KIT_CLASSES.filter((c) => !c.heldOut);
+    const requests = Array.from({ length: PER_CLASS }, (_, i) => ({
+      seed: 4242,
+      index: i,
+      prompt: classPrompt(seenClasses[i % seenClasses.length]),
+      label: seenClasses[i % seenClasses.length].id,
+    }));
+    await pipelineTextToImage(model, requests.slice(0, 2), { steps: STEPS, guidanceScale: GUIDANCE });
+    const times: number[] = [];
+    let out: Awaited<ReturnType<typeof pipelineTextToImage>> = [];
+    for (let r = 0; r < 3; r++) {
+      const t0 = performance.now();
+      out = await pipelineTextToImage(model, requests, { steps: STEPS, guidanceScale: GUIDANCE });
+      times.push(PER_CLASS / ((performance.now() - t0) / 1000));
+    }
+    const images = new Float32Array(out.length * IMG);
+    out.forEach((g, k) => {
+      images.set(g.image.data, k * IMG);
+    });
+    const predicted = await classify(classifier, images, out.length);
+    const ok = predicted.filter((p, k) => p === requests[k].label).length / out.length;
+    times.sort((a, b) => a - b);
+    results.service_pipeline = {
+      loader: "shared/diffusion loadDiffusionModel + pipelines.textToImage (DPM-Solver++ default)",
+      batch: PER_CLASS,
+      steps: STEPS,
+      guidance_scale: GUIDANCE,
+      images_per_second_runs: times.map((t) => round(t, 1)),
+      recognised_seen_mixed_prompts: round(ok),
+    };
+    log("bench", `service pipeline ${JSON.stringify(results.service_pipeline)}`);
+  } catch (error) {
+    results.service_pipeline = { error: String(error) };
+    log("bench", `service pipeline failed: ${error}`);
+  }
 
   // (b)
   results.clip_zero_shot = {
