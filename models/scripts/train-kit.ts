@@ -489,7 +489,7 @@ async function writeLayout(): Promise<void> {
 async function stageClassifier(): Promise<void> {
   const corpus = await trainCorpus();
   const graph = classifierGraph(true);
-  const total = steps("classifier", 400);
+  const total = steps("classifier", 2000);
   const B = 64;
   const trainer = await Trainer.create({
     graph,
