@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { NoiseSchedule, SD15_SCHEDULER_CONFIG } from "../../shared/diffusion/index.js";
@@ -472,12 +473,25 @@ async function stageUnet(): Promise<void> {
     norm_num_groups: UNET.groups,
     prediction_type: "epsilon",
   });
-  await writeJson(join(CACHE_DIR, "stats", "unet.json"), {
-    seconds,
+  // Runs add up when a stage is resumed with a larger budget.
+  const statsPath = join(CACHE_DIR, "stats", "unet.json");
+  const previous = existsSync(statsPath)
+    ? await readJson<{ runs?: unknown[]; seconds?: number; total?: number; msPerStep?: number }>(statsPath)
+    : {};
+  const runs =
+    previous.runs ??
+    (previous.total
+      ? [{ total: previous.total, seconds: previous.seconds, msPerStep: previous.msPerStep }]
+      : []);
+  const lastTotal = previous.total ?? 0;
+  const thisRun = lastTotal < total ? [{ total, seconds, msPerStep }] : [];
+  await writeJson(statsPath, {
+    seconds: (lastTotal < total ? (previous.seconds ?? 0) : 0) + seconds,
     msPerStep,
     total,
     params: paramCount(graph),
     size,
+    runs: [...runs, ...thisRun],
   });
   await writeLayout();
   log("unet", `done in ${(seconds / 60).toFixed(1)} min`);
