@@ -3,6 +3,7 @@
  * latent; the 4 new input channels start at zero), trained on procedural edit pairs of corpus images with
  * 5% text-only, 5% image-only and 5% both conditioning dropout (for three-way guidance).
  */
+import { existsSync } from "node:fs";
 import { cp, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { KIT_MAX_LENGTH } from "../../shared/kit/corpus.js";
@@ -127,12 +128,24 @@ export async function trainEditStage(): Promise<void> {
     _diffda_kit: "diffda-kit-v1-edit",
     edits: KIT_EDITS,
   });
-  await writeJson(join(CACHE_DIR, "stats", "edit.json"), {
-    seconds,
+  // Runs add up when the stage is resumed with a larger budget.
+  const statsPath = join(CACHE_DIR, "stats", "edit.json");
+  const previous = existsSync(statsPath)
+    ? await readJson<{ runs?: unknown[]; seconds?: number; total?: number; msPerStep?: number }>(statsPath)
+    : {};
+  const runs =
+    previous.runs ??
+    (previous.total
+      ? [{ total: previous.total, seconds: previous.seconds, msPerStep: previous.msPerStep }]
+      : []);
+  const grew = (previous.total ?? 0) < total;
+  await writeJson(statsPath, {
+    seconds: (grew ? (previous.seconds ?? 0) : 0) + seconds,
     msPerStep,
     total,
     params: paramCount(graph),
     size,
+    runs: [...runs, ...(grew ? [{ total, seconds, msPerStep }] : [])],
   });
   log("edit", `done in ${(seconds / 60).toFixed(1)} min`);
 }
