@@ -205,8 +205,9 @@ Zero-shot accuracy on the **test split** of the ${KIT_CLASSES.filter((c) => !c.h
   const editCard = `# diffda-kit-v1-edit — the kit's InstructPix2Pix-style edit model
 
 For DiffuseMix-style instruction edits. Same layout as diffda-kit-v1 (text encoder, tokenizer, VAE and
-scheduler are copies of it); \`unet/\` takes 8 input channels: the noisy latent ‖ the source image's scaled
-latent (\`in_channels: 8\` in unet/config.json). Use three-way guidance with the batch order
+scheduler are copies of it); \`unet/\` takes 8 input channels: the noisy latent ‖ the source image's VAE latent
+(**unscaled**, the posterior mean, as diffusers' InstructPix2Pix pipeline feeds it; the first 600 steps used
+the scaled latent) (\`in_channels: 8\` in unet/config.json). Use three-way guidance with the batch order
 [text+image; image only; neither], e.g. guidance 4, image guidance 1.5.
 
 ## Training

@@ -54,7 +54,7 @@ export async function trainEditStage(): Promise<void> {
   if (init.length !== fresh.params.size)
     throw new Error(`edit init: ${init.length} of ${fresh.params.size} parameters`);
   const graph = withParameters(fresh, new Map(init));
-  const total = steps("edit", 600);
+  const total = steps("edit", 2400);
   const B = 64;
   const trainer = await Trainer.create({
     graph,
@@ -103,7 +103,8 @@ export async function trainEditStage(): Promise<void> {
         const dropImage = r >= 0.05 && r < 0.15;
         for (let p = 0; p < LAT; p++) {
           sd[k * 2 * LAT + p] = sa * target0[k * LAT + p] * scale + sb * td[k * LAT + p];
-          sd[k * 2 * LAT + LAT + p] = dropImage ? 0 : latents[i * LAT + p] * scale;
+          // The source latent unscaled (the VAE mode), as diffusers' InstructPix2Pix pipeline feeds it.
+          sd[k * 2 * LAT + LAT + p] = dropImage ? 0 : latents[i * LAT + p];
         }
         const inst = KIT_EDITS[which[k]].instructions;
         const text = dropText ? "" : inst[rng.nextInt(inst.length)];

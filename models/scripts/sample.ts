@@ -139,7 +139,8 @@ export async function editImages(
   o: { guidance: number; imageGuidance: number; steps: number; seed: number },
 ): Promise<Float32Array> {
   const n = instructions.length;
-  const source = await encode(kit, images, n);
+  // Unscaled source latent, as diffusers' InstructPix2Pix pipeline (and the edit model's training) use it.
+  const source = (await encode(kit, images, n)).map((v) => v / kit.scale);
   const empty = await encodeText(
     kit,
     instructions.map(() => ""),
