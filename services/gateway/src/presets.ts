@@ -8,6 +8,10 @@
  * CUB 5-shot column, the setting closest to diffda's few-shot tasks; `source` says so per preset.
  */
 
+// The prompt lists live with the pipelines that use them, so a preset and a run cannot drift apart.
+import { DIFFUSEMIX_PROMPTS } from "../../../shared/diffusion/pipelines/diffusemix.js";
+import { GIF_ADJECTIVES, GIF_DOMAINS } from "../../../shared/diffusion/pipelines/gif.js";
+
 /** Fine-tuning options (DESIGN §1). */
 export const FINETUNE_METHODS = [
   "none",
@@ -180,36 +184,6 @@ const TI: TextualInversionSpec = { maxTrainSteps: 2000, learningRate: 5e-4, init
 const LORA: LoraSpec = { maxTrainSteps: 500, learningRate: 3.2e-4, rank: 8, alpha: 8 };
 const STANDARD_AUGMENTATION: TraditionalAugmentation = "flip_crop";
 
-const GIF_DOMAINS = [
-  "an image of",
-  "a real-world photo of",
-  "a cartoon image of",
-  "an oil painting of",
-  "a sketch of",
-];
-const GIF_ADJECTIVES = [
-  "",
-  "colorful",
-  "stylized",
-  "high-contrast",
-  "low-contrast",
-  "posterized",
-  "solarized",
-  "sheared",
-  "bright",
-  "dark",
-];
-const DIFFUSEMIX_STYLES = [
-  "autumn",
-  "snowy",
-  "watercolor art",
-  "sunset",
-  "rainbow",
-  "aurora",
-  "mosaic",
-  "ukiyo-e",
-  "a sketch with crayon",
-];
 /** Scene phrases for Diff-II's first stage, for the bundled clothing model (the paper has 10 per dataset). */
 const DIFF_II_SUFFIXES = [
   "on a white background.",
@@ -303,7 +277,7 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
     generation: {
       mode: "instruct_edit",
       syntheticPerReal: SYNTHETIC_PER_REAL,
-      instructions: DIFFUSEMIX_STYLES.map((style) => `A transformed version of image into ${style}`),
+      instructions: [...DIFFUSEMIX_PROMPTS],
       imageGuidanceScale: 1.5,
       halfConcat: true,
       blendWidth: 20,

@@ -1,12 +1,12 @@
 import { readConfig, validateConfig } from "./config.js";
-import { DDIM_FIELDS, type DdimConfig } from "./ddim.js";
+import { DDIM_DEFAULTS, DDIM_FIELDS, type DdimConfig } from "./ddim.js";
+import { DiscretePlan } from "./discrete-plan.js";
 import { NoiseSchedule } from "./noise-schedule.js";
 import {
   checkState,
   checkStepInputs,
-  PlanState,
+  type PlanState,
   type Scheduler,
-  type SchedulerPlan,
   type StepOptions,
   type StepResult,
 } from "./plan.js";
@@ -17,20 +17,8 @@ import { inverseTimesteps, type StrengthSchedule, timestepsForStrength } from ".
 export type DdimInverseConfig = DdimConfig;
 
 /** diffusers' `DDIMInverseScheduler` defaults. */
-export const DDIM_INVERSE_DEFAULTS: DdimInverseConfig = Object.freeze({
-  numTrainTimesteps: 1000,
-  betaStart: 0.0001,
-  betaEnd: 0.02,
-  betaSchedule: "linear",
-  trainedBetas: null,
-  rescaleBetasZeroSnr: false,
-  predictionType: "epsilon",
-  timestepSpacing: "leading",
-  stepsOffset: 0,
-  clipSample: true,
-  clipSampleRange: 1,
-  setAlphaToOne: true,
-});
+// diffusers' DDIMInverseScheduler has the same defaults as DDIMScheduler; a copy keeps the two objects apart.
+export const DDIM_INVERSE_DEFAULTS: DdimInverseConfig = Object.freeze({ ...DDIM_DEFAULTS });
 
 /**
  * Deterministic DDIM inversion (diffusers `DDIMInverseScheduler`): runs the DDIM ODE forward, from a clean
@@ -69,35 +57,13 @@ export class DDIMInverseScheduler implements Scheduler {
   }
 }
 
-/** A {@link DDIMInverseScheduler} bound to a number of steps. */
-export class DdimInversePlan implements SchedulerPlan<PlanState> {
-  readonly scheduler: DDIMInverseScheduler;
-  readonly numInferenceSteps: number;
-  readonly timesteps: readonly number[];
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-
+/**
+ * A {@link DDIMInverseScheduler} bound to a number of steps. Its `addNoise` is DDIM's forward process
+ * x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε (diffusers' DDIMInverseScheduler has none).
+ */
+export class DdimInversePlan extends DiscretePlan<DDIMInverseScheduler> {
   constructor(scheduler: DDIMInverseScheduler, numInferenceSteps: number) {
-    const { config } = scheduler;
-    this.scheduler = scheduler;
-    this.numInferenceSteps = numInferenceSteps;
-    this.timesteps = Object.freeze(
-      inverseTimesteps(
-        config.timestepSpacing,
-        numInferenceSteps,
-        config.numTrainTimesteps,
-        config.stepsOffset,
-      ),
-    );
-    Object.freeze(this);
-  }
-
-  start(startIndex = 0): PlanState {
-    return new PlanState(this, this.timesteps, startIndex);
-  }
-
-  scaleModelInput(sample: Float32Array, _timestep: number): Float32Array {
-    return sample;
+    super(scheduler, numInferenceSteps, inverseTimesteps);
   }
 
   /** One inversion step to `state.timestep`. Deterministic; `options` is ignored. */
@@ -136,16 +102,11 @@ export class DdimInversePlan implements SchedulerPlan<PlanState> {
     return { prevSample: next, predOriginalSample: x0, state: this.start(state.stepIndex + 1) };
   }
 
-  /** The forward process x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε (diffusers' DDIMInverseScheduler has none; DDIM's). */
-  addNoise(original: Float32Array, noise: Float32Array, timesteps: number | readonly number[]): Float32Array {
-    return this.scheduler.schedule.addNoise(original, noise, timesteps);
-  }
-
   /**
    * Partial inversion: the first ⌊n·strength⌋ steps of the ascending plan (the inverse of img2img's
    * `get_timesteps`, which keeps the last ones of a descending plan).
    */
-  timestepsForStrength(strength: number): StrengthSchedule {
+  override timestepsForStrength(strength: number): StrengthSchedule {
     const forward = timestepsForStrength(this.timesteps, this.numInferenceSteps, strength, this.order);
     return Object.freeze({
       startIndex: 0,

@@ -8,18 +8,18 @@ import {
   readConfig,
   validateConfig,
 } from "./config.js";
+import { DiscretePlan } from "./discrete-plan.js";
 import { NoiseSchedule } from "./noise-schedule.js";
 import {
   checkState,
   checkStepInputs,
-  PlanState,
+  type PlanState,
   type Scheduler,
-  type SchedulerPlan,
   type StepOptions,
   type StepResult,
 } from "./plan.js";
 import { predictionCoefficients } from "./prediction.js";
-import { discreteTimesteps, type StrengthSchedule, timestepsForStrength } from "./timesteps.js";
+import { discreteTimesteps } from "./timesteps.js";
 
 /** Configuration of {@link DDIMScheduler} (diffusers `DDIMScheduler` fields). */
 export interface DdimConfig extends NoiseScheduleConfig {
@@ -85,34 +85,9 @@ export class DDIMScheduler implements Scheduler {
 }
 
 /** A {@link DDIMScheduler} bound to a number of steps. */
-export class DdimPlan implements SchedulerPlan<PlanState> {
-  readonly scheduler: DDIMScheduler;
-  readonly numInferenceSteps: number;
-  readonly timesteps: readonly number[];
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-
+export class DdimPlan extends DiscretePlan<DDIMScheduler> {
   constructor(scheduler: DDIMScheduler, numInferenceSteps: number) {
-    const { config } = scheduler;
-    this.scheduler = scheduler;
-    this.numInferenceSteps = numInferenceSteps;
-    this.timesteps = Object.freeze(
-      discreteTimesteps(
-        config.timestepSpacing,
-        numInferenceSteps,
-        config.numTrainTimesteps,
-        config.stepsOffset,
-      ),
-    );
-    Object.freeze(this);
-  }
-
-  start(startIndex = 0): PlanState {
-    return new PlanState(this, this.timesteps, startIndex);
-  }
-
-  scaleModelInput(sample: Float32Array, _timestep: number): Float32Array {
-    return sample;
+    super(scheduler, numInferenceSteps, discreteTimesteps);
   }
 
   /**
@@ -161,13 +136,5 @@ export class DdimPlan implements SchedulerPlan<PlanState> {
       x0[i] = predX0;
     }
     return { prevSample: prev, predOriginalSample: x0, state: this.start(state.stepIndex + 1) };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, timesteps: number | readonly number[]): Float32Array {
-    return this.scheduler.schedule.addNoise(original, noise, timesteps);
-  }
-
-  timestepsForStrength(strength: number): StrengthSchedule {
-    return timestepsForStrength(this.timesteps, this.numInferenceSteps, strength, this.order);
   }
 }

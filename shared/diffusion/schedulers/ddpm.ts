@@ -9,18 +9,18 @@ import {
   readConfig,
   validateConfig,
 } from "./config.js";
+import { DiscretePlan } from "./discrete-plan.js";
 import { NoiseSchedule } from "./noise-schedule.js";
 import {
   checkState,
   checkStepInputs,
-  PlanState,
+  type PlanState,
   type Scheduler,
-  type SchedulerPlan,
   type StepOptions,
   type StepResult,
 } from "./plan.js";
 import { predictionCoefficients } from "./prediction.js";
-import { discreteTimesteps, type StrengthSchedule, timestepsForStrength } from "./timesteps.js";
+import { discreteTimesteps } from "./timesteps.js";
 
 /**
  * Variance of the noise DDPM adds per step: `fixed_small` (posterior variance β̃_t, diffusers' default),
@@ -86,34 +86,9 @@ export class DDPMScheduler implements Scheduler {
 }
 
 /** A {@link DDPMScheduler} bound to a number of steps. */
-export class DdpmPlan implements SchedulerPlan<PlanState> {
-  readonly scheduler: DDPMScheduler;
-  readonly numInferenceSteps: number;
-  readonly timesteps: readonly number[];
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
-
+export class DdpmPlan extends DiscretePlan<DDPMScheduler> {
   constructor(scheduler: DDPMScheduler, numInferenceSteps: number) {
-    const { config } = scheduler;
-    this.scheduler = scheduler;
-    this.numInferenceSteps = numInferenceSteps;
-    this.timesteps = Object.freeze(
-      discreteTimesteps(
-        config.timestepSpacing,
-        numInferenceSteps,
-        config.numTrainTimesteps,
-        config.stepsOffset,
-      ),
-    );
-    Object.freeze(this);
-  }
-
-  start(startIndex = 0): PlanState {
-    return new PlanState(this, this.timesteps, startIndex);
-  }
-
-  scaleModelInput(sample: Float32Array, _timestep: number): Float32Array {
-    return sample;
+    super(scheduler, numInferenceSteps, discreteTimesteps);
   }
 
   /** Standard deviation of the noise added by the step at plan index `stepIndex` (diffusers `_get_variance`). */
@@ -177,13 +152,5 @@ export class DdpmPlan implements SchedulerPlan<PlanState> {
       x0[i] = predX0;
     }
     return { prevSample: prev, predOriginalSample: x0, state: this.start(next) };
-  }
-
-  addNoise(original: Float32Array, noise: Float32Array, timesteps: number | readonly number[]): Float32Array {
-    return this.scheduler.schedule.addNoise(original, noise, timesteps);
-  }
-
-  timestepsForStrength(strength: number): StrengthSchedule {
-    return timestepsForStrength(this.timesteps, this.numInferenceSteps, strength, this.order);
   }
 }

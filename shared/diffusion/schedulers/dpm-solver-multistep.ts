@@ -11,7 +11,7 @@ import {
   SchedulerConfigError,
   validateConfig,
 } from "./config.js";
-import { NoiseSchedule } from "./noise-schedule.js";
+import { NoiseSchedule, SIGMA_SPACE_SCHEDULE } from "./noise-schedule.js";
 import { interpOnIntegerGrid, linspace, roundHalfEven } from "./numpy-compat.js";
 import {
   checkStepInputs,
@@ -123,7 +123,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     if (this.config.algorithmType !== "dpmsolver++") {
       throw new SchedulerConfigError(`algorithm_type ${this.config.algorithmType} is not implemented`);
     }
-    this.schedule = new NoiseSchedule(this.config, { zeroSnrTerminalAlpha: 2 ** -24 });
+    this.schedule = new NoiseSchedule(this.config, SIGMA_SPACE_SCHEDULE);
     this.trainSigmas = this.schedule.trainSigmas();
     Object.freeze(this);
   }

@@ -9,7 +9,7 @@ import {
   SchedulerConfigError,
   validateConfig,
 } from "./config.js";
-import { NoiseSchedule } from "./noise-schedule.js";
+import { NoiseSchedule, SIGMA_SPACE_SCHEDULE } from "./noise-schedule.js";
 import { interpOnIntegerGrid } from "./numpy-compat.js";
 import {
   checkState,
@@ -68,7 +68,7 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
         "EulerAncestralDiscreteScheduler supports epsilon and v_prediction only",
       );
     }
-    this.schedule = new NoiseSchedule(this.config, { zeroSnrTerminalAlpha: 2 ** -24 });
+    this.schedule = new NoiseSchedule(this.config, SIGMA_SPACE_SCHEDULE);
     this.trainSigmas = this.schedule.trainSigmas();
     Object.freeze(this);
   }

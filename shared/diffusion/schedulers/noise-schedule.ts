@@ -66,6 +66,12 @@ export function betasFromConfig(config: NoiseScheduleConfig): Float64Array {
 }
 
 /**
+ * {@link NoiseSchedule} options of the sigma-space schedulers (Euler ancestral, DPM-Solver): under zero-SNR
+ * rescaling diffusers sets their last ᾱ to 2⁻²⁴ instead of 0, so that σ_T stays finite.
+ */
+export const SIGMA_SPACE_SCHEDULE = Object.freeze({ zeroSnrTerminalAlpha: 2 ** -24 });
+
+/**
  * The forward-process noise schedule shared by every scheduler: betas, ᾱ_t (`alphas_cumprod`) and the
  * closed-form forward process. Kept in float64 (diffusers keeps these tables in float32; values agree to
  * float32 rounding).

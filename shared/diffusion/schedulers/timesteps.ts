@@ -129,24 +129,15 @@ export function eulerTimesteps(
   numTrainTimesteps: number,
   stepsOffset: number,
 ): number[] {
+  // Leading and trailing grids are integers below 2^24, which float32 holds exactly, so they are DDIM's
+  // grids; only linspace keeps fractional values, rounded to float32 instead of to integers.
+  if (spacing !== "linspace") {
+    return discreteTimesteps(spacing, numInferenceSteps, numTrainTimesteps, stepsOffset);
+  }
   checkSteps(numInferenceSteps, numTrainTimesteps);
-  const n = numInferenceSteps;
-  const grid = ((): number[] => {
-    switch (spacing) {
-      case "linspace":
-        return linspace(0, numTrainTimesteps - 1, n)
-          .map(Math.fround)
-          .reverse();
-      case "leading": {
-        const ratio = Math.floor(numTrainTimesteps / n);
-        return Array.from({ length: n }, (_, i) => Math.fround((n - 1 - i) * ratio) + stepsOffset);
-      }
-      case "trailing":
-        return arange(numTrainTimesteps, 0, -numTrainTimesteps / n).map(
-          (t) => Math.fround(roundHalfEven(t)) - 1,
-        );
-    }
-  })();
+  const grid = linspace(0, numTrainTimesteps - 1, numInferenceSteps)
+    .map(Math.fround)
+    .reverse();
   return checkRange(grid, numTrainTimesteps, stepsOffset);
 }
 
