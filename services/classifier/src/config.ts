@@ -1,0 +1,47 @@
+import { int } from "../../../shared/config/index.js";
+
+/** Default ports of the classifier service. */
+export const CLASSIFIER_PORTS = Object.freeze({ grpcPort: 50053, metricsPort: 9466 });
+
+/** The classifier service's own variables (besides the host's: logging, ports, limits, drain grace). */
+export const CLASSIFIER_ENV = {
+  CLASSIFIER_MAX_IMAGES: int({
+    min: 1,
+    max: 10_000_000,
+    default: 500_000,
+    description: "most images in one set",
+  }),
+  CLASSIFIER_MAX_IMAGE_SIZE: int({
+    min: 8,
+    max: 1024,
+    default: 256,
+    description: "largest training image side",
+  }),
+  CLASSIFIER_MAX_EPOCHS: int({ min: 1, max: 100_000, default: 1000, description: "most training epochs" }),
+  CLASSIFIER_DEFAULT_EPOCHS: int({
+    min: 1,
+    max: 100_000,
+    default: 30,
+    description: "epochs when a request sets none",
+  }),
+  CLASSIFIER_MAX_CONCURRENT_RUNS: int({
+    min: 1,
+    max: 64,
+    default: 1,
+    description: "trainings and evaluations running at once (each uses every core); later ones wait",
+  }),
+  ORT_THREADS: int({
+    min: 1,
+    max: 1024,
+    optional: true,
+    description: "onnxruntime intra-op threads (default: all cores)",
+  }),
+} as const;
+
+/** Limits a request must stay within. */
+export interface ClassifierLimits {
+  readonly maxImages: number;
+  readonly maxImageSize: number;
+  readonly maxEpochs: number;
+  readonly defaultEpochs: number;
+}

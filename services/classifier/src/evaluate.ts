@@ -1,0 +1,158 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { type Classifier, classifierRunner, decodeClassifier } from "../../../shared/classifier/index.js";
+import { type ImageSet, imageCount, imageSize } from "../../../shared/data/index.js";
+import type {
+  EvaluateSpec,
+  EvaluationMetricsSchema,
+} from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
+import { RESNET_INPUT, RESNET_OUTPUT } from "../../../shared/ml/models/resnet.js";
+import type { Tensor } from "../../../shared/ml/onnx/index.js";
+import type { Limiter } from "../../../shared/service/index.js";
+import {
+  invalidField,
+  optionalInt,
+  required,
+  stringField,
+  verifyArtifact,
+} from "../../../shared/service/wire/index.js";
+import type { Logger } from "../../../shared/telemetry/index.js";
+import type { ClassifierLimits } from "./config.js";
+import type { ClassifierMetrics } from "./metrics.js";
+import { testSet } from "./sets.js";
+
+/** A validated EvaluateSpec with its checkpoint decoded. */
+export interface EvaluatePlan {
+  readonly jobId: string;
+  readonly classifier: Classifier;
+  readonly batchSize: number;
+}
+
+/** Default images per inference batch. */
+export const EVALUATE_BATCH = 256;
+
+/** Validates an EvaluateSpec and decodes its checkpoint (`invalid_field` naming `spec.checkpoint` if it is no classifier). */
+export function validateEvaluateSpec(spec: EvaluateSpec | undefined): EvaluatePlan {
+  const s = required(spec, "spec");
+  const jobId = stringField(s.jobId, "spec.job_id", { maxLength: 256 });
+  const bytes = verifyArtifact(s.checkpoint, "spec.checkpoint");
+  let classifier: Classifier;
+  try {
+    classifier = decodeClassifier(bytes);
+  } catch (error) {
+    throw invalidField(
+      "spec.checkpoint.content",
+      `not a classifier checkpoint (${(error as Error).message})`,
+    );
+  }
+  return {
+    jobId,
+    classifier,
+    batchSize: optionalInt(s.batchSize, "spec.batch_size", { min: 1, max: 65_536 }, EVALUATE_BATCH),
+  };
+}
+
+/** What an evaluation depends on. */
+export interface EvaluateDeps {
+  readonly limits: ClassifierLimits;
+  readonly metrics: ClassifierMetrics;
+  readonly logger: Logger;
+  readonly limiter: Limiter;
+  readonly threads?: number;
+}
+
+/** Top-1, per-class accuracy, confusion matrix and mean cross-entropy from logits. */
+export function metricsFromLogits(
+  logits: Float32Array,
+  labels: Int32Array,
+  classCount: number,
+): MessageInitShape<typeof EvaluationMetricsSchema> {
+  const n = labels.length;
+  const counts = new Array<number>(classCount * classCount).fill(0);
+  let correct = 0;
+  let loss = 0;
+  for (let i = 0; i < n; i++) {
+    const row = logits.subarray(i * classCount, (i + 1) * classCount);
+    let best = 0;
+    let max = row[0];
+    for (let k = 1; k < classCount; k++) {
+      if (row[k] > row[best]) best = k;
+      if (row[k] > max) max = row[k];
+    }
+    let sum = 0;
+    for (let k = 0; k < classCount; k++) sum += Math.exp(row[k] - max);
+    loss += Math.log(sum) + max - row[labels[i]];
+    counts[labels[i] * classCount + best]++;
+    if (best === labels[i]) correct++;
+  }
+  const perClass = Array.from({ length: classCount }, (_, t) => {
+    let total = 0;
+    for (let p = 0; p < classCount; p++) total += counts[t * classCount + p];
+    return total === 0 ? Number.NaN : counts[t * classCount + t] / total;
+  });
+  return {
+    sampleCount: n,
+    top1Accuracy: n === 0 ? Number.NaN : correct / n,
+    perClassAccuracy: perClass,
+    confusionMatrix: { classCount, counts },
+    meanLoss: n === 0 ? Number.NaN : loss / n,
+  };
+}
+
+/**
+ * Evaluates a checkpoint on a test set: images decoded to the network's input, inference in a worker thread
+ * in batches (the next batch sliced while one runs), logits turned into the metrics.
+ */
+export async function runEvaluation(
+  plan: EvaluatePlan,
+  images: readonly LabelledImage[],
+  deps: EvaluateDeps,
+  signal: AbortSignal,
+): Promise<MessageInitShape<typeof EvaluationMetricsSchema>> {
+  if (images.length === 0) throw invalidField("images", "must hold at least one image");
+  if (images.length > deps.limits.maxImages)
+    throw invalidField("images", `must hold at most ${deps.limits.maxImages} images`);
+  const { config, classNames, parameters } = plan.classifier;
+  const free = await deps.limiter.acquire(signal);
+  const end = deps.metrics.evaluations.start({});
+  let failed: unknown;
+  try {
+    const set: ImageSet = await testSet(images, "images", classNames, {
+      channels: config.inChannels === 1 ? 1 : 3,
+      size: config.imageSize,
+    });
+    signal.throwIfAborted();
+    const n = imageCount(set);
+    const size = imageSize(set);
+    const k = config.numClasses;
+    const logits = new Float32Array(n * k);
+    const runner = await classifierRunner(parameters, config, { threads: deps.threads, worker: true });
+    try {
+      for (let from = 0; from < n; from += plan.batchSize) {
+        signal.throwIfAborted();
+        const m = Math.min(plan.batchSize, n - from);
+        const batch: Tensor = {
+          dtype: 1,
+          dims: [m, set.channels, set.height, set.width],
+          data: set.images.slice(from * size, (from + m) * size),
+        };
+        const out = await runner.run({ [RESNET_INPUT]: batch }, { fetches: [RESNET_OUTPUT], transfer: true });
+        logits.set(out[RESNET_OUTPUT].data as Float32Array, from * k);
+      }
+    } finally {
+      await runner.release();
+    }
+    const metrics = metricsFromLogits(logits, set.labels, k);
+    deps.logger.info(
+      { event: "evaluate_done", job_id: plan.jobId, images: n, top1: metrics.top1Accuracy },
+      "evaluated",
+    );
+    return metrics;
+  } catch (error) {
+    failed = error;
+    throw error;
+  } finally {
+    free();
+    end(signal.aborted ? "cancelled" : failed === undefined ? "ok" : "failed");
+  }
+}

@@ -1,0 +1,28 @@
+import { createLimiter, type ServiceHost, type ServiceModule } from "../../../shared/service/index.js";
+import type { CLASSIFIER_ENV } from "./config.js";
+import { ClassifierService, classifierHandlers } from "./handlers.js";
+import { createClassifierMetrics } from "./metrics.js";
+
+/**
+ * Wires the classifier service into a host. It loads no model (networks are built per request from the
+ * architecture registry), so it turns SERVING as soon as it listens.
+ */
+export function setupClassifier(host: ServiceHost<typeof CLASSIFIER_ENV>): ServiceModule {
+  const { config } = host;
+  host.server.register(
+    ClassifierService,
+    classifierHandlers({
+      limits: {
+        maxImages: config.CLASSIFIER_MAX_IMAGES,
+        maxImageSize: config.CLASSIFIER_MAX_IMAGE_SIZE,
+        maxEpochs: config.CLASSIFIER_MAX_EPOCHS,
+        defaultEpochs: config.CLASSIFIER_DEFAULT_EPOCHS,
+      },
+      metrics: createClassifierMetrics(host.metrics),
+      logger: host.logger,
+      limiter: createLimiter(config.CLASSIFIER_MAX_CONCURRENT_RUNS),
+      threads: config.ORT_THREADS,
+    }),
+  );
+  return {};
+}

@@ -1,0 +1,191 @@
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { encodeClassifier, evaluateClassifier, trainClassifier } from "../../../shared/classifier/index.js";
+import type { ImageSet } from "../../../shared/data/index.js";
+import { Optimizer, type TrainResultSchema } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
+import type { ProgressSchema } from "../../../shared/gen/diffda/common/v1/progress_pb.js";
+import { createEventChannel, type Limiter } from "../../../shared/service/index.js";
+import { makeArtifact, SAFETENSORS_MEDIA_TYPE } from "../../../shared/service/wire/index.js";
+import type { Logger } from "../../../shared/telemetry/index.js";
+import type { ClassifierLimits } from "./config.js";
+import type { ClassifierMetrics } from "./metrics.js";
+import { limitPerReal, realSet, shapeOf, syntheticSet } from "./sets.js";
+import { checkCounts, networkOf, type TrainPlan } from "./train-spec.js";
+
+/** An event of a training run: progress, then one result. */
+export type TrainEvent =
+  | { readonly progress: MessageInitShape<typeof ProgressSchema> }
+  | { readonly result: MessageInitShape<typeof TrainResultSchema> };
+
+/** What a training run depends on. */
+export interface TrainDeps {
+  readonly limits: ClassifierLimits;
+  readonly metrics: ClassifierMetrics;
+  readonly logger: Logger;
+  readonly limiter: Limiter;
+  /** onnxruntime intra-op threads (undefined: all cores). */
+  readonly threads?: number;
+}
+
+/** File name of the checkpoint artifact. */
+export const CHECKPOINT_NAME = "classifier.safetensors";
+
+/** Most real images the epoch-end training accuracy is measured on. */
+const ACCURACY_SAMPLE = 4096;
+
+function firstRows(set: ImageSet, n: number): ImageSet {
+  if (set.labels.length <= n) return set;
+  const size = set.channels * set.height * set.width;
+  return { ...set, images: set.images.subarray(0, n * size), labels: set.labels.subarray(0, n) };
+}
+
+/**
+ * Trains a classifier: decodes both sets to the run's shape, applies the utilization strategy, soft labels
+ * and traditional augmentation, and streams progress after every step (with loss and ETA) and at every epoch
+ * end, then the result with the checkpoint (safetensors, sha256) and per-epoch metrics. The epoch's training
+ * accuracy is the top-1 of the epoch-end weights on the real training set (its first 4096 images). The
+ * engine runs in worker threads (the shared/ml Trainer and runners); `signal` stops it after the current step.
+ */
+export async function* runTraining(
+  plan: TrainPlan,
+  real: readonly LabelledImage[],
+  syntheticAll: readonly LabelledImage[],
+  deps: TrainDeps,
+  signal: AbortSignal,
+): AsyncGenerator<TrainEvent> {
+  const started = performance.now();
+  const synthetic =
+    plan.syntheticPerReal === undefined ? syntheticAll : limitPerReal(syntheticAll, plan.syntheticPerReal);
+  checkCounts(plan, real.length, synthetic.length, deps.limits);
+  const log = deps.logger.child({ job_id: plan.jobId, rpc: "Train" });
+  const free = await deps.limiter.acquire(signal);
+  const mode = plan.utilization.kind;
+  const end = deps.metrics.trainings.start({ utilization: mode });
+  let failed: unknown;
+  try {
+    yield {
+      progress: {
+        stage: "decode",
+        step: 0,
+        totalSteps: real.length + synthetic.length,
+        message: "decoding images",
+      },
+    };
+    const shape = await shapeOf(real[0], "real_images[0]", plan.imageSize);
+    const realImages = await realSet(real, plan.classNames, shape);
+    const syntheticImages =
+      synthetic.length > 0
+        ? await syntheticSet(synthetic, plan.classNames, shape, real.length, plan.softLabelGamma)
+        : undefined;
+    signal.throwIfAborted();
+    yield {
+      progress: {
+        stage: "decode",
+        step: real.length + synthetic.length,
+        totalSteps: real.length + synthetic.length,
+        message: `${real.length} real, ${synthetic.length} synthetic at ${shape.channels}×${shape.size}×${shape.size}`,
+      },
+    };
+    const h = plan.hyperparameters;
+    const model = networkOf(plan, shape.channels, shape.size);
+    const accuracySet = firstRows(realImages, ACCURACY_SAMPLE);
+    const accuracies: number[] = [];
+    const events = createEventChannel<TrainEvent>(
+      (a, b) =>
+        "progress" in a && "progress" in b && a.progress.stage === "train" && b.progress.stage === "train",
+    );
+    const training = trainClassifier({
+      trainSet: realImages,
+      synthetic: syntheticImages,
+      utilization: plan.utilization,
+      softLabels: plan.softLabelGamma === undefined ? undefined : { gamma: plan.softLabelGamma },
+      model,
+      augment: plan.augment,
+      epochs: h.epochs,
+      batchSize: h.batchSize,
+      optimizer: h.optimizer,
+      lr: h.learningRate,
+      weightDecay: h.weightDecay,
+      labelSmoothing: h.labelSmoothing,
+      seed: h.seed,
+      signal,
+      threads: deps.threads,
+      onProgress: (p) => {
+        deps.metrics.steps.inc();
+        events.push({
+          progress: {
+            stage: "train",
+            step: p.step,
+            totalSteps: p.totalSteps,
+            loss: p.loss,
+            etaSeconds: p.etaSeconds,
+            message: `epoch ${p.epoch + 1}/${h.epochs}`,
+          },
+        });
+      },
+      onEpoch: async (record, current) => {
+        const c = current();
+        const evaluation = await evaluateClassifier(c.parameters, c.config, accuracySet, {
+          signal,
+          threads: deps.threads,
+        });
+        accuracies[record.epoch] = evaluation.top1;
+        events.push({
+          progress: {
+            stage: "epoch",
+            step: record.epoch + 1,
+            totalSteps: h.epochs,
+            loss: record.loss,
+            message: `epoch ${record.epoch + 1}/${h.epochs}: loss ${record.loss.toFixed(4)}, train top-1 ${evaluation.top1.toFixed(3)}`,
+          },
+        });
+      },
+    });
+    training.then(
+      () => events.close(),
+      (error: unknown) => events.fail(error),
+    );
+    yield* events;
+    const result = await training;
+    const checkpoint = encodeClassifier(result, {
+      architecture: plan.architecture,
+      job_id: plan.jobId,
+      utilization: mode,
+      epochs: String(h.epochs),
+      seed: String(h.seed),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    log.info({ event: "train_done", steps: result.steps, seconds, utilization: mode }, "training done");
+    yield {
+      result: {
+        checkpoint: makeArtifact(CHECKPOINT_NAME, SAFETENSORS_MEDIA_TYPE, checkpoint),
+        hyperparameters: {
+          epochs: h.epochs,
+          batchSize: h.batchSize,
+          learningRate: h.learningRate,
+          seed: BigInt(h.seed),
+          optimizer: h.optimizer === "adamw" ? Optimizer.ADAMW : Optimizer.SGD,
+          weightDecay: h.weightDecay,
+          labelSmoothing: h.labelSmoothing,
+          mixAlpha: h.mixAlpha,
+          mixProbability: h.mixProbability,
+        },
+        epochs: result.history.map((record) => ({
+          epoch: record.epoch + 1,
+          trainLoss: record.loss,
+          trainAccuracy: accuracies[record.epoch] ?? Number.NaN,
+          learningRate: record.lr,
+          durationSeconds: record.seconds,
+        })),
+        parameterCount: BigInt(result.parameterCount),
+        durationSeconds: seconds,
+      },
+    };
+  } catch (error) {
+    failed = error;
+    throw error;
+  } finally {
+    free();
+    end(signal.aborted ? "cancelled" : failed === undefined ? "ok" : "failed");
+  }
+}

@@ -1,0 +1,170 @@
+import { createEventChannel, type Limiter } from "../../../shared/service/index.js";
+import type { Logger } from "../../../shared/telemetry/index.js";
+import type { EngineImage, EngineProgress, GenerationEngine } from "./engine/types.js";
+import type { GenerationMetrics } from "./metrics.js";
+import { type PlannedSample, SamplePlanner } from "./planner.js";
+import type { ShardRequest } from "./request.js";
+
+/** What a shard streams: progress, one event per image in ascending sample order, then completion. */
+export type ShardEvent =
+  | {
+      readonly kind: "progress";
+      readonly stage: string;
+      readonly step: number;
+      readonly totalSteps: number;
+      readonly message: string;
+      readonly etaSeconds?: number;
+    }
+  | { readonly kind: "image"; readonly sample: PlannedSample; readonly image: EngineImage }
+  | { readonly kind: "completed"; readonly imageCount: number; readonly seconds: number };
+
+/** What running a shard depends on. */
+export interface ShardDeps {
+  readonly engine: GenerationEngine;
+  readonly metrics: GenerationMetrics;
+  readonly logger: Logger;
+  /** Samples per engine batch. */
+  readonly batchSize: number;
+  /** Bounds the shards that generate at once; the rest wait (cancellable). */
+  readonly limiter: Limiter;
+  /** The CLIP scorer folder of a model folder, if it has one. */
+  readonly clipFolder: (modelDir: string) => Promise<string | undefined>;
+}
+
+/** Planned samples of one batch: consecutive pending samples of one output size, at most `batchSize`. */
+async function* batchesOf(
+  planner: SamplePlanner,
+  pending: readonly number[],
+  batchSize: number,
+): AsyncGenerator<PlannedSample[]> {
+  let batch: PlannedSample[] = [];
+  for (const index of pending) {
+    const sample = await planner.plan(index);
+    const head = batch[0];
+    if (head && (head.height !== sample.height || head.width !== sample.width || batch.length >= batchSize)) {
+      yield batch;
+      batch = [];
+    }
+    batch.push(sample);
+  }
+  if (batch.length > 0) yield batch;
+}
+
+const isDenoise = (a: EngineProgress, b: EngineProgress) => a.stage === b.stage;
+
+/**
+ * Generates the shard's pending samples (its range minus `skip`) in batches and yields progress after every
+ * denoising step, each image as soon as its batch is encoded (ascending sample index), then `completed`.
+ * `signal` (the call's cancel, deadline or drain) stops the engine before its next denoising step.
+ */
+export async function* generateShard(
+  request: ShardRequest,
+  deps: ShardDeps,
+  signal: AbortSignal,
+): AsyncGenerator<ShardEvent> {
+  const started = performance.now();
+  const method = request.method.kind;
+  const log = deps.logger.child({ job_id: request.jobId, shard_index: request.shardIndex, method });
+  const free = await deps.limiter.acquire(signal);
+  const end = deps.metrics.shards.start({ method });
+  let failure: unknown;
+  let stepsAfterCancel = 0;
+  let lastStep: { stage: string; step: number; totalSteps: number } | undefined;
+  let produced = 0;
+  let running: Promise<EngineImage[]> | undefined;
+  const lease = await deps.engine.acquire(request.model).catch((error: unknown) => {
+    free();
+    end("failed");
+    throw error;
+  });
+  try {
+    const planner = new SamplePlanner(request, lease.info);
+    const pending = planner.pending();
+    deps.metrics.skipped.inc({ method }, request.count - pending.length);
+    let clipDir: string | undefined;
+    if (request.method.kind === "gif") {
+      clipDir = await deps.clipFolder(request.method.clipModel?.dir ?? request.model.dir);
+    }
+    log.info(
+      { event: "shard_started", samples: pending.length, skipped: request.count - pending.length },
+      "shard started",
+    );
+    yield { kind: "progress", stage: "generate", step: 0, totalSteps: pending.length, message: "started" };
+    for await (const batch of batchesOf(planner, pending, deps.batchSize)) {
+      signal.throwIfAborted();
+      const first = batch[0];
+      const engineBatch = {
+        modelKey: lease.key,
+        method: await planner.method(first.height, first.width, clipDir),
+        sampling: {
+          steps: request.sampling.steps,
+          scheduler: request.sampling.scheduler,
+          guidanceScale: request.sampling.guidanceScale,
+        },
+        samples: batch,
+      };
+      const note = `samples ${first.index}..${batch[batch.length - 1].index}`;
+      const progress = createEventChannel<EngineProgress>(isDenoise);
+      running = deps.engine.generate(engineBatch, {
+        signal,
+        onProgress: (p) => progress.push(p),
+        onSettled: (n) => {
+          stepsAfterCancel += n;
+        },
+      });
+      running.then(
+        () => progress.close(),
+        (error: unknown) => progress.fail(error),
+      );
+      for await (const p of progress) {
+        lastStep = p;
+        const perImage = produced > 0 ? (performance.now() - started) / 1000 / produced : undefined;
+        yield {
+          kind: "progress",
+          stage: p.stage,
+          step: p.step,
+          totalSteps: p.totalSteps,
+          message: note,
+          etaSeconds: perImage === undefined ? undefined : perImage * (pending.length - produced),
+        };
+      }
+      const images = await running;
+      running = undefined;
+      for (const [i, image] of images.entries()) {
+        produced++;
+        deps.metrics.images.inc({ method });
+        yield { kind: "image", sample: batch[i], image };
+      }
+      yield {
+        kind: "progress",
+        stage: "generate",
+        step: produced,
+        totalSteps: pending.length,
+        message: note,
+      };
+    }
+    const seconds = (performance.now() - started) / 1000;
+    yield { kind: "completed", imageCount: produced, seconds };
+  } catch (error) {
+    failure = error;
+    throw error;
+  } finally {
+    // A batch still running (the call ended mid-batch) stops within a denoising step: wait for it, so the
+    // in-flight gauge and the log describe engine work that really ended.
+    await running?.catch(() => {});
+    lease.release();
+    free();
+    const outcome = signal.aborted ? "cancelled" : failure === undefined ? "ok" : "failed";
+    const seconds = end(outcome);
+    const line = {
+      event: "shard_ended",
+      outcome,
+      images: produced,
+      seconds,
+      steps_after_cancel: stepsAfterCancel,
+      last_step: lastStep,
+    };
+    if (outcome === "failed") log.warn({ ...line, err: failure }, "shard failed");
+    else log.info(line, outcome === "cancelled" ? "shard stopped" : "shard completed");
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * The classifier of diffda: a GroupNorm ResNet trained with the ML engine on real (+ synthetic) images
+ * under a utilization strategy, its evaluation (top-1, per-class accuracy, confusion matrix), export, and
+ * mean ± std over seeds.
+ */
+export { AUGMENT_PRESETS, type AugmentPreset, type AugmentSpec, augmentSpec } from "./augment.js";
+export {
+  CHECKPOINT_FILE,
+  checkpointPath,
+  type EpochRecord,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainProgress,
+} from "./checkpoint.js";
+export { classifierRunner, type EvaluateOptions, type Evaluation, evaluateClassifier } from "./evaluate.js";
+export {
+  CLASSIFIER_FORMAT,
+  decodeClassifier,
+  encodeClassifier,
+  exportClassifier,
+  loadClassifier,
+} from "./export.js";
+export { type Classifier, checkParameters } from "./model.js";
+export { type MeanStd, meanStd } from "./stats.js";
+export {
+  type ProgressEvent,
+  type TrainClassifierOptions,
+  type TrainResult,
+  trainClassifier,
+} from "./train.js";

@@ -1,0 +1,31 @@
+/**
+ * The host every diffda service process runs on: configuration from the environment, logs, metrics with
+ * `/metrics`, a gRPC server with explicit limits and health, SIGTERM drain; plus the small pieces the
+ * services share (work metrics, a concurrency limiter, an event channel, worker threads, the model
+ * registry). Request/response helpers live in `./wire/`.
+ */
+export {
+  type HostSchema,
+  loadServiceConfig,
+  messageLimits,
+  type ServiceConfig,
+  type ServiceSchema,
+} from "./config.js";
+export { createEventChannel, type EventChannel, streamWork } from "./events.js";
+export {
+  type RunningService,
+  runService,
+  type ServiceHost,
+  type ServiceModule,
+  type ServiceOptions,
+} from "./host.js";
+export { createLimiter, type Limiter } from "./limiter.js";
+export { loadModelRegistry, MODEL_ID, type ModelEntry, type ModelRegistry, modelEnv } from "./models.js";
+export {
+  createWorkMetrics,
+  outcomeOf,
+  type WorkMetrics,
+  type WorkMetricsOptions,
+  type WorkOutcome,
+} from "./work.js";
+export { startModuleWorker } from "./worker-thread.js";
