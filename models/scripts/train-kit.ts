@@ -1,0 +1,572 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { NoiseSchedule, SD15_SCHEDULER_CONFIG } from "../../shared/diffusion/index.js";
+import {
+  allCaptions,
+  buildCorpus,
+  drawCaption,
+  HELD_OUT_CLASSES,
+  KIT_CLASSES,
+  KIT_COLORS,
+  KIT_MAX_LENGTH,
+  type KitCorpus,
+  zeroShotPrompt,
+} from "../../shared/kit/corpus.js";
+import { allInstructions } from "../../shared/kit/edits.js";
+import { buildKitTokenizer, type KitTokenizerFiles, kitTokenizer } from "../../shared/kit/tokenizer.js";
+import { f32, type Tensor } from "../../shared/ml/onnx/index.js";
+import { DataType } from "../../shared/ml/onnx/types.js";
+import { adamw, warmupCosine } from "../../shared/ml/optim/index.js";
+import { createSession, runSession, Trainer } from "../../shared/ml/runtime/index.js";
+import { Rng } from "../../shared/random/index.js";
+import { exportOnnx, log, paramCount, readJson, steps, trainLoop, writeJson } from "./common.js";
+import { CACHE_DIR, EVAL_DIR, KIT_DIR, LATENT_SIZE, UNET } from "./config.js";
+import { trainEditStage } from "./edit.js";
+import {
+  CLASSIFIER_CLASSES,
+  classifierGraph,
+  clipTextGraph,
+  clipTrainGraph,
+  clipVisionGraph,
+  type TextSpec,
+  textEncoderGraph,
+  unetGraph,
+  vaeDecoderGraph,
+  vaeEncoderGraph,
+  vaeTrainGraph,
+} from "./graphs.js";
+
+const PLANE = 32 * 32;
+const IMG = 3 * PLANE;
+const LAT = 4 * LATENT_SIZE * LATENT_SIZE;
+
+let corpusMemo: Promise<KitCorpus> | undefined;
+export function trainCorpus(): Promise<KitCorpus> {
+  corpusMemo ??= buildCorpus("train").then((c) => limitCorpus(c, Number(process.env.KIT_CORPUS_LIMIT ?? 0)));
+  return corpusMemo;
+}
+
+/** An evenly strided subset of `limit` images (smoke runs only; 0 keeps everything). */
+function limitCorpus(c: KitCorpus, limit: number): KitCorpus {
+  if (!limit || limit >= c.count) return c;
+  const stride = c.count / limit;
+  const pickIdx = Array.from({ length: limit }, (_, k) => Math.floor(k * stride));
+  const images = new Float32Array(limit * IMG);
+  pickIdx.forEach((i, k) => {
+    images.set(c.images.subarray(i * IMG, (i + 1) * IMG), k * IMG);
+  });
+  return {
+    images,
+    classes: Int32Array.from(pickIdx, (i) => c.classes[i]),
+    colors: Int32Array.from(pickIdx, (i) => c.colors[i]),
+    count: limit,
+  };
+}
+
+/** Images at `indices` scaled to [-1, 1] (or kept in [0, 1]). */
+export function imageBatch(c: KitCorpus, indices: number[], signed = true): Tensor {
+  const t = f32([indices.length, 3, 32, 32]);
+  const d = t.data as Float32Array;
+  indices.forEach((i, k) => {
+    const src = c.images.subarray(i * IMG, (i + 1) * IMG);
+    if (signed) for (let p = 0; p < IMG; p++) d[k * IMG + p] = src[p] * 2 - 1;
+    else d.set(src, k * IMG);
+  });
+  return t;
+}
+
+export function pick(rng: Rng, n: number, count: number): number[] {
+  return Array.from({ length: n }, () => rng.nextInt(count));
+}
+
+export async function loadTokenizerFiles(): Promise<KitTokenizerFiles> {
+  const dir = join(KIT_DIR, "tokenizer");
+  return {
+    vocab: await readJson(join(dir, "vocab.json")),
+    merges: await readFile(join(dir, "merges.txt"), "utf8"),
+    tokenizerConfig: await readJson(join(dir, "tokenizer_config.json")),
+    specialTokensMap: await readJson(join(dir, "special_tokens_map.json")),
+  };
+}
+
+export async function textSpec(): Promise<TextSpec> {
+  const tok = kitTokenizer(await loadTokenizerFiles());
+  return { vocabSize: tok.size, eosTokenId: tok.eosTokenId };
+}
+
+export function idsTensor(ids: Int32Array, batch: number): Tensor {
+  return { dtype: DataType.INT32, dims: [batch, KIT_MAX_LENGTH], data: ids };
+}
+
+async function stageTokenizer(): Promise<void> {
+  const files = buildKitTokenizer([...allCaptions(), ...allInstructions()]);
+  const dir = join(KIT_DIR, "tokenizer");
+  await writeJson(join(dir, "vocab.json"), files.vocab);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "merges.txt"), files.merges);
+  await writeJson(join(dir, "tokenizer_config.json"), files.tokenizerConfig);
+  await writeJson(join(dir, "special_tokens_map.json"), files.specialTokensMap);
+  const tok = kitTokenizer(files);
+  log(
+    "tokenizer",
+    `${Object.keys(files.vocab).length} tokens, ${files.merges.split("\n").length - 2} merges; "a photo of a sandal" → ${tok.tokenize("a photo of a sandal").join(" ")}`,
+  );
+}
+
+async function stageClip(): Promise<void> {
+  const corpus = await trainCorpus();
+  const tok = kitTokenizer(await loadTokenizerFiles());
+  const spec = { vocabSize: tok.size, eosTokenId: tok.eosTokenId };
+  const graph = clipTrainGraph(spec);
+  const total = steps("clip", 1500);
+  const B = 64;
+  const trainer = await Trainer.create({
+    graph,
+    loss: "loss",
+    trainable: [...graph.params],
+    optimizer: adamw({ weightDecay: 0.01 }),
+    schedule: warmupCosine({ peak: 1e-3, warmup: 100, total, min: 5e-5 }),
+    clipNorm: 1,
+  });
+  log("clip", `${paramCount(graph)} parameters, ${total} steps at batch ${B}`);
+  const { seconds, msPerStep } = await trainLoop({
+    name: "clip",
+    trainer,
+    total,
+    batch: (step) => {
+      const rng = new Rng(101, step);
+      const idx = pick(rng, B, corpus.count);
+      const captions = idx.map((i) =>
+        drawCaption(rng, KIT_CLASSES[corpus.classes[i]], KIT_COLORS[corpus.colors[i]].name),
+      );
+      const targets = f32([B, B]);
+      const td = targets.data as Float32Array;
+      for (let i = 0; i < B; i++) {
+        let n = 0;
+        for (let j = 0; j < B; j++) if (captions[j] === captions[i]) n++;
+        for (let j = 0; j < B; j++) if (captions[j] === captions[i]) td[i * B + j] = 1 / n;
+      }
+      return {
+        pixel_values: imageBatch(corpus, idx),
+        input_ids: idsTensor(tok.encodeBatch(captions).inputIds, B),
+        targets,
+      };
+    },
+  });
+  const params = trainer.modelParameters();
+  await trainer.release();
+  const logitScale = Math.exp((params.get("logit_scale") as Tensor).data[0] as number);
+  const sizes = {
+    text_encoder: await exportOnnx(
+      join(KIT_DIR, "text_encoder", "model.onnx"),
+      textEncoderGraph(spec),
+      params,
+    ),
+    clip_text: await exportOnnx(join(KIT_DIR, "clip", "text_model.onnx"), clipTextGraph(spec), params),
+    clip_vision: await exportOnnx(join(KIT_DIR, "clip", "vision_model.onnx"), clipVisionGraph(), params),
+  };
+  await writeJson(join(KIT_DIR, "clip", "config.json"), {
+    model_type: "diffda-kit-clip",
+    image_size: 32,
+    pixel_range: [-1, 1],
+    mean: [0.5, 0.5, 0.5],
+    std: [0.5, 0.5, 0.5],
+    zero_shot_prompt: "a photo of a {class}",
+    embed_dim: 64,
+    logit_scale: logitScale,
+    text_model: "text_model.onnx (input_ids int32 [batch, 16] → text_embeds, L2-normalised)",
+    vision_model:
+      "vision_model.onnx (pixel_values [batch, 3, 32, 32] in [-1, 1] → image_embeds, L2-normalised)",
+  });
+  await writeJson(join(KIT_DIR, "text_encoder", "config.json"), {
+    model_type: "diffda-kit-text",
+    vocab_size: spec.vocabSize,
+    max_position_embeddings: KIT_MAX_LENGTH,
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    eos_token_id: spec.eosTokenId,
+    attention: "bidirectional (padding is <|endoftext|>)",
+  });
+  await writeJson(join(CACHE_DIR, "stats", "clip.json"), {
+    seconds,
+    msPerStep,
+    total,
+    logitScale,
+    params: paramCount(graph),
+    sizes,
+  });
+  log(
+    "clip",
+    `done in ${(seconds / 60).toFixed(1)} min; logit scale ${logitScale.toFixed(2)}; zero-shot ${(await zeroShot()).toFixed(3)}`,
+  );
+}
+
+/** Zero-shot accuracy of the CLIP model on the test split, seen classes only, among the seen-class prompts. */
+export async function zeroShot(limit = 2000): Promise<number> {
+  const tok = kitTokenizer(await loadTokenizerFiles());
+  const seen = KIT_CLASSES.filter((c) => !c.heldOut);
+  const text = await createSession(await readFile(join(KIT_DIR, "clip", "text_model.onnx")));
+  const vision = await createSession(await readFile(join(KIT_DIR, "clip", "vision_model.onnx")));
+  const enc = tok.encodeBatch(seen.map(zeroShotPrompt));
+  const te = (await runSession(text, { input_ids: idsTensor(enc.inputIds, seen.length) })).text_embeds
+    .data as Float32Array;
+  const test = await buildCorpus("test");
+  const idx: number[] = [];
+  for (let i = 0; i < test.count; i++) if (!KIT_CLASSES[test.classes[i]].heldOut) idx.push(i);
+  const rng = new Rng(7);
+  const chosen = idx.length > limit ? pick(rng, limit, idx.length).map((k) => idx[k]) : idx;
+  let correct = 0;
+  for (let s = 0; s < chosen.length; s += 256) {
+    const part = chosen.slice(s, s + 256);
+    const ie = (await runSession(vision, { pixel_values: imageBatch(test, part) })).image_embeds
+      .data as Float32Array;
+    part.forEach((i, k) => {
+      let best = -1;
+      let bestSim = -Infinity;
+      seen.forEach((_, c) => {
+        let sim = 0;
+        for (let d = 0; d < 64; d++) sim += ie[k * 64 + d] * te[c * 64 + d];
+        if (sim > bestSim) {
+          bestSim = sim;
+          best = c;
+        }
+      });
+      if (seen[best].id === test.classes[i]) correct++;
+    });
+  }
+  await text.release();
+  await vision.release();
+  return correct / chosen.length;
+}
+
+async function stageVae(): Promise<void> {
+  const corpus = await trainCorpus();
+  const graph = vaeTrainGraph(1e-4);
+  const total = steps("vae", 1200);
+  const B = 32;
+  const trainer = await Trainer.create({
+    graph,
+    loss: "loss",
+    trainable: [...graph.params],
+    optimizer: adamw({ weightDecay: 0 }),
+    schedule: warmupCosine({ peak: 1e-3, warmup: 100, total, min: 5e-5 }),
+    clipNorm: 1,
+  });
+  log("vae", `${paramCount(graph)} parameters, ${total} steps at batch ${B}`);
+  const { seconds, msPerStep } = await trainLoop({
+    name: "vae",
+    trainer,
+    total,
+    batch: (step) => {
+      const rng = new Rng(202, step);
+      const eps = f32([B, 4, LATENT_SIZE, LATENT_SIZE]);
+      rng.fillNormal(eps.data as Float32Array);
+      return { sample: imageBatch(corpus, pick(rng, B, corpus.count)), eps };
+    },
+  });
+  const params = trainer.modelParameters();
+  await trainer.release();
+  const sizes = {
+    vae_encoder: await exportOnnx(join(KIT_DIR, "vae_encoder", "model.onnx"), vaeEncoderGraph(), params),
+    vae_decoder: await exportOnnx(join(KIT_DIR, "vae_decoder", "model.onnx"), vaeDecoderGraph(), params),
+  };
+  await writeJson(join(CACHE_DIR, "stats", "vae.json"), {
+    seconds,
+    msPerStep,
+    total,
+    params: paramCount(graph),
+    sizes,
+  });
+  log("vae", `done in ${(seconds / 60).toFixed(1)} min`);
+}
+
+/** Encodes the whole train corpus (posterior means), measures the latent std and writes the VAE config. */
+async function stageLatents(): Promise<void> {
+  const corpus = await trainCorpus();
+  const enc = await createSession(await readFile(join(KIT_DIR, "vae_encoder", "model.onnx")));
+  const dec = await createSession(await readFile(join(KIT_DIR, "vae_decoder", "model.onnx")));
+  const latents = new Float32Array(corpus.count * LAT);
+  let sum = 0;
+  let sq = 0;
+  let recon = 0;
+  let reconN = 0;
+  for (let s = 0; s < corpus.count; s += 256) {
+    const idx = Array.from({ length: Math.min(256, corpus.count - s) }, (_, k) => s + k);
+    const x = imageBatch(corpus, idx);
+    const z = (await runSession(enc, { sample: x })).latent_sample;
+    const zd = z.data as Float32Array;
+    latents.set(zd, s * LAT);
+    for (const v of zd) {
+      sum += v;
+      sq += v * v;
+    }
+    if (s % 8192 === 0) {
+      const y = (await runSession(dec, { latent_sample: z })).sample.data as Float32Array;
+      const xd = x.data as Float32Array;
+      for (let p = 0; p < y.length; p++) recon += (Math.min(1, Math.max(-1, y[p])) - xd[p]) ** 2;
+      reconN += y.length;
+      log("latents", `${s}/${corpus.count}`);
+    }
+  }
+  await enc.release();
+  await dec.release();
+  const n = latents.length;
+  const mean = sum / n;
+  const std = Math.sqrt(sq / n - mean * mean);
+  const scalingFactor = 1 / std;
+  await mkdir(CACHE_DIR, { recursive: true });
+  await writeFile(join(CACHE_DIR, "latents.f32"), new Uint8Array(latents.buffer));
+  const reconMse = recon / reconN;
+  const vaeConfig = {
+    _class_name: "AutoencoderKL",
+    in_channels: 3,
+    out_channels: 3,
+    latent_channels: 4,
+    sample_size: 32,
+    block_out_channels: [16, 32, 64],
+    scaling_factor: Number(scalingFactor.toPrecision(6)),
+    encoder_output: "latent_sample = posterior mean (unscaled); multiply by scaling_factor for the UNet",
+  };
+  await writeJson(join(KIT_DIR, "vae_encoder", "config.json"), vaeConfig);
+  await writeJson(join(KIT_DIR, "vae_decoder", "config.json"), vaeConfig);
+  const stats = await readJson<Record<string, unknown>>(join(CACHE_DIR, "stats", "vae.json"));
+  await writeJson(join(CACHE_DIR, "stats", "vae.json"), {
+    ...stats,
+    latentMean: mean,
+    latentStd: std,
+    scalingFactor,
+    reconMseSigned: reconMse,
+    reconPsnr: 10 * Math.log10(4 / reconMse),
+  });
+  log(
+    "latents",
+    `latent mean ${mean.toFixed(4)} std ${std.toFixed(4)} → scaling_factor ${scalingFactor.toFixed(4)}; reconstruction MSE ${reconMse.toFixed(5)} (PSNR ${(10 * Math.log10(4 / reconMse)).toFixed(2)} dB)`,
+  );
+}
+
+/** The SD1.5 training noise schedule (scaled_linear 0.00085 → 0.012, 1000 steps). */
+export function kitNoiseSchedule(): NoiseSchedule {
+  return new NoiseSchedule({
+    numTrainTimesteps: 1000,
+    betaStart: 0.00085,
+    betaEnd: 0.012,
+    betaSchedule: "scaled_linear",
+    trainedBetas: null,
+    rescaleBetasZeroSnr: false,
+    predictionType: "epsilon",
+    timestepSpacing: "leading",
+    stepsOffset: 1,
+  });
+}
+
+/** Hidden states of every corpus caption, the empty prompt first (frozen text encoder). */
+export async function textCache(texts: string[]): Promise<Map<string, Float32Array>> {
+  const tok = kitTokenizer(await loadTokenizerFiles());
+  const session = await createSession(await readFile(join(KIT_DIR, "text_encoder", "model.onnx")));
+  const out = new Map<string, Float32Array>();
+  for (let s = 0; s < texts.length; s += 256) {
+    const part = texts.slice(s, s + 256);
+    const h = (
+      await runSession(session, { input_ids: idsTensor(tok.encodeBatch(part).inputIds, part.length) }, [
+        "last_hidden_state",
+      ])
+    ).last_hidden_state.data as Float32Array;
+    const size = h.length / part.length;
+    part.forEach((t, k) => {
+      out.set(t, h.slice(k * size, (k + 1) * size));
+    });
+  }
+  await session.release();
+  return out;
+}
+
+export async function loadLatents(): Promise<{ latents: Float32Array; scale: number }> {
+  const buf = await readFile(join(CACHE_DIR, "latents.f32"));
+  const latents = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  const { scaling_factor } = await readJson<{ scaling_factor: number }>(
+    join(KIT_DIR, "vae_encoder", "config.json"),
+  );
+  return { latents, scale: scaling_factor };
+}
+
+async function stageUnet(): Promise<void> {
+  const corpus = await trainCorpus();
+  const { latents, scale } = await loadLatents();
+  const texts = await textCache(["", ...allCaptions()]);
+  const schedule = kitNoiseSchedule();
+  const graph = unetGraph(UNET, true);
+  const total = steps("unet", 1500);
+  const B = 64;
+  const trainer = await Trainer.create({
+    graph,
+    loss: "loss",
+    trainable: [...graph.params],
+    optimizer: adamw({ weightDecay: 0.01 }),
+    schedule: warmupCosine({ peak: 1e-3, warmup: 200, total, min: 5e-5 }),
+    clipNorm: 1,
+  });
+  log("unet", `${paramCount(graph)} parameters, ${total} steps at batch ${B}`);
+  const ctxSize = KIT_MAX_LENGTH * 64;
+  const { seconds, msPerStep } = await trainLoop({
+    name: "unet",
+    trainer,
+    total,
+    batch: (step) => {
+      const rng = new Rng(303, step);
+      const idx = pick(rng, B, corpus.count);
+      const sample = f32([B, 4, LATENT_SIZE, LATENT_SIZE]);
+      const target = f32([B, 4, LATENT_SIZE, LATENT_SIZE]);
+      const timestep = f32([B]);
+      const ctx = f32([B, KIT_MAX_LENGTH, 64]);
+      const sd = sample.data as Float32Array;
+      const td = target.data as Float32Array;
+      rng.fillNormal(td);
+      idx.forEach((i, k) => {
+        const t = rng.nextInt(1000);
+        (timestep.data as Float32Array)[k] = t;
+        const a = schedule.alphaCumprod(t);
+        const sa = Math.sqrt(a);
+        const sb = Math.sqrt(1 - a);
+        for (let p = 0; p < LAT; p++)
+          sd[k * LAT + p] = sa * latents[i * LAT + p] * scale + sb * td[k * LAT + p];
+        const caption =
+          rng.nextFloat() < 0.1
+            ? ""
+            : drawCaption(rng, KIT_CLASSES[corpus.classes[i]], KIT_COLORS[corpus.colors[i]].name);
+        (ctx.data as Float32Array).set(texts.get(caption) as Float32Array, k * ctxSize);
+      });
+      return { sample, timestep, encoder_hidden_states: ctx, target };
+    },
+  });
+  const params = trainer.modelParameters();
+  await trainer.release();
+  const size = await exportOnnx(join(KIT_DIR, "unet", "model.onnx"), unetGraph(UNET, false), params);
+  await writeJson(join(KIT_DIR, "unet", "config.json"), {
+    _class_name: "UNet2DConditionModel",
+    in_channels: UNET.inChannels,
+    out_channels: UNET.outChannels,
+    sample_size: LATENT_SIZE,
+    block_out_channels: UNET.channels,
+    attention: UNET.attention,
+    layers_per_block: UNET.layersPerLevel,
+    cross_attention_dim: UNET.contextDim,
+    attention_head_dim: UNET.heads,
+    norm_num_groups: UNET.groups,
+    prediction_type: "epsilon",
+  });
+  await writeJson(join(CACHE_DIR, "stats", "unet.json"), {
+    seconds,
+    msPerStep,
+    total,
+    params: paramCount(graph),
+    size,
+  });
+  await writeLayout();
+  log("unet", `done in ${(seconds / 60).toFixed(1)} min`);
+}
+
+/** model_index.json and scheduler config of the kit folder. */
+async function writeLayout(): Promise<void> {
+  await writeJson(join(KIT_DIR, "model_index.json"), {
+    _class_name: "OnnxStableDiffusionPipeline",
+    _diffusers_version: "0.30.0",
+    _diffda_kit: "diffda-kit-v1",
+    held_out_classes: HELD_OUT_CLASSES,
+    text_encoder: ["diffusers", "OnnxRuntimeModel"],
+    tokenizer: ["transformers", "CLIPTokenizer"],
+    unet: ["diffusers", "OnnxRuntimeModel"],
+    vae_encoder: ["diffusers", "OnnxRuntimeModel"],
+    vae_decoder: ["diffusers", "OnnxRuntimeModel"],
+    scheduler: ["diffusers", "PNDMScheduler"],
+    safety_checker: [null, null],
+    feature_extractor: [null, null],
+    requires_safety_checker: false,
+  });
+  await writeJson(join(KIT_DIR, "scheduler", "scheduler_config.json"), SD15_SCHEDULER_CONFIG);
+}
+
+async function stageClassifier(): Promise<void> {
+  const corpus = await trainCorpus();
+  const graph = classifierGraph(true);
+  const total = steps("classifier", 400);
+  const B = 64;
+  const trainer = await Trainer.create({
+    graph,
+    loss: "loss",
+    trainable: [...graph.params],
+    optimizer: adamw({ weightDecay: 1e-4 }),
+    schedule: warmupCosine({ peak: 3e-3, warmup: 50, total, min: 1e-5 }),
+    clipNorm: 2,
+  });
+  const { seconds } = await trainLoop({
+    name: "classifier",
+    trainer,
+    total,
+    batch: (step) => {
+      const rng = new Rng(404, step);
+      const idx = pick(rng, B, corpus.count);
+      const targets = f32([B, CLASSIFIER_CLASSES]);
+      idx.forEach((i, k) => {
+        (targets.data as Float32Array)[k * CLASSIFIER_CLASSES + corpus.classes[i]] = 1;
+      });
+      return { pixel_values: imageBatch(corpus, idx, false), targets };
+    },
+  });
+  const params = trainer.modelParameters();
+  await trainer.release();
+  await exportOnnx(join(EVAL_DIR, "classifier.onnx"), classifierGraph(false), params);
+  // Accuracy on the test split (all 20 classes).
+  const test = await buildCorpus("test");
+  const session = await createSession(await readFile(join(EVAL_DIR, "classifier.onnx")));
+  const perClass = new Array(20).fill(0);
+  const perClassN = new Array(20).fill(0);
+  for (let s = 0; s < test.count; s += 512) {
+    const idx = Array.from({ length: Math.min(512, test.count - s) }, (_, k) => s + k);
+    const logits = (await runSession(session, { pixel_values: imageBatch(test, idx, false) })).logits
+      .data as Float32Array;
+    idx.forEach((i, k) => {
+      let best = 0;
+      for (let c = 1; c < 20; c++) if (logits[k * 20 + c] > logits[k * 20 + best]) best = c;
+      perClassN[test.classes[i]]++;
+      if (best === test.classes[i]) perClass[test.classes[i]]++;
+    });
+  }
+  await session.release();
+  const acc = perClass.reduce((a, b) => a + b, 0) / test.count;
+  await writeJson(join(EVAL_DIR, "classifier.json"), {
+    classes: KIT_CLASSES.map((c) => c.name),
+    input: "pixel_values [batch, 3, 32, 32] RGB in [0, 1] → logits [batch, 20]",
+    trained_on: "kit corpus train split (fashion-mnist + mnist train, recoloured), all 20 classes",
+    steps: total,
+    seconds: Math.round(seconds),
+    test_accuracy: Number(acc.toFixed(4)),
+    test_accuracy_per_class: Object.fromEntries(
+      KIT_CLASSES.map((c, i) => [c.name, Number((perClass[i] / perClassN[i]).toFixed(4))]),
+    ),
+  });
+  log("classifier", `test accuracy ${acc.toFixed(4)}`);
+}
+
+const STAGES: Record<string, () => Promise<void>> = {
+  tokenizer: stageTokenizer,
+  clip: stageClip,
+  vae: stageVae,
+  latents: stageLatents,
+  unet: stageUnet,
+  classifier: stageClassifier,
+  edit: () => trainEditStage(),
+};
+
+const isMain = process.argv[1]?.endsWith("train-kit.ts");
+if (isMain) {
+  const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(STAGES);
+  for (const name of wanted) {
+    const run = STAGES[name];
+    if (!run) throw new Error(`unknown stage ${name}; stages: ${Object.keys(STAGES).join(" ")}`);
+    const t0 = performance.now();
+    log(name, "start");
+    await run();
+    log(name, `finished in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  }
+}
