@@ -61,8 +61,10 @@ export async function writeReport(
       realMissing = "an uploaded dataset's images stay in the gateway; pass --real <ImageFolder dir>";
     } else {
       real = {
-        title: "Real (train)",
-        caption: `${dataset?.builtin ? `${dataset.builtin.shots}-shot` : "the dataset's"} images per class`,
+        title: "Real",
+        caption: dataset?.builtin
+          ? `the ${dataset.builtin.shots}-shot train images per class`
+          : `images of ${options.realDir ?? "the dataset"} per class`,
         png: await classGrid(set, { perClass }),
       };
     }
