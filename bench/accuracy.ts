@@ -34,8 +34,8 @@ const { values: args } = parseArgs({
   options: {
     full: { type: "boolean", default: false },
     fewshot: { type: "boolean", default: false },
-    epochs: { type: "string", default: "10" },
-    widths: { type: "string", default: "32,64,128" },
+    epochs: { type: "string", default: "8" },
+    widths: { type: "string", default: "16,32,64" },
     fresh: { type: "boolean", default: false },
     threads: { type: "string" },
   },
@@ -56,7 +56,7 @@ async function full(): Promise<void> {
   const dataset = await loadBuiltinDataset("fashion-mnist");
   const trainSet = padImageSet(toImageSet(dataset, dataset.train), 32, 32);
   const testSet = padImageSet(toImageSet(dataset, dataset.test), 32, 32);
-  const dir = join(CACHE, "fashion-mnist-full");
+  const dir = join(CACHE, `fashion-mnist-full-w${widths.join("-")}-e${args.epochs}`);
   await mkdir(dir, { recursive: true });
   const epochLog = join(dir, "epochs.json");
   const perEpoch: { epoch: number; loss: number; testTop1: number; seconds: number }[] =
@@ -198,7 +198,7 @@ async function fewShot(): Promise<void> {
 
 if (!args.full && !args.fewshot) {
   console.error(
-    "usage: npm run bench:accuracy -- [--full] [--fewshot] [--epochs N] [--widths 32,64,128] [--fresh]",
+    "usage: npm run bench:accuracy -- [--full] [--fewshot] [--epochs N] [--widths 16,32,64] [--fresh]",
   );
   process.exit(2);
 }

@@ -214,6 +214,25 @@ describe("GenerationService (own process, real socket)", () => {
     );
   });
 
+  it("honours the call's deadline: DEADLINE_EXCEEDED, and the engine stops within a step", async () => {
+    const started = performance.now();
+    const error = await rpcError(
+      (async () => {
+        for await (const _ of client.generateShard(
+          { ...base, jobId: "job-deadline", sampling: { numInferenceSteps: 1000 } },
+          { timeoutMs: 400 },
+        )) {
+          // progress only: the deadline passes long before the first batch is done
+        }
+      })(),
+    );
+    assert.deepEqual([error.code, error.grpcCode], ["deadline_exceeded", 4]);
+    const ended = await service.waitForLog((l) => l.event === "shard_ended" && l.job_id === "job-deadline");
+    assert.equal(ended.outcome, "cancelled");
+    assert.ok((ended.steps_after_cancel as number) <= 1);
+    assert.ok(performance.now() - started < 10_000);
+  });
+
   it("runs every generation method", async () => {
     const small = { ...base, count: 4, samplesPerSource: 1, sampling: { numInferenceSteps: 4 } };
     const cases: [string, Request][] = [

@@ -143,4 +143,23 @@ describe("fine-tuning runs: resume, abort, progress", () => {
       last?.type === "result" && last.result.unetWeights && last.result.stages[0].losses.length === 4,
     );
   });
+
+  it("closing the event stream early aborts the run", async () => {
+    const dir = await tempDir();
+    let steps = 0;
+    for await (const e of fineTuneEvents(
+      options({
+        method: "textual-inversion",
+        settings: { steps: 100, batchSize: 2, learningRate: 1e-2 },
+        checkpointDir: dir,
+        onProgress: () => {
+          steps++;
+        },
+      }),
+    )) {
+      if (e.type === "progress" && e.step === 3) break;
+    }
+    assert.ok(steps <= 4, `${steps} steps ran`);
+    assert.deepEqual(await readdir(dir), [`textual-inversion-00000${steps}.safetensors`]);
+  });
 });

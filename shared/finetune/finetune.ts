@@ -351,26 +351,27 @@ export type FineTuneEvent =
 
 /**
  * {@link fineTune} as an async iterator of progress events ending with the result (what a server-streaming
- * RPC forwards); errors and aborts reject the iteration.
+ * RPC forwards); errors and aborts reject the iteration. Leaving the iteration early (a cancelled call)
+ * aborts the run and waits for it to release its sessions.
  */
 export async function* fineTuneEvents(o: FineTuneOptions): AsyncGenerator<FineTuneEvent> {
   const queue: FineTuneEvent[] = [];
   let wake: (() => void) | undefined;
   let finished = false;
   let failure: unknown;
-  const push = (e: FineTuneEvent) => {
-    queue.push(e);
-    wake?.();
-  };
-  fineTune({
+  const stop = new AbortController();
+  const signal = o.signal ? AbortSignal.any([o.signal, stop.signal]) : stop.signal;
+  const run = fineTune({
     ...o,
+    signal,
     onProgress: (p) => {
       o.onProgress?.(p);
-      push({ type: "progress", ...p });
+      queue.push({ type: "progress", ...p });
+      wake?.();
     },
   }).then(
     (result) => {
-      push({ type: "result", result });
+      queue.push({ type: "result", result });
       finished = true;
       wake?.();
     },
@@ -380,19 +381,26 @@ export async function* fineTuneEvents(o: FineTuneOptions): AsyncGenerator<FineTu
       wake?.();
     },
   );
-  for (;;) {
-    const next = queue.shift();
-    if (next) {
-      yield next;
-      continue;
+  try {
+    for (;;) {
+      const next = queue.shift();
+      if (next) {
+        yield next;
+        continue;
+      }
+      if (finished) {
+        if (failure !== undefined) throw failure;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      wake = undefined;
     }
-    if (finished) {
-      if (failure !== undefined) throw failure;
-      return;
+  } finally {
+    if (!finished) {
+      stop.abort(new DOMException("the event stream was closed", "AbortError"));
+      await run;
     }
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-    });
-    wake = undefined;
   }
 }

@@ -13,15 +13,15 @@ const REDUCE_AXES_AT_18 = new Set([
   "ReduceSumSquare",
 ]);
 
-/** Opset the engine's gradient rules write (axes as inputs everywhere). */
-export const TRAINING_OPSET = 18;
+/** Opset of the engine's own graphs, which its gradient rules assume (axes as inputs everywhere). */
+export const TRAINING_OPSET = 21;
 
 /**
- * Raises a graph's default-domain opset to `target` (≥ 13), rewriting the one change between 13 and 21
- * that exports hit: `axes` of the Reduce ops becomes an input at 18. Exports older than opset 13 (Squeeze,
- * Unsqueeze, Split and ReduceSum axes as attributes) and GroupNormalization crossing opset 21 (whose scale
- * changed from per-group to per-channel) are refused. The engine's backward rules emit opset-18 forms, so
- * a training graph needs at least that.
+ * Raises a graph's default-domain opset to `target` (≥ 13), rewriting what changed meaning between 13 and 21
+ * for the ops exports use: `axes` of the Reduce ops becomes an input at 18, and a Split without sizes needs
+ * `num_outputs` from 18. Exports older than opset 13 (Squeeze, Unsqueeze, Split and ReduceSum axes as
+ * attributes), GroupNormalization crossing opset 21 (its scale changed from per-group to per-channel) and
+ * subgraphs (If, Loop) are refused. The engine's backward rules emit opset-21 forms.
  */
 export function upgradeOpset(graph: Graph, target: number): void {
   const current = graph.opsets.get("") ?? graph.opsets.get("ai.onnx") ?? 1;
@@ -32,6 +32,10 @@ export function upgradeOpset(graph: Graph, target: number): void {
     if (node.domain !== "" && node.domain !== "ai.onnx") continue;
     if (node.op === "GroupNormalization" && current < 21 && target >= 21)
       throw new Error("GroupNormalization before opset 21 cannot be upgraded past it");
+    if (Object.values(node.attrs).some((a) => a.kind === "graph"))
+      throw new Error(`node ${node.name} (${node.op}) has a subgraph, which training graphs do not support`);
+    if (current < 18 && target >= 18 && node.op === "Split" && !node.inputs[1] && !node.attrs.num_outputs)
+      node.attrs.num_outputs = { kind: "int", value: node.outputs.length };
     if (current < 18 && target >= 18 && REDUCE_AXES_AT_18.has(node.op)) {
       const axes = node.attrs.axes;
       if (axes?.kind === "ints") {

@@ -1,4 +1,4 @@
-import { ConfigError, type ConfigSchema, type ServicePorts } from "../config/index.js";
+import { ConfigError, type ConfigSchema, LOG_LEVELS, type ServicePorts } from "../config/index.js";
 import { createRpcServer, type RpcServer } from "../rpc/index.js";
 import {
   createLogger,
@@ -77,7 +77,10 @@ export async function runService<S extends ConfigSchema>(
   try {
     config = loadServiceConfig(options.ports, options.schema, options.env);
   } catch (error) {
-    const boot = createLogger({ service: options.name, level: "info" });
+    // The configured level may be what is broken: use it only when it is a valid one.
+    const wanted = (options.env ?? process.env).LOG_LEVEL?.trim();
+    const level = wanted && (LOG_LEVELS as readonly string[]).includes(wanted) ? wanted : "info";
+    const boot = createLogger({ service: options.name, level });
     boot.fatal(
       { event: "config_invalid", err: error },
       error instanceof ConfigError ? error.message : String(error),

@@ -1,6 +1,6 @@
 import { ClassifierService } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import type { ServiceImpl } from "../../../shared/rpc/index.js";
-import { ChunkAssembler, invalidField, required } from "../../../shared/service/wire/index.js";
+import { ChunkAssembler, intField, invalidField, required } from "../../../shared/service/wire/index.js";
 import { type EvaluateDeps, runEvaluation, validateEvaluateSpec } from "./evaluate.js";
 import { runTraining, type TrainDeps, type TrainEvent } from "./train.js";
 import { validateTrainSpec } from "./train-spec.js";
@@ -42,6 +42,8 @@ export function classifierHandlers(deps: TrainDeps & EvaluateDeps): ServiceImpl<
           if (payload.case !== "header")
             throw invalidField("payload", "the first message must be the header");
           plan = validateTrainSpec(payload.value.spec, deps.limits);
+          intField(payload.value.realCount, "header.real_count", { min: 1, max: deps.limits.maxImages });
+          intField(payload.value.syntheticCount, "header.synthetic_count", { max: deps.limits.maxImages });
           real = new ChunkAssembler("real_chunk", payload.value.realCount);
           synthetic = new ChunkAssembler("synthetic_chunk", payload.value.syntheticCount);
           total = payload.value.realCount + payload.value.syntheticCount;
@@ -84,6 +86,7 @@ export function classifierHandlers(deps: TrainDeps & EvaluateDeps): ServiceImpl<
           if (payload.case !== "header")
             throw invalidField("payload", "the first message must be the header");
           plan = validateEvaluateSpec(payload.value.spec);
+          intField(payload.value.imageCount, "header.image_count", { min: 1, max: deps.limits.maxImages });
           images = new ChunkAssembler("chunk", payload.value.imageCount);
           continue;
         }

@@ -36,7 +36,7 @@ async function decodeAll(
         }),
       ),
     );
-    decoded.forEach((d, k) => out.set(d.data, (from + k) * plane));
+    for (const [k, d] of decoded.entries()) out.set(d.data, (from + k) * plane);
   }
   return out;
 }

@@ -9,6 +9,8 @@ export interface GenerationMetrics {
   readonly images: Counter<"method">;
   /** `diffda_generation_samples_skipped_total{method}`: samples skipped on the caller's request. */
   readonly skipped: Counter<"method">;
+  /** `diffda_generation_adapter_cache_lookups_total{result}`: shards with adapters, by cache hit or miss. */
+  readonly adapterCache: Counter<"result">;
   /**
    * `diffda_generation_shards_in_flight{method}` and `diffda_generation_shard_duration_seconds{method,outcome}`.
    */
@@ -27,6 +29,11 @@ export function createGenerationMetrics(metrics: Metrics): GenerationMetrics {
       name: "generation_samples_skipped_total",
       help: "Samples of a shard skipped because the caller already held them (skip_sample_indices)",
       labelNames: ["method"],
+    }),
+    adapterCache: metrics.counter({
+      name: "generation_adapter_cache_lookups_total",
+      help: "Shards with adapters, by whether the adapted model was cached (hit) or merged for them (miss)",
+      labelNames: ["result"],
     }),
     shards: createWorkMetrics(metrics, {
       inFlight: "generation_shards_in_flight",

@@ -52,9 +52,18 @@ async function* batchesOf(
 
 const isDenoise = (a: EngineProgress, b: EngineProgress) => a.stage === b.stage;
 
+/** A batch on the engine. */
+interface Running {
+  readonly batch: PlannedSample[];
+  readonly images: Promise<EngineImage[]>;
+  readonly progress: AsyncIterable<EngineProgress>;
+  readonly note: string;
+}
+
 /**
  * Generates the shard's pending samples (its range minus `skip`) in batches and yields progress after every
  * denoising step, each image as soon as its batch is encoded (ascending sample index), then `completed`.
+ * The next batch starts on the engine while the images of the last one are sent.
  * `signal` (the call's cancel, deadline or drain) stops the engine before its next denoising step.
  */
 export async function* generateShard(
@@ -71,12 +80,14 @@ export async function* generateShard(
   let stepsAfterCancel = 0;
   let lastStep: { stage: string; step: number; totalSteps: number } | undefined;
   let produced = 0;
-  let running: Promise<EngineImage[]> | undefined;
+  const inFlight = new Set<Promise<EngineImage[]>>();
   const lease = await deps.engine.acquire(request.model).catch((error: unknown) => {
     free();
     end("failed");
     throw error;
   });
+  if (request.model.adapters.length > 0)
+    deps.metrics.adapterCache.inc({ result: lease.cached ? "hit" : "miss" });
   try {
     const planner = new SamplePlanner(request, lease.info);
     const pending = planner.pending();
@@ -90,33 +101,43 @@ export async function* generateShard(
       "shard started",
     );
     yield { kind: "progress", stage: "generate", step: 0, totalSteps: pending.length, message: "started" };
-    for await (const batch of batchesOf(planner, pending, deps.batchSize)) {
+    const batches = batchesOf(planner, pending, deps.batchSize);
+    /** Starts a batch on the engine; its progress is buffered (coalesced) until read. */
+    const launch = async (batch: PlannedSample[]): Promise<Running> => {
       signal.throwIfAborted();
       const first = batch[0];
-      const engineBatch = {
-        modelKey: lease.key,
-        method: await planner.method(first.height, first.width, clipDir),
-        sampling: {
-          steps: request.sampling.steps,
-          scheduler: request.sampling.scheduler,
-          guidanceScale: request.sampling.guidanceScale,
-        },
-        samples: batch,
-      };
-      const note = `samples ${first.index}..${batch[batch.length - 1].index}`;
       const progress = createEventChannel<EngineProgress>(isDenoise);
-      running = deps.engine.generate(engineBatch, {
-        signal,
-        onProgress: (p) => progress.push(p),
-        onSettled: (n) => {
-          stepsAfterCancel += n;
+      const images = deps.engine.generate(
+        {
+          modelKey: lease.key,
+          method: await planner.method(first.height, first.width, clipDir),
+          sampling: {
+            steps: request.sampling.steps,
+            scheduler: request.sampling.scheduler,
+            guidanceScale: request.sampling.guidanceScale,
+          },
+          samples: batch,
         },
-      });
-      running.then(
+        {
+          signal,
+          onProgress: (p) => progress.push(p),
+          onSettled: (n) => {
+            stepsAfterCancel += n;
+          },
+        },
+      );
+      images.then(
         () => progress.close(),
         (error: unknown) => progress.fail(error),
       );
-      for await (const p of progress) {
+      inFlight.add(images);
+      void images.catch(() => {}).finally(() => inFlight.delete(images));
+      return { batch, images, progress, note: `samples ${first.index}..${batch[batch.length - 1].index}` };
+    };
+    const first = await batches.next();
+    let current = first.done ? undefined : await launch(first.value);
+    while (current) {
+      for await (const p of current.progress) {
         lastStep = p;
         const perImage = produced > 0 ? (performance.now() - started) / 1000 / produced : undefined;
         yield {
@@ -124,24 +145,27 @@ export async function* generateShard(
           stage: p.stage,
           step: p.step,
           totalSteps: p.totalSteps,
-          message: note,
+          message: current.note,
           etaSeconds: perImage === undefined ? undefined : perImage * (pending.length - produced),
         };
       }
-      const images = await running;
-      running = undefined;
+      const images = await current.images;
+      // The engine starts on the next batch while this one's images go out.
+      const next = await batches.next();
+      const following = next.done ? undefined : await launch(next.value);
       for (const [i, image] of images.entries()) {
         produced++;
         deps.metrics.images.inc({ method });
-        yield { kind: "image", sample: batch[i], image };
+        yield { kind: "image", sample: current.batch[i], image };
       }
       yield {
         kind: "progress",
         stage: "generate",
         step: produced,
         totalSteps: pending.length,
-        message: note,
+        message: current.note,
       };
+      current = following;
     }
     const seconds = (performance.now() - started) / 1000;
     yield { kind: "completed", imageCount: produced, seconds };
@@ -151,7 +175,7 @@ export async function* generateShard(
   } finally {
     // A batch still running (the call ended mid-batch) stops within a denoising step: wait for it, so the
     // in-flight gauge and the log describe engine work that really ended.
-    await running?.catch(() => {});
+    await Promise.allSettled(inFlight);
     lease.release();
     free();
     const outcome = signal.aborted ? "cancelled" : failure === undefined ? "ok" : "failed";

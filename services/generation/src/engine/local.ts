@@ -86,11 +86,12 @@ export class LocalEngine implements GenerationEngine {
   async acquire(spec: ModelSpec): Promise<ModelLease> {
     const base = await this.#base(spec.id, spec.dir);
     const key = modelKey(spec);
-    if (spec.adapters.length === 0) return { key, info: infoOf(base), release: () => {} };
+    if (spec.adapters.length === 0) return { key, info: infoOf(base), cached: true, release: () => {} };
     let entry = this.#adapted.get(key);
-    if (entry)
+    const cached = entry !== undefined;
+    if (entry) {
       this.#adapted.delete(key); // re-inserted below as the most recently used
-    else {
+    } else {
       entry = { model: applyAdapters(base, spec.adapters), refs: 0 };
       entry.model.catch(() => this.#adapted.delete(key));
     }
@@ -103,6 +104,7 @@ export class LocalEngine implements GenerationEngine {
       return {
         key,
         info: infoOf(model),
+        cached,
         release: () => {
           if (released) return;
           released = true;

@@ -40,7 +40,7 @@ export type WorkerReply =
 /** What a successful request answers. */
 export type WorkerValue =
   | undefined
-  | { readonly lease: number; readonly key: string; readonly info: ModelInfo }
+  | { readonly lease: number; readonly key: string; readonly info: ModelInfo; readonly cached: boolean }
   | { readonly images: EngineImage[]; readonly stepsAfterCancel: number };
 
 /** Options the worker starts with (workerData). */

@@ -41,6 +41,8 @@ export interface ModelLease {
   /** The engine's key of the adapted model (base id + adapter hashes). */
   readonly key: string;
   readonly info: ModelInfo;
+  /** True when the adapted model came from the cache (false: adapters were merged for this lease). */
+  readonly cached: boolean;
   /** Lets the engine evict the adapted model once no shard uses it. */
   release(): void;
 }

@@ -100,6 +100,7 @@ export class WorkerEngine implements GenerationEngine {
     return {
       key: value.key,
       info: value.info,
+      cached: value.cached,
       release: () => {
         if (released || this.#failed) return;
         released = true;

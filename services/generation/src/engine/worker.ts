@@ -73,7 +73,11 @@ port.on("message", (request: WorkerRequest) => {
         (lease) => {
           const id = nextLease++;
           leases.set(id, lease);
-          reply({ id: request.id, ok: true, value: { lease: id, key: lease.key, info: lease.info } });
+          reply({
+            id: request.id,
+            ok: true,
+            value: { lease: id, key: lease.key, info: lease.info, cached: lease.cached },
+          });
         },
         (error: unknown) => reply({ id: request.id, ok: false, error: failure(error) }),
       );

@@ -1,0 +1,28 @@
+import type { Counter } from "prom-client";
+import { createWorkMetrics, type WorkMetrics } from "../../../shared/service/index.js";
+import type { Metrics } from "../../../shared/telemetry/index.js";
+
+/** The finetune service's metrics. */
+export interface FinetuneMetrics {
+  /** `diffda_finetune_runs_in_flight{method}`, `diffda_finetune_run_duration_seconds{method,outcome}`. */
+  readonly runs: WorkMetrics<"method">;
+  /** `diffda_finetune_steps_total{method}`: optimizer steps taken. */
+  readonly steps: Counter<"method">;
+}
+
+/** Registers the finetune metrics. */
+export function createFinetuneMetrics(metrics: Metrics): FinetuneMetrics {
+  return {
+    runs: createWorkMetrics(metrics, {
+      inFlight: "finetune_runs_in_flight",
+      duration: "finetune_run_duration_seconds",
+      what: "fine-tuning run",
+      labelNames: ["method"],
+    }),
+    steps: metrics.counter({
+      name: "finetune_steps_total",
+      help: "Optimizer steps of fine-tuning, by method",
+      labelNames: ["method"],
+    }),
+  };
+}
