@@ -24,7 +24,7 @@ import { zeroShot } from "./train-kit.js";
 
 const IMG = 3 * 32 * 32;
 const PER_CLASS = Number(process.env.KIT_BENCH_PER_CLASS ?? 32);
-const GUIDANCE = 7.5;
+const GUIDANCE = Number(process.env.KIT_BENCH_GUIDANCE ?? 7.5);
 const STEPS = 25;
 
 async function classify(

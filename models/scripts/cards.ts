@@ -126,6 +126,11 @@ latents, in \`vae_*/config.json\`). Reconstruction on the train corpus: MSE ${st
 in [−1,1] units (PSNR ${stats.vae.reconPsnr?.toFixed(2) ?? "—"} dB). UNet inputs: \`sample\` [B,4,8,8],
 \`timestep\` [B] float32, \`encoder_hidden_states\` [B,16,64]; output \`out_sample\`.
 
+${
+  (stats.unet.runs ?? []).length > 1
+    ? `The UNet was trained in ${stats.unet.runs.length} runs (${stats.unet.runs.map((r: any) => `to step ${r.total}: ${min(r.seconds)}, ${Math.round(r.msPerStep)} ms/step`).join("; ")}); the second resumed the first's checkpoint with the cosine stretched to the new total and oversampled digits (each image a digit with probability 1/3, else uniform). The edit model was initialised from the first run's UNet.\n`
+    : ""
+}
 ## Loss curves
 
 UNet (ε-MSE): ![unet loss](loss-unet.png)
