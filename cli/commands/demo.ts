@@ -10,7 +10,7 @@ import { formatDuration } from "../progress/bar.js";
 import { writeReport } from "../report/report.js";
 import type { CommandContext } from "./context.js";
 import { followJob } from "./follow.js";
-import { type SubmitArgs, submitRun } from "./submit.js";
+import { buildSubmission, type SubmitArgs, submitRun } from "./submit.js";
 import { bringDown, bringUp } from "./up.js";
 
 /** The committed demo job. */
@@ -30,14 +30,14 @@ export interface DemoOptions {
 /** `diffda demo`. */
 export async function demoCommand(ctx: CommandContext, options: DemoOptions): Promise<number> {
   const started = Date.now();
+  const submit: SubmitArgs = { ...options.submit, spec: options.submit.spec ?? DEMO_SPEC };
+  await buildSubmission(submit); // a bad job file or option fails before anything starts
   const stack = options.url === undefined ? await bringUp(ctx, options.embedded) : undefined;
   const client = ctx.client(stack?.url ?? options.url);
   let code = 1;
   try {
     const run = async () => {
-      const { job } = await submitRun(client, { spec: DEMO_SPEC, ...options.submit }, (line) =>
-        ctx.print(line),
-      );
+      const { job } = await submitRun(client, submit, (line) => ctx.print(line));
       const followed = await followJob(ctx, client, job.id);
       if (followed.job.state !== "succeeded") return 1;
       const out = options.report ?? join(stack?.dataDir ?? resolve(".data"), "reports", `${job.id}.html`);

@@ -23,6 +23,8 @@ interface TaskState {
   message: string;
   /** Samples of a generate shard (from the plan). */
   samples: number;
+  /** Id of the task's latest progress event (the detail shows the most recently active task). */
+  updated: number;
 }
 
 /** What one stage shows. */
@@ -134,6 +136,7 @@ export function createJobProgress(plan: StagePlan): JobProgress {
         loss: undefined,
         message: "",
         samples: plan.shardSamples.get(key) ?? 0,
+        updated: 0,
       };
       tasks.set(key, t);
     }
@@ -180,6 +183,7 @@ export function createJobProgress(plan: StagePlan): JobProgress {
           t.stage = String(data.stage ?? "");
           t.loss = typeof data.loss === "number" ? data.loss : undefined;
           t.message = typeof data.message === "string" ? data.message : "";
+          t.updated = event.id;
           return;
         }
         case "task.succeeded": {
@@ -243,7 +247,12 @@ export function createJobProgress(plan: StagePlan): JobProgress {
           (sum, t) => sum + (t.totalSteps > 0 ? Math.min(1, t.step / t.totalSteps) : 0),
           0,
         );
-        const current = running.find((t) => t.totalSteps > 0);
+        const current = running
+          .filter((t) => t.totalSteps > 0)
+          .reduce<TaskState | undefined>(
+            (a, t) => (a === undefined || t.updated > a.updated ? t : a),
+            undefined,
+          );
         const detail =
           current === undefined
             ? ""

@@ -46,7 +46,11 @@ export function accuracyChart(bars: readonly ChartBar[], options: { title?: stri
   const top = 34;
   const plotH = 240;
   const bottom = 86;
-  const width = left + Math.max(1, bars.length) * slot + 16;
+  // Wide enough for the title, so few bars still leave it readable.
+  const width = Math.max(
+    left + Math.max(1, bars.length) * slot + 16,
+    80 + 6.5 * (options.title?.length ?? 0),
+  );
   const height = top + plotH + bottom;
   const { min, max, step } = axisRange(bars);
   const y = (fraction: number) => top + plotH - ((fraction * 100 - min) / (max - min)) * plotH;

@@ -108,6 +108,22 @@ describe("job progress", () => {
       }),
     );
     assert.equal(progress.stages(Date.parse(at(21)))[2].detail, "epoch 3/12 loss 1.500");
+    // A second run waits in the classifier's queue after decoding: the detail follows the active one.
+    const waiting = "train:da-fusion:seed=0";
+    progress.apply(ev("task.started", 21, { key: waiting, kind: "train" }));
+    progress.apply(ev("task.progress", 21, { key: waiting, stage: "decode", step: 50, totalSteps: 50 }));
+    assert.equal(progress.stages(Date.parse(at(21)))[2].detail, "decode 50/50");
+    progress.apply(
+      ev("task.progress", 23, {
+        key: train,
+        stage: "train",
+        step: 40,
+        totalSteps: 120,
+        message: "epoch 4/12",
+        loss: 1.25,
+      }),
+    );
+    assert.equal(progress.stages(Date.parse(at(23)))[2].detail, "epoch 4/12 loss 1.250");
     progress.apply(ev("job.failed", 22, { error: "x" }));
     assert.equal(progress.state, "failed");
     assert.deepEqual(progress.wallSeconds(), { finetune: 20, generate: 6 }, "first start → last finish");
