@@ -25,6 +25,8 @@ interface TaskState {
   samples: number;
   /** Id of the task's latest progress event (the detail shows the most recently active task). */
   updated: number;
+  /** The fine-tuning method of a finetune task (from its key), else "". */
+  method: string;
 }
 
 /** What one stage shows. */
@@ -114,6 +116,24 @@ export interface JobProgress {
   wallSeconds(): Partial<Record<Stage, number>>;
 }
 
+/**
+ * Training stages of a fine-tuning method, in order (the task key names the method:
+ * `finetune:<method>:<hash>`); TI+LoRA trains its tokens first, then the LoRA weights.
+ */
+const FINETUNE_STAGES: Readonly<Record<string, readonly string[]>> = {
+  ti_lora: ["textual_inversion", "lora"],
+};
+
+/** A running task's completed fraction from its latest progress (a two-stage fine-tuning counts both). */
+function taskFraction(t: TaskState): number {
+  if (t.totalSteps <= 0) return 0;
+  const within = Math.min(1, t.step / t.totalSteps);
+  const stages = FINETUNE_STAGES[t.method];
+  if (stages === undefined) return within;
+  const index = stages.indexOf(t.stage);
+  return index < 0 ? 0 : (index + within) / stages.length;
+}
+
 const fmtLoss = (loss: number) => (Math.abs(loss) >= 0.01 ? loss.toFixed(3) : loss.toExponential(1));
 
 /** Starts tracking a job planned as `plan`. */
@@ -137,6 +157,7 @@ export function createJobProgress(plan: StagePlan): JobProgress {
         message: "",
         samples: plan.shardSamples.get(key) ?? 0,
         updated: 0,
+        method: key.startsWith("finetune:") ? (key.split(":")[1] ?? "") : "",
       };
       tasks.set(key, t);
     }
@@ -243,10 +264,7 @@ export function createJobProgress(plan: StagePlan): JobProgress {
             wallSeconds,
           };
         }
-        const partial = running.reduce(
-          (sum, t) => sum + (t.totalSteps > 0 ? Math.min(1, t.step / t.totalSteps) : 0),
-          0,
-        );
+        const partial = running.reduce((sum, t) => sum + taskFraction(t), 0);
         const current = running
           .filter((t) => t.totalSteps > 0)
           .reduce<TaskState | undefined>(

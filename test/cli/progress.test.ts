@@ -69,7 +69,7 @@ describe("job progress", () => {
     );
     let finetune = progress.stages(Date.parse(at(10)))[0];
     assert.equal(finetune.detail, "lora 50/200 loss 0.084");
-    assert.equal(finetune.fraction, 0.25 / 2);
+    assert.equal(finetune.fraction, (1 + 0.25) / 2 / 2, "TI+LoRA: the TI stage is done, LoRA a quarter");
     assert.equal(finetune.wallSeconds, 10);
 
     const shard = "generate:real-guidance:seed=0:shard=0";
