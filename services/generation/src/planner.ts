@@ -135,8 +135,9 @@ export class SamplePlanner {
     const { sampling } = this.#req;
     const f = this.#info.vaeScaleFactor;
     const native = this.#info.sampleSize * f;
-    const height = sampling.height ?? source?.height ?? native;
-    const width = sampling.width ?? source?.width ?? native;
+    const size = this.#info.fixedSize ? undefined : source;
+    const height = sampling.height ?? size?.height ?? native;
+    const width = sampling.width ?? size?.width ?? native;
     if ((height % f !== 0 || width % f !== 0) && field) {
       throw invalidField(
         field,

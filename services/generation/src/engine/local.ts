@@ -45,6 +45,10 @@ function infoOf(model: DiffusionModel): ModelInfo {
   return {
     vaeScaleFactor: config.vaeScaleFactor,
     sampleSize: config.sampleSize,
+    fixedSize: [2, 3].every((axis) => {
+      const d = model.unet.component.input("sample")?.shape[axis];
+      return typeof d === "number" && d > 0;
+    }),
     instructPix2Pix: config.unetInChannels === 2 * config.latentChannels,
     canEncodeImages: model.vaeEncoder !== undefined,
   };

@@ -30,6 +30,11 @@ export interface ModelInfo {
   readonly vaeScaleFactor: number;
   /** Native latent side of the UNet (text-to-image size = this × the VAE factor). */
   readonly sampleSize: number;
+  /**
+   * True when the UNet's `sample` input has fixed spatial dimensions (an export with static shapes, like
+   * the bundled kit): it runs only at its native size, so sources of another size are resized to it.
+   */
+  readonly fixedSize: boolean;
   /** True for an image-conditioned (InstructPix2Pix) UNet. */
   readonly instructPix2Pix: boolean;
   /** True when the folder has a VAE encoder (every image-to-image method needs one). */

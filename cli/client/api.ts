@@ -1,0 +1,138 @@
+/**
+ * The gateway's REST resources as typed calls over a {@link RestClient}: methods, datasets, jobs,
+ * artifacts. Each POST sends one Idempotency-Key, reused by the client's retries.
+ */
+import { randomUUID } from "node:crypto";
+import type { RestClient } from "./rest-client.js";
+import type {
+  Artifact,
+  ArtifactPage,
+  BuiltinDatasetRequest,
+  Dataset,
+  Job,
+  JobRequest,
+  JobState,
+  JobSummary,
+  MethodPreset,
+  Page,
+  UploadOptions,
+} from "./types.js";
+
+const enc = encodeURIComponent;
+
+function query(params: Record<string, string | number | undefined>): string {
+  const entries = Object.entries(params).filter(
+    (entry): entry is [string, string | number] => entry[1] !== undefined,
+  );
+  return entries.length === 0 ? "" : `?${entries.map(([k, v]) => `${enc(k)}=${enc(String(v))}`).join("&")}`;
+}
+
+/** `GET /v1/methods`: the presets. */
+export async function listMethods(client: RestClient): Promise<MethodPreset[]> {
+  return (await client.json<{ items: MethodPreset[] }>({ method: "GET", path: "/v1/methods" })).items;
+}
+
+/** `POST /v1/datasets` with a built-in few-shot task. */
+export function createBuiltinDataset(client: RestClient, request: BuiltinDatasetRequest): Promise<Dataset> {
+  return client.json<Dataset>({
+    method: "POST",
+    path: "/v1/datasets",
+    json: request,
+    idempotencyKey: randomUUID(),
+  });
+}
+
+/** `POST /v1/datasets` with an ImageFolder zip archive. */
+export function uploadDatasetZip(
+  client: RestClient,
+  zip: Uint8Array,
+  options: UploadOptions = {},
+): Promise<Dataset> {
+  return client.json<Dataset>({
+    method: "POST",
+    path: `/v1/datasets${query({ ...options })}`,
+    body: { bytes: zip, contentType: "application/zip" },
+    idempotencyKey: randomUUID(),
+  });
+}
+
+/** `GET /v1/datasets/{id}`. */
+export function getDataset(client: RestClient, id: string): Promise<Dataset> {
+  return client.json<Dataset>({ method: "GET", path: `/v1/datasets/${enc(id)}` });
+}
+
+/** `POST /v1/jobs`. */
+export function submitJob(client: RestClient, request: JobRequest): Promise<Job> {
+  return client.json<Job>({ method: "POST", path: "/v1/jobs", json: request, idempotencyKey: randomUUID() });
+}
+
+/** `GET /v1/jobs/{id}`. */
+export function getJob(client: RestClient, id: string): Promise<Job> {
+  return client.json<Job>({ method: "GET", path: `/v1/jobs/${enc(id)}` });
+}
+
+/** `GET /v1/jobs`: one page, newest first. */
+export function listJobs(
+  client: RestClient,
+  options: { state?: JobState; limit?: number; cursor?: string } = {},
+): Promise<Page<JobSummary>> {
+  return client.json<Page<JobSummary>>({ method: "GET", path: `/v1/jobs${query(options)}` });
+}
+
+/** `POST /v1/jobs/{id}/cancel`. */
+export function cancelJob(client: RestClient, id: string): Promise<Job> {
+  return client.json<Job>({
+    method: "POST",
+    path: `/v1/jobs/${enc(id)}/cancel`,
+    idempotencyKey: randomUUID(),
+  });
+}
+
+/** Every artifact of a job under `prefix`, following the pages. */
+export async function listArtifacts(
+  client: RestClient,
+  jobId: string,
+  options: { prefix?: string; max?: number } = {},
+): Promise<Artifact[]> {
+  const out: Artifact[] = [];
+  const max = options.max ?? Number.POSITIVE_INFINITY;
+  for (let after: string | undefined; out.length < max; ) {
+    const page = await client.json<ArtifactPage>({
+      method: "GET",
+      path: `/v1/jobs/${enc(jobId)}/artifacts${query({ prefix: options.prefix, after, limit: 500 })}`,
+    });
+    out.push(...page.items);
+    if (page.nextAfter === null) break;
+    after = page.nextAfter;
+  }
+  return out.slice(0, max);
+}
+
+/** The bytes of one artifact. */
+export async function downloadArtifact(
+  client: RestClient,
+  artifact: Pick<Artifact, "href">,
+): Promise<Uint8Array> {
+  const response = await client.send({ method: "GET", path: artifact.href });
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** `GET /v1/jobs/{id}/synthetic.zip` as a streaming response. */
+export function syntheticZip(
+  client: RestClient,
+  jobId: string,
+  options: { method?: string; seed?: number } = {},
+): Promise<Response> {
+  return client.send({
+    method: "GET",
+    path: `/v1/jobs/${enc(jobId)}/synthetic.zip${query(options)}`,
+    headers: { accept: "application/zip" },
+  });
+}
+
+/** `GET /readyz`: whether the gateway is ready (false while it starts or drains). */
+export async function isReady(client: RestClient, signal?: AbortSignal): Promise<boolean> {
+  const response = await client.send({ method: "GET", path: "/readyz", accept: () => true, signal });
+  await response.body?.cancel();
+  return response.status === 200;
+}

@@ -1,0 +1,214 @@
+/**
+ * The gateway's REST resources as the CLI reads them (docs/api.md; the OpenAPI document at
+ * `GET /openapi.json` is the contract). Only the fields the CLI uses are typed; the rest pass through.
+ */
+
+/** Final job states: the event stream ends and the job no longer changes. */
+export const FINAL_STATES = ["succeeded", "failed", "cancelled"] as const;
+
+/** Every job state. */
+export type JobState = "queued" | "running" | (typeof FINAL_STATES)[number];
+
+/** Whether `state` is final. */
+export function isFinalState(state: string): boolean {
+  return (FINAL_STATES as readonly string[]).includes(state);
+}
+
+/** Mean, sample standard deviation (null below two values) and count. */
+export interface MeanStd {
+  mean: number | null;
+  std: number | null;
+  n: number;
+}
+
+/** One (method, seed) evaluation. */
+export interface RunResult {
+  seed: number;
+  top1Accuracy: number;
+  perClassAccuracy: (number | null)[];
+  meanLoss: number | null;
+  sampleCount: number;
+  syntheticImages: number;
+  trainSeconds: number;
+}
+
+/** One method's results over the seeds. */
+export interface MethodResult {
+  label: string;
+  preset: string | null;
+  kind: "diffda" | "baseline";
+  runs: RunResult[];
+  top1Accuracy: MeanStd;
+  perClassAccuracy: { mean: (number | null)[]; std: (number | null)[] };
+  gainOverBaseline: (MeanStd & { baseline: string }) | null;
+  generation: { images: number; seconds: number; imagesPerSecond: number | null } | null;
+}
+
+/** A succeeded job's result. */
+export interface JobResult {
+  classes: string[];
+  methods: MethodResult[];
+  /** Per task kind: tasks and summed seconds between their start and finish. */
+  stages: Record<string, { tasks: number; seconds: number }>;
+}
+
+/** A resolved method of a stored spec. */
+export interface ResolvedMethod {
+  label: string;
+  preset: string | null;
+  kind: "diffda" | "baseline";
+  finetuning: { method: string } & Record<string, unknown>;
+  generation: ({ mode: string; syntheticPerReal: number } & Record<string, unknown>) | null;
+  utilization: { mode: string } & Record<string, unknown>;
+}
+
+/** A job's resolved spec. */
+export interface JobSpec {
+  version: number;
+  name: string | null;
+  datasetId: string;
+  seeds: number[];
+  methods: ResolvedMethod[];
+  classifier: Record<string, unknown>;
+  shardSize: number;
+}
+
+/** Task counts of a job. */
+export interface TaskCounts {
+  pending: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+  total: number;
+}
+
+/** `GET /v1/jobs/{id}`. */
+export interface Job {
+  id: string;
+  name: string | null;
+  state: JobState;
+  datasetId: string;
+  spec: JobSpec;
+  tasks: TaskCounts;
+  result: JobResult | null;
+  error: unknown;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** An item of `GET /v1/jobs`. */
+export interface JobSummary {
+  id: string;
+  name: string | null;
+  state: JobState;
+  datasetId: string;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/** A cursor page. */
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** `GET /v1/datasets/{id}`. */
+export interface Dataset {
+  id: string;
+  name: string;
+  kind: string;
+  classes: string[];
+  imageCount: number;
+  trainCount: number;
+  testCount: number;
+  image: { channels: number; height: number; width: number };
+  builtin: { name: string; shots: number; seed: number; testPerClass: number | null } | null;
+  createdAt: string;
+}
+
+/** A built-in few-shot task (`POST /v1/datasets` JSON body). */
+export interface BuiltinDatasetRequest {
+  builtin: string;
+  shots: number;
+  seed?: number;
+  classes?: (string | number)[];
+  testPerClass?: number;
+  name?: string;
+}
+
+/** Options of an ImageFolder upload (`POST /v1/datasets` query string). */
+export interface UploadOptions {
+  name?: string;
+  channels?: 1 | 3;
+  size?: number;
+  testFraction?: number;
+  splitSeed?: number;
+}
+
+/** A method of a job request: a preset with overrides, or a composition. */
+export interface MethodRequest {
+  preset?: string;
+  label?: string;
+  finetuning?: Record<string, unknown>;
+  generation?: Record<string, unknown>;
+  utilization?: Record<string, unknown>;
+}
+
+/** `POST /v1/jobs` body. */
+export interface JobRequest {
+  datasetId: string;
+  name?: string;
+  methods: MethodRequest[];
+  seeds?: number[];
+  baselines?: string[];
+  classifier?: Record<string, unknown>;
+  shardSize?: number;
+}
+
+/** An item of `GET /v1/jobs/{id}/artifacts`. */
+export interface Artifact {
+  key: string;
+  kind: string;
+  sha256: string;
+  bytes: number;
+  mediaType: string;
+  meta: Record<string, unknown>;
+  createdAt: string;
+  href: string;
+}
+
+/** `GET /v1/jobs/{id}/artifacts`. */
+export interface ArtifactPage {
+  items: Artifact[];
+  nextAfter: string | null;
+}
+
+/** A preset of `GET /v1/methods`. */
+export interface MethodPreset {
+  id: string;
+  name: string;
+  kind: "diffda" | "baseline";
+  reference: string;
+  description: string;
+}
+
+/** One event of a job's stream (`data:` of the SSE frame). */
+export interface JobEvent {
+  id: number;
+  type: string;
+  createdAt: string;
+  data: Record<string, unknown>;
+}
+
+/** An RFC 9457 problem as the gateway answers it. */
+export interface Problem {
+  type?: string;
+  title?: string;
+  status: number;
+  detail?: string;
+  code?: string;
+  errors?: { field: string; message: string }[];
+}

@@ -1,0 +1,96 @@
+/**
+ * `diffda submit`: a job from a job file and/or presets, on a dataset (a built-in few-shot task, an
+ * ImageFolder zip or directory, or an existing dataset id), with the command line's overrides.
+ */
+
+import { UsageError } from "../args.js";
+import { listMethods, submitJob } from "../client/api.js";
+import { type DatasetArgs, registerDataset, resolveDatasetSource } from "../client/dataset-source.js";
+import { readJobFile } from "../client/job-file.js";
+import { applyOverrides, type PresetComponents, type QuickOverrides } from "../client/overrides.js";
+import type { RestClient } from "../client/rest-client.js";
+import type { BuiltinDatasetRequest, Dataset, Job, JobRequest, MethodRequest } from "../client/types.js";
+
+/** What `submit` (and `demo`) take. */
+export interface SubmitArgs {
+  /** A job file. */
+  readonly spec?: string;
+  /** Presets to run (replace the file's methods). */
+  readonly presets?: readonly string[];
+  /** The dataset (overrides the file's). */
+  readonly dataset?: DatasetArgs;
+  readonly seeds?: readonly number[];
+  readonly baselines?: readonly string[];
+  readonly epochs?: number;
+  readonly name?: string;
+  readonly shardSize?: number;
+  readonly overrides?: QuickOverrides;
+}
+
+/** A submitted job and its dataset. */
+export interface Submitted {
+  readonly job: Job;
+  readonly dataset: Dataset;
+}
+
+/** Where a submission's dataset comes from. */
+export type DatasetChoice =
+  | { readonly kind: "args"; readonly args: DatasetArgs }
+  | { readonly kind: "builtin"; readonly request: BuiltinDatasetRequest }
+  | { readonly kind: "id"; readonly id: string };
+
+/** The job request `args` describe (less the dataset id) and where its dataset comes from. */
+export async function buildSubmission(
+  args: SubmitArgs,
+): Promise<{ request: Omit<JobRequest, "datasetId">; dataset: DatasetChoice }> {
+  const file = args.spec === undefined ? undefined : await readJobFile(args.spec);
+  const methods: MethodRequest[] =
+    args.presets !== undefined
+      ? args.presets.map((preset) => ({ preset }))
+      : [...(file?.request.methods ?? [])];
+  if (methods.length === 0) throw new UsageError("name the methods: --preset a,b or --spec job.json");
+  const { datasetId, ...fromFile } = file?.request ?? { methods };
+  const request: Omit<JobRequest, "datasetId"> = {
+    ...fromFile,
+    methods,
+    ...(args.seeds !== undefined ? { seeds: [...args.seeds] } : {}),
+    ...(args.baselines !== undefined ? { baselines: [...args.baselines] } : {}),
+    ...(args.name !== undefined ? { name: args.name } : {}),
+    ...(args.shardSize !== undefined ? { shardSize: args.shardSize } : {}),
+    ...(args.epochs !== undefined
+      ? { classifier: { ...(fromFile.classifier ?? {}), epochs: args.epochs } }
+      : {}),
+  };
+  if (args.dataset !== undefined) return { request, dataset: { kind: "args", args: args.dataset } };
+  if (file?.dataset !== undefined) return { request, dataset: { kind: "builtin", request: file.dataset } };
+  if (datasetId !== undefined) return { request, dataset: { kind: "id", id: datasetId } };
+  throw new UsageError(
+    "name a dataset: --dataset fashion-mnist --shots 5, a .zip, a directory, or a dataset id",
+  );
+}
+
+/** Registers the dataset and submits the job. */
+export async function submitRun(
+  client: RestClient,
+  args: SubmitArgs,
+  onStep: (line: string) => void = () => {},
+): Promise<Submitted> {
+  const built = await buildSubmission(args);
+  const source =
+    built.dataset.kind === "args" ? await resolveDatasetSource(built.dataset.args) : built.dataset;
+  const dataset = await registerDataset(client, source);
+  onStep(
+    `dataset ${dataset.id}: ${dataset.name} — ${dataset.classes.length} classes, ${dataset.trainCount} train / ${dataset.testCount} test images`,
+  );
+  let methods = built.request.methods;
+  const overrides = args.overrides ?? {};
+  if (Object.values(overrides).some((v) => v !== undefined)) {
+    const presets = (await listMethods(client)) as unknown as PresetComponents[];
+    methods = methods.map((method) => applyOverrides(method, overrides, presets));
+  }
+  const job = await submitJob(client, { ...built.request, methods, datasetId: dataset.id });
+  onStep(
+    `job ${job.id} submitted: ${job.spec.methods.map((m) => m.label).join(", ")} × seeds ${job.spec.seeds.join(",")} — ${job.tasks.total} tasks`,
+  );
+  return { job, dataset };
+}
