@@ -97,10 +97,16 @@ const feeds: Record<string, Tensor> = { [RESNET_INPUT]: images };
 const ortLogits = (await runner.run(feeds, { fetches: [RESNET_OUTPUT] }))[RESNET_OUTPUT].data as Float32Array;
 const fwd = await time(() => runner.run(feeds, { fetches: [RESNET_OUTPUT] }));
 await runner.release();
+// One thread too: tfjs-wasm runs single-threaded in Node, so this is the like-for-like comparison.
+const single = await InProcessRunner.create(encodeModel(toModel(graph)), { threads: 1 });
+const fwd1 = await time(() => single.run(feeds, { fetches: [RESNET_OUTPUT] }));
+await single.release();
 record("classifier_b64_forward_ms", fwd.median);
 record("classifier_b64_forward_ms_min", fwd.min);
 record("classifier_b64_forward_gflops", (2 * macs * batch) / fwd.min / 1e6);
 record("classifier_b64_train_forward_ratio", step.min / fwd.min);
+record("classifier_b64_forward_1thread_ms", fwd1.median);
+record("classifier_b64_forward_1thread_ms_min", fwd1.min);
 
 // The same network and weights in TensorFlow.js on the wasm backend (NHWC input, its native layout).
 setThreadsCount(threads);
@@ -126,6 +132,7 @@ record("classifier_b64_forward_tfjs_wasm_ms", tfFwd.median);
 record("classifier_b64_forward_tfjs_wasm_ms_min", tfFwd.min);
 record("classifier_b64_forward_tfjs_wasm_over_ort", tfFwd.min / fwd.min);
 record("classifier_b64_forward_tfjs_wasm_over_ort_median", tfFwd.median / fwd.median);
+record("classifier_b64_forward_tfjs_wasm_over_ort_1thread", tfFwd.min / fwd1.min);
 record("classifier_bench_loadavg_1m", [round(loadStart, 2), round(loadavg()[0], 2)]);
 record("classifier_bench_reps", reps);
 if (maxDiff > 1e-3) throw new Error(`tfjs and onnxruntime disagree: max |Δlogit| = ${maxDiff}`);
