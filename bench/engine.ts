@@ -8,7 +8,7 @@
  * figures sum each node's fastest kernel time over REPS profiled runs — robust to other processes, but they
  * leave out onnxruntime's time between kernels.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { countFlops, type Graph, GraphBuilder, specialize, toModel } from "../shared/ml/graph/index.js";
@@ -18,6 +18,7 @@ import { encodeModel, f32, type Tensor } from "../shared/ml/onnx/index.js";
 import { adamw, constantSchedule } from "../shared/ml/optim/index.js";
 import { InProcessRunner, Trainer } from "../shared/ml/runtime/index.js";
 import { Rng } from "../shared/random/index.js";
+import { mergeResults } from "./results.js";
 
 const threads = Number(process.env.THREADS ?? Math.min(2, availableParallelism()));
 const reps = Number(process.env.REPS ?? 15);
@@ -246,5 +247,6 @@ await rm(profileDir, { recursive: true });
 results.loadavg_1m_start = Number(started.toFixed(2));
 results.loadavg_1m_end = Number(loadavg()[0].toFixed(2));
 await mkdir(new URL("./results/", import.meta.url), { recursive: true });
-await writeFile(new URL("./results/engine.json", import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+// Merge, not overwrite: bench:classifier and bench:accuracy own other keys of the same file.
+await mergeResults(results);
 console.log("wrote bench/results/engine.json");
