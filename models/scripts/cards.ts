@@ -14,13 +14,14 @@ import {
   KIT_COLORS,
 } from "../../shared/kit/corpus.js";
 import { KIT_EDITS } from "../../shared/kit/edits.js";
-import { lossCurve, readLosses } from "./common.js";
+import { lossCurve, readLosses, writeJson } from "./common.js";
 import {
   CACHE_DIR,
   EDIT_DIR,
   EVAL_DIR,
   IMAGE_ENCODER,
   KIT_DIR,
+  STATS_DIR,
   TEXT_HEADS,
   TEXT_LAYERS,
   TEXT_WIDTH,
@@ -76,23 +77,30 @@ Classes: ${KIT_CLASSES.map((c) => c.name + (c.heldOut ? " (held out)" : "")).joi
 
 async function main(): Promise<void> {
   const stats = {
-    clip: await json(join(CACHE_DIR, "stats", "clip.json")),
-    vae: await json(join(CACHE_DIR, "stats", "vae.json")),
-    unet: await json(join(CACHE_DIR, "stats", "unet.json")),
-    edit: await json(join(CACHE_DIR, "stats", "edit.json")),
+    clip: await json(join(STATS_DIR, "clip.json")),
+    vae: await json(join(STATS_DIR, "vae.json")),
+    unet: await json(join(STATS_DIR, "unet.json")),
+    edit: await json(join(STATS_DIR, "edit.json")),
   };
   const bench = await json(join("bench", "results", "model-kit.json"));
   const classifier = await json(join(EVAL_DIR, "classifier.json"));
-  const losses = {
+  const raw = {
     clip: await readLosses("clip"),
     vae: await readLosses("vae"),
     unet: await readLosses("unet"),
     edit: await readLosses("edit"),
   };
-  for (const [name, l] of Object.entries(losses)) {
+  // Raw per-step logs live in .cache (absent on a fresh clone): where they exist, plot them and keep a
+  // 160-point curve in the committed stats; elsewhere the cards' tables come from that stored curve.
+  const losses = { ...raw };
+  for (const name of Object.keys(raw) as (keyof typeof raw)[]) {
+    const l = raw[name];
     const dir = name === "edit" ? EDIT_DIR : name === "clip" ? join(KIT_DIR, "clip") : KIT_DIR;
-    if (l.length && existsSync(dir))
+    if (l.length && existsSync(dir)) {
       await lossPlot(l, join(dir, name === "clip" || name === "edit" ? "loss.png" : `loss-${name}.png`));
+      stats[name].curve = lossCurve(l, 160);
+      await writeJson(join(STATS_DIR, `${name}.json`), stats[name]);
+    } else losses[name] = stats[name].curve ?? [];
   }
   const rec = bench.recognition ?? {};
   const perClass = Object.entries(rec.per_class ?? {})
@@ -126,9 +134,11 @@ latents, in \`vae_*/config.json\`). Reconstruction on the train corpus: MSE ${st
 in [−1,1] units (PSNR ${stats.vae.reconPsnr?.toFixed(2) ?? "—"} dB). UNet inputs: \`sample\` [B,4,8,8],
 \`timestep\` [B] float32, \`encoder_hidden_states\` [B,16,64]; output \`out_sample\`.
 
+Each UNet batch image is a digit with probability 0.4 and uniform over the corpus otherwise (≈47% digits):
+digits are 12% of the corpus and their thin strokes are the hardest thing the model draws.
 ${
   (stats.unet.runs ?? []).length > 1
-    ? `The UNet was trained in ${stats.unet.runs.length} runs (${stats.unet.runs.map((r: any) => `to step ${r.total}: ${min(r.seconds)}, ${Math.round(r.msPerStep)} ms/step`).join("; ")}); the second resumed the first's checkpoint with the cosine stretched to the new total and oversampled digits (each image a digit with probability 1/3, else uniform). The edit model was initialised from the first run's UNet.\n`
+    ? `The UNet was trained in ${stats.unet.runs.length} runs (${stats.unet.runs.map((r: any) => `to step ${r.total}: ${min(r.seconds)}, ${Math.round(r.msPerStep)} ms/step`).join("; ")}); each resumed the previous checkpoint with the cosine stretched to the new total.\n`
     : ""
 }
 ## Loss curves

@@ -14,7 +14,7 @@ import { adamw, warmupCosine } from "../../shared/ml/optim/index.js";
 import { createSession, runSession, Trainer } from "../../shared/ml/runtime/index.js";
 import { Rng } from "../../shared/random/index.js";
 import { exportOnnx, log, paramCount, readJson, steps, trainLoop, writeJson } from "./common.js";
-import { CACHE_DIR, EDIT_DIR, KIT_DIR, LATENT_SIZE, TEXT_WIDTH, UNET_EDIT } from "./config.js";
+import { CACHE_DIR, EDIT_DIR, KIT_DIR, LATENT_SIZE, STATS_DIR, TEXT_WIDTH, UNET_EDIT } from "./config.js";
 import { unetGraph } from "./graphs.js";
 import { kitNoiseSchedule, loadLatents, pick, textCache, trainCorpus } from "./train-kit.js";
 
@@ -130,7 +130,7 @@ export async function trainEditStage(): Promise<void> {
     edits: KIT_EDITS,
   });
   // Runs add up when the stage is resumed with a larger budget.
-  const statsPath = join(CACHE_DIR, "stats", "edit.json");
+  const statsPath = join(STATS_DIR, "edit.json");
   const previous = existsSync(statsPath)
     ? await readJson<{ runs?: unknown[]; seconds?: number; total?: number; msPerStep?: number }>(statsPath)
     : {};
