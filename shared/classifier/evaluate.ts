@@ -12,6 +12,8 @@ export interface EvaluateOptions {
   readonly batchSize?: number;
   /** onnxruntime intra-op threads (default: all cores). */
   readonly threads?: number;
+  /** onnxruntime execution providers in order of preference (default: the CPU). */
+  readonly executionProviders?: readonly string[];
   /** Run onnxruntime in a worker thread so the event loop stays free (default true). */
   readonly worker?: boolean;
   /** Stops between batches; the promise rejects with the signal's reason. */
@@ -46,12 +48,12 @@ function argmaxRows(logits: Float32Array, n: number, k: number, out: Int32Array,
 export async function classifierRunner(
   parameters: Map<string, Tensor>,
   config: ResNetConfig,
-  options: Pick<EvaluateOptions, "threads" | "worker"> = {},
+  options: Pick<EvaluateOptions, "threads" | "executionProviders" | "worker"> = {},
 ): Promise<Runner> {
   checkParameters(config, parameters);
   const graph = withParameters(buildResNet(config).graph, parameters);
   const bytes = encodeModel(toModel(graph, { weightsAs: "initializers" }));
-  const session = { threads: options.threads };
+  const session = { threads: options.threads, executionProviders: options.executionProviders };
   return (options.worker ?? true)
     ? WorkerRunner.create(bytes, session)
     : InProcessRunner.create(bytes, session);

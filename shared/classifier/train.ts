@@ -93,6 +93,8 @@ export interface TrainClassifierOptions {
   readonly onEpoch?: (record: EpochRecord, current: () => Classifier) => void | Promise<void>;
   /** onnxruntime intra-op threads (default: all cores). */
   readonly threads?: number;
+  /** onnxruntime execution providers in order of preference (default: the CPU). */
+  readonly executionProviders?: readonly string[];
   /** Run onnxruntime in a worker thread, building the next batch meanwhile (default true). */
   readonly worker?: boolean;
 }
@@ -250,7 +252,7 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
     schedule: scheduleOf(r),
     clipNorm: o.clipNorm,
     worker: o.worker ?? true,
-    session: { threads: o.threads },
+    session: { threads: o.threads, executionProviders: o.executionProviders },
   });
   try {
     let progress: TrainProgress = {

@@ -67,6 +67,7 @@ export {
   type StageReport,
   type StageResult,
   type StageRunOptions,
+  type StageSessionSettings,
 } from "./run-stage.js";
 export {
   OUTPUT_FILES,

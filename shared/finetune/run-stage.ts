@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { withParameters } from "../ml/graph/index.js";
 import type { Tensor } from "../ml/onnx/index.js";
 import { adamw, type Schedule, warmupCosine } from "../ml/optim/index.js";
-import { createSession, runSession, Trainer } from "../ml/runtime/index.js";
+import { createSession, runSession, type SessionConfig, Trainer } from "../ml/runtime/index.js";
 import { type BatchPlan, trainingBatch } from "./batch.js";
 import type { StageSettings } from "./methods.js";
 import type { StageGraph, StageOutput } from "./stages.js";
@@ -37,6 +37,8 @@ export interface StageRunOptions {
   readonly worker?: boolean;
   /** onnxruntime intra-op threads (default: all cores). */
   readonly threads?: number;
+  /** onnxruntime execution providers in order of preference (default: the CPU). */
+  readonly executionProviders?: readonly string[];
   /** Mean loss over this many fixed held-out batches before and after training (default 0: skip). */
   readonly evalBatches?: number;
 }
@@ -85,6 +87,14 @@ function learningRate(s: StageSettings): Schedule {
 /** The seed of the held-out evaluation batches of a run (apart from every training batch). */
 const evalSeed = (seed: number) => (seed + 0x9e3779b9) % Number.MAX_SAFE_INTEGER;
 
+/** Where a stage's sessions run: threads and execution providers (see {@link StageRunOptions}). */
+export type StageSessionSettings = Pick<SessionConfig, "threads" | "executionProviders">;
+
+/** The session settings of a stage's run options. */
+function sessionSettings(o: StageRunOptions): StageSessionSettings {
+  return { threads: o.threads, executionProviders: o.executionProviders };
+}
+
 /**
  * Mean loss of the stage's graph over `batches` fixed evaluation batches, with parameters `values`. The
  * batches come from their own seed and never use flips, so stages with different flip settings (TI, then
@@ -95,10 +105,10 @@ export async function evaluateLoss(
   plan: BatchPlan,
   batches: number,
   values?: ReadonlyMap<string, Tensor>,
-  threads?: number,
+  settings: StageSessionSettings = {},
 ): Promise<number> {
   const graph = values ? withParameters(stage.training.graph, new Map(values)) : stage.training.graph;
-  const session = await createSession(graph, { threads });
+  const session = await createSession(graph, settings);
   try {
     const evalPlan: BatchPlan = { ...plan, seed: evalSeed(plan.seed), flipProbability: 0 };
     let sum = 0;
@@ -142,7 +152,7 @@ export async function runStage(
   o.signal?.throwIfAborted();
   const evalBatches = o.evalBatches ?? 0;
   const evalLossBefore =
-    evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, undefined, o.threads) : undefined;
+    evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, undefined, sessionSettings(o)) : undefined;
   const trainer = await Trainer.create({
     graph: stage.training.graph,
     loss: stage.training.loss,
@@ -151,7 +161,7 @@ export async function runStage(
     schedule: learningRate(settings),
     clipNorm: settings.clipNorm ?? undefined,
     decay: () => true,
-    session: { threads: o.threads },
+    session: sessionSettings(o),
     worker: o.worker ?? true,
   });
   try {
@@ -193,7 +203,9 @@ export async function runStage(
     const params = stage.training.graph.params;
     const parameters = new Map([...trainer.modelParameters()].filter(([name]) => params.has(name)));
     const evalLossAfter =
-      evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, parameters, o.threads) : undefined;
+      evalBatches > 0
+        ? await evaluateLoss(stage, plan, evalBatches, parameters, sessionSettings(o))
+        : undefined;
     return {
       report: {
         stage: stage.name,

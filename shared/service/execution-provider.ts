@@ -5,9 +5,11 @@
  * the container can use. When any of these is missing the service runs on the CPU and says so in one
  * warning log line, instead of failing every request or refusing to start on a node without a GPU.
  *
- * Wire it into a service with `...executionProviderEnv()` in its schema and
- * `executionProviders: await selectExecutionProviders(config.EXECUTION_PROVIDER, logger)` in the session
- * settings its engine uses (shared/diffusion's `SessionSettings`).
+ * Every service wires it the same way: `...executionProviderEnv()` in its schema, and
+ * `await selectExecutionProviders(config.EXECUTION_PROVIDER, host.logger)` once in its setup, whose result
+ * it passes down to every session it opens (shared/diffusion's `SessionSettings`, shared/ml's
+ * `SessionConfig`, and the `executionProviders` option of shared/classifier and shared/finetune). shared/
+ * never reads the variable itself.
  */
 import * as ort from "onnxruntime-node";
 import { oneOf } from "../config/index.js";

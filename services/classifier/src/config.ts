@@ -1,4 +1,5 @@
 import { int } from "../../../shared/config/index.js";
+import { executionProviderEnv } from "../../../shared/service/execution-provider.js";
 
 /** Default ports of the classifier service. */
 export const CLASSIFIER_PORTS = Object.freeze({ grpcPort: 50053, metricsPort: 9466 });
@@ -30,6 +31,7 @@ export const CLASSIFIER_ENV = {
     default: 1,
     description: "trainings and evaluations running at once (each uses every core); later ones wait",
   }),
+  ...executionProviderEnv(),
   ORT_THREADS: int({
     min: 1,
     max: 1024,

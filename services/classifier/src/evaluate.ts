@@ -59,6 +59,8 @@ export interface EvaluateDeps {
   readonly logger: Logger;
   readonly limiter: Limiter;
   readonly threads?: number;
+  /** onnxruntime execution providers, chosen at boot from EXECUTION_PROVIDER (default: the CPU). */
+  readonly executionProviders?: readonly string[];
 }
 
 /** Top-1, per-class accuracy, confusion matrix and mean cross-entropy from logits. */
@@ -126,7 +128,11 @@ export async function runEvaluation(
     const size = imageSize(set);
     const k = config.numClasses;
     const logits = new Float32Array(n * k);
-    const runner = await classifierRunner(parameters, config, { threads: deps.threads, worker: true });
+    const runner = await classifierRunner(parameters, config, {
+      threads: deps.threads,
+      executionProviders: deps.executionProviders,
+      worker: true,
+    });
     try {
       for (let from = 0; from < n; from += plan.batchSize) {
         signal.throwIfAborted();

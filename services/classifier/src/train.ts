@@ -25,6 +25,8 @@ export interface TrainDeps {
   readonly limiter: Limiter;
   /** onnxruntime intra-op threads (undefined: all cores). */
   readonly threads?: number;
+  /** onnxruntime execution providers, chosen at boot from EXECUTION_PROVIDER (default: the CPU). */
+  readonly executionProviders?: readonly string[];
 }
 
 /** File name of the checkpoint artifact. */
@@ -110,6 +112,7 @@ export async function* runTraining(
       seed: h.seed,
       signal,
       threads: deps.threads,
+      executionProviders: deps.executionProviders,
       onProgress: (p) => {
         deps.metrics.steps.inc();
         events.push({
@@ -128,6 +131,7 @@ export async function* runTraining(
         const evaluation = await evaluateClassifier(c.parameters, c.config, accuracySet, {
           signal,
           threads: deps.threads,
+          executionProviders: deps.executionProviders,
         });
         accuracies[record.epoch] = evaluation.top1;
         events.push({

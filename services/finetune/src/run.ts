@@ -40,6 +40,8 @@ export interface FinetuneDeps {
   readonly logger: Logger;
   readonly limiter: Limiter;
   readonly threads?: number;
+  /** onnxruntime execution providers, chosen at boot from EXECUTION_PROVIDER (default: the CPU). */
+  readonly executionProviders?: readonly string[];
 }
 
 type AdapterInit = MessageInitShape<typeof AdapterSchema>;
@@ -203,6 +205,7 @@ export async function* runFinetune(
       seed: plan.seed,
       signal,
       threads: deps.threads,
+      executionProviders: deps.executionProviders,
       onProgress: (p) => {
         deps.metrics.steps.inc({ method });
         events.push({

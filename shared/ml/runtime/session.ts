@@ -6,10 +6,15 @@ import { encodeModel } from "../onnx/encode.js";
 import type { Tensor } from "../onnx/tensor.js";
 import { fromOrt, toOrt } from "./tensor.js";
 
-/** Session settings; defaults: all cores, every graph optimization. */
+/** Session settings; defaults: all cores, every graph optimization, the CPU. */
 export interface SessionConfig {
   /** Intra-op threads (default: the machine's available parallelism). */
   threads?: number;
+  /**
+   * onnxruntime execution providers in order of preference, e.g. `["cuda", "cpu"]` (default: the CPU).
+   * A service chooses them once at boot (shared/service's `selectExecutionProviders`) and passes them down.
+   */
+  executionProviders?: readonly string[];
   /** onnxruntime graph optimization level (default "all"). */
   optimization?: "disabled" | "basic" | "extended" | "all";
   /**
@@ -35,6 +40,7 @@ export function sessionOptions(config: SessionConfig = {}): ort.InferenceSession
     enableCpuMemArena: true,
     enableMemPattern: true,
   };
+  if (config.executionProviders) options.executionProviders = [...config.executionProviders];
   if (config.dims) options.freeDimensionOverrides = { ...config.dims };
   if (config.optimizedModelPath) options.optimizedModelFilePath = config.optimizedModelPath;
   if (config.profilePrefix) {
