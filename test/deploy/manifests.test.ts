@@ -462,6 +462,28 @@ describe("wiring between objects", () => {
     }
   });
 
+  test("an aged connection's grace covers the gateway's deadline of every call to that service", () => {
+    // A call may start just before its connection reaches GRPC_MAX_CONNECTION_AGE_MS; it must not be cut
+    // while the gateway still waits for it.
+    const deadlines: Record<string, string[]> = {
+      finetune: ["FINETUNE_TIMEOUT_MS"],
+      generation: ["GENERATE_TIMEOUT_MS"],
+      classifier: ["TRAIN_TIMEOUT_MS", "EVALUATE_TIMEOUT_MS"],
+    };
+    for (const gw of WORKLOADS.filter((x) => x.process === "gateway")) {
+      const gateway = bootConfig(gw, configs.get("gateway")!);
+      for (const w of WORKLOADS.filter((x) => x.overlay === gw.overlay && x.process !== "gateway")) {
+        const service = bootConfig(w, configs.get(w.process)!);
+        for (const name of deadlines[w.process]) {
+          assert.ok(
+            (service.GRPC_MAX_CONNECTION_AGE_GRACE_MS as number) >= (gateway[name] as number),
+            `${w.overlay} ${w.process}: GRPC_MAX_CONNECTION_AGE_GRACE_MS < the gateway's ${name}`,
+          );
+        }
+      }
+    }
+  });
+
   test("gpu: every compute service asks for one GPU, tolerates the taint and selects GPU nodes; cpu: none", () => {
     for (const w of WORKLOADS) {
       const pod = podOf(w.object).spec;
