@@ -17,7 +17,7 @@ import {
 } from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { type Client, RpcError } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
-import { classImage, labelledSet } from "./support/classes.js";
+import { classImage, classifierSpec, labelledSet } from "./support/classes.js";
 import { connect, type Init } from "./support/clients.js";
 import { type ServiceProcess, startService } from "./support/process.js";
 
@@ -75,14 +75,7 @@ describe("ClassifierService (own process, real socket)", () => {
     }
     test = await labelledSet(4, 2);
     base = {
-      spec: {
-        jobId: "job-c",
-        architecture: "resnet-mini",
-        classes: [{ name: "top" }, { name: "left" }, { name: "centre" }],
-        utilization: { mode: UtilizationMode.REAL_ONLY },
-        traditionalAugmentation: TraditionalAugmentation.NONE,
-        hyperparameters: { epochs: 2, batchSize: 8, seed: 3n, learningRate: 0.01 },
-      },
+      spec: classifierSpec("job-c", { epochs: 2, batchSize: 8, seed: 3n, learningRate: 0.01 }),
       realImages: real,
       syntheticImages: synthetic,
     };

@@ -17,13 +17,9 @@ import {
   type ComputeClients,
   createComputeClients,
 } from "../services/gateway/src/orchestrator/compute-clients.js";
-import {
-  TraditionalAugmentation,
-  type TrainUploadRequestSchema,
-  UtilizationMode,
-} from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import type { TrainUploadRequestSchema } from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { RpcError } from "../shared/rpc/index.js";
-import { labelledSet } from "./support/classes.js";
+import { classifierSpec, labelledSet } from "./support/classes.js";
 import { type Init, TEST_LIMITS } from "./support/clients.js";
 import { metricValue, type ServiceProcess, startService } from "./support/process.js";
 
@@ -119,14 +115,7 @@ describe("connection ageing: new replicas behind a dns:/// name get calls", () =
           payload: {
             case: "header",
             value: {
-              spec: {
-                jobId: "job-age",
-                architecture: "resnet-mini",
-                classes: [{ name: "top" }, { name: "left" }, { name: "centre" }],
-                utilization: { mode: UtilizationMode.REAL_ONLY },
-                traditionalAugmentation: TraditionalAugmentation.NONE,
-                hyperparameters: { epochs: 1, batchSize: 6, seed: 1n },
-              },
+              spec: classifierSpec("job-age", { epochs: 1, batchSize: 6, seed: 1n }),
               realCount: real.length,
               syntheticCount: 0,
             },

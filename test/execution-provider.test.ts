@@ -6,20 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import {
-  ClassifierService,
-  TraditionalAugmentation,
-  UtilizationMode,
-} from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import { ClassifierService } from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import type { Artifact } from "../shared/gen/diffda/common/v1/artifact_pb.js";
-import { FinetuneMethod, FinetuneService } from "../shared/gen/diffda/finetune/v1/finetune_pb.js";
+import { FinetuneService } from "../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { GenerationService } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import type { RpcChannel } from "../shared/rpc/index.js";
 import { probeProvider } from "../shared/service/execution-provider.js";
-import { labelledSet } from "./support/classes.js";
+import { classifierSpec, labelledSet } from "./support/classes.js";
 import { connect } from "./support/clients.js";
 import { pngTestImage } from "./support/images.js";
-import { TINY, type TinyModels, tinyModels } from "./support/models.js";
+import { TINY, type TinyModels, tinyInversionSpec, tinyModels } from "./support/models.js";
 import { type LogLine, type ServiceProcess, startService } from "./support/process.js";
 
 const SERVICES = ["generation", "finetune", "classifier"] as const;
@@ -116,21 +112,7 @@ describe("EXECUTION_PROVIDER=cuda: fall back to the CPU with a log line, and ser
     );
     let steps = -1;
     for await (const response of client(FinetuneService, "finetune").finetune({
-      spec: {
-        jobId: "job-ep",
-        baseModel: { name: TINY },
-        method: FinetuneMethod.TEXTUAL_INVERSION,
-        classes: [
-          { name: "cat", token: "<cat>" },
-          { name: "dog", token: "<dog>" },
-        ],
-        hyperparameters: {
-          batchSize: 2,
-          seed: 1n,
-          templates: ["a photo of a {}"],
-          textualInversion: { maxTrainSteps: 2, learningRate: 0.05, initializerToken: "cat" },
-        },
-      },
+      spec: tinyInversionSpec("job-ep", { steps: 2, batchSize: 2, seed: 1n }),
       images,
     })) {
       if (response.event.case === "result") steps = response.event.value.steps;
@@ -142,14 +124,7 @@ describe("EXECUTION_PROVIDER=cuda: fall back to the CPU with a log line, and ser
     const classifier = client(ClassifierService, "classifier");
     let checkpoint: Artifact | undefined;
     for await (const response of classifier.train({
-      spec: {
-        jobId: "job-ep",
-        architecture: "resnet-mini",
-        classes: [{ name: "top" }, { name: "left" }, { name: "centre" }],
-        utilization: { mode: UtilizationMode.REAL_ONLY },
-        traditionalAugmentation: TraditionalAugmentation.NONE,
-        hyperparameters: { epochs: 1, batchSize: 6, seed: 1n },
-      },
+      spec: classifierSpec("job-ep", { epochs: 1, batchSize: 6, seed: 1n }),
       realImages: await labelledSet(2, 1),
     })) {
       if (response.event.case === "result") checkpoint = response.event.value.checkpoint;
