@@ -3,17 +3,19 @@ import { imageCount, imageSize } from "../data/index.js";
 import { toModel, withParameters } from "../ml/graph/index.js";
 import { buildResNet, RESNET_INPUT, RESNET_OUTPUT, type ResNetConfig } from "../ml/models/resnet.js";
 import { encodeModel, type Tensor } from "../ml/onnx/index.js";
-import { InProcessRunner, type Runner, WorkerRunner } from "../ml/runtime/index.js";
+import {
+  InProcessRunner,
+  type Runner,
+  type RuntimeSettings,
+  runtimeSettings,
+  WorkerRunner,
+} from "../ml/runtime/index.js";
 import { checkParameters } from "./model.js";
 
-/** Options of {@link evaluateClassifier}. */
-export interface EvaluateOptions {
+/** Options of {@link evaluateClassifier}; its session opens with the runtime settings. */
+export interface EvaluateOptions extends RuntimeSettings {
   /** Images per forward run (default 256); the last batch holds the remainder. */
   readonly batchSize?: number;
-  /** onnxruntime intra-op threads (default: all cores). */
-  readonly threads?: number;
-  /** onnxruntime execution providers in order of preference (default: the CPU). */
-  readonly executionProviders?: readonly string[];
   /** Run onnxruntime in a worker thread so the event loop stays free (default true). */
   readonly worker?: boolean;
   /** Stops between batches; the promise rejects with the signal's reason. */
@@ -53,7 +55,7 @@ export async function classifierRunner(
   checkParameters(config, parameters);
   const graph = withParameters(buildResNet(config).graph, parameters);
   const bytes = encodeModel(toModel(graph, { weightsAs: "initializers" }));
-  const session = { threads: options.threads, executionProviders: options.executionProviders };
+  const session = runtimeSettings(options);
   return (options.worker ?? true)
     ? WorkerRunner.create(bytes, session)
     : InProcessRunner.create(bytes, session);

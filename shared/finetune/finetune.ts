@@ -9,6 +9,7 @@ import {
 import { COMPONENT_DIRS, componentModelPath, loadDiffusionModel } from "../diffusion/models/index.js";
 import { DDPMScheduler } from "../diffusion/schedulers/index.js";
 import type { Tensor } from "../ml/onnx/index.js";
+import type { RuntimeSettings } from "../ml/runtime/index.js";
 import { saveSafetensors } from "../ml/safetensors/index.js";
 import type { BatchPlan } from "./batch.js";
 import { encodeTrainingImages, type TrainingExamples } from "./examples.js";
@@ -28,7 +29,6 @@ import {
   runStage,
   type StageReport,
   type StageRunOptions,
-  type StageSessionSettings,
 } from "./run-stage.js";
 import {
   fullUnetStage,
@@ -130,7 +130,7 @@ export interface TrainingInputs {
 }
 
 /** Options of {@link loadTrainingInputs}; the session settings apply to the VAE that encodes the images. */
-export interface LoadTrainingInputsOptions extends StageSessionSettings {
+export interface LoadTrainingInputsOptions extends RuntimeSettings {
   readonly modelDir: string;
   readonly images: ImageSet;
   /** Training image side (default: the UNet's sample size × the VAE factor). */

@@ -67,7 +67,6 @@ export {
   type StageReport,
   type StageResult,
   type StageRunOptions,
-  type StageSessionSettings,
 } from "./run-stage.js";
 export {
   OUTPUT_FILES,

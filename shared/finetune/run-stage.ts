@@ -3,7 +3,13 @@ import { join } from "node:path";
 import { withParameters } from "../ml/graph/index.js";
 import type { Tensor } from "../ml/onnx/index.js";
 import { adamw, type Schedule, warmupCosine } from "../ml/optim/index.js";
-import { createSession, runSession, type SessionConfig, Trainer } from "../ml/runtime/index.js";
+import {
+  createSession,
+  type RuntimeSettings,
+  runSession,
+  runtimeSettings,
+  Trainer,
+} from "../ml/runtime/index.js";
 import { type BatchPlan, trainingBatch } from "./batch.js";
 import type { StageSettings } from "./methods.js";
 import type { StageGraph, StageOutput } from "./stages.js";
@@ -24,8 +30,8 @@ export interface FineTuneProgress {
   readonly gradNorm?: number;
 }
 
-/** How a stage runs beyond its optimisation settings. */
-export interface StageRunOptions {
+/** How a stage runs beyond its optimisation settings; its sessions open with the runtime settings. */
+export interface StageRunOptions extends RuntimeSettings {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: FineTuneProgress) => void;
   /** Write a checkpoint every this many steps (and on abort) into `checkpointDir`. */
@@ -35,10 +41,6 @@ export interface StageRunOptions {
   readonly resumeFrom?: string;
   /** Run onnxruntime in a worker thread, keeping the event loop free (default true). */
   readonly worker?: boolean;
-  /** onnxruntime intra-op threads (default: all cores). */
-  readonly threads?: number;
-  /** onnxruntime execution providers in order of preference (default: the CPU). */
-  readonly executionProviders?: readonly string[];
   /** Mean loss over this many fixed held-out batches before and after training (default 0: skip). */
   readonly evalBatches?: number;
 }
@@ -87,14 +89,6 @@ function learningRate(s: StageSettings): Schedule {
 /** The seed of the held-out evaluation batches of a run (apart from every training batch). */
 const evalSeed = (seed: number) => (seed + 0x9e3779b9) % Number.MAX_SAFE_INTEGER;
 
-/** Where a stage's sessions run: threads and execution providers (see {@link StageRunOptions}). */
-export type StageSessionSettings = Pick<SessionConfig, "threads" | "executionProviders">;
-
-/** The session settings of a stage's run options. */
-function sessionSettings(o: StageRunOptions): StageSessionSettings {
-  return { threads: o.threads, executionProviders: o.executionProviders };
-}
-
 /**
  * Mean loss of the stage's graph over `batches` fixed evaluation batches, with parameters `values`. The
  * batches come from their own seed and never use flips, so stages with different flip settings (TI, then
@@ -105,7 +99,7 @@ export async function evaluateLoss(
   plan: BatchPlan,
   batches: number,
   values?: ReadonlyMap<string, Tensor>,
-  settings: StageSessionSettings = {},
+  settings: RuntimeSettings = {},
 ): Promise<number> {
   const graph = values ? withParameters(stage.training.graph, new Map(values)) : stage.training.graph;
   const session = await createSession(graph, settings);
@@ -152,7 +146,7 @@ export async function runStage(
   o.signal?.throwIfAborted();
   const evalBatches = o.evalBatches ?? 0;
   const evalLossBefore =
-    evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, undefined, sessionSettings(o)) : undefined;
+    evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, undefined, runtimeSettings(o)) : undefined;
   const trainer = await Trainer.create({
     graph: stage.training.graph,
     loss: stage.training.loss,
@@ -161,7 +155,7 @@ export async function runStage(
     schedule: learningRate(settings),
     clipNorm: settings.clipNorm ?? undefined,
     decay: () => true,
-    session: sessionSettings(o),
+    session: runtimeSettings(o),
     worker: o.worker ?? true,
   });
   try {
@@ -204,7 +198,7 @@ export async function runStage(
     const parameters = new Map([...trainer.modelParameters()].filter(([name]) => params.has(name)));
     const evalLossAfter =
       evalBatches > 0
-        ? await evaluateLoss(stage, plan, evalBatches, parameters, sessionSettings(o))
+        ? await evaluateLoss(stage, plan, evalBatches, parameters, runtimeSettings(o))
         : undefined;
     return {
       report: {

@@ -1,4 +1,4 @@
-import { selectExecutionProviders } from "../../../shared/service/execution-provider.js";
+import { selectRuntime } from "../../../shared/service/execution-provider.js";
 import { createLimiter, type ServiceHost, type ServiceModule } from "../../../shared/service/index.js";
 import type { CLASSIFIER_ENV } from "./config.js";
 import { ClassifierService, classifierHandlers } from "./handlers.js";
@@ -11,7 +11,7 @@ import { createClassifierMetrics } from "./metrics.js";
  */
 export async function setupClassifier(host: ServiceHost<typeof CLASSIFIER_ENV>): Promise<ServiceModule> {
   const { config } = host;
-  const executionProviders = await selectExecutionProviders(config.EXECUTION_PROVIDER, host.logger);
+  const runtime = await selectRuntime(config, host.logger);
   host.server.register(
     ClassifierService,
     classifierHandlers({
@@ -24,8 +24,7 @@ export async function setupClassifier(host: ServiceHost<typeof CLASSIFIER_ENV>):
       metrics: createClassifierMetrics(host.metrics),
       logger: host.logger,
       limiter: createLimiter(config.CLASSIFIER_MAX_CONCURRENT_RUNS),
-      threads: config.ORT_THREADS,
-      executionProviders,
+      ...runtime,
     }),
   );
   return {};

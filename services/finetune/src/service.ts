@@ -1,5 +1,5 @@
 import { access } from "node:fs/promises";
-import { selectExecutionProviders } from "../../../shared/service/execution-provider.js";
+import { selectRuntime } from "../../../shared/service/execution-provider.js";
 import {
   createLimiter,
   loadModelRegistry,
@@ -19,7 +19,7 @@ import { createFinetuneMetrics } from "./metrics.js";
 export async function setupFinetune(host: ServiceHost<typeof FINETUNE_ENV>): Promise<ServiceModule> {
   const { config } = host;
   const registry = await loadModelRegistry(config.MODEL_DIR, config.MODEL_ID);
-  const executionProviders = await selectExecutionProviders(config.EXECUTION_PROVIDER, host.logger);
+  const runtime = await selectRuntime(config, host.logger);
   host.server.register(
     FinetuneService,
     finetuneHandlers({
@@ -32,8 +32,7 @@ export async function setupFinetune(host: ServiceHost<typeof FINETUNE_ENV>): Pro
       metrics: createFinetuneMetrics(host.metrics),
       logger: host.logger,
       limiter: createLimiter(config.FINETUNE_MAX_CONCURRENT_RUNS),
-      threads: config.ORT_THREADS,
-      executionProviders,
+      ...runtime,
     }),
   );
   host.logger.info({ models: registry.models.map((m) => m.id) }, "models configured");

@@ -30,6 +30,17 @@ export interface SessionConfig {
   profilePrefix?: string;
 }
 
+/**
+ * Where sessions run, as the code that opens them is told from outside (a service's ORT_THREADS and
+ * EXECUTION_PROVIDER): the part of {@link SessionConfig} that options of training and evaluation pass on.
+ */
+export type RuntimeSettings = Pick<SessionConfig, "threads" | "executionProviders">;
+
+/** The runtime settings of any options that carry them (and nothing else of them). */
+export function runtimeSettings(o: RuntimeSettings): RuntimeSettings {
+  return { threads: o.threads, executionProviders: o.executionProviders };
+}
+
 /** onnxruntime session options for a config. */
 export function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = {
