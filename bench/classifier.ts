@@ -26,6 +26,7 @@ import { encodeModel, f32, type Tensor } from "../shared/ml/onnx/index.js";
 import { adamw, constantSchedule } from "../shared/ml/optim/index.js";
 import { InProcessRunner, Trainer } from "../shared/ml/runtime/index.js";
 import { Rng } from "../shared/random/index.js";
+import { timer } from "./measure.js";
 import { mergeResults, round } from "./results.js";
 import { tfjsResnet } from "./tfjs-resnet.js";
 
@@ -36,17 +37,7 @@ const batch = 64;
 const widths = (process.env.WIDTHS ?? "16,32,64").split(",").map(Number);
 const figures: Record<string, unknown> = {};
 
-async function time(fn: () => Promise<unknown>, warmup = 3): Promise<{ median: number; min: number }> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await fn();
-    ts.push(performance.now() - t0);
-  }
-  ts.sort((a, b) => a - b);
-  return { median: ts[Math.floor(ts.length / 2)], min: ts[0] };
-}
+const time = timer(reps);
 
 /** Numbers keep 3 decimals, or 3 significant digits when smaller than 1. */
 function record(key: string, value: unknown): void {

@@ -12,12 +12,13 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { countFlops, type Graph, GraphBuilder, specialize, toModel } from "../shared/ml/graph/index.js";
-import { parameterCount, resnetGraph, type UNetConfig, unetGraph } from "../shared/ml/models/index.js";
+import { parameterCount, resnetGraph, unetGraph } from "../shared/ml/models/index.js";
 import { addLora, mse } from "../shared/ml/nn/index.js";
 import { encodeModel, f32, type Tensor } from "../shared/ml/onnx/index.js";
 import { adamw, constantSchedule } from "../shared/ml/optim/index.js";
 import { InProcessRunner, Trainer } from "../shared/ml/runtime/index.js";
 import { Rng } from "../shared/random/index.js";
+import { ENGINE_UNET, timer } from "./measure.js";
 import { mergeResults } from "./results.js";
 
 const threads = Number(process.env.THREADS ?? Math.min(2, availableParallelism()));
@@ -32,17 +33,7 @@ function random(dims: number[], scale = 1): Tensor {
   return t;
 }
 
-async function time(fn: () => Promise<unknown>, warmup = 3): Promise<{ median: number; min: number }> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const ts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await fn();
-    ts.push(performance.now() - t0);
-  }
-  ts.sort((a, b) => a - b);
-  return { median: ts[Math.floor(ts.length / 2)], min: ts[0] };
-}
+const time = timer(reps);
 
 /**
  * Σ over graph nodes of each node's fastest kernel time across runs, from onnxruntime's profiler: what a run
@@ -89,16 +80,7 @@ async function matmulPeak(n = 2048): Promise<number> {
   return flops / t.min / 1e6;
 }
 
-const unetConfig: UNetConfig = {
-  inChannels: 4,
-  outChannels: 4,
-  channels: [32, 64],
-  attention: [false, true],
-  layersPerLevel: 2,
-  contextDim: 64,
-  heads: 4,
-  groups: 8,
-};
+const unetConfig = ENGINE_UNET;
 const tokens = 8;
 
 function unetBatch(batch: number, size: number): Record<string, Tensor> {

@@ -15,10 +15,10 @@ import {
   type TrainUploadRequestSchema,
   UtilizationMode,
 } from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
-import { type Client, RpcError } from "../shared/rpc/index.js";
+import type { Client } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
-import { classImage, labelledSet } from "./support/classes.js";
-import { connect, type Init } from "./support/clients.js";
+import { classImage, classifierSpec, labelledSet } from "./support/classes.js";
+import { connect, type Init, rpcError } from "./support/clients.js";
 import { type ServiceProcess, startService } from "./support/process.js";
 
 type TrainInit = Init<typeof TrainRequestSchema>;
@@ -30,16 +30,6 @@ async function train(client: Client<typeof ClassifierService>, request: TrainIni
   const last = events[events.length - 1];
   assert.equal(last?.case, "result");
   return { events, result: last.value };
-}
-
-async function rpcError(promise: Promise<unknown>): Promise<RpcError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RpcError, String(error));
-    return error;
-  }
-  assert.fail("the call succeeded");
 }
 
 describe("ClassifierService (own process, real socket)", () => {
@@ -75,14 +65,7 @@ describe("ClassifierService (own process, real socket)", () => {
     }
     test = await labelledSet(4, 2);
     base = {
-      spec: {
-        jobId: "job-c",
-        architecture: "resnet-mini",
-        classes: [{ name: "top" }, { name: "left" }, { name: "centre" }],
-        utilization: { mode: UtilizationMode.REAL_ONLY },
-        traditionalAugmentation: TraditionalAugmentation.NONE,
-        hyperparameters: { epochs: 2, batchSize: 8, seed: 3n, learningRate: 0.01 },
-      },
+      spec: classifierSpec("job-c", { epochs: 2, batchSize: 8, seed: 3n, learningRate: 0.01 }),
       realImages: real,
       syntheticImages: synthetic,
     };

@@ -15,11 +15,11 @@ import {
   type FinetuneUploadRequestSchema,
 } from "../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { GenerationService } from "../shared/gen/diffda/generation/v1/generation_pb.js";
-import { type Client, RpcError } from "../shared/rpc/index.js";
+import type { Client } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
-import { connect, type Init } from "./support/clients.js";
+import { connect, type Init, rpcError } from "./support/clients.js";
 import { pngTestImage } from "./support/images.js";
-import { TINY, type TinyModels, tinyModels } from "./support/models.js";
+import { TINY, type TinyModels, tinyInversionSpec, tinyModels } from "./support/models.js";
 import { metricValue, type ServiceProcess, startService } from "./support/process.js";
 
 type FinetuneInit = Init<typeof FinetuneRequestSchema>;
@@ -34,16 +34,6 @@ async function finetune(client: Client<typeof FinetuneService>, request: Finetun
   }
   assert.ok(result, "a result ends the stream");
   return { result, stages };
-}
-
-async function rpcError(promise: Promise<unknown>): Promise<RpcError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RpcError, String(error));
-    return error;
-  }
-  assert.fail("the call succeeded");
 }
 
 describe("FinetuneService → GenerationService (own processes, real sockets)", () => {
@@ -68,19 +58,11 @@ describe("FinetuneService → GenerationService (own processes, real sockets)", 
     ft = a.client;
     gen = b.client;
     closers.push(a.channel.close, b.channel.close);
+    const ti = tinyInversionSpec("job-ft", { steps: 4, batchSize: 4, seed: 11n });
     spec = {
-      jobId: "job-ft",
-      baseModel: { name: TINY },
-      method: FinetuneMethod.TEXTUAL_INVERSION,
-      classes: [
-        { name: "cat", token: "<cat>" },
-        { name: "dog", token: "<dog>" },
-      ],
+      ...ti,
       hyperparameters: {
-        batchSize: 4,
-        seed: 11n,
-        templates: ["a photo of a {}"],
-        textualInversion: { maxTrainSteps: 4, learningRate: 0.05, initializerToken: "cat" },
+        ...ti.hyperparameters,
         lora: { maxTrainSteps: 3, rank: 2, alpha: 2 },
         fullUnet: { maxTrainSteps: 2 },
       },

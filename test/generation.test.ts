@@ -15,7 +15,7 @@ import {
 } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import { type Client, RpcError } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
-import { connect, type Init } from "./support/clients.js";
+import { connect, type Init, rpcError } from "./support/clients.js";
 import { pngTestImage } from "./support/images.js";
 import { TINY, TINY_EDIT, type TinyModels, tinyModels } from "./support/models.js";
 import { metricValue, type ServiceProcess, startService } from "./support/process.js";
@@ -40,16 +40,6 @@ async function collect(client: Client<typeof GenerationService>, request: Reques
   for await (const response of client.generateShard(request)) events.push(response.event);
   const images = events.flatMap((e) => (e.case === "image" ? [e.value] : []));
   return { events, images };
-}
-
-async function rpcError(promise: Promise<unknown>): Promise<RpcError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof RpcError, String(error));
-    return error;
-  }
-  assert.fail("the call succeeded");
 }
 
 describe("GenerationService (own process, real socket)", () => {

@@ -9,28 +9,19 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { type Graph, GraphBuilder, toModel } from "../../shared/ml/graph/index.js";
-import { resnetGraph, type UNetConfig, unetGraph } from "../../shared/ml/models/index.js";
+import { resnetGraph, unetGraph } from "../../shared/ml/models/index.js";
 import { mse } from "../../shared/ml/nn/index.js";
 import { encodeModel, type Tensor } from "../../shared/ml/onnx/index.js";
 import { adamw, buildTrainGraph } from "../../shared/ml/optim/index.js";
 import { fromOrt } from "../../shared/ml/runtime/index.js";
 import { saveSafetensors } from "../../shared/ml/safetensors/index.js";
 import { Rng } from "../../shared/random/index.js";
+import { ENGINE_UNET } from "../measure.js";
 
 const outDir = process.argv[2] ?? ".gpu/models";
 const rng = new Rng(7);
 
-/** The UNet shape the engine benchmark times (1.35 M parameters, attention at the second level). */
-const unetConfig: UNetConfig = {
-  inChannels: 4,
-  outChannels: 4,
-  channels: [32, 64],
-  attention: [false, true],
-  layersPerLevel: 2,
-  contextDim: 64,
-  heads: 4,
-  groups: 8,
-};
+const unetConfig = ENGINE_UNET;
 
 function unetTrainGraph(size: number): Graph {
   const u = unetGraph(unetConfig, { batch: 16, height: size, width: size, tokens: 8, seed: 1 });

@@ -3,15 +3,19 @@ import { imageCount, imageSize } from "../data/index.js";
 import { toModel, withParameters } from "../ml/graph/index.js";
 import { buildResNet, RESNET_INPUT, RESNET_OUTPUT, type ResNetConfig } from "../ml/models/resnet.js";
 import { encodeModel, type Tensor } from "../ml/onnx/index.js";
-import { InProcessRunner, type Runner, WorkerRunner } from "../ml/runtime/index.js";
+import {
+  InProcessRunner,
+  type Runner,
+  type RuntimeSettings,
+  runtimeSettings,
+  WorkerRunner,
+} from "../ml/runtime/index.js";
 import { checkParameters } from "./model.js";
 
-/** Options of {@link evaluateClassifier}. */
-export interface EvaluateOptions {
+/** Options of {@link evaluateClassifier}; its session opens with the runtime settings. */
+export interface EvaluateOptions extends RuntimeSettings {
   /** Images per forward run (default 256); the last batch holds the remainder. */
   readonly batchSize?: number;
-  /** onnxruntime intra-op threads (default: all cores). */
-  readonly threads?: number;
   /** Run onnxruntime in a worker thread so the event loop stays free (default true). */
   readonly worker?: boolean;
   /** Stops between batches; the promise rejects with the signal's reason. */
@@ -46,12 +50,12 @@ function argmaxRows(logits: Float32Array, n: number, k: number, out: Int32Array,
 export async function classifierRunner(
   parameters: Map<string, Tensor>,
   config: ResNetConfig,
-  options: Pick<EvaluateOptions, "threads" | "worker"> = {},
+  options: Pick<EvaluateOptions, "threads" | "executionProviders" | "worker"> = {},
 ): Promise<Runner> {
   checkParameters(config, parameters);
   const graph = withParameters(buildResNet(config).graph, parameters);
   const bytes = encodeModel(toModel(graph, { weightsAs: "initializers" }));
-  const session = { threads: options.threads };
+  const session = runtimeSettings(options);
   return (options.worker ?? true)
     ? WorkerRunner.create(bytes, session)
     : InProcessRunner.create(bytes, session);

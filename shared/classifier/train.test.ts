@@ -203,4 +203,23 @@ describe("trainClassifier", () => {
       /takes/,
     );
   });
+
+  it("opens its training and evaluation sessions on the execution providers it is given", async () => {
+    // An unknown provider fails session creation on every machine: the rejection proves it was passed on.
+    const executionProviders = ["diffda-no-such-provider"];
+    await assert.rejects(
+      trainClassifier({ ...BASE, trainSet: barsSet(9, 1), epochs: 1, executionProviders }),
+      /diffda-no-such-provider/,
+    );
+    const trained = await trainClassifier({
+      ...BASE,
+      trainSet: barsSet(30, 1),
+      epochs: 1,
+      executionProviders: ["cpu"],
+    });
+    await assert.rejects(
+      evaluateClassifier(trained.parameters, trained.config, barsSet(6, 2), { executionProviders }),
+      /diffda-no-such-provider/,
+    );
+  });
 });

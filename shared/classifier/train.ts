@@ -18,7 +18,7 @@ import {
 } from "../ml/models/resnet.js";
 import type { Tensor } from "../ml/onnx/index.js";
 import { adamw, type Optimizer, type Schedule, sgd, warmupCosine } from "../ml/optim/index.js";
-import { Trainer } from "../ml/runtime/index.js";
+import { type RuntimeSettings, runtimeSettings, Trainer } from "../ml/runtime/index.js";
 import { type AugmentPreset, type AugmentSpec, augmentSpec } from "./augment.js";
 import { type EpochRecord, loadCheckpoint, saveCheckpoint, type TrainProgress } from "./checkpoint.js";
 import type { Classifier } from "./model.js";
@@ -36,8 +36,8 @@ export interface ProgressEvent {
   readonly etaSeconds: number;
 }
 
-/** Options of {@link trainClassifier}. */
-export interface TrainClassifierOptions {
+/** Options of {@link trainClassifier}; its sessions open with the runtime settings. */
+export interface TrainClassifierOptions extends RuntimeSettings {
   /** Real training images (labels index `classNames`). */
   readonly trainSet: ImageSet;
   /** Synthetic images for the utilization strategy (same shape and class list as `trainSet`). */
@@ -91,8 +91,6 @@ export interface TrainClassifierOptions {
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called after each epoch with its record and the current weights (e.g. to evaluate). */
   readonly onEpoch?: (record: EpochRecord, current: () => Classifier) => void | Promise<void>;
-  /** onnxruntime intra-op threads (default: all cores). */
-  readonly threads?: number;
   /** Run onnxruntime in a worker thread, building the next batch meanwhile (default true). */
   readonly worker?: boolean;
 }
@@ -250,7 +248,7 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
     schedule: scheduleOf(r),
     clipNorm: o.clipNorm,
     worker: o.worker ?? true,
-    session: { threads: o.threads },
+    session: runtimeSettings(o),
   });
   try {
     let progress: TrainProgress = {

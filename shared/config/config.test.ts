@@ -122,5 +122,9 @@ describe("loadConfig", () => {
     assert.equal(config.METRICS_PORT, 9465);
     assert.equal(config.LOG_LEVEL, "debug");
     assert.equal(config.GRPC_MAX_RECEIVE_MESSAGE_BYTES, 64 * 1024 * 1024);
+    assert.equal(config.GRPC_MAX_CONNECTION_AGE_MS, 300_000);
+    assert.equal(config.GRPC_MAX_CONNECTION_AGE_GRACE_MS, 3_600_000);
+    const overflow = { GRPC_MAX_CONNECTION_AGE_MS: String(2 ** 31) };
+    assert.throws(() => loadConfig(serviceEnv({ grpcPort: 1, metricsPort: 2 }), overflow), ConfigError);
   });
 });

@@ -12,10 +12,11 @@ export interface ServicePorts {
 }
 
 const MiB = 1024 * 1024;
+const HOUR_MS = 3_600_000;
 
 /**
  * The variables every gRPC service process reads (logging, listen addresses, message size limits,
- * drain grace). Spread the result into a service's own schema:
+ * connection ageing, drain grace). Spread the result into a service's own schema:
  * `loadConfig({ ...serviceEnv({ grpcPort: 50052, metricsPort: 9465 }), MODEL_DIR: string() })`.
  */
 export function serviceEnv(ports: ServicePorts) {
@@ -34,6 +35,23 @@ export function serviceEnv(ports: ServicePorts) {
       max: 2 ** 31 - 1,
       default: 64 * MiB,
       description: "largest gRPC message sent; bigger ones fail with RESOURCE_EXHAUSTED",
+    }),
+    // grpc-js re-resolves a dns:/// target only when a connection ends; closing connections at an age is
+    // what sends clients back to DNS, so that replicas a scale-out adds get calls (docs/deploy.md, Scale).
+    // At most a day: grpc-js adds ±10% jitter to the age and Node timers overflow past 2^31-1 ms.
+    GRPC_MAX_CONNECTION_AGE_MS: int({
+      min: 1000,
+      max: 24 * HOUR_MS,
+      default: 5 * 60_000,
+      description:
+        "a client connection is closed gracefully (HTTP/2 GOAWAY) after this long, ±10%; clients reconnect and re-resolve DNS",
+    }),
+    GRPC_MAX_CONNECTION_AGE_GRACE_MS: int({
+      min: 0,
+      max: 24 * HOUR_MS,
+      default: HOUR_MS,
+      description:
+        "how long calls in flight on an aged connection may still run before it is cut; longer than any call (the gateway's longest default deadline is 1 h)",
     }),
     METRICS_HOST: string({ default: "0.0.0.0", description: "address the metrics HTTP server binds" }),
     METRICS_PORT: int({ min: 0, max: 65535, default: ports.metricsPort, description: "/metrics port" }),

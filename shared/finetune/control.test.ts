@@ -6,12 +6,19 @@ import { after, before, describe, it } from "node:test";
 import { type TempModel, tempTinyModel } from "../diffusion/testing/fixtures.js";
 import {
   checkpointPath,
+  evaluateLoss,
   type FineTuneEvent,
   type FineTuneOptions,
   type FineTuneProgress,
   fineTune,
   fineTuneEvents,
+  loadTrainingInputs,
+  runStage,
+  settingsFor,
+  stagePlan,
   TI_STAGE_EMBEDDINGS,
+  textualInversionStage,
+  withBatchSize,
 } from "./index.js";
 import { sameBits, tinyImageSet } from "./test-fixtures.js";
 
@@ -161,5 +168,32 @@ describe("fine-tuning runs: resume, abort, progress", () => {
     }
     assert.ok(steps <= 4, `${steps} steps ran`);
     assert.deepEqual(await readdir(dir), [`textual-inversion-00000${steps}.safetensors`]);
+  });
+
+  it("opens every session of a run on the execution providers it is given", async () => {
+    // An unknown provider fails session creation on every machine: each rejection proves it was passed on.
+    const executionProviders = ["diffda-no-such-provider"];
+    const named = /diffda-no-such-provider/;
+    await assert.rejects(fineTune(options({ executionProviders })), named, "the VAE encoding the images");
+    const { inputs, plan } = await loadTrainingInputs({
+      modelDir: model.dir,
+      images: tinyImageSet(),
+      resolution: 32,
+      flip: false,
+      threads: 1,
+    });
+    const settings = settingsFor("textual-inversion", { steps: 1, batchSize: 2 });
+    const stage = textualInversionStage(withBatchSize(inputs, 2), ["<cat-0>", "<dog-1>"], ["cat", "dog"]);
+    const stageBatches = stagePlan(plan, stage, settings);
+    await assert.rejects(
+      runStage(stage, stageBatches, settings, { threads: 1, executionProviders }),
+      named,
+      "the training session",
+    );
+    await assert.rejects(
+      evaluateLoss(stage, stageBatches, 1, undefined, { threads: 1, executionProviders }),
+      named,
+      "the held-out loss session",
+    );
   });
 });

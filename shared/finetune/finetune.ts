@@ -9,6 +9,7 @@ import {
 import { COMPONENT_DIRS, componentModelPath, loadDiffusionModel } from "../diffusion/models/index.js";
 import { DDPMScheduler } from "../diffusion/schedulers/index.js";
 import type { Tensor } from "../ml/onnx/index.js";
+import type { RuntimeSettings } from "../ml/runtime/index.js";
 import { saveSafetensors } from "../ml/safetensors/index.js";
 import type { BatchPlan } from "./batch.js";
 import { encodeTrainingImages, type TrainingExamples } from "./examples.js";
@@ -128,8 +129,8 @@ export interface TrainingInputs {
   readonly plan: PlanBase;
 }
 
-/** Options of {@link loadTrainingInputs}. */
-export interface LoadTrainingInputsOptions {
+/** Options of {@link loadTrainingInputs}; the session settings apply to the VAE that encodes the images. */
+export interface LoadTrainingInputsOptions extends RuntimeSettings {
   readonly modelDir: string;
   readonly images: ImageSet;
   /** Training image side (default: the UNet's sample size × the VAE factor). */
@@ -147,7 +148,10 @@ export interface LoadTrainingInputsOptions {
  * type of its scheduler config, and the element types its inputs declare.
  */
 export async function loadTrainingInputs(o: LoadTrainingInputsOptions): Promise<TrainingInputs> {
-  const model = await loadDiffusionModel(o.modelDir);
+  const model = await loadDiffusionModel(o.modelDir, {
+    executionProviders: o.executionProviders,
+    sessionOptions: o.threads === undefined ? undefined : { intraOpNumThreads: o.threads },
+  });
   let examples: TrainingExamples;
   try {
     if (model.config.unetInChannels !== model.config.latentChannels)

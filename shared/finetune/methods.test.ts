@@ -202,7 +202,9 @@ describe("fine-tuning methods on tiny model folders", () => {
     const tuned = await loadTrainingInputs({ ...common, modelDir: out, flip: false });
     const settings = settingsFor("full-unet", { batchSize: 4 });
     const stage = fullUnetStage(withBatchSize(tuned.inputs, 4), ["cat", "dog"]);
-    const written = await evaluateLoss(stage, stagePlan(tuned.plan, stage, settings), 6, undefined, 1);
+    const written = await evaluateLoss(stage, stagePlan(tuned.plan, stage, settings), 6, undefined, {
+      threads: 1,
+    });
     t.diagnostic(
       `written folder ${written.toFixed(6)} vs trained graph ${report.evalLossAfter?.toFixed(6)} (fp16 storage)`,
     );

@@ -164,7 +164,9 @@ describe("adapters written by diffda load back through shared/diffusion/adapters
       classWords: ["<class-0>", "<class-1>"],
       collect: () => ({}),
     };
-    const merged = await evaluateLoss(stage, stagePlan(handInputs.plan, stage, settings), 4, undefined, 1);
+    const merged = await evaluateLoss(stage, stagePlan(handInputs.plan, stage, settings), 4, undefined, {
+      threads: 1,
+    });
     const trained = result.stages[1].evalLossAfter as number;
     t.diagnostic(
       `held-out loss: trained graph ${trained.toFixed(7)}, hand-merged model ${merged.toFixed(7)}`,

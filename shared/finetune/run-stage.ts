@@ -3,7 +3,13 @@ import { join } from "node:path";
 import { withParameters } from "../ml/graph/index.js";
 import type { Tensor } from "../ml/onnx/index.js";
 import { adamw, type Schedule, warmupCosine } from "../ml/optim/index.js";
-import { createSession, runSession, Trainer } from "../ml/runtime/index.js";
+import {
+  createSession,
+  type RuntimeSettings,
+  runSession,
+  runtimeSettings,
+  Trainer,
+} from "../ml/runtime/index.js";
 import { type BatchPlan, trainingBatch } from "./batch.js";
 import type { StageSettings } from "./methods.js";
 import type { StageGraph, StageOutput } from "./stages.js";
@@ -24,8 +30,8 @@ export interface FineTuneProgress {
   readonly gradNorm?: number;
 }
 
-/** How a stage runs beyond its optimisation settings. */
-export interface StageRunOptions {
+/** How a stage runs beyond its optimisation settings; its sessions open with the runtime settings. */
+export interface StageRunOptions extends RuntimeSettings {
   readonly signal?: AbortSignal;
   readonly onProgress?: (progress: FineTuneProgress) => void;
   /** Write a checkpoint every this many steps (and on abort) into `checkpointDir`. */
@@ -35,8 +41,6 @@ export interface StageRunOptions {
   readonly resumeFrom?: string;
   /** Run onnxruntime in a worker thread, keeping the event loop free (default true). */
   readonly worker?: boolean;
-  /** onnxruntime intra-op threads (default: all cores). */
-  readonly threads?: number;
   /** Mean loss over this many fixed held-out batches before and after training (default 0: skip). */
   readonly evalBatches?: number;
 }
@@ -95,10 +99,10 @@ export async function evaluateLoss(
   plan: BatchPlan,
   batches: number,
   values?: ReadonlyMap<string, Tensor>,
-  threads?: number,
+  settings: RuntimeSettings = {},
 ): Promise<number> {
   const graph = values ? withParameters(stage.training.graph, new Map(values)) : stage.training.graph;
-  const session = await createSession(graph, { threads });
+  const session = await createSession(graph, settings);
   try {
     const evalPlan: BatchPlan = { ...plan, seed: evalSeed(plan.seed), flipProbability: 0 };
     let sum = 0;
@@ -142,7 +146,7 @@ export async function runStage(
   o.signal?.throwIfAborted();
   const evalBatches = o.evalBatches ?? 0;
   const evalLossBefore =
-    evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, undefined, o.threads) : undefined;
+    evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, undefined, runtimeSettings(o)) : undefined;
   const trainer = await Trainer.create({
     graph: stage.training.graph,
     loss: stage.training.loss,
@@ -151,7 +155,7 @@ export async function runStage(
     schedule: learningRate(settings),
     clipNorm: settings.clipNorm ?? undefined,
     decay: () => true,
-    session: { threads: o.threads },
+    session: runtimeSettings(o),
     worker: o.worker ?? true,
   });
   try {
@@ -193,7 +197,9 @@ export async function runStage(
     const params = stage.training.graph.params;
     const parameters = new Map([...trainer.modelParameters()].filter(([name]) => params.has(name)));
     const evalLossAfter =
-      evalBatches > 0 ? await evaluateLoss(stage, plan, evalBatches, parameters, o.threads) : undefined;
+      evalBatches > 0
+        ? await evaluateLoss(stage, plan, evalBatches, parameters, runtimeSettings(o))
+        : undefined;
     return {
       report: {
         stage: stage.name,

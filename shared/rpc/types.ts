@@ -19,7 +19,9 @@ export interface HandlerContext {
   /**
    * Fires when the call ends early: the client cancelled (reason: RpcError "cancelled"), the deadline
    * passed ("deadline_exceeded") or the server's drain grace period ran out ("shutting_down"). Pass it
-   * down into the engine; once it fires nothing the handler returns or yields is sent.
+   * down into the engine; once it fires nothing the handler returns or yields is sent. Telling a client's
+   * deadline from its cancel is best effort (a client cancels at its deadline, see handlers.ts): use the
+   * reason for logs and metrics, never for behaviour.
    */
   readonly signal: AbortSignal;
   /** The call's deadline in epoch milliseconds, or `undefined` when the client set none. */

@@ -5,15 +5,17 @@
  * the container can use. When any of these is missing the service runs on the CPU and says so in one
  * warning log line, instead of failing every request or refusing to start on a node without a GPU.
  *
- * Wire it into a service with `...executionProviderEnv()` in its schema and
- * `executionProviders: await selectExecutionProviders(config.EXECUTION_PROVIDER, logger)` in the session
- * settings its engine uses (shared/diffusion's `SessionSettings`).
+ * Every service wires it the same way: `...runtimeEnv()` (or `...executionProviderEnv()`) in its schema,
+ * and `await selectRuntime(config, host.logger)` (or `selectExecutionProviders`) once in its setup, whose
+ * result it passes down to every session it opens (shared/ml's `RuntimeSettings`, taken by shared/classifier
+ * and shared/finetune, and shared/diffusion's `SessionSettings`). shared/ never reads the variables itself.
  */
 import * as ort from "onnxruntime-node";
-import { oneOf } from "../config/index.js";
+import { int, oneOf } from "../config/index.js";
 import { GraphBuilder } from "../ml/graph/builder.js";
 import { toModel } from "../ml/graph/model.js";
 import { DataType, encodeModel } from "../ml/onnx/index.js";
+import type { RuntimeSettings } from "../ml/runtime/index.js";
 
 /** The execution providers a service may be configured with. */
 export const EXECUTION_PROVIDERS = ["cpu", "cuda"] as const;
@@ -89,4 +91,31 @@ export async function selectExecutionProviders(
   }
   log.info({ event: "execution_provider", configured: choice, using: choice }, `onnxruntime on ${choice}`);
   return [choice, "cpu"];
+}
+
+/** `EXECUTION_PROVIDER` and `ORT_THREADS`: where a service that runs onnxruntime runs it. */
+export function runtimeEnv() {
+  return {
+    ...executionProviderEnv(),
+    ORT_THREADS: int({
+      min: 1,
+      max: 1024,
+      optional: true,
+      description: "onnxruntime intra-op threads (default: all cores)",
+    }),
+  } as const;
+}
+
+/**
+ * The runtime settings a service passes to every session it opens: the configured threads and the
+ * execution providers {@link selectExecutionProviders} chose (probing cuda, logging a fallback).
+ */
+export async function selectRuntime(
+  config: { readonly EXECUTION_PROVIDER: ExecutionProvider; readonly ORT_THREADS?: number },
+  log: ExecutionProviderLog,
+): Promise<RuntimeSettings> {
+  return {
+    threads: config.ORT_THREADS,
+    executionProviders: await selectExecutionProviders(config.EXECUTION_PROVIDER, log),
+  };
 }

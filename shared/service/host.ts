@@ -8,7 +8,7 @@ import {
   type MetricsServer,
   startMetricsServer,
 } from "../telemetry/index.js";
-import { loadServiceConfig, messageLimits, type ServiceConfig } from "./config.js";
+import { connectionAgeOptions, loadServiceConfig, messageLimits, type ServiceConfig } from "./config.js";
 
 /** What a service's setup gets from the host. */
 export interface ServiceHost<S extends ConfigSchema> {
@@ -95,7 +95,12 @@ export async function runService<S extends ConfigSchema>(
     help: "1 while the service answers SERVING (models loaded, not draining), else 0",
   });
   readyGauge.set(0);
-  const server = createRpcServer({ limits: messageLimits(config), logger, metrics });
+  const server = createRpcServer({
+    limits: messageLimits(config),
+    logger,
+    metrics,
+    grpcOptions: connectionAgeOptions(config),
+  });
   const draining = new AbortController();
   const host: ServiceHost<S> = {
     name: options.name,

@@ -5,6 +5,7 @@
  * registry). Request/response helpers live in `./wire/`.
  */
 export {
+  connectionAgeOptions,
   type HostSchema,
   loadServiceConfig,
   messageLimits,

@@ -61,8 +61,11 @@ export function createWorkMetrics<L extends string = never>(
   };
 }
 
-/** The outcome label of work that ended with `error` (undefined: ok). */
+/**
+ * The outcome label of work that ended with `error` (undefined: none): cancelled once its call's signal
+ * fired, whatever the work did after (nothing it returns then reaches the client), else ok or failed.
+ */
 export function outcomeOf(error: unknown, signal?: AbortSignal): WorkOutcome {
-  if (error === undefined) return "ok";
-  return signal?.aborted ? "cancelled" : "failed";
+  if (signal?.aborted) return "cancelled";
+  return error === undefined ? "ok" : "failed";
 }

@@ -11,7 +11,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ConfigSchema, loadConfig } from "../../shared/config/index.js";
-import { executionProviderEnv } from "../../shared/service/execution-provider.js";
 import {
   gatewayMetrics,
   type HostUnderTest,
@@ -39,13 +38,6 @@ import {
   REPO_ROOT,
   serviceConfig,
 } from "./support.js";
-
-/**
- * Variables a manifest may set before every process reads them: declared by a shared schema that the
- * services are to spread into theirs (shared/service/execution-provider.ts). Each entry is allowed only
- * while the process's schema lacks it, so the allowance ends by itself once the service wires it in.
- */
-const PENDING_WIRING: ReadonlySet<string> = new Set(Object.keys(executionProviderEnv()));
 
 interface Workload {
   overlay: string;
@@ -125,12 +117,10 @@ for (const process of PROCESSES) {
       const config = configs.get(process)!;
       for (const w of mine()) {
         for (const name of w.env.keys()) {
-          if (name in config.schema || config.extraReads.has(name)) continue;
           assert.ok(
-            PENDING_WIRING.has(name),
+            name in config.schema || config.extraReads.has(name),
             `${w.overlay}/${w.object.metadata.name} sets ${name}, which ${process} does not read`,
           );
-          t.diagnostic(`${w.overlay}: ${name} is set but ${process} does not read it yet (pending wiring)`);
         }
         for (const [name, field] of Object.entries(config.schema)) {
           if (isRequired(field)) assert.ok(w.env.has(name), `${w.overlay}: ${process} requires ${name}`);
@@ -455,6 +445,41 @@ describe("wiring between objects", () => {
         assert.ok(
           (service.GRPC_MAX_SEND_MESSAGE_BYTES as number) <= (gateway.GRPC_MAX_MESSAGE_BYTES as number),
         );
+      }
+    }
+  });
+
+  test("every compute service reads EXECUTION_PROVIDER: cuda in gpu (its GPU), the CPU in cpu", () => {
+    for (const w of WORKLOADS.filter((x) => x.process !== "gateway")) {
+      const config = configs.get(w.process);
+      assert.ok(config, `services/${w.process} is in the tree`);
+      assert.ok("EXECUTION_PROVIDER" in config.schema, `${w.process} reads EXECUTION_PROVIDER`);
+      assert.equal(
+        bootConfig(w, config).EXECUTION_PROVIDER,
+        w.overlay === "gpu" ? "cuda" : "cpu",
+        `${w.overlay} ${w.process}`,
+      );
+    }
+  });
+
+  test("an aged connection's grace covers the gateway's deadline of every call to that service", () => {
+    // A call may start just before its connection reaches GRPC_MAX_CONNECTION_AGE_MS; it must not be cut
+    // while the gateway still waits for it.
+    const deadlines: Record<string, string[]> = {
+      finetune: ["FINETUNE_TIMEOUT_MS"],
+      generation: ["GENERATE_TIMEOUT_MS"],
+      classifier: ["TRAIN_TIMEOUT_MS", "EVALUATE_TIMEOUT_MS"],
+    };
+    for (const gw of WORKLOADS.filter((x) => x.process === "gateway")) {
+      const gateway = bootConfig(gw, configs.get("gateway")!);
+      for (const w of WORKLOADS.filter((x) => x.overlay === gw.overlay && x.process !== "gateway")) {
+        const service = bootConfig(w, configs.get(w.process)!);
+        for (const name of deadlines[w.process]) {
+          assert.ok(
+            (service.GRPC_MAX_CONNECTION_AGE_GRACE_MS as number) >= (gateway[name] as number),
+            `${w.overlay} ${w.process}: GRPC_MAX_CONNECTION_AGE_GRACE_MS < the gateway's ${name}`,
+          );
+        }
       }
     }
   });

@@ -1,7 +1,14 @@
 import { encodePng } from "../../shared/data/index.js";
+import {
+  TraditionalAugmentation,
+  type TrainHyperparametersSchema,
+  type TrainSpecSchema,
+  UtilizationMode,
+} from "../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { ImageFormat } from "../../shared/gen/diffda/common/v1/image_pb.js";
 import { Rng } from "../../shared/random/index.js";
 import { sha256Hex } from "../../shared/service/wire/index.js";
+import type { Init } from "./clients.js";
 
 /**
  * A 16×16 gray image of class `label` among three easy classes (bright top half, bright left half, bright
@@ -40,4 +47,19 @@ export async function labelledSet(perClass: number, seed: number) {
     out.push({ image: await classImage(label, seed * 1000 + i), label, sourceIndex: i });
   }
   return out;
+}
+
+/** A TrainSpec for the three classes of {@link classImage}: resnet-mini, real images only, no augmentation. */
+export function classifierSpec(
+  jobId: string,
+  hyperparameters: Init<typeof TrainHyperparametersSchema>,
+): Init<typeof TrainSpecSchema> {
+  return {
+    jobId,
+    architecture: "resnet-mini",
+    classes: [{ name: "top" }, { name: "left" }, { name: "centre" }],
+    utilization: { mode: UtilizationMode.REAL_ONLY },
+    traditionalAugmentation: TraditionalAugmentation.NONE,
+    hyperparameters,
+  };
 }

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import {
   type Client,
@@ -5,6 +6,7 @@ import {
   createClient,
   type MessageLimits,
   type RpcChannel,
+  RpcError,
 } from "../../shared/rpc/index.js";
 
 /** Message limits of the test clients (the services' defaults). */
@@ -22,3 +24,14 @@ export function connect<S extends DescService>(
 
 /** A message's init shape without the message-instance branch, so tests can spread and override fields. */
 export type Init<D extends DescMessage> = Exclude<MessageInitShape<D>, MessageShape<D>>;
+
+/** The RpcError a call fails with; fails the test if it succeeds or throws anything else. */
+export async function rpcError(promise: Promise<unknown>): Promise<RpcError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof RpcError, String(error));
+    return error;
+  }
+  assert.fail("the call succeeded");
+}

@@ -7,10 +7,12 @@ import {
   writeTinyFolder,
 } from "../../shared/diffusion/testing/tiny-folder.js";
 import { tinyImageEncoder } from "../../shared/diffusion/testing/tiny-models.js";
+import { FinetuneMethod, type FinetuneSpecSchema } from "../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { GraphBuilder } from "../../shared/ml/graph/builder.js";
 import { toModel } from "../../shared/ml/graph/model.js";
 import { DataType, encodeModel } from "../../shared/ml/onnx/index.js";
 import { Rng } from "../../shared/random/index.js";
+import type { Init } from "./clients.js";
 
 /** Ids of the tiny test models. */
 export const TINY = "tiny";
@@ -58,4 +60,26 @@ export async function tinyModels(): Promise<TinyModels> {
     JSON.stringify({ image_size: 16, logit_scale: 20, pixel_range: [-1, 1] }),
   );
   return { root, remove: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** A textual-inversion FinetuneSpec on the tiny model: classes cat and dog with their tokens. */
+export function tinyInversionSpec(
+  jobId: string,
+  o: { readonly steps: number; readonly batchSize: number; readonly seed: bigint },
+) {
+  return {
+    jobId,
+    baseModel: { name: TINY },
+    method: FinetuneMethod.TEXTUAL_INVERSION,
+    classes: [
+      { name: "cat", token: "<cat>" },
+      { name: "dog", token: "<dog>" },
+    ],
+    hyperparameters: {
+      batchSize: o.batchSize,
+      seed: o.seed,
+      templates: ["a photo of a {}"],
+      textualInversion: { maxTrainSteps: o.steps, learningRate: 0.05, initializerToken: "cat" },
+    },
+  } satisfies Init<typeof FinetuneSpecSchema>;
 }

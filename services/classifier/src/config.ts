@@ -1,4 +1,5 @@
 import { int } from "../../../shared/config/index.js";
+import { runtimeEnv } from "../../../shared/service/execution-provider.js";
 
 /** Default ports of the classifier service. */
 export const CLASSIFIER_PORTS = Object.freeze({ grpcPort: 50053, metricsPort: 9466 });
@@ -30,12 +31,7 @@ export const CLASSIFIER_ENV = {
     default: 1,
     description: "trainings and evaluations running at once (each uses every core); later ones wait",
   }),
-  ORT_THREADS: int({
-    min: 1,
-    max: 1024,
-    optional: true,
-    description: "onnxruntime intra-op threads (default: all cores)",
-  }),
+  ...runtimeEnv(),
 } as const;
 
 /** Limits a request must stay within. */

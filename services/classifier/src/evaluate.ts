@@ -8,7 +8,8 @@ import type {
 import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import { RESNET_INPUT, RESNET_OUTPUT } from "../../../shared/ml/models/resnet.js";
 import type { Tensor } from "../../../shared/ml/onnx/index.js";
-import type { Limiter } from "../../../shared/service/index.js";
+import { type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
+import { type Limiter, outcomeOf } from "../../../shared/service/index.js";
 import {
   invalidField,
   optionalInt,
@@ -52,13 +53,12 @@ export function validateEvaluateSpec(spec: EvaluateSpec | undefined): EvaluatePl
   };
 }
 
-/** What an evaluation depends on. */
-export interface EvaluateDeps {
+/** What an evaluation depends on; its session opens with the runtime settings chosen at boot. */
+export interface EvaluateDeps extends RuntimeSettings {
   readonly limits: ClassifierLimits;
   readonly metrics: ClassifierMetrics;
   readonly logger: Logger;
   readonly limiter: Limiter;
-  readonly threads?: number;
 }
 
 /** Top-1, per-class accuracy, confusion matrix and mean cross-entropy from logits. */
@@ -126,7 +126,7 @@ export async function runEvaluation(
     const size = imageSize(set);
     const k = config.numClasses;
     const logits = new Float32Array(n * k);
-    const runner = await classifierRunner(parameters, config, { threads: deps.threads, worker: true });
+    const runner = await classifierRunner(parameters, config, { ...runtimeSettings(deps), worker: true });
     try {
       for (let from = 0; from < n; from += plan.batchSize) {
         signal.throwIfAborted();
@@ -153,6 +153,6 @@ export async function runEvaluation(
     throw error;
   } finally {
     free();
-    end(signal.aborted ? "cancelled" : failed === undefined ? "ok" : "failed");
+    end(outcomeOf(failed, signal));
   }
 }

@@ -4,7 +4,8 @@ import type { ImageSet } from "../../../shared/data/index.js";
 import { Optimizer, type TrainResultSchema } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import type { ProgressSchema } from "../../../shared/gen/diffda/common/v1/progress_pb.js";
-import { createEventChannel, type Limiter } from "../../../shared/service/index.js";
+import { type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
+import { createEventChannel, type Limiter, outcomeOf } from "../../../shared/service/index.js";
 import { makeArtifact, SAFETENSORS_MEDIA_TYPE } from "../../../shared/service/wire/index.js";
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { ClassifierLimits } from "./config.js";
@@ -17,14 +18,12 @@ export type TrainEvent =
   | { readonly progress: MessageInitShape<typeof ProgressSchema> }
   | { readonly result: MessageInitShape<typeof TrainResultSchema> };
 
-/** What a training run depends on. */
-export interface TrainDeps {
+/** What a training run depends on; its sessions open with the runtime settings chosen at boot. */
+export interface TrainDeps extends RuntimeSettings {
   readonly limits: ClassifierLimits;
   readonly metrics: ClassifierMetrics;
   readonly logger: Logger;
   readonly limiter: Limiter;
-  /** onnxruntime intra-op threads (undefined: all cores). */
-  readonly threads?: number;
 }
 
 /** File name of the checkpoint artifact. */
@@ -109,7 +108,7 @@ export async function* runTraining(
       labelSmoothing: h.labelSmoothing,
       seed: h.seed,
       signal,
-      threads: deps.threads,
+      ...runtimeSettings(deps),
       onProgress: (p) => {
         deps.metrics.steps.inc();
         events.push({
@@ -127,7 +126,7 @@ export async function* runTraining(
         const c = current();
         const evaluation = await evaluateClassifier(c.parameters, c.config, accuracySet, {
           signal,
-          threads: deps.threads,
+          ...runtimeSettings(deps),
         });
         accuracies[record.epoch] = evaluation.top1;
         events.push({
@@ -186,6 +185,6 @@ export async function* runTraining(
     throw error;
   } finally {
     free();
-    end(signal.aborted ? "cancelled" : failed === undefined ? "ok" : "failed");
+    end(outcomeOf(failed, signal));
   }
 }

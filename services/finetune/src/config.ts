@@ -1,4 +1,5 @@
 import { int } from "../../../shared/config/index.js";
+import { runtimeEnv } from "../../../shared/service/execution-provider.js";
 import { modelEnv } from "../../../shared/service/index.js";
 
 /** Default ports of the finetune service. */
@@ -31,12 +32,7 @@ export const FINETUNE_ENV = {
     default: 1,
     description: "fine-tuning runs at once (each uses every core); later ones wait",
   }),
-  ORT_THREADS: int({
-    min: 1,
-    max: 1024,
-    optional: true,
-    description: "onnxruntime intra-op threads (default: all cores)",
-  }),
+  ...runtimeEnv(),
 } as const;
 
 /** Limits a request must stay within. */

@@ -14,8 +14,9 @@ import {
   FinetuneMethod,
   type FinetuneResultSchema,
 } from "../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
+import { type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
 import { encodeSafetensors } from "../../../shared/ml/safetensors/index.js";
-import { createEventChannel, type Limiter } from "../../../shared/service/index.js";
+import { createEventChannel, type Limiter, outcomeOf } from "../../../shared/service/index.js";
 import {
   decodeImageData,
   intField,
@@ -33,13 +34,12 @@ export type FinetuneEvent =
   | { readonly progress: MessageInitShape<typeof ProgressSchema> }
   | { readonly result: MessageInitShape<typeof FinetuneResultSchema> };
 
-/** What a run depends on. */
-export interface FinetuneDeps {
+/** What a run depends on; its sessions open with the runtime settings chosen at boot. */
+export interface FinetuneDeps extends RuntimeSettings {
   readonly limits: FinetuneLimits;
   readonly metrics: FinetuneMetrics;
   readonly logger: Logger;
   readonly limiter: Limiter;
-  readonly threads?: number;
 }
 
 type AdapterInit = MessageInitShape<typeof AdapterSchema>;
@@ -202,7 +202,7 @@ export async function* runFinetune(
       resolution: plan.resolution,
       seed: plan.seed,
       signal,
-      threads: deps.threads,
+      ...runtimeSettings(deps),
       onProgress: (p) => {
         deps.metrics.steps.inc({ method });
         events.push({
@@ -243,6 +243,6 @@ export async function* runFinetune(
     throw error;
   } finally {
     free();
-    end(signal.aborted ? "cancelled" : failed === undefined ? "ok" : "failed");
+    end(outcomeOf(failed, signal));
   }
 }

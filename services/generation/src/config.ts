@@ -1,5 +1,5 @@
 import { bool, int, oneOf } from "../../../shared/config/index.js";
-import { executionProviderEnv } from "../../../shared/service/execution-provider.js";
+import { runtimeEnv } from "../../../shared/service/execution-provider.js";
 import { modelEnv } from "../../../shared/service/index.js";
 
 /** Default ports of the generation service. */
@@ -49,13 +49,7 @@ export const GENERATION_ENV = {
     default: "worker",
     description: "run onnxruntime in a worker thread (keeps the event loop free) or on the main thread",
   }),
-  ...executionProviderEnv(),
-  ORT_THREADS: int({
-    min: 1,
-    max: 1024,
-    optional: true,
-    description: "onnxruntime intra-op threads (default: all cores)",
-  }),
+  ...runtimeEnv(),
   GENERATION_PRELOAD: bool({
     default: true,
     description: "load every model of MODEL_DIR before turning SERVING",

@@ -1,4 +1,4 @@
-import { createEventChannel, type Limiter } from "../../../shared/service/index.js";
+import { createEventChannel, type Limiter, outcomeOf } from "../../../shared/service/index.js";
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { EngineImage, EngineProgress, GenerationEngine } from "./engine/types.js";
 import type { GenerationMetrics } from "./metrics.js";
@@ -178,7 +178,7 @@ export async function* generateShard(
     await Promise.allSettled(inFlight);
     lease.release();
     free();
-    const outcome = signal.aborted ? "cancelled" : failure === undefined ? "ok" : "failed";
+    const outcome = outcomeOf(failure, signal);
     const seconds = end(outcome);
     const line = {
       event: "shard_ended",

@@ -1,6 +1,13 @@
 /** Running graphs on onnxruntime-node: sessions, worker-thread runners, a session cache, the trainer. */
 export { SessionCache, type SessionCacheOptions } from "./cache.js";
 export { InProcessRunner, type Runner, type RunOptions, transferables, WorkerRunner } from "./runner.js";
-export { createSession, runSession, type SessionConfig, sessionOptions } from "./session.js";
+export {
+  createSession,
+  type RuntimeSettings,
+  runSession,
+  runtimeSettings,
+  type SessionConfig,
+  sessionOptions,
+} from "./session.js";
 export { dataTypeOf, fromOrt, ortType, toOrt } from "./tensor.js";
 export { type StepResult, Trainer, type TrainerOptions } from "./trainer.js";

@@ -233,3 +233,34 @@ describe("Trainer", () => {
     }
   });
 });
+
+describe("execution providers", () => {
+  // A provider name onnxruntime does not know fails session creation on every machine, so a rejection
+  // naming it proves the setting reached onnxruntime (a GPU build would accept "cuda").
+  const unknown = { threads: 1, executionProviders: ["diffda-no-such-provider"] };
+  const named = /diffda-no-such-provider/;
+
+  it("sessions, worker runners and trainers open on the providers they are given", async () => {
+    const bytes = encodeModel(toModel(mlp()));
+    await assert.rejects(InProcessRunner.create(bytes, unknown), named);
+    await assert.rejects(WorkerRunner.create(bytes, unknown), named);
+    await assert.rejects(
+      Trainer.create({
+        graph: mlp(),
+        loss: "loss",
+        trainable: ["fc1.weight"],
+        optimizer: adamw({ weightDecay: 0 }),
+        schedule: constantSchedule(1e-2),
+        session: unknown,
+        worker: true,
+      }),
+      named,
+    );
+    const cpu = await WorkerRunner.create(bytes, { threads: 1, executionProviders: ["cpu"] });
+    try {
+      assert.deepEqual((await cpu.run(batch(new Rng(1), 2))).y.dims, [2, 4]);
+    } finally {
+      await cpu.release();
+    }
+  });
+});

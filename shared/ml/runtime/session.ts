@@ -6,10 +6,15 @@ import { encodeModel } from "../onnx/encode.js";
 import type { Tensor } from "../onnx/tensor.js";
 import { fromOrt, toOrt } from "./tensor.js";
 
-/** Session settings; defaults: all cores, every graph optimization. */
+/** Session settings; defaults: all cores, every graph optimization, the CPU. */
 export interface SessionConfig {
   /** Intra-op threads (default: the machine's available parallelism). */
   threads?: number;
+  /**
+   * onnxruntime execution providers in order of preference, e.g. `["cuda", "cpu"]` (default: the CPU).
+   * A service chooses them once at boot (shared/service's `selectExecutionProviders`) and passes them down.
+   */
+  executionProviders?: readonly string[];
   /** onnxruntime graph optimization level (default "all"). */
   optimization?: "disabled" | "basic" | "extended" | "all";
   /**
@@ -25,6 +30,17 @@ export interface SessionConfig {
   profilePrefix?: string;
 }
 
+/**
+ * Where sessions run, as the code that opens them is told from outside (a service's ORT_THREADS and
+ * EXECUTION_PROVIDER): the part of {@link SessionConfig} that options of training and evaluation pass on.
+ */
+export type RuntimeSettings = Pick<SessionConfig, "threads" | "executionProviders">;
+
+/** The runtime settings of any options that carry them (and nothing else of them). */
+export function runtimeSettings(o: RuntimeSettings): RuntimeSettings {
+  return { threads: o.threads, executionProviders: o.executionProviders };
+}
+
 /** onnxruntime session options for a config. */
 export function sessionOptions(config: SessionConfig = {}): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = {
@@ -35,6 +51,7 @@ export function sessionOptions(config: SessionConfig = {}): ort.InferenceSession
     enableCpuMemArena: true,
     enableMemPattern: true,
   };
+  if (config.executionProviders) options.executionProviders = [...config.executionProviders];
   if (config.dims) options.freeDimensionOverrides = { ...config.dims };
   if (config.optimizedModelPath) options.optimizedModelFilePath = config.optimizedModelPath;
   if (config.profilePrefix) {

@@ -4,36 +4,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { ByteDataset } from "../../../../shared/data/index.js";
-import { ClassifierService } from "../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
-import { AdapterKind } from "../../../../shared/gen/diffda/common/v1/model_pb.js";
-import {
-  FinetuneMethod,
-  type FinetuneRequest,
-  FinetuneService,
-} from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
-import {
-  type GenerateShardRequest,
-  GenerationService,
-} from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
-import {
-  createChannel,
-  createClient,
-  createRpcServer,
-  type RpcChannel,
-  RpcError,
-  type RpcServer,
-} from "../../../../shared/rpc/index.js";
+import { FinetuneMethod } from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { createMetrics } from "../../../../shared/telemetry/index.js";
 import { readZip } from "../archive/zip-reader.js";
-import { ArtifactStore, sha256Hex } from "../artifact-store.js";
+import { ArtifactStore } from "../artifact-store.js";
 import { DatasetService } from "../datasets/dataset-service.js";
+import { type FakeCompute, startFakeCompute } from "../fake-compute.js";
 import { createGatewayMetrics } from "../plugins/metrics.js";
 import type { JobStore } from "../store/index.js";
-import { idemKey, openTestStore, png, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
-import { generationPool } from "./compute-clients.js";
+import { idemKey, openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator.js";
-
-const limits = { maxReceiveMessageBytes: 16 << 20, maxSendMessageBytes: 16 << 20 };
 
 /** 2 classes, 2 train + 2 test images each, 4×4 gray. */
 function tinyBuiltin(): ByteDataset {
@@ -59,177 +39,20 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
   let store: JobStore;
   let gw: TestGateway;
   let orchestrator: Orchestrator;
-  const servers: RpcServer[] = [];
-  const channels: RpcChannel[] = [];
-  const finetuneCalls: FinetuneRequest[] = [];
-  const shardCalls: { replica: string; request: GenerateShardRequest }[] = [];
-  let failFirstShardOnce = true;
+  let compute: FakeCompute;
   let artifactDir: string | undefined;
-  let holdShards: { signalled: number; release?: () => void } | undefined;
-
-  async function serve(register: (server: RpcServer) => void): Promise<string> {
-    const server = createRpcServer({ limits });
-    register(server);
-    const port = await server.listen({ host: "127.0.0.1", port: 0 });
-    server.setReady();
-    servers.push(server);
-    return `127.0.0.1:${port}`;
-  }
-
-  const replica = (name: string) => (server: RpcServer) =>
-    server.register(GenerationService, {
-      async *generateShard(request, context) {
-        shardCalls.push({ replica: name, request });
-        const hold = holdShards;
-        if (hold) {
-          // Wait for the caller to cancel: the signal must reach the server.
-          await new Promise<void>((resolve) => {
-            context.signal.addEventListener("abort", () => {
-              hold.signalled++;
-              resolve();
-            });
-          });
-          return;
-        }
-        const skip = new Set(request.skipSampleIndices);
-        let sent = 0;
-        for (let i = request.firstSampleIndex; i < request.firstSampleIndex + request.count; i++) {
-          if (skip.has(i)) continue;
-          if (failFirstShardOnce && request.shardIndex === 0 && sent === 2) {
-            failFirstShardOnce = false;
-            throw new RpcError("unavailable", "replica died mid-shard");
-          }
-          const source = request.sources.find(
-            (s) => s.sourceIndex === Math.floor(i / request.samplesPerSource),
-          );
-          assert.ok(source, `source of sample ${i} was sent`);
-          const bytes = await png(4, 4, (i * 13) % 256);
-          const inter = request.method.case === "img2imgInterClass";
-          yield {
-            event: {
-              case: "progress",
-              value: { stage: "generate", step: sent + 1, totalSteps: request.count },
-            },
-          };
-          yield {
-            event: {
-              case: "image",
-              value: {
-                sampleIndex: i,
-                seed: request.seed,
-                prompt: `a photo of a ${request.classes[source.label].token || request.classes[source.label].name}`,
-                sample: {
-                  image: { format: 1, data: bytes, sha256: sha256Hex(bytes) },
-                  label: inter ? 1 - source.label : source.label,
-                  sourceIndex: source.sourceIndex,
-                  ...(inter ? { interClass: { sourceLabel: source.label, strength: 0.7 } } : {}),
-                },
-              },
-            },
-          };
-          sent++;
-        }
-        yield { event: { case: "completed", value: { imageCount: sent, durationSeconds: 0.5 } } };
-      },
-    });
 
   before(async () => {
     store = await openTestStore();
-    const finetuneAddress = await serve((server) =>
-      server.register(FinetuneService, {
-        async *finetune(request) {
-          finetuneCalls.push(request);
-          yield {
-            event: { case: "progress", value: { stage: "textual_inversion", step: 1, totalSteps: 1 } },
-          };
-          const weights = Buffer.from(`ti for ${request.spec?.classes.map((c) => c.token).join(",")}`);
-          yield {
-            event: {
-              case: "result",
-              value: {
-                adapters: {
-                  baseModel: { name: request.spec?.baseModel?.name },
-                  adapters: [
-                    {
-                      kind: AdapterKind.TEXTUAL_INVERSION,
-                      tokens: request.spec?.classes.map((c) => c.token),
-                      file: {
-                        name: "learned_embeds.safetensors",
-                        mediaType: "application/vnd.safetensors",
-                        content: weights,
-                        sha256: sha256Hex(weights),
-                      },
-                    },
-                  ],
-                },
-                steps: 10,
-                finalLoss: 0.1,
-                durationSeconds: 1,
-              },
-            },
-          };
-        },
-        // biome-ignore lint/correctness/useYield: not used by the gateway
-        async *finetuneUpload() {
-          throw new RpcError("unimplemented");
-        },
-      }),
-    );
-    const a = await serve(replica("a"));
-    const b = await serve(replica("b"));
-    const classifierAddress = await serve((server) =>
-      server.register(ClassifierService, {
-        async *train(request) {
-          const label = `${request.spec?.utilization?.mode}:${request.syntheticImages.length}:${request.spec?.hyperparameters?.seed}`;
-          const checkpoint = Buffer.from(label);
-          yield { event: { case: "progress", value: { stage: "train", step: 1, totalSteps: 1 } } };
-          yield {
-            event: {
-              case: "result",
-              value: {
-                checkpoint: {
-                  name: "classifier.onnx",
-                  mediaType: "application/onnx",
-                  content: checkpoint,
-                  sha256: sha256Hex(checkpoint),
-                },
-                epochs: [{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5 }],
-                parameterCount: 1000n,
-                durationSeconds: 2,
-              },
-            },
-          };
-        },
-        evaluate(request) {
-          // Accuracy from the checkpoint: more synthetic images score higher; the seed adds a little.
-          const [, synthetic, seed] = Buffer.from(request.spec?.checkpoint?.content ?? [])
-            .toString()
-            .split(":");
-          const top1 = 0.5 + Number(synthetic) / 1000 + Number(seed) / 100;
-          return {
-            metrics: {
-              sampleCount: request.images.length,
-              top1Accuracy: top1,
-              perClassAccuracy: [top1, Number.NaN],
-              confusionMatrix: { classCount: 2, counts: [2, 0, 0, 2] },
-              meanLoss: 0.3,
-            },
-          };
-        },
-        // biome-ignore lint/correctness/useYield: not used by the gateway
-        async *trainUpload() {
-          throw new RpcError("unimplemented");
-        },
-        async evaluateUpload() {
-          throw new RpcError("unimplemented");
-        },
-      }),
-    );
-    const channel = (address: string) => {
-      const c = createChannel({ address, limits });
-      channels.push(c);
-      return c;
-    };
+    // Two replicas, "a" and "b"; the first call of shard 0 dies after two images.
+    compute = await startFakeCompute({
+      classes: 2,
+      replicas: ["a", "b"],
+      imageSize: 4,
+      timeoutMs: 10_000,
+      perClassAccuracy: (top1) => [top1, Number.NaN],
+      failShardOnce: { shardIndex: 0, afterImages: 2 },
+    });
     artifactDir = await mkdtemp(join(tmpdir(), "diffda-orchestrator-"));
     const artifacts = new ArtifactStore(artifactDir);
     const datasets = new DatasetService({
@@ -247,14 +70,7 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
       store,
       artifacts,
       datasets,
-      clients: {
-        finetune: createClient(FinetuneService, channel(finetuneAddress), { timeoutMs: 10_000 }),
-        generation: generationPool([
-          { address: "a", client: createClient(GenerationService, channel(a), { timeoutMs: 10_000 }) },
-          { address: "b", client: createClient(GenerationService, channel(b), { timeoutMs: 10_000 }) },
-        ]),
-        classifier: createClient(ClassifierService, channel(classifierAddress), { timeoutMs: 10_000 }),
-      },
+      clients: compute.clients,
       models: { base: "tiny-sd", instruct: "tiny-ip2p", architecture: "resnet8" },
       progressIntervalMs: 0,
       pollMs: 20,
@@ -268,8 +84,7 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
 
   after(async () => {
     await orchestrator?.stop(0);
-    for (const c of channels) c.close();
-    for (const s of servers) await s.drain(0);
+    await compute?.close();
     await gw?.close();
     await store?.close();
     if (artifactDir) await rm(artifactDir, { recursive: true, force: true });
@@ -311,6 +126,8 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     assert.equal(job.state, "succeeded", JSON.stringify(job.error));
 
     // Fine-tuning ran once, for Diff-Mix only, with a token per class.
+    const finetuneCalls = compute.calls.finetune;
+    const shardCalls = compute.calls.shards;
     assert.equal(finetuneCalls.length, 1);
     assert.equal(finetuneCalls[0].spec?.method, FinetuneMethod.TI_LORA);
     assert.deepEqual(
@@ -405,7 +222,7 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
   });
 
   test("cancelling a job aborts its running shard RPCs on the replica", async () => {
-    holdShards = { signalled: 0 };
+    const held = compute.hold();
     try {
       const dataset = await store.datasets.list({ limit: 1 });
       const submitted = await gw.app.inject({
@@ -427,13 +244,13 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
         headers: { "idempotency-key": idemKey() },
       });
       assert.equal(cancelled.statusCode, 200);
-      while (holdShards.signalled === 0) {
+      while (held.cancelled === 0) {
         assert.ok(Date.now() < deadline, "the replica saw the cancellation");
         await sleep(20);
       }
       assert.equal((await waitFinal(id)).state, "cancelled");
     } finally {
-      holdShards = undefined;
+      held.release();
     }
   });
 });
