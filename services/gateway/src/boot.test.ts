@@ -32,6 +32,16 @@ describe("boot: configuration, auth default, the listening process", () => {
     assert.deepEqual(env.GENERATION_ADDRESSES, ["gen-0:50052", "gen-1:50052"]);
   });
 
+  test("an upload chunk over half the gRPC message limit is a ConfigError", () => {
+    assert.throws(
+      () => loadGatewayEnv({ GRPC_MAX_MESSAGE_BYTES: "1048576", UPLOAD_CHUNK_BYTES: "524289" }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.issues.map((i) => i.name).join() === "UPLOAD_CHUNK_BYTES",
+    );
+    const env = loadGatewayEnv({ GRPC_MAX_MESSAGE_BYTES: "1048576", UPLOAD_CHUNK_BYTES: "524288" });
+    assert.equal(env.UPLOAD_CHUNK_BYTES, 524288);
+  });
+
   test("auth is open to loopback callers only when listening on loopback, unless configured", () => {
     assert.equal(resolveAuthMode({ HOST: "127.0.0.1", AUTH_MODE: undefined }), "loopback-open");
     assert.equal(resolveAuthMode({ HOST: "::1", AUTH_MODE: undefined }), "loopback-open");

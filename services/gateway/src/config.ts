@@ -6,6 +6,7 @@
 import { isIP } from "node:net";
 import {
   bool,
+  ConfigError,
   type ConfigOf,
   int,
   LOG_LEVELS,
@@ -86,6 +87,13 @@ export const GATEWAY_ENV = {
     default: 64 * MiB,
     description: "largest gRPC message sent or received",
   }),
+  UPLOAD_CHUNK_BYTES: int({
+    min: 1024,
+    max: 2 ** 31 - 1,
+    default: 4 * MiB,
+    description:
+      "image sets larger than this go to the compute services over their Upload RPCs in chunks of at most this size; smaller ones travel inline (keep it well under every GRPC_MAX_* limit)",
+  }),
   FINETUNE_TIMEOUT_MS: int({ min: 1000, default: 3_600_000, description: "deadline of a Finetune call" }),
   GENERATE_TIMEOUT_MS: int({
     min: 1000,
@@ -159,5 +167,16 @@ export function restLimitsFromEnv(env: GatewayEnv): RestLimits {
 
 /** Reads and validates the gateway's environment; throws ConfigError listing every bad variable. */
 export function loadGatewayEnv(env: Readonly<Record<string, string | undefined>> = process.env): GatewayEnv {
-  return loadConfig(GATEWAY_ENV, env);
+  const config = loadConfig(GATEWAY_ENV, env);
+  // A chunk must fit in one message with its header and framing, or chunking would not help.
+  if (config.UPLOAD_CHUNK_BYTES > config.GRPC_MAX_MESSAGE_BYTES / 2) {
+    throw new ConfigError([
+      {
+        name: "UPLOAD_CHUNK_BYTES",
+        expected: `at most half of GRPC_MAX_MESSAGE_BYTES (${Math.floor(config.GRPC_MAX_MESSAGE_BYTES / 2)})`,
+        received: env.UPLOAD_CHUNK_BYTES ?? String(config.UPLOAD_CHUNK_BYTES),
+      },
+    ]);
+  }
+  return config;
 }

@@ -72,6 +72,7 @@ export async function startGateway(
           instruct: config.INSTRUCT_MODEL,
           architecture: config.CLASSIFIER_ARCHITECTURE,
         },
+        uploadChunkBytes: config.UPLOAD_CHUNK_BYTES,
         leaseMs: config.TASK_LEASE_MS,
         concurrency: { generate: config.GENERATION_CONCURRENCY * config.GENERATION_ADDRESSES.length },
         logger,

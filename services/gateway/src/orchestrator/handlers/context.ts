@@ -30,6 +30,11 @@ export interface HandlerDeps {
   metrics?: GatewayMetrics;
   /** Least time between two progress events of one task (default 2 s). */
   progressIntervalMs?: number;
+  /**
+   * Sets whose estimated wire size exceeds this go over the Upload RPCs in chunks of at most this many
+   * bytes; smaller ones travel inline (default 4 MiB, uploads.ts).
+   */
+  uploadChunkBytes?: number;
 }
 
 /** A job as handlers see it. */

@@ -1,8 +1,12 @@
-/** The evaluate task: scores a run's checkpoint on the dataset's held-out test images. */
+/**
+ * The evaluate task: scores a run's checkpoint on the dataset's held-out test images (inline, or in
+ * chunks over EvaluateUpload when the test set is large).
+ */
 import { RpcError } from "../../../../../shared/rpc/index.js";
 import type { EvaluateInput } from "../planner.js";
 import { labelledPng } from "../proto.js";
 import type { TaskHandler } from "../task-runner.js";
+import { chunkBytesOf, chunkImages, fitsInline, imageWireBytes } from "../uploads.js";
 import type { HandlerDeps, JobLoader } from "./context.js";
 import type { TrainOutput } from "./train.js";
 
@@ -24,21 +28,30 @@ export function evaluateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
     const job = await loader.job(task.jobId);
     const trained = (await loader.outputs(task.jobId, [input.trainTask])).get(input.trainTask) as TrainOutput;
     const content = await deps.artifacts.read(trained.checkpoint.sha256);
-    const response = await deps.clients.classifier.evaluate(
-      {
-        spec: {
-          jobId: task.jobId,
-          checkpoint: {
-            name: trained.checkpoint.name,
-            mediaType: trained.checkpoint.mediaType,
-            content,
-            sha256: trained.checkpoint.sha256,
-          },
-        },
-        images: job.images.test.map((image, i) => labelledPng(image.png, image.label, i)),
+    const spec = {
+      jobId: task.jobId,
+      checkpoint: {
+        name: trained.checkpoint.name,
+        mediaType: trained.checkpoint.mediaType,
+        content,
+        sha256: trained.checkpoint.sha256,
       },
-      { signal },
-    );
+    };
+    const images = job.images.test.map((image, i) => labelledPng(image.png, image.label, i));
+    const chunkBytes = chunkBytesOf(deps);
+    const response = fitsInline(
+      images.reduce((sum, image) => sum + imageWireBytes(image), 0),
+      chunkBytes,
+    )
+      ? await deps.clients.classifier.evaluate({ spec, images }, { signal })
+      : await deps.clients.classifier.evaluateUpload(
+          (async function* () {
+            yield { payload: { case: "header" as const, value: { spec, imageCount: images.length } } };
+            for await (const chunk of chunkImages(images, chunkBytes))
+              yield { payload: { case: "chunk" as const, value: chunk } };
+          })(),
+          { signal },
+        );
     const metrics = response.metrics;
     if (metrics === undefined) throw new RpcError("invalid_argument", "the evaluation holds no metrics");
     const output: EvaluateOutput = {

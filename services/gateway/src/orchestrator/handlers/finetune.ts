@@ -1,15 +1,20 @@
 /**
- * The finetune task: sends the job's real training images to the finetune service, streams its progress
- * into the job's events, and keeps the adapter files it returns in the artifact store
- * (`adapter/<method>-<hash>/<file>`), checked against their digests. Its output lists the adapters for the
- * generate tasks that depend on it.
+ * The finetune task: sends the job's real training images to the finetune service (inline, or in chunks
+ * over FinetuneUpload when the set is large), streams its progress into the job's events, and keeps the
+ * adapter files it returns in the artifact store (`adapter/<method>-<hash>/<file>`), checked against
+ * their digests. Its output lists the adapters for the generate tasks that depend on it.
  */
 import { AdapterKind } from "../../../../../shared/gen/diffda/common/v1/model_pb.js";
+import type {
+  FinetuneResponse,
+  FinetuneUploadResponse,
+} from "../../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
 import { TOKEN_METHODS } from "../../presets.js";
 import type { FinetuneInput } from "../planner.js";
 import { classTokens, FINETUNE_METHOD_PB, finetuneHyperparameters, labelledPng } from "../proto.js";
 import type { TaskHandler } from "../task-runner.js";
+import { chunkBytesOf, chunkImages, fitsInline, imageWireBytes } from "../uploads.js";
 import type { HandlerDeps, JobLoader } from "./context.js";
 
 /** One adapter file as a finetune task's output records it. */
@@ -48,19 +53,28 @@ export function finetuneHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
     const { classes, train } = job.images;
     const tokens = TOKEN_METHODS.has(input.finetuning.method) ? classTokens(classes) : null;
     const report = loader.progress(task.jobId, task.key);
-    const stream = deps.clients.finetune.finetune(
-      {
-        spec: {
-          jobId: task.jobId,
-          baseModel: { name: deps.models.base },
-          method: FINETUNE_METHOD_PB[input.finetuning.method],
-          hyperparameters: finetuneHyperparameters(input.finetuning, input.seed),
-          classes: classes.map((name, i) => ({ name, token: tokens?.[i] ?? "" })),
-        },
-        images: train.map((image, i) => labelledPng(image.png, image.label, i)),
-      },
-      { signal },
-    );
+    const spec = {
+      jobId: task.jobId,
+      baseModel: { name: deps.models.base },
+      method: FINETUNE_METHOD_PB[input.finetuning.method],
+      hyperparameters: finetuneHyperparameters(input.finetuning, input.seed),
+      classes: classes.map((name, i) => ({ name, token: tokens?.[i] ?? "" })),
+    };
+    const images = train.map((image, i) => labelledPng(image.png, image.label, i));
+    const chunkBytes = chunkBytesOf(deps);
+    const stream: AsyncIterable<FinetuneResponse | FinetuneUploadResponse> = fitsInline(
+      images.reduce((sum, image) => sum + imageWireBytes(image), 0),
+      chunkBytes,
+    )
+      ? deps.clients.finetune.finetune({ spec, images }, { signal })
+      : deps.clients.finetune.finetuneUpload(
+          (async function* () {
+            yield { payload: { case: "header" as const, value: { spec, imageCount: images.length } } };
+            for await (const chunk of chunkImages(images, chunkBytes))
+              yield { payload: { case: "chunk" as const, value: chunk } };
+          })(),
+          { signal },
+        );
     for await (const message of stream) {
       if (message.event.case === "progress") {
         await report(message.event.value);

@@ -1,15 +1,27 @@
 /**
  * The train task: trains a classifier for one (method, seed) run on the real training images and the
  * run's synthetic images (none for baselines), with the method's utilization, and keeps the checkpoint
- * in the artifact store (`checkpoint/<method>/seed=<seed>`).
+ * in the artifact store (`checkpoint/<method>/seed=<seed>`). Sets over the upload chunk size go over
+ * TrainUpload in chunks, the synthetic images read from the artifact store as they are sent.
  */
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { LabelledImageSchema } from "../../../../../shared/gen/diffda/common/v1/dataset_pb.js";
+import type {
+  TrainResponse,
+  TrainUploadResponse,
+} from "../../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
 import type { SyntheticMeta } from "../../routes/artifacts.js";
+import type { Artifact } from "../../store/index.js";
 import type { TrainInput } from "../planner.js";
 import { labelledPng, trainSpec } from "../proto.js";
 import type { TaskHandler } from "../task-runner.js";
+import {
+  chunkBytesOf,
+  chunkImages,
+  fitsInline,
+  imageWireBytes,
+  type LabelledImageInit,
+  wireBytes,
+} from "../uploads.js";
 import type { HandlerDeps, JobLoader } from "./context.js";
 import { syntheticPrefix } from "./generate.js";
 
@@ -35,7 +47,8 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
     const input = task.input as TrainInput;
     const { job, method } = await loader.method(task.jobId, input.method);
     const { classes, train } = job.images;
-    const synthetic: MessageInitShape<typeof LabelledImageSchema>[] = [];
+    // Only the listing is held at once; image bytes are read as they are sent.
+    const rows: Artifact[] = [];
     if (method.generation !== null) {
       for (let after: string | undefined; ; ) {
         const page = await deps.store.artifacts.list(task.jobId, {
@@ -43,38 +56,60 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
           afterKey: after,
           limit: 1000,
         });
-        for (const artifact of page) {
-          const meta = artifact.meta as SyntheticMeta;
-          synthetic.push(
-            labelledPng(
-              new Uint8Array(await deps.artifacts.read(artifact.sha256)),
-              meta.label,
-              meta.sourceIndex,
-              {
-                ...(meta.interClass ? { interClass: meta.interClass } : {}),
-              },
-            ),
-          );
-        }
+        rows.push(...page);
         if (page.length < 1000) break;
         after = page[page.length - 1].key;
       }
     }
-    const report = loader.progress(task.jobId, task.key);
-    const stream = deps.clients.classifier.train(
-      {
-        spec: {
-          jobId: task.jobId,
-          classes: classes.map((name) => ({ name })),
-          ...trainSpec(method.utilization, job.spec.classifier, input.seed, {
-            architecture: deps.models.architecture,
-          }),
+    const readSynthetic = async (artifact: Artifact): Promise<LabelledImageInit> => {
+      const meta = artifact.meta as SyntheticMeta;
+      return labelledPng(
+        new Uint8Array(await deps.artifacts.read(artifact.sha256)),
+        meta.label,
+        meta.sourceIndex,
+        {
+          ...(meta.interClass ? { interClass: meta.interClass } : {}),
         },
-        realImages: train.map((image, i) => labelledPng(image.png, image.label, i)),
-        syntheticImages: synthetic,
-      },
-      { signal },
-    );
+      );
+    };
+    const spec = {
+      jobId: task.jobId,
+      classes: classes.map((name) => ({ name })),
+      ...trainSpec(method.utilization, job.spec.classifier, input.seed, {
+        architecture: deps.models.architecture,
+      }),
+    };
+    const real = train.map((image, i) => labelledPng(image.png, image.label, i));
+    const chunkBytes = chunkBytesOf(deps);
+    const totalBytes =
+      real.reduce((sum, image) => sum + imageWireBytes(image), 0) +
+      rows.reduce((sum, artifact) => sum + wireBytes(artifact.bytes), 0);
+    const report = loader.progress(task.jobId, task.key);
+    let stream: AsyncIterable<TrainResponse | TrainUploadResponse>;
+    if (fitsInline(totalBytes, chunkBytes)) {
+      const syntheticImages: LabelledImageInit[] = [];
+      for (const artifact of rows) syntheticImages.push(await readSynthetic(artifact));
+      stream = deps.clients.classifier.train({ spec, realImages: real, syntheticImages }, { signal });
+    } else {
+      stream = deps.clients.classifier.trainUpload(
+        (async function* () {
+          yield {
+            payload: {
+              case: "header" as const,
+              value: { spec, realCount: real.length, syntheticCount: rows.length },
+            },
+          };
+          for await (const chunk of chunkImages(real, chunkBytes))
+            yield { payload: { case: "realChunk" as const, value: chunk } };
+          const synthetic = (async function* () {
+            for (const artifact of rows) yield await readSynthetic(artifact);
+          })();
+          for await (const chunk of chunkImages(synthetic, chunkBytes))
+            yield { payload: { case: "syntheticChunk" as const, value: chunk } };
+        })(),
+        { signal },
+      );
+    }
     for await (const message of stream) {
       if (message.event.case === "progress") await report(message.event.value);
       else if (message.event.case === "result") {
@@ -100,7 +135,7 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
         const lastEpoch = result.epochs.at(-1);
         const output: TrainOutput = {
           checkpoint: { name: checkpoint.name, mediaType, sha256: blob.sha256, bytes: blob.bytes },
-          syntheticImages: synthetic.length,
+          syntheticImages: rows.length,
           parameterCount: Number(result.parameterCount),
           epochs: result.epochs.length,
           finalTrainLoss: lastEpoch?.trainLoss ?? null,
