@@ -9,11 +9,10 @@ import { createMetrics } from "../../../shared/telemetry/index.js";
 import type { ArtifactStore } from "./artifact-store.js";
 import { DatasetService } from "./datasets/dataset-service.js";
 import { collectRoutes, type RouteEntry } from "./openapi.js";
-import { authPlugin } from "./plugins/auth.js";
+import { authPlugin, type RateLimiter } from "./plugins/auth.js";
 import { errorsPlugin } from "./plugins/errors.js";
 import { idempotencyPlugin } from "./plugins/idempotency.js";
 import { createGatewayMetrics, type GatewayMetrics, metricsPlugin } from "./plugins/metrics.js";
-import { RateLimiter } from "./plugins/rate-limit.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import type { AppContext, OrchestratorFacade, RestLimits } from "./routes/context.js";
 import { datasetRoutes } from "./routes/datasets.js";
@@ -42,7 +41,7 @@ export interface AppDeps {
   orchestrator?: OrchestratorFacade;
   /** Default: a service over the store and artifact store with shared/data's built-in loader. */
   datasets?: DatasetService;
-  /** Default: a fresh limiter. */
+  /** Per-key rate limits. Default: the store's token buckets, shared by every replica on the database. */
   limiter?: RateLimiter;
   /** Shared with main.ts, which sets `draining` on SIGTERM. */
   lifecycle?: { draining: boolean };
@@ -90,7 +89,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(authPlugin, {
     apiKeys: deps.store.apiKeys,
     mode: deps.authMode,
-    limiter: deps.limiter ?? new RateLimiter(),
+    limiter: deps.limiter ?? deps.store.rateLimits,
   });
   await app.register(idempotencyPlugin, { repository: deps.store.idempotency });
 

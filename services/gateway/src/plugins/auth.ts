@@ -2,7 +2,8 @@
  * Authentication, scopes and rate limits. A route that declares `config.scope` needs
  * `Authorization: Bearer dda_…` with a key holding that scope (or `admin`); the key is verified by the
  * store (hashed secret, constant-time compare, revocation) on every request, so a revoked key stops
- * working at once. Each key's requests then pass its token bucket (429 with Retry-After).
+ * working at once. Each key's requests then pass its token bucket (429 with Retry-After), kept in the
+ * job store so that the limit holds across gateway replicas.
  *
  * Embedded mode (`loopback-open`): a request that carries no Authorization header and comes from a
  * loopback address acts as the local admin. It is decided per connection, from the socket's peer
@@ -12,9 +13,8 @@
 import type { FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
 import type { Scope } from "../schemas/keys.js";
-import type { ApiKeyRepository } from "../store/index.js";
+import type { ApiKeyRepository, RateLimitRepository } from "../store/index.js";
 import { appPlugin } from "./plugin.js";
-import type { RateLimiter } from "./rate-limit.js";
 import "./route-config.js";
 
 /** Who is calling. */
@@ -34,6 +34,9 @@ declare module "fastify" {
     principal: Principal;
   }
 }
+
+/** Takes a request's token from a key's bucket: the store's {@link RateLimitRepository}. */
+export type RateLimiter = Pick<RateLimitRepository, "take">;
 
 /** Options of {@link authPlugin}. */
 export interface AuthOptions {
@@ -89,7 +92,7 @@ export const authPlugin = appPlugin<AuthOptions>("diffda-auth", async (app, opti
     };
     request.principal = principal;
     if (key.rateLimitPerMinute !== null) {
-      const taken = options.limiter.take(key.id, key.rateLimitPerMinute);
+      const taken = await options.limiter.take(key.id, key.rateLimitPerMinute);
       if (!taken.ok) {
         throw new ApiError("rate_limited", `this key allows ${key.rateLimitPerMinute} requests per minute`, {
           headers: { "retry-after": String(taken.retryAfterSeconds) },

@@ -1,6 +1,7 @@
 /**
  * The gateway's job store: datasets, jobs and their task DAGs with leases, events, artifact metadata,
- * idempotency keys and API keys, in PostgreSQL (PGlite embedded, or a server via DATABASE_URL).
+ * idempotency keys, API keys and their rate-limit buckets, in PostgreSQL (PGlite embedded, or a server
+ * via DATABASE_URL).
  * See docs/jobs.md for the schema and the lease, retry and backoff rules.
  */
 export { ApiKeyRepository, type NewApiKey } from "./api-keys.js";
@@ -37,6 +38,7 @@ export { MIGRATIONS, type Migration } from "./migrations/index.js";
 export { type DatabaseConfig, DEFAULT_DATA_DIR, databaseConfigFromEnv, openDatabase } from "./open.js";
 export { openPostgres, type PostgresOptions } from "./pg-driver.js";
 export { openPglite, type PgliteOptions } from "./pglite-driver.js";
+export { RateLimitRepository, type TakeResult } from "./rate-limits.js";
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.js";
 export { JobStore, type JobStoreOptions, openJobStore } from "./store.js";
 export {

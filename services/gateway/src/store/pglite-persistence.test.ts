@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { migrate } from "./migrate.js";
+import { MIGRATIONS } from "./migrations/index.js";
 import { openPglite } from "./pglite-driver.js";
 import { JobStore } from "./store.js";
 
@@ -17,7 +18,7 @@ describe("PGlite in a data directory", () => {
     const retry = { baseMs: 0, factor: 1, capMs: 0, jitter: 0 };
 
     const before = new JobStore(await openPglite({ dataDir }), { retry });
-    assert.deepEqual(await migrate(before.db), { applied: [1] });
+    assert.deepEqual(await migrate(before.db), { applied: MIGRATIONS.map((m) => m.version) });
     const { job } = await before.jobs.create({
       spec: { method: "da-fusion" },
       tasks: [

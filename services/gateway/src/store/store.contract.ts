@@ -856,4 +856,54 @@ export function storeContract(target: () => Target): void {
       assert.ok(!("secretSha256" in listed[0]) && !("secret_sha256" in listed[0]));
     });
   });
+
+  describe("rate limits", () => {
+    const age = (keyId: string, seconds: number) =>
+      q(
+        "update rate_limit_buckets set refilled_at = refilled_at - $2::float8 * interval '1 second' where api_key_id = $1",
+        [keyId, seconds],
+      );
+
+    it("start full, refuse once empty with the wait for the next token, and refill at the key's rate", async () => {
+      const s = store();
+      const { apiKey } = await s.apiKeys.create({ name: "limited", rateLimitPerMinute: 3 });
+      const taken = [];
+      for (let i = 0; i < 4; i++) taken.push(await s.rateLimits.take(apiKey.id, 3));
+      assert.deepEqual(taken.slice(0, 3), [
+        { ok: true, remaining: 2 },
+        { ok: true, remaining: 1 },
+        { ok: true, remaining: 0 },
+      ]);
+      const refused = taken[3];
+      assert.ok(!refused.ok && refused.retryAfterSeconds >= 19 && refused.retryAfterSeconds <= 20);
+      await age(apiKey.id, 30); // 1.5 tokens at 3 per minute
+      assert.equal((await s.rateLimits.take(apiKey.id, 3)).ok, true);
+      assert.equal((await s.rateLimits.take(apiKey.id, 3)).ok, false);
+      await age(apiKey.id, 3600);
+      let burst = 0;
+      while ((await s.rateLimits.take(apiKey.id, 3)).ok) burst++;
+      assert.equal(burst, 3, "the burst never exceeds one minute's worth");
+    });
+
+    it("start a full bucket of the new size when the key's limit changes", async () => {
+      const s = store();
+      const { apiKey } = await s.apiKeys.create({ name: "changed", rateLimitPerMinute: 1 });
+      assert.equal((await s.rateLimits.take(apiKey.id, 1)).ok, true);
+      assert.equal((await s.rateLimits.take(apiKey.id, 1)).ok, false);
+      assert.deepEqual(await s.rateLimits.take(apiKey.id, 5), { ok: true, remaining: 4 });
+    });
+
+    it("spend each token once when replicas take from one key's bucket at the same moment", async () => {
+      const { apiKey } = await store().apiKeys.create({ name: "shared", rateLimitPerMinute: 20 });
+      const replicas = [store(), new JobStore(await target().other()), new JobStore(await target().other())];
+      const outcomes = await Promise.all(
+        replicas.flatMap((replica) =>
+          Array.from({ length: 15 }, () => replica.rateLimits.take(apiKey.id, 20)),
+        ),
+      );
+      assert.equal(outcomes.filter((o) => o.ok).length, 20, "45 requests, 20 tokens");
+      const { rows } = await q<{ n: number }>("select count(*) as n from rate_limit_buckets");
+      assert.equal(rows[0].n, 1);
+    });
+  });
 }

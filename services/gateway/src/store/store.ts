@@ -11,6 +11,7 @@ import { type IdempotencyOptions, IdempotencyRepository } from "./idempotency.js
 import { JobRepository } from "./jobs.js";
 import { migrate } from "./migrate.js";
 import { type DatabaseConfig, openDatabase } from "./open.js";
+import { RateLimitRepository } from "./rate-limits.js";
 import type { RetryPolicy } from "./retry-policy.js";
 import { TaskRepository } from "./tasks.js";
 
@@ -32,6 +33,7 @@ export class JobStore {
   readonly artifacts: ArtifactRepository;
   readonly idempotency: IdempotencyRepository;
   readonly apiKeys: ApiKeyRepository;
+  readonly rateLimits: RateLimitRepository;
 
   constructor(
     readonly db: Database,
@@ -44,6 +46,7 @@ export class JobStore {
     this.artifacts = new ArtifactRepository(db);
     this.idempotency = new IdempotencyRepository(db, options.idempotency);
     this.apiKeys = new ApiKeyRepository(db);
+    this.rateLimits = new RateLimitRepository(db);
   }
 
   /** Closes the database. */

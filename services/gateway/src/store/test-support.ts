@@ -27,7 +27,8 @@ export interface Target {
   close(): Promise<void>;
 }
 
-const TABLES = "job_events, artifacts, task_dependencies, tasks, jobs, datasets, idempotency_keys, api_keys";
+const TABLES =
+  "job_events, artifacts, task_dependencies, tasks, jobs, datasets, idempotency_keys, rate_limit_buckets, api_keys";
 
 /** The URL the Postgres contract run uses. */
 export const TEST_DATABASE_URL =
