@@ -76,7 +76,7 @@ function noisyBuiltin(): ByteDataset {
   const n = 8;
   let state = 7;
   const next = () => {
-    state = (state * 1103515245 + 12345) >>> 0;
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
     return state >>> 24;
   };
   return {
