@@ -89,7 +89,14 @@ describe("bad input over HTTP: idempotency and scopes on every route, inline upl
       .post("/v1/datasets")
       .set(submitter)
       .set("idempotency-key", idemKey())
-      .send({ builtin: "mnist", shots: 1, seed: 0, testPerClass: 2 });
+      .send({
+        images: await Promise.all(
+          ["a", "a", "b", "b"].map(async (label, i) => ({
+            label,
+            data: (await png(8, 8, 40 * i)).toString("base64"),
+          })),
+        ),
+      });
     assert.equal(dataset.status, 201, dataset.text);
     datasetId = dataset.body.id;
     const doc = (await supertest(base).get("/openapi.json")).body as {
