@@ -277,12 +277,15 @@ describe("SIGKILL mid-job: every process real, the job finishes with each synthe
       restarted = true;
       return line;
     });
-    const followed = await followJobEvents(client, jobId, {
-      signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
-      reconnectDelayMs: 200,
-      onEvent: (event) => log.add(event),
-    });
-    const killedDuring = await crash;
+    // Together, so that a failed restart fails the test at once rather than after the client's retries.
+    const [followed, killedDuring] = await Promise.all([
+      followJobEvents(client, jobId, {
+        signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
+        reconnectDelayMs: 200,
+        onEvent: (event) => log.add(event),
+      }),
+      crash,
+    ]);
     assert.equal(followed.finalType, "job.succeeded");
     assert.ok(restarted && followed.connections >= 2, "the event stream resumed on the new gateway");
 
@@ -307,7 +310,12 @@ describe("SIGKILL mid-job: every process real, the job finishes with each synthe
       orphaned.some((k) => shardOf(k.split("#")[0]) === killedDuring.shard_index),
       `the shard starting at the kill (${killedDuring.shard_index}) was orphaned: ${orphaned}`,
     );
-    assert.deepEqual([...reclaimed].sort(), orphaned, "exactly the dead gateway's leases were reclaimed");
+    // (A lease of the new gateway may expire too on a starved machine; that is recovery, not a failure.)
+    assert.deepEqual(
+      [...reclaimed].filter((k) => deadStarts.has(k)).sort(),
+      orphaned,
+      "every lease the dead gateway held was reclaimed",
+    );
     for (const attempt of orphaned) {
       const key = attempt.split("#")[0];
       const last = log
@@ -339,11 +347,13 @@ describe("SIGKILL mid-job: every process real, the job finishes with each synthe
       await victim.exited;
       return line;
     });
-    const followed = await followJobEvents(client, jobId, {
-      signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
-      onEvent: (event) => log.add(event),
-    });
-    const killedDuring = await crash;
+    const [followed, killedDuring] = await Promise.all([
+      followJobEvents(client, jobId, {
+        signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
+        onEvent: (event) => log.add(event),
+      }),
+      crash,
+    ]);
     assert.equal(followed.finalType, "job.succeeded");
     const key = log.of("task.started").find((e) => shardOf(String(e.data.key)) === killedDuring.shard_index)
       ?.data.key;
