@@ -4,12 +4,24 @@
  * and answering at once with results known in advance. Fine-tuning returns a textual-inversion adapter;
  * generation streams small gray PNGs whose brightness follows the label; the classifier's checkpoint
  * records what it trained on, and evaluating it scores 0.5 + synthetic images / 1000 + seed / 100, so
- * the gains a job reports are known before it runs.
+ * the gains a job reports are known before it runs. Sets arrive inline or over the chunked Upload RPCs,
+ * reassembled as the real services do; the calls record which form each took.
  */
+import { create } from "@bufbuild/protobuf";
 import sharp from "sharp";
-import { ClassifierService } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import {
+  ClassifierService,
+  type EvaluateRequest,
+  EvaluateRequestSchema,
+  type TrainRequest,
+  TrainRequestSchema,
+} from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { AdapterKind } from "../../../shared/gen/diffda/common/v1/model_pb.js";
-import { type FinetuneRequest, FinetuneService } from "../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
+import {
+  type FinetuneRequest,
+  FinetuneRequestSchema,
+  FinetuneService,
+} from "../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import {
   type GenerateShardRequest,
   GenerationService,
@@ -22,10 +34,17 @@ import {
   RpcError,
   type RpcServer,
 } from "../../../shared/rpc/index.js";
+import { ChunkAssembler } from "../../../shared/service/wire/index.js";
 import { sha256Hex } from "./artifact-store.js";
 import { type ComputeClients, generationPool } from "./orchestrator/compute-clients.js";
 
 const limits = { maxReceiveMessageBytes: 16 << 20, maxSendMessageBytes: 16 << 20 };
+
+/** How a set reached a fake: inline in one message, or over an Upload RPC in `chunks` chunks. */
+export interface SetDelivery {
+  readonly rpc: "Finetune" | "FinetuneUpload" | "Train" | "TrainUpload" | "Evaluate" | "EvaluateUpload";
+  readonly chunks: number;
+}
 
 /** Options of {@link startFakeCompute}. */
 export interface FakeComputeOptions {
@@ -41,6 +60,8 @@ export interface FakeComputeOptions {
   readonly perClassAccuracy?: (top1: number) => number[];
   /** The first call of shard `shardIndex` fails with UNAVAILABLE after `afterImages` images, once. */
   readonly failShardOnce?: { readonly shardIndex: number; readonly afterImages: number };
+  /** Largest message the fake servers accept (default 16 MiB); bigger ones fail with RESOURCE_EXHAUSTED. */
+  readonly maxReceiveMessageBytes?: number;
 }
 
 /** Shard calls held by {@link FakeCompute.hold}. */
@@ -55,10 +76,14 @@ export interface ShardHold {
 export interface FakeCompute {
   /** Clients on real channels to the fakes, as the orchestrator takes them. */
   readonly clients: ComputeClients;
-  /** Every fine-tuning and shard request received, in arrival order. */
+  /** Every request received, in arrival order; uploads reassembled into the inline request's shape. */
   readonly calls: {
     readonly finetune: FinetuneRequest[];
     readonly shards: { readonly replica: string; readonly request: GenerateShardRequest }[];
+    readonly train: TrainRequest[];
+    readonly evaluate: EvaluateRequest[];
+    /** How each fine-tuning, training and evaluation set arrived. */
+    readonly deliveries: SetDelivery[];
   };
   /** Holds every shard call from now on until released or cancelled (to observe a running job). */
   hold(): ShardHold;
@@ -79,13 +104,18 @@ async function grayPng(side: number, value: number): Promise<Uint8Array> {
 export async function startFakeCompute(options: FakeComputeOptions): Promise<FakeCompute> {
   const servers: RpcServer[] = [];
   const channels: RpcChannel[] = [];
-  const calls: FakeCompute["calls"] = { finetune: [], shards: [] };
+  const calls: FakeCompute["calls"] = { finetune: [], shards: [], train: [], evaluate: [], deliveries: [] };
   const side = options.imageSize ?? 8;
   let failOnce = options.failShardOnce;
   let held: { gate: Promise<void>; cancelled: number } | undefined;
 
   const serve = async (register: (server: RpcServer) => void) => {
-    const server = createRpcServer({ limits });
+    const server = createRpcServer({
+      limits: {
+        ...limits,
+        maxReceiveMessageBytes: options.maxReceiveMessageBytes ?? limits.maxReceiveMessageBytes,
+      },
+    });
     servers.push(server);
     register(server);
     const port = await server.listen({ host: "127.0.0.1", port: 0 });
@@ -96,50 +126,69 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
   };
   const timeout = { timeoutMs: options.timeoutMs ?? 20_000 };
 
+  async function* finetuneRun(request: FinetuneRequest) {
+    calls.finetune.push(request);
+    const steps = 4;
+    for (let step = 1; step <= steps; step++) {
+      yield {
+        event: {
+          case: "progress" as const,
+          value: { stage: "textual_inversion", step, totalSteps: steps, loss: 1 / step },
+        },
+      };
+    }
+    const tokens = request.spec?.classes.map((c) => c.token);
+    const weights = Buffer.from(`ti ${tokens?.join(",")}`);
+    yield {
+      event: {
+        case: "result" as const,
+        value: {
+          adapters: {
+            baseModel: { name: request.spec?.baseModel?.name },
+            adapters: [
+              {
+                kind: AdapterKind.TEXTUAL_INVERSION,
+                tokens,
+                file: {
+                  name: "learned_embeds.safetensors",
+                  mediaType: "application/vnd.safetensors",
+                  content: weights,
+                  sha256: sha256Hex(weights),
+                },
+              },
+            ],
+          },
+          steps,
+          finalLoss: 1 / steps,
+          durationSeconds: 0.1,
+        },
+      },
+    };
+  }
+
   const finetune = await serve((server) =>
     server.register(FinetuneService, {
-      async *finetune(request) {
-        calls.finetune.push(request);
-        const steps = 4;
-        for (let step = 1; step <= steps; step++) {
-          yield {
-            event: {
-              case: "progress",
-              value: { stage: "textual_inversion", step, totalSteps: steps, loss: 1 / step },
-            },
-          };
-        }
-        const tokens = request.spec?.classes.map((c) => c.token);
-        const weights = Buffer.from(`ti ${tokens?.join(",")}`);
-        yield {
-          event: {
-            case: "result",
-            value: {
-              adapters: {
-                baseModel: { name: request.spec?.baseModel?.name },
-                adapters: [
-                  {
-                    kind: AdapterKind.TEXTUAL_INVERSION,
-                    tokens,
-                    file: {
-                      name: "learned_embeds.safetensors",
-                      mediaType: "application/vnd.safetensors",
-                      content: weights,
-                      sha256: sha256Hex(weights),
-                    },
-                  },
-                ],
-              },
-              steps,
-              finalLoss: 1 / steps,
-              durationSeconds: 0.1,
-            },
-          },
-        };
+      finetune(request) {
+        calls.deliveries.push({ rpc: "Finetune", chunks: 0 });
+        return finetuneRun(request);
       },
-      // biome-ignore lint/correctness/useYield: not used by the gateway
-      async *finetuneUpload() {
-        throw new RpcError("unimplemented");
+      async *finetuneUpload(requests) {
+        let request: FinetuneRequest | undefined;
+        let images: ChunkAssembler | undefined;
+        let chunks = 0;
+        for await (const message of requests) {
+          if (message.payload.case === "header") {
+            request = create(FinetuneRequestSchema, { spec: message.payload.value.spec });
+            images = new ChunkAssembler("chunk", message.payload.value.imageCount);
+          } else if (message.payload.case === "chunk" && images) {
+            images.add(message.payload.value);
+            chunks++;
+          } else throw new RpcError("invalid_stream", "the header comes first, and once");
+        }
+        if (!request || !images) throw new RpcError("invalid_stream", "no header");
+        request.images = images.finish();
+        calls.deliveries.push({ rpc: "FinetuneUpload", chunks });
+        yield* finetuneRun(request);
       },
     }),
   );
@@ -206,70 +255,118 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
     generation.push({ address: name, client: createClient(GenerationService, channel, timeout) });
   }
 
+  async function* trainRun(request: TrainRequest) {
+    calls.train.push(request);
+    const epochs = 3;
+    for (let e = 1; e <= epochs; e++) {
+      yield {
+        event: {
+          case: "progress" as const,
+          value: {
+            stage: "train",
+            step: e,
+            totalSteps: epochs,
+            loss: 1 / e,
+            message: `epoch ${e}/${epochs}`,
+          },
+        },
+      };
+    }
+    // What the evaluation scores: the synthetic images trained on and the seed.
+    const checkpoint = Buffer.from(
+      `${request.syntheticImages.length}:${request.spec?.hyperparameters?.seed}`,
+    );
+    yield {
+      event: {
+        case: "result" as const,
+        value: {
+          checkpoint: {
+            name: "classifier.onnx",
+            mediaType: "application/onnx",
+            content: checkpoint,
+            sha256: sha256Hex(checkpoint),
+          },
+          epochs: [{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5 }],
+          parameterCount: 1000n,
+          durationSeconds: 0.3,
+        },
+      },
+    };
+  }
+
+  function evaluateRun(request: EvaluateRequest) {
+    calls.evaluate.push(request);
+    const [synthetic, seed] = Buffer.from(request.spec?.checkpoint?.content ?? [])
+      .toString()
+      .split(":");
+    const top1 = 0.5 + Number(synthetic) / 1000 + Number(seed) / 100;
+    const k = options.classes;
+    // Every image predicted as its own class: the counts on the diagonal.
+    const counts = new Array<number>(k * k).fill(0);
+    for (const image of request.images) counts[image.label * k + image.label]++;
+    return {
+      metrics: {
+        sampleCount: request.images.length,
+        top1Accuracy: top1,
+        perClassAccuracy: options.perClassAccuracy?.(top1) ?? new Array<number>(k).fill(top1),
+        confusionMatrix: { classCount: k, counts },
+        meanLoss: 0.3,
+      },
+    };
+  }
+
   const classifier = await serve((server) =>
     server.register(ClassifierService, {
-      async *train(request) {
-        const epochs = 3;
-        for (let e = 1; e <= epochs; e++) {
-          yield {
-            event: {
-              case: "progress",
-              value: {
-                stage: "train",
-                step: e,
-                totalSteps: epochs,
-                loss: 1 / e,
-                message: `epoch ${e}/${epochs}`,
-              },
-            },
-          };
+      train(request) {
+        calls.deliveries.push({ rpc: "Train", chunks: 0 });
+        return trainRun(request);
+      },
+      async *trainUpload(requests) {
+        let request: TrainRequest | undefined;
+        let real: ChunkAssembler | undefined;
+        let synthetic: ChunkAssembler | undefined;
+        let chunks = 0;
+        for await (const message of requests) {
+          const payload = message.payload;
+          if (payload.case === "header") {
+            request = create(TrainRequestSchema, { spec: payload.value.spec });
+            real = new ChunkAssembler("real_chunk", payload.value.realCount);
+            synthetic = new ChunkAssembler("synthetic_chunk", payload.value.syntheticCount);
+          } else if (payload.case === "realChunk" && real) {
+            real.add(payload.value);
+            chunks++;
+          } else if (payload.case === "syntheticChunk" && synthetic) {
+            synthetic.add(payload.value);
+            chunks++;
+          } else throw new RpcError("invalid_stream", "the header comes first, and once");
         }
-        // What the evaluation scores: the synthetic images trained on and the seed.
-        const checkpoint = Buffer.from(
-          `${request.syntheticImages.length}:${request.spec?.hyperparameters?.seed}`,
-        );
-        yield {
-          event: {
-            case: "result",
-            value: {
-              checkpoint: {
-                name: "classifier.onnx",
-                mediaType: "application/onnx",
-                content: checkpoint,
-                sha256: sha256Hex(checkpoint),
-              },
-              epochs: [{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5 }],
-              parameterCount: 1000n,
-              durationSeconds: 0.3,
-            },
-          },
-        };
+        if (!request || !real || !synthetic) throw new RpcError("invalid_stream", "no header");
+        request.realImages = real.finish();
+        request.syntheticImages = synthetic.finish();
+        calls.deliveries.push({ rpc: "TrainUpload", chunks });
+        yield* trainRun(request);
       },
       evaluate(request) {
-        const [synthetic, seed] = Buffer.from(request.spec?.checkpoint?.content ?? [])
-          .toString()
-          .split(":");
-        const top1 = 0.5 + Number(synthetic) / 1000 + Number(seed) / 100;
-        const k = options.classes;
-        // Every image predicted as its own class: the counts on the diagonal.
-        const counts = new Array<number>(k * k).fill(0);
-        for (const image of request.images) counts[image.label * k + image.label]++;
-        return {
-          metrics: {
-            sampleCount: request.images.length,
-            top1Accuracy: top1,
-            perClassAccuracy: options.perClassAccuracy?.(top1) ?? new Array<number>(k).fill(top1),
-            confusionMatrix: { classCount: k, counts },
-            meanLoss: 0.3,
-          },
-        };
+        calls.deliveries.push({ rpc: "Evaluate", chunks: 0 });
+        return evaluateRun(request);
       },
-      // biome-ignore lint/correctness/useYield: not used by the gateway
-      async *trainUpload() {
-        throw new RpcError("unimplemented");
-      },
-      async evaluateUpload() {
-        throw new RpcError("unimplemented");
+      async evaluateUpload(requests) {
+        let request: EvaluateRequest | undefined;
+        let images: ChunkAssembler | undefined;
+        let chunks = 0;
+        for await (const message of requests) {
+          if (message.payload.case === "header") {
+            request = create(EvaluateRequestSchema, { spec: message.payload.value.spec });
+            images = new ChunkAssembler("chunk", message.payload.value.imageCount);
+          } else if (message.payload.case === "chunk" && images) {
+            images.add(message.payload.value);
+            chunks++;
+          } else throw new RpcError("invalid_stream", "the header comes first, and once");
+        }
+        if (!request || !images) throw new RpcError("invalid_stream", "no header");
+        request.images = images.finish();
+        calls.deliveries.push({ rpc: "EvaluateUpload", chunks });
+        return evaluateRun(request);
       },
     }),
   );
