@@ -4,7 +4,7 @@ import type { ImageSet } from "../../../shared/data/index.js";
 import { Optimizer, type TrainResultSchema } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import type { ProgressSchema } from "../../../shared/gen/diffda/common/v1/progress_pb.js";
-import { createEventChannel, type Limiter } from "../../../shared/service/index.js";
+import { createEventChannel, type Limiter, processCpu } from "../../../shared/service/index.js";
 import { makeArtifact, SAFETENSORS_MEDIA_TYPE } from "../../../shared/service/wire/index.js";
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { ClassifierLimits } from "./config.js";
@@ -59,6 +59,7 @@ export async function* runTraining(
   checkCounts(plan, real.length, synthetic.length, deps.limits);
   const log = deps.logger.child({ job_id: plan.jobId, rpc: "Train" });
   const free = await deps.limiter.acquire(signal);
+  const cpu = processCpu.start();
   const mode = plan.utilization.kind;
   const end = deps.metrics.trainings.start({ utilization: mode });
   let failed: unknown;
@@ -179,12 +180,14 @@ export async function* runTraining(
         })),
         parameterCount: BigInt(result.parameterCount),
         durationSeconds: seconds,
+        cpuSeconds: cpu.stop(),
       },
     };
   } catch (error) {
     failed = error;
     throw error;
   } finally {
+    cpu.stop();
     free();
     end(signal.aborted ? "cancelled" : failed === undefined ? "ok" : "failed");
   }

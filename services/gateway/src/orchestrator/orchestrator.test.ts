@@ -129,7 +129,13 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
           };
           sent++;
         }
-        yield { event: { case: "completed", value: { imageCount: sent, durationSeconds: 0.5 } } };
+        // A quarter CPU second per image sent: the failed attempt's images cost CPU nobody reports.
+        yield {
+          event: {
+            case: "completed",
+            value: { imageCount: sent, durationSeconds: 0.5, cpuSeconds: sent * 0.25 },
+          },
+        };
       },
     });
 
@@ -165,6 +171,7 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
                 steps: 10,
                 finalLoss: 0.1,
                 durationSeconds: 1,
+                cpuSeconds: 3,
               },
             },
           };
@@ -196,6 +203,7 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
                 epochs: [{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5 }],
                 parameterCount: 1000n,
                 durationSeconds: 2,
+                cpuSeconds: 2,
               },
             },
           };
@@ -214,6 +222,7 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
               confusionMatrix: { classCount: 2, counts: [2, 0, 0, 2] },
               meanLoss: 0.3,
             },
+            cpuSeconds: 0.125,
           };
         },
         // biome-ignore lint/correctness/useYield: not used by the gateway
@@ -369,6 +378,30 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     assert.ok(mix.generation.imagesPerSecond > 0);
     for (const stage of ["finetune", "generate", "train", "evaluate"])
       assert.ok(result.stages[stage]?.tasks > 0, stage);
+
+    // CPU seconds as the services reported them. Shard 0 (Diff-Mix, seed 0) stored 2 images in its failed
+    // attempt, whose CPU no one reported: Diff-Mix's generation counts 38 of its 40 images.
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(result.stages).map(([k, v]) => [k, (v as { cpuSeconds: number }).cpuSeconds]),
+      ),
+      { finetune: 3, generate: (38 + 40) * 0.25, train: 6 * 2, evaluate: 6 * 0.125 },
+    );
+    assert.deepEqual(mix.cpuSeconds, {
+      finetune: 3,
+      generate: 38 * 0.25,
+      train: 2 * 2,
+      evaluate: 2 * 0.125,
+      total: 3 + 38 * 0.25 + 4 + 0.25,
+      perSyntheticImage: (38 * 0.25) / 40,
+      perSyntheticImageWithFinetune: (3 + 38 * 0.25) / 40,
+      finetuneSharedWith: [],
+    });
+    assert.equal(byLabel["real-guidance"].cpuSeconds.finetune, 0, "no fine-tuning: no cost");
+    assert.equal(byLabel["real-guidance"].cpuSeconds.perSyntheticImage, 0.25);
+    assert.equal(base.cpuSeconds.generate, 0);
+    assert.equal(base.cpuSeconds.perSyntheticImage, null, "no synthetic image to divide by");
+    assert.equal(base.cpuSeconds.total, 2 * 2 + 2 * 0.125);
 
     // Inter-class samples keep their soft-label facts.
     const sample = synthetic.find((a) => a.key.startsWith("synthetic/diff-mix/"));
