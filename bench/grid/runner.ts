@@ -6,12 +6,14 @@
  * stack's persistent data directory, a run interrupted mid-job resumes it from the gateway's task table;
  * a job that is gone, failed or was cancelled is submitted again.
  */
-import { createBuiltinDataset, getDataset, getJob, submitJob } from "../../cli/client/api.js";
+import { cancelJob, createBuiltinDataset, getDataset, getJob, submitJob } from "../../cli/client/api.js";
 import { ApiError, type RestClient } from "../../cli/client/rest-client.js";
 import { isFinalState, type Job, type MethodResult } from "../../cli/client/types.js";
+import { errorText } from "../../cli/commands/follow.js";
 import { formatDuration } from "../../cli/progress/bar.js";
 import type { Cell, CellMethod } from "./cells.js";
 import {
+  CELL_FORMAT,
   type CellRecord,
   clearPending,
   mergeCell,
@@ -61,15 +63,6 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener("abort", abort, { once: true });
   });
 
-function describeError(error: unknown): string {
-  if (error === null || error === undefined) return "unknown error";
-  if (typeof error === "string") return error;
-  const e = error as { message?: string; code?: string; error?: unknown; taskKey?: string };
-  if (e.message) return `${e.code ? `${e.code}: ` : ""}${e.message}`;
-  if (e.error !== undefined) return `${e.taskKey ? `${e.taskKey}: ` : ""}${describeError(e.error)}`;
-  return JSON.stringify(error);
-}
-
 /** A pending job to follow, or undefined when the cell must be submitted (again). */
 async function resumable(
   cell: Cell,
@@ -83,8 +76,14 @@ async function resumable(
     pending.fingerprints.length === fingerprints.length &&
     pending.fingerprints.every((f) => fingerprints.includes(f));
   if (!same) {
+    if (pending.gateway === ctx.gateway) {
+      // A restarted gateway resumes every unfinished job: one this cell no longer wants must not take the CPU.
+      await cancelJob(ctx.client, pending.jobId).catch((error: unknown) => {
+        if (!(error instanceof ApiError) || (error.status !== 404 && error.status !== 409)) throw error;
+      });
+    }
     ctx.log(
-      `${cell.id}: the earlier job ${pending.jobId} ran elsewhere or another configuration; submitting anew`,
+      `${cell.id}: the earlier job ${pending.jobId} ran another set of methods or elsewhere; submitting anew`,
     );
     return undefined;
   }
@@ -202,7 +201,7 @@ async function record(
   const { name: _name, ...request } = cell.dataset;
   const previous = await readCell(ctx.resultsDir, cell.id);
   return mergeCell(previous, {
-    format: 1,
+    format: CELL_FORMAT,
     id: cell.id,
     kind: cell.kind,
     task: cell.task.id,
@@ -250,7 +249,7 @@ export async function runCell(
     return {
       state: "failed",
       jobId: final.id,
-      error: `job ${final.id} ${final.state}: ${describeError(final.error)}`,
+      error: `job ${final.id} ${final.state}: ${errorText(final.error)}`,
     };
   }
   let stored: CellRecord;
