@@ -178,8 +178,13 @@ describe("ClassifierService (own process, real socket)", () => {
     });
     const losses = result.epochs.map((e) => e.trainLoss);
     assert.ok(losses[losses.length - 1] < losses[0] * 0.7, `losses ${losses}`);
-    const { metrics } = await client.evaluate({ spec: { checkpoint: result.checkpoint }, images: test });
+    assert.ok((result.cpuSeconds ?? 0) > 0, "training reports the CPU it cost");
+    const { metrics, cpuSeconds } = await client.evaluate({
+      spec: { checkpoint: result.checkpoint },
+      images: test,
+    });
     assert.ok((metrics?.top1Accuracy ?? 0) >= 0.75, `top-1 ${metrics?.top1Accuracy}`);
+    assert.ok((cpuSeconds ?? 0) > 0, "evaluation reports the CPU it cost");
   });
 
   it("trains and evaluates from chunked uploads with the same result as inline", async () => {

@@ -115,6 +115,7 @@ describe("FinetuneService → GenerationService (own processes, real sockets)", 
     assert.ok(stages.has("textual_inversion"), [...stages].join());
     assert.equal(result.steps, 4);
     assert.ok(Number.isFinite(result.finalLoss) && result.finalLoss > 0);
+    assert.ok((result.cpuSeconds ?? 0) > 0, "the run reports the CPU it cost");
     assert.equal(result.adapters?.baseModel?.name, TINY);
     const [ti] = result.adapters?.adapters ?? [];
     assert.equal(ti.kind, AdapterKind.TEXTUAL_INVERSION);

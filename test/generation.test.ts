@@ -86,6 +86,7 @@ describe("GenerationService (own process, real socket)", () => {
     const last = events[events.length - 1];
     assert.equal(last.case, "completed");
     assert.equal(last.value.imageCount, 32);
+    assert.ok((last.value.cpuSeconds ?? 0) > 0, "the shard reports the CPU it cost");
     assert.ok(events.filter((e) => e.case === "progress" && e.value.stage === "denoise").length >= 4);
     for (const [k, image] of images.entries()) {
       assert.equal(image.sampleIndex, k);

@@ -42,14 +42,31 @@ export interface MethodResult {
   perClassAccuracy: { mean: (number | null)[]; std: (number | null)[] };
   gainOverBaseline: (MeanStd & { baseline: string }) | null;
   generation: { images: number; seconds: number; imagesPerSecond: number | null } | null;
+  /** CPU seconds the services reported (absent in results of gateways that predate it). */
+  cpuSeconds?: MethodCpu;
+}
+
+/**
+ * A method's CPU seconds over its seeds (null: a task reported none; 0: no such stage). The fine-tuning
+ * task is counted in full for every method that shares it.
+ */
+export interface MethodCpu {
+  finetune: number | null;
+  generate: number | null;
+  train: number | null;
+  evaluate: number | null;
+  total: number | null;
+  perSyntheticImage: number | null;
+  perSyntheticImageWithFinetune: number | null;
+  finetuneSharedWith: string[];
 }
 
 /** A succeeded job's result. */
 export interface JobResult {
   classes: string[];
   methods: MethodResult[];
-  /** Per task kind: tasks and summed seconds between their start and finish. */
-  stages: Record<string, { tasks: number; seconds: number }>;
+  /** Per task kind: tasks, summed seconds between their start and finish, and summed CPU seconds. */
+  stages: Record<string, { tasks: number; seconds: number; cpuSeconds?: number | null }>;
 }
 
 /** A resolved method of a stored spec. */

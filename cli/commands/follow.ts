@@ -21,7 +21,8 @@ export interface FollowedJob {
   readonly jobSeconds: number | undefined;
 }
 
-function errorText(error: unknown): string {
+/** A job's or task's error as one line. */
+export function errorText(error: unknown): string {
   if (error === null || error === undefined) return "";
   if (typeof error === "string") return error;
   const e = error as { message?: string; code?: string; error?: unknown; taskKey?: string };

@@ -1,7 +1,8 @@
 /**
  * The results table printed when a job ends: one row per method (baselines first) with top-1 per seed,
  * mean ± std over seeds, the gain over each baseline paired by seed, the synthetic images it trained on
- * and its generation throughput; then the stages with their task count, summed task time and wall time.
+ * and its generation throughput; then the stages with their task count, summed task time, summed CPU
+ * seconds and wall time.
  */
 import type { Job, MeanStd, MethodResult } from "../client/types.js";
 import { formatDuration } from "../progress/bar.js";
@@ -117,15 +118,17 @@ export function formatResultsTable(job: Pick<Job, "spec" | "result">, options: T
     stage,
     String(s.tasks),
     seconds(s.seconds),
+    seconds(s.cpuSeconds),
     options.wallSeconds?.[stage] !== undefined ? formatDuration(options.wallSeconds[stage] ?? 0) : "—",
   ]);
-  const stageTable = renderTextTable(["stage", "tasks", "task time", "wall"], stageRows, [
+  const stageTable = renderTextTable(["stage", "tasks", "task time", "cpu", "wall"], stageRows, [
     "left",
+    "right",
     "right",
     "right",
     "right",
   ]);
   const total =
     options.jobSeconds !== undefined ? `\nJob wall time: ${formatDuration(options.jobSeconds)}` : "";
-  return `${title}\n\n${renderTextTable(header, rows, align)}\n\nStages (task time: summed over the stage's tasks)\n\n${stageTable}${total}`;
+  return `${title}\n\n${renderTextTable(header, rows, align)}\n\nStages (task time and cpu: summed over the stage's tasks; cpu as the services measured it)\n\n${stageTable}${total}`;
 }

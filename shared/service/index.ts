@@ -1,8 +1,8 @@
 /**
  * The host every diffda service process runs on: configuration from the environment, logs, metrics with
  * `/metrics`, a gRPC server with explicit limits and health, SIGTERM drain; plus the small pieces the
- * services share (work metrics, a concurrency limiter, an event channel, worker threads, the model
- * registry). Request/response helpers live in `./wire/`.
+ * services share (work metrics, CPU accounting per call, a concurrency limiter, an event channel, worker
+ * threads, the model registry). Request/response helpers live in `./wire/`.
  */
 export {
   connectionAgeOptions,
@@ -12,6 +12,7 @@ export {
   type ServiceConfig,
   type ServiceSchema,
 } from "./config.js";
+export { type CpuMeter, type CpuReading, type CpuSpan, createCpuMeter, processCpu } from "./cpu-meter.js";
 export { createEventChannel, type EventChannel, streamWork } from "./events.js";
 export {
   type RunningService,

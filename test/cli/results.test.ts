@@ -37,8 +37,8 @@ function job(methods: MethodResult[], seeds = [0, 1, 2]): Pick<Job, "spec" | "re
       classes: ["a", "b"],
       methods,
       stages: {
-        train: { tasks: 9, seconds: 90.5 },
-        finetune: { tasks: 1, seconds: 312.4 },
+        train: { tasks: 9, seconds: 90.5, cpuSeconds: 170.25 },
+        finetune: { tasks: 1, seconds: 312.4, cpuSeconds: null },
         generate: { tasks: 12, seconds: 5.25 },
       },
     },
@@ -129,9 +129,9 @@ describe("results: the table", () => {
     assert.deepEqual(
       stageLines.slice(0, 3).map((l) => l.split(/ {2,}/)),
       [
-        ["finetune", "1", "312 s", "5m12s"],
-        ["generate", "12", "5.25 s", "1m05s"],
-        ["train", "9", "90.5 s", "—"],
+        ["finetune", "1", "312 s", "—", "5m12s"],
+        ["generate", "12", "5.25 s", "—", "1m05s"],
+        ["train", "9", "90.5 s", "170 s", "—"],
       ],
     );
     assert.equal(lines.at(-1), "Job wall time: 12m34s");

@@ -9,7 +9,7 @@ import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset
 import { RESNET_INPUT, RESNET_OUTPUT } from "../../../shared/ml/models/resnet.js";
 import type { Tensor } from "../../../shared/ml/onnx/index.js";
 import { type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
-import { type Limiter, outcomeOf } from "../../../shared/service/index.js";
+import { type Limiter, outcomeOf, processCpu } from "../../../shared/service/index.js";
 import {
   invalidField,
   optionalInt,
@@ -99,6 +99,12 @@ export function metricsFromLogits(
   };
 }
 
+/** What an evaluation returns: the metrics and the CPU seconds it cost. */
+export interface EvaluationOutcome {
+  readonly metrics: MessageInitShape<typeof EvaluationMetricsSchema>;
+  readonly cpuSeconds: number;
+}
+
 /**
  * Evaluates a checkpoint on a test set: images decoded to the network's input, inference in a worker thread
  * in batches (the next batch sliced while one runs), logits turned into the metrics.
@@ -108,12 +114,13 @@ export async function runEvaluation(
   images: readonly LabelledImage[],
   deps: EvaluateDeps,
   signal: AbortSignal,
-): Promise<MessageInitShape<typeof EvaluationMetricsSchema>> {
+): Promise<EvaluationOutcome> {
   if (images.length === 0) throw invalidField("images", "must hold at least one image");
   if (images.length > deps.limits.maxImages)
     throw invalidField("images", `must hold at most ${deps.limits.maxImages} images`);
   const { config, classNames, parameters } = plan.classifier;
   const free = await deps.limiter.acquire(signal);
+  const cpu = processCpu.start();
   const end = deps.metrics.evaluations.start({});
   let failed: unknown;
   try {
@@ -147,11 +154,12 @@ export async function runEvaluation(
       { event: "evaluate_done", job_id: plan.jobId, images: n, top1: metrics.top1Accuracy },
       "evaluated",
     );
-    return metrics;
+    return { metrics, cpuSeconds: cpu.stop() };
   } catch (error) {
     failed = error;
     throw error;
   } finally {
+    cpu.stop();
     free();
     end(outcomeOf(failed, signal));
   }

@@ -74,7 +74,7 @@ export function classifierHandlers(deps: TrainDeps & EvaluateDeps): ServiceImpl<
 
     async evaluate(request, context) {
       const plan = validateEvaluateSpec(request.spec);
-      return { metrics: await runEvaluation(plan, request.images, deps, context.signal) };
+      return await runEvaluation(plan, request.images, deps, context.signal);
     },
 
     async evaluateUpload(requests, context) {
@@ -96,9 +96,7 @@ export function classifierHandlers(deps: TrainDeps & EvaluateDeps): ServiceImpl<
         images?.add(payload.value);
       }
       const header = required(plan, "header");
-      return {
-        metrics: await runEvaluation(header, (images as ChunkAssembler).finish(), deps, context.signal),
-      };
+      return await runEvaluation(header, (images as ChunkAssembler).finish(), deps, context.signal);
     },
   };
 }

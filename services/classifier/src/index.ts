@@ -7,6 +7,7 @@ export { CLASSIFIER_ENV, CLASSIFIER_PORTS, type ClassifierLimits } from "./confi
 export {
   EVALUATE_BATCH,
   type EvaluatePlan,
+  type EvaluationOutcome,
   metricsFromLogits,
   runEvaluation,
   validateEvaluateSpec,

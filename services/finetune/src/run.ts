@@ -16,7 +16,7 @@ import {
 } from "../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
 import { encodeSafetensors } from "../../../shared/ml/safetensors/index.js";
-import { createEventChannel, type Limiter, outcomeOf } from "../../../shared/service/index.js";
+import { createEventChannel, type Limiter, outcomeOf, processCpu } from "../../../shared/service/index.js";
 import {
   decodeImageData,
   intField,
@@ -137,7 +137,7 @@ function hyperparametersOf(
 /**
  * Fine-tunes the plan's base model on the images with shared/finetune (its Trainer runs in a worker thread),
  * streaming progress after every step, then the result: the adapter files with their sha256, the resolved
- * hyperparameters, the mean loss of the last steps and the step count. FINETUNE_METHOD_NONE trains nothing
+ * hyperparameters, the mean loss of the last steps, the step count and the CPU seconds the run cost. FINETUNE_METHOD_NONE trains nothing
  * and returns no adapter, so every job has the same shape.
  */
 export async function* runFinetune(
@@ -152,6 +152,7 @@ export async function* runFinetune(
   if (images.length > deps.limits.maxImages)
     throw invalidField("images", `must hold at most ${deps.limits.maxImages} images`);
   const free = await deps.limiter.acquire(signal);
+  const cpu = processCpu.start();
   const method = plan.engineMethod ?? "none";
   const end = deps.metrics.runs.start({ method });
   const log = deps.logger.child({ job_id: plan.jobId, method });
@@ -166,6 +167,7 @@ export async function* runFinetune(
           finalLoss: 0,
           steps: 0,
           durationSeconds: (performance.now() - started) / 1000,
+          cpuSeconds: cpu.stop(),
         },
       };
       return;
@@ -236,12 +238,14 @@ export async function* runFinetune(
         finalLoss,
         steps,
         durationSeconds: seconds,
+        cpuSeconds: cpu.stop(),
       },
     };
   } catch (error) {
     failed = error;
     throw error;
   } finally {
+    cpu.stop();
     free();
     end(outcomeOf(failed, signal));
   }

@@ -161,6 +161,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
           steps,
           finalLoss: 1 / steps,
           durationSeconds: 0.1,
+          cpuSeconds: 3,
         },
       },
     };
@@ -246,7 +247,13 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
           sent++;
         }
         yield { event: { case: "progress", value: { stage: "generate", step: sent, totalSteps: pending } } };
-        yield { event: { case: "completed", value: { imageCount: sent, durationSeconds: 0.2 } } };
+        // A quarter CPU second per image sent: a failed attempt's images cost CPU nobody reports.
+        yield {
+          event: {
+            case: "completed",
+            value: { imageCount: sent, durationSeconds: 0.2, cpuSeconds: sent * 0.25 },
+          },
+        };
       },
     });
   const generation = [];
@@ -289,6 +296,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
           epochs: [{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5 }],
           parameterCount: 1000n,
           durationSeconds: 0.3,
+          cpuSeconds: 2,
         },
       },
     };
@@ -312,6 +320,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
         confusionMatrix: { classCount: k, counts },
         meanLoss: 0.3,
       },
+      cpuSeconds: 0.125,
     };
   }
 

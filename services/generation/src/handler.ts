@@ -51,7 +51,14 @@ export function toResponse(event: ShardEvent, seed: bigint): Response {
     }
     case "completed":
       return {
-        event: { case: "completed", value: { imageCount: event.imageCount, durationSeconds: event.seconds } },
+        event: {
+          case: "completed",
+          value: {
+            imageCount: event.imageCount,
+            durationSeconds: event.seconds,
+            cpuSeconds: event.cpuSeconds,
+          },
+        },
       };
   }
 }

@@ -205,16 +205,14 @@ export class SamplePlanner {
           ...(await this.#image(sourceIndex, 3)),
         };
       case "diff_ii": {
-        const partners = [...req.sources]
+        const others = [...req.sources]
           .filter(([i, s]) => s.label === label && i !== sourceIndex)
           .map(([i]) => i)
           .sort((a, b) => a - b);
-        if (partners.length === 0) {
-          throw invalidField(
-            "sources",
-            `Diff-II needs another source of class ${label} to interpolate source ${sourceIndex} with`,
-          );
-        }
+        // A class with one image (a 1-shot task) interpolates the anchor with itself, as the reference
+        // does (DiffDA-Eval draws the partner from the whole class): the circle is undefined, the anchor's
+        // inverted latent is used as is, and the samples differ by their suffix prompts.
+        const partners = others.length > 0 ? others : [sourceIndex];
         const partnerIndex = partners[sampleRng(key, PLAN_PURPOSE.partner).nextInt(partners.length)];
         const anchor = await this.#image(sourceIndex);
         const partner = await this.#image(partnerIndex);

@@ -1,4 +1,4 @@
-import { createEventChannel, type Limiter, outcomeOf } from "../../../shared/service/index.js";
+import { createEventChannel, type Limiter, outcomeOf, processCpu } from "../../../shared/service/index.js";
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { EngineImage, EngineProgress, GenerationEngine } from "./engine/types.js";
 import type { GenerationMetrics } from "./metrics.js";
@@ -16,7 +16,13 @@ export type ShardEvent =
       readonly etaSeconds?: number;
     }
   | { readonly kind: "image"; readonly sample: PlannedSample; readonly image: EngineImage }
-  | { readonly kind: "completed"; readonly imageCount: number; readonly seconds: number };
+  | {
+      readonly kind: "completed";
+      readonly imageCount: number;
+      readonly seconds: number;
+      /** CPU seconds of the shard (see shared/service/cpu-meter.ts for how overlapping shards share). */
+      readonly cpuSeconds: number;
+    };
 
 /** What running a shard depends on. */
 export interface ShardDeps {
@@ -75,6 +81,7 @@ export async function* generateShard(
   const method = request.method.kind;
   const log = deps.logger.child({ job_id: request.jobId, shard_index: request.shardIndex, method });
   const free = await deps.limiter.acquire(signal);
+  const cpu = processCpu.start();
   const end = deps.metrics.shards.start({ method });
   let failure: unknown;
   let stepsAfterCancel = 0;
@@ -82,6 +89,7 @@ export async function* generateShard(
   let produced = 0;
   const inFlight = new Set<Promise<EngineImage[]>>();
   const lease = await deps.engine.acquire(request.model).catch((error: unknown) => {
+    cpu.stop();
     free();
     end("failed");
     throw error;
@@ -168,7 +176,7 @@ export async function* generateShard(
       current = following;
     }
     const seconds = (performance.now() - started) / 1000;
-    yield { kind: "completed", imageCount: produced, seconds };
+    yield { kind: "completed", imageCount: produced, seconds, cpuSeconds: cpu.stop() };
   } catch (error) {
     failure = error;
     throw error;
@@ -177,6 +185,7 @@ export async function* generateShard(
     // in-flight gauge and the log describe engine work that really ended.
     await Promise.allSettled(inFlight);
     lease.release();
+    cpu.stop();
     free();
     const outcome = outcomeOf(failure, signal);
     const seconds = end(outcome);

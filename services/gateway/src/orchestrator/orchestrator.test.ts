@@ -187,6 +187,30 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     for (const stage of ["finetune", "generate", "train", "evaluate"])
       assert.ok(result.stages[stage]?.tasks > 0, stage);
 
+    // CPU seconds as the services reported them. Shard 0 (Diff-Mix, seed 0) stored 2 images in its failed
+    // attempt, whose CPU no one reported: Diff-Mix's generation counts 38 of its 40 images.
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(result.stages).map(([k, v]) => [k, (v as { cpuSeconds: number }).cpuSeconds]),
+      ),
+      { finetune: 3, generate: (38 + 40) * 0.25, train: 6 * 2, evaluate: 6 * 0.125 },
+    );
+    assert.deepEqual(mix.cpuSeconds, {
+      finetune: 3,
+      generate: 38 * 0.25,
+      train: 2 * 2,
+      evaluate: 2 * 0.125,
+      total: 3 + 38 * 0.25 + 4 + 0.25,
+      perSyntheticImage: (38 * 0.25) / 40,
+      perSyntheticImageWithFinetune: (3 + 38 * 0.25) / 40,
+      finetuneSharedWith: [],
+    });
+    assert.equal(byLabel["real-guidance"].cpuSeconds.finetune, 0, "no fine-tuning: no cost");
+    assert.equal(byLabel["real-guidance"].cpuSeconds.perSyntheticImage, 0.25);
+    assert.equal(base.cpuSeconds.generate, 0);
+    assert.equal(base.cpuSeconds.perSyntheticImage, null, "no synthetic image to divide by");
+    assert.equal(base.cpuSeconds.total, 2 * 2 + 2 * 0.125);
+
     // Inter-class samples keep their soft-label facts.
     const sample = synthetic.find((a) => a.key.startsWith("synthetic/diff-mix/"));
     assert.ok(sample);

@@ -88,6 +88,41 @@ const meanStd = {
   },
   additionalProperties: false,
 };
+const cpuValue = { type: ["number", "null"] };
+const methodCpu = {
+  type: "object",
+  required: [
+    "finetune",
+    "generate",
+    "train",
+    "evaluate",
+    "total",
+    "perSyntheticImage",
+    "perSyntheticImageWithFinetune",
+    "finetuneSharedWith",
+  ],
+  properties: {
+    finetune: {
+      ...cpuValue,
+      description: "the fine-tuning task the method used, in full even when shared (see finetuneSharedWith)",
+    },
+    generate: { ...cpuValue, description: "its generation shards, all seeds" },
+    train: { ...cpuValue, description: "its classifier trainings, all seeds" },
+    evaluate: { ...cpuValue, description: "its evaluations, all seeds" },
+    total: { ...cpuValue, description: "finetune + generate + train + evaluate" },
+    perSyntheticImage: { ...cpuValue, description: "generate ÷ synthetic images" },
+    perSyntheticImageWithFinetune: { ...cpuValue, description: "(finetune + generate) ÷ synthetic images" },
+    finetuneSharedWith: {
+      type: "array",
+      items: { type: "string" },
+      description: "other methods of the job that used the same fine-tuning task",
+    },
+  },
+  additionalProperties: false,
+  description:
+    "CPU seconds (user + system) the compute services reported, from process.cpuUsage(); calls that overlap in one service process share its clock evenly, and failed attempts are not counted. null: a task reported none (0: the method has no such stage)",
+};
+
 const perClass = {
   type: "array",
   items: { type: ["number", "null"] },
@@ -177,17 +212,20 @@ export const jobResultSchema = {
               { type: "null" },
             ],
           },
+          // Optional, like stages[*].cpuSeconds: results stored before the services measured CPU lack it.
+          cpuSeconds: methodCpu,
         },
         additionalProperties: false,
       },
     },
     stages: {
       type: "object",
-      description: "per task kind: tasks and summed wall-clock seconds between start and finish",
+      description:
+        "per task kind: tasks, summed wall-clock seconds between start and finish, and summed CPU seconds the services reported (null: a task reported none)",
       additionalProperties: {
         type: "object",
         required: ["tasks", "seconds"],
-        properties: { tasks: { type: "integer" }, seconds: { type: "number" } },
+        properties: { tasks: { type: "integer" }, seconds: { type: "number" }, cpuSeconds: cpuValue },
         additionalProperties: false,
       },
     },

@@ -17,6 +17,8 @@ export interface EvaluateOutput {
   perClassAccuracy: (number | null)[];
   meanLoss: number | null;
   confusionMatrix: { classCount: number; counts: number[] };
+  /** CPU seconds the classifier service reported for the evaluation; null when it measured none. */
+  cpuSeconds: number | null;
 }
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
@@ -63,6 +65,7 @@ export function evaluateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         classCount: metrics.confusionMatrix?.classCount ?? 0,
         counts: [...(metrics.confusionMatrix?.counts ?? [])],
       },
+      cpuSeconds: response.cpuSeconds ?? null,
     };
     return { output };
   };

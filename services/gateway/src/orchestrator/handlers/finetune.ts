@@ -38,6 +38,8 @@ export interface FinetuneOutput {
   steps: number;
   finalLoss: number;
   durationSeconds: number;
+  /** CPU seconds the finetune service reported for the run; null when it measured none. */
+  cpuSeconds: number | null;
 }
 
 /** The artifact key prefix of a finetune task's adapters. */
@@ -124,6 +126,7 @@ export function finetuneHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         steps: result.steps,
         finalLoss: result.finalLoss,
         durationSeconds: result.durationSeconds,
+        cpuSeconds: result.cpuSeconds ?? null,
       };
       return { output };
     }

@@ -23,6 +23,8 @@ export interface GenerateOutput {
   generated: number;
   /** Server seconds of this attempt (0 when every sample was already stored). */
   durationSeconds: number;
+  /** CPU seconds the replica reported for this attempt (0 when every sample was already stored; null: not measured). */
+  cpuSeconds: number | null;
   replica: string;
 }
 
@@ -55,7 +57,9 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
     const done = await stored();
     const { client, address } = deps.clients.generation.pick(input.shardIndex, lease.attempt);
     if (done.size >= input.count)
-      return { output: { images: done.size, generated: 0, durationSeconds: 0, replica: address } };
+      return {
+        output: { images: done.size, generated: 0, durationSeconds: 0, cpuSeconds: 0, replica: address },
+      };
 
     let adapters: FinetuneOutput | undefined;
     if (input.finetuneTask !== null) {
@@ -109,6 +113,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
     );
     let generated = 0;
     let durationSeconds = 0;
+    let cpuSeconds: number | null = null;
     let completed = false;
     for await (const message of stream) {
       const event = message.event;
@@ -116,6 +121,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
       else if (event.case === "completed") {
         completed = true;
         durationSeconds = event.value.durationSeconds;
+        cpuSeconds = event.value.cpuSeconds ?? null;
       } else if (event.case === "image") {
         const { sampleIndex, sample, prompt } = event.value;
         if (sampleIndex < input.firstSampleIndex || sampleIndex > last) {
@@ -167,7 +173,13 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         `shard ${input.shardIndex}: ${now.size} of ${input.count} samples stored`,
       );
     }
-    const output: GenerateOutput = { images: now.size, generated, durationSeconds, replica: address };
+    const output: GenerateOutput = {
+      images: now.size,
+      generated,
+      durationSeconds,
+      cpuSeconds,
+      replica: address,
+    };
     return { output };
   };
 }

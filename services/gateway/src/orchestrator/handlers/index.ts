@@ -14,7 +14,14 @@ export { JobLoader } from "./context.js";
 export type { EvaluateOutput } from "./evaluate.js";
 export { type AdapterRecord, adapterPrefix, type FinetuneOutput } from "./finetune.js";
 export { type GenerateOutput, syntheticKey, syntheticPrefix } from "./generate.js";
-export { type JobResult, type MeanStd, meanStd, REFERENCE_BASELINE, summarize } from "./summarize.js";
+export {
+  type JobResult,
+  type MeanStd,
+  type MethodCpu,
+  meanStd,
+  REFERENCE_BASELINE,
+  summarize,
+} from "./summarize.js";
 export { checkpointKey, type TrainOutput } from "./train.js";
 
 /** Every handler, sharing one job loader. */

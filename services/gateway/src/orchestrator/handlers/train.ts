@@ -34,6 +34,8 @@ export interface TrainOutput {
   finalTrainLoss: number | null;
   finalTrainAccuracy: number | null;
   durationSeconds: number;
+  /** CPU seconds the classifier service reported for the run; null when it measured none. */
+  cpuSeconds: number | null;
 }
 
 /** Artifact key of a run's checkpoint. */
@@ -141,6 +143,7 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
           finalTrainLoss: lastEpoch?.trainLoss ?? null,
           finalTrainAccuracy: lastEpoch?.trainAccuracy ?? null,
           durationSeconds: result.durationSeconds,
+          cpuSeconds: result.cpuSeconds ?? null,
         };
         return { output };
       }

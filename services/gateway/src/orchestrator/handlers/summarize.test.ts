@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { resolveJobSpec } from "../../job-spec.js";
+import type { Task } from "../../store/index.js";
+import { planJob } from "../planner.js";
+import { summarize } from "./summarize.js";
+
+const CONTEXT = { trainCount: 2, shardSize: 10, maxSyntheticImages: 1_000_000, maxRuns: 100 };
+
+/** A job's planned tasks, all succeeded, with outputs made by `output(key, kind)`. */
+function finishedTasks(
+  methods: { preset: string }[],
+  output: (key: string, kind: string) => Record<string, unknown>,
+) {
+  const resolved = resolveJobSpec(
+    { datasetId: "d", methods, baselines: ["no-augmentation"], seeds: [0] },
+    CONTEXT,
+  );
+  assert.ok(resolved.spec, JSON.stringify(resolved.issues));
+  const started = new Date(0);
+  const tasks: Task[] = planJob(resolved.spec, { trainCount: CONTEXT.trainCount }).map((t, i) => ({
+    id: String(i),
+    jobId: "j",
+    key: t.key,
+    kind: t.kind,
+    position: i,
+    state: "succeeded",
+    attempts: 1,
+    maxAttempts: 3,
+    runAfter: started,
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    heartbeatAt: null,
+    input: t.input,
+    output: output(t.key, t.kind),
+    error: null,
+    dependsOn: [...(t.dependsOn ?? [])],
+    createdAt: started,
+    updatedAt: started,
+    startedAt: started,
+    finishedAt: new Date(1000),
+  }));
+  return { spec: resolved.spec, tasks };
+}
+
+const EVALUATED = { top1Accuracy: 0.5, perClassAccuracy: [0.5, 0.5], meanLoss: 1, sampleCount: 4 };
+
+describe("summarize: CPU seconds", () => {
+  test("methods sharing a fine-tuning task each count it in full and name who shares it", () => {
+    const { spec, tasks } = finishedTasks([{ preset: "diff-aug" }, { preset: "diff-mix" }], (_, kind) => ({
+      ...(kind === "generate" ? { images: 10, durationSeconds: 1 } : {}),
+      ...(kind === "evaluate" ? EVALUATED : {}),
+      cpuSeconds: { finetune: 8, generate: 2, train: 1, evaluate: 0.5 }[kind] ?? 0,
+    }));
+    const result = summarize(spec, ["a", "b"], tasks);
+    const [aug, mix] = ["diff-aug", "diff-mix"].map(
+      (label) => result.methods.find((m) => m.label === label)!,
+    );
+    assert.equal(tasks.filter((t) => t.kind === "finetune").length, 1, "one TI+LoRA task for both");
+    assert.equal(aug.cpuSeconds.finetune, 8);
+    assert.equal(mix.cpuSeconds.finetune, 8);
+    assert.deepEqual(aug.cpuSeconds.finetuneSharedWith, ["diff-mix"]);
+    assert.deepEqual(mix.cpuSeconds.finetuneSharedWith, ["diff-aug"]);
+    // 2 real × 5 per real = 10 samples: one shard of 10 images.
+    assert.equal(aug.cpuSeconds.perSyntheticImage, 2 / 10);
+    assert.equal(aug.cpuSeconds.perSyntheticImageWithFinetune, (8 + 2) / 10);
+    assert.equal(aug.cpuSeconds.total, 8 + 2 + 1 + 0.5);
+    assert.equal(result.stages.finetune.cpuSeconds, 8, "the stage counts the shared task once");
+  });
+
+  test("a task that reported no CPU makes its sums unknown (null), not smaller", () => {
+    const { spec, tasks } = finishedTasks([{ preset: "real-guidance" }], (key, kind) => ({
+      ...(kind === "generate" ? { images: 10, durationSeconds: 1, cpuSeconds: 2 } : {}),
+      ...(kind === "evaluate" ? EVALUATED : {}),
+      // An evaluation from a classifier that predates CPU accounting.
+      ...(kind === "train" || (kind === "evaluate" && !key.includes("real-guidance"))
+        ? { cpuSeconds: 1 }
+        : {}),
+    }));
+    const result = summarize(spec, ["a", "b"], tasks);
+    const guidance = result.methods.find((m) => m.label === "real-guidance")!;
+    assert.equal(guidance.cpuSeconds.evaluate, null);
+    assert.equal(guidance.cpuSeconds.total, null);
+    assert.equal(guidance.cpuSeconds.generate, 2, "measured parts stay known");
+    assert.equal(result.stages.evaluate.cpuSeconds, null);
+    assert.equal(result.stages.train.cpuSeconds, 2);
+    const baseline = result.methods.find((m) => m.label === "no-augmentation")!;
+    assert.equal(baseline.cpuSeconds.total, 2);
+  });
+});
