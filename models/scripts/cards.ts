@@ -138,7 +138,7 @@ Each UNet batch image is a digit with probability 0.4 and uniform over the corpu
 digits are 12% of the corpus and their thin strokes are the hardest thing the model draws.
 ${
   (stats.unet.runs ?? []).length > 1
-    ? `The UNet was trained in ${stats.unet.runs.length} runs (${stats.unet.runs.map((r: any) => `to step ${r.total}: ${min(r.seconds)}, ${Math.round(r.msPerStep)} ms/step`).join("; ")}); each resumed the previous checkpoint with the cosine stretched to the new total.\n`
+    ? `The UNet was trained in ${stats.unet.runs.length} runs (${stats.unet.runs.map((r: any) => `${r.to === undefined ? `to step ${r.total}` : `steps ${r.from}→${r.to} under a ${r.total}-step budget`}: ${min(r.seconds)}, ${Math.round(r.msPerStep)} ms/step${r.note ? `, ${r.note}` : ""}`).join("; ")}); each resumed the previous checkpoint with the cosine stretched to the new budget (the machine was shared with other work, hence the changing speed; ${stats.unet.msPerStepAlone ?? "—"} ms/step alone).\n`
     : ""
 }
 ## Loss curves
@@ -216,8 +216,7 @@ Zero-shot accuracy on the **test split** of the ${KIT_CLASSES.filter((c) => !c.h
 
 For DiffuseMix-style instruction edits. Same layout as diffda-kit-v1 (text encoder, tokenizer, VAE and
 scheduler are copies of it); \`unet/\` takes 8 input channels: the noisy latent ‖ the source image's VAE latent
-(**unscaled**, the posterior mean, as diffusers' InstructPix2Pix pipeline feeds it; the first 600 steps used
-the scaled latent) (\`in_channels: 8\` in unet/config.json). Use three-way guidance with the batch order
+(**unscaled**, the posterior mean, as diffusers' InstructPix2Pix pipeline feeds it) (\`in_channels: 8\` in unet/config.json). Use three-way guidance with the batch order
 [text+image; image only; neither], e.g. guidance 4, image guidance 1.5.
 
 ## Training
@@ -236,7 +235,8 @@ ${curveTable(losses.edit)}
 ${ed.images ?? "—"} test-split images of seen classes, each instruction, ${ed.steps ?? "—"} DPM-Solver++ steps, guidance ${ed.guidance_scale ?? "—"}, image guidance ${ed.image_guidance_scale ?? "—"}.
 "moved" = the instruction's pixel statistic moved the right way from the source; "closer" = the output is
 nearer (L2) to the exact procedural edit than the source is; "class kept" = the real-data classifier gives
-the source label (the classifier never saw edited images, so the exact edit's rate is given as the ceiling).
+the source label (it was trained with these edits on half its images; the exact edit's rate is given as the
+ceiling).
 
 | edit | instruction | statistic | mean source → output | moved | closer | class kept |
 |---|---|---|---|---|---|---|
