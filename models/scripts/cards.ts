@@ -16,7 +16,6 @@ import {
 import { KIT_EDITS } from "../../shared/kit/edits.js";
 import { lossCurve, readLosses, writeJson } from "./common.js";
 import {
-  CACHE_DIR,
   EDIT_DIR,
   EVAL_DIR,
   IMAGE_ENCODER,

@@ -14,7 +14,7 @@ import { adamw, warmupCosine } from "../../shared/ml/optim/index.js";
 import { createSession, runSession, Trainer } from "../../shared/ml/runtime/index.js";
 import { Rng } from "../../shared/random/index.js";
 import { exportOnnx, log, paramCount, readJson, steps, trainLoop, writeJson } from "./common.js";
-import { CACHE_DIR, EDIT_DIR, KIT_DIR, LATENT_SIZE, STATS_DIR, TEXT_WIDTH, UNET_EDIT } from "./config.js";
+import { EDIT_DIR, KIT_DIR, LATENT_SIZE, STATS_DIR, TEXT_WIDTH, UNET_EDIT } from "./config.js";
 import { unetGraph } from "./graphs.js";
 import { kitNoiseSchedule, loadLatents, pick, textCache, trainCorpus } from "./train-kit.js";
 

@@ -548,7 +548,7 @@ async function stageClassifier(): Promise<void> {
       // of an edited image: the edit model's "class kept" check needs that, and generated samples are softer
       // than real ones, which blur and mosaic imitate.
       const pd = pixels.data as Float32Array;
-      idx.forEach((i, k) => {
+      idx.forEach((_, k) => {
         if (rng.nextFloat() >= EDIT_AUGMENT_SHARE) return;
         const edit = KIT_EDITS[rng.nextInt(KIT_EDITS.length)].name;
         pd.set(applyEdit(edit, pd.subarray(k * IMG, (k + 1) * IMG), step * B + k), k * IMG);
