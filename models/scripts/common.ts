@@ -4,8 +4,9 @@ import { dirname, join } from "node:path";
 import type { Graph } from "../../shared/ml/graph/index.js";
 import { toModel, withParameters } from "../../shared/ml/graph/index.js";
 import { encodeModel, type Tensor } from "../../shared/ml/onnx/index.js";
-import type { Trainer } from "../../shared/ml/runtime/index.js";
-import { CACHE_DIR } from "./config.js";
+import { adamw, warmupCosine } from "../../shared/ml/optim/index.js";
+import { Trainer } from "../../shared/ml/runtime/index.js";
+import { CACHE_DIR, STATS_DIR } from "./config.js";
 
 /** A step budget from the environment (KIT_<NAME>_STEPS) or the default. */
 export function steps(name: string, fallback: number): number {
@@ -136,4 +137,53 @@ export function paramCount(graph: Graph): number {
   let n = 0;
   for (const p of graph.params) n += graph.initializers.get(p)?.data.length ?? 0;
   return n;
+}
+
+/** The optimizer settings of a kit stage: AdamW, linear warm-up then cosine to `min`, gradient clipping. */
+export interface StageRecipe {
+  weightDecay: number;
+  peak: number;
+  warmup: number;
+  min: number;
+  clipNorm: number;
+}
+
+/** A trainer over every parameter of `graph` with the kit's recipe shape, for a budget of `total` steps. */
+export function stageTrainer(graph: Graph, total: number, r: StageRecipe): Promise<Trainer> {
+  return Trainer.create({
+    graph,
+    loss: "loss",
+    trainable: [...graph.params],
+    optimizer: adamw({ weightDecay: r.weightDecay }),
+    schedule: warmupCosine({ peak: r.peak, warmup: r.warmup, total, min: r.min }),
+    clipNorm: r.clipNorm,
+  });
+}
+
+/**
+ * Writes `models/training/<name>.json` for a stage that may be resumed with a larger budget: its runs add
+ * up (seconds summed, one entry per budget reached); re-running at the same budget replaces the figures.
+ */
+export async function writeRunStats(
+  name: string,
+  run: { total: number; seconds: number; msPerStep: number },
+  extra: Record<string, unknown>,
+): Promise<void> {
+  const path = join(STATS_DIR, `${name}.json`);
+  const previous = existsSync(path)
+    ? await readJson<{ runs?: unknown[]; seconds?: number; total?: number; msPerStep?: number }>(path)
+    : {};
+  const runs =
+    previous.runs ??
+    (previous.total
+      ? [{ total: previous.total, seconds: previous.seconds, msPerStep: previous.msPerStep }]
+      : []);
+  const grew = (previous.total ?? 0) < run.total;
+  await writeJson(path, {
+    seconds: (grew ? (previous.seconds ?? 0) : 0) + run.seconds,
+    msPerStep: run.msPerStep,
+    total: run.total,
+    ...extra,
+    runs: [...runs, ...(grew ? [run] : [])],
+  });
 }

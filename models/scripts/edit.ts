@@ -3,18 +3,26 @@
  * latent; the 4 new input channels start at zero), trained on procedural edit pairs of corpus images with
  * 5% text-only, 5% image-only and 5% both conditioning dropout (for three-way guidance).
  */
-import { existsSync } from "node:fs";
 import { cp, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { KIT_MAX_LENGTH } from "../../shared/kit/corpus.js";
 import { allInstructions, applyEdit, KIT_EDITS } from "../../shared/kit/edits.js";
 import { fromModel, withParameters } from "../../shared/ml/graph/index.js";
 import { decodeModel, f32, type Tensor } from "../../shared/ml/onnx/index.js";
-import { adamw, warmupCosine } from "../../shared/ml/optim/index.js";
-import { createSession, runSession, Trainer } from "../../shared/ml/runtime/index.js";
+import { createSession, runSession } from "../../shared/ml/runtime/index.js";
 import { Rng } from "../../shared/random/index.js";
-import { exportOnnx, log, paramCount, readJson, steps, trainLoop, writeJson } from "./common.js";
-import { EDIT_DIR, KIT_DIR, LATENT_SIZE, STATS_DIR, TEXT_WIDTH, UNET_EDIT } from "./config.js";
+import {
+  exportOnnx,
+  log,
+  paramCount,
+  readJson,
+  stageTrainer,
+  steps,
+  trainLoop,
+  writeJson,
+  writeRunStats,
+} from "./common.js";
+import { EDIT_DIR, KIT_DIR, LATENT_SIZE, TEXT_WIDTH, UNET_EDIT } from "./config.js";
 import { unetGraph } from "./graphs.js";
 import { kitNoiseSchedule, loadLatents, pick, textCache, trainCorpus } from "./train-kit.js";
 
@@ -56,12 +64,11 @@ export async function trainEditStage(): Promise<void> {
   const graph = withParameters(fresh, new Map(init));
   const total = steps("edit", 2400);
   const B = 64;
-  const trainer = await Trainer.create({
-    graph,
-    loss: "loss",
-    trainable: [...graph.params],
-    optimizer: adamw({ weightDecay: 0.01 }),
-    schedule: warmupCosine({ peak: 5e-4, warmup: 100, total, min: 2e-5 }),
+  const trainer = await stageTrainer(graph, total, {
+    weightDecay: 0.01,
+    peak: 5e-4,
+    warmup: 100,
+    min: 2e-5,
     clipNorm: 1,
   });
   log("edit", `${paramCount(graph)} parameters, ${total} steps at batch ${B}`);
@@ -129,24 +136,6 @@ export async function trainEditStage(): Promise<void> {
     _diffda_kit: "diffda-kit-v1-edit",
     edits: KIT_EDITS,
   });
-  // Runs add up when the stage is resumed with a larger budget.
-  const statsPath = join(STATS_DIR, "edit.json");
-  const previous = existsSync(statsPath)
-    ? await readJson<{ runs?: unknown[]; seconds?: number; total?: number; msPerStep?: number }>(statsPath)
-    : {};
-  const runs =
-    previous.runs ??
-    (previous.total
-      ? [{ total: previous.total, seconds: previous.seconds, msPerStep: previous.msPerStep }]
-      : []);
-  const grew = (previous.total ?? 0) < total;
-  await writeJson(statsPath, {
-    seconds: (grew ? (previous.seconds ?? 0) : 0) + seconds,
-    msPerStep,
-    total,
-    params: paramCount(graph),
-    size,
-    runs: [...runs, ...(grew ? [{ total, seconds, msPerStep }] : [])],
-  });
+  await writeRunStats("edit", { total, seconds, msPerStep }, { params: paramCount(graph), size });
   log("edit", `done in ${(seconds / 60).toFixed(1)} min`);
 }

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { NoiseSchedule, SD15_SCHEDULER_CONFIG } from "../../shared/diffusion/index.js";
@@ -17,10 +16,19 @@ import { allInstructions, applyEdit, KIT_EDITS } from "../../shared/kit/edits.js
 import { buildKitTokenizer, type KitTokenizerFiles, kitTokenizer } from "../../shared/kit/tokenizer.js";
 import { f32, type Tensor } from "../../shared/ml/onnx/index.js";
 import { DataType } from "../../shared/ml/onnx/types.js";
-import { adamw, warmupCosine } from "../../shared/ml/optim/index.js";
-import { createSession, runSession, Trainer } from "../../shared/ml/runtime/index.js";
+import { createSession, runSession } from "../../shared/ml/runtime/index.js";
 import { Rng } from "../../shared/random/index.js";
-import { exportOnnx, log, paramCount, readJson, steps, trainLoop, writeJson } from "./common.js";
+import {
+  exportOnnx,
+  log,
+  paramCount,
+  readJson,
+  stageTrainer,
+  steps,
+  trainLoop,
+  writeJson,
+  writeRunStats,
+} from "./common.js";
 import { CACHE_DIR, EVAL_DIR, KIT_DIR, LATENT_SIZE, STATS_DIR, UNET } from "./config.js";
 import { trainEditStage } from "./edit.js";
 import {
@@ -121,12 +129,11 @@ async function stageClip(): Promise<void> {
   const graph = clipTrainGraph(spec);
   const total = steps("clip", 1500);
   const B = 64;
-  const trainer = await Trainer.create({
-    graph,
-    loss: "loss",
-    trainable: [...graph.params],
-    optimizer: adamw({ weightDecay: 0.01 }),
-    schedule: warmupCosine({ peak: 1e-3, warmup: 100, total, min: 5e-5 }),
+  const trainer = await stageTrainer(graph, total, {
+    weightDecay: 0.01,
+    peak: 1e-3,
+    warmup: 100,
+    min: 5e-5,
     clipNorm: 1,
   });
   log("clip", `${paramCount(graph)} parameters, ${total} steps at batch ${B}`);
@@ -246,12 +253,11 @@ async function stageVae(): Promise<void> {
   const graph = vaeTrainGraph(1e-4);
   const total = steps("vae", 1200);
   const B = 32;
-  const trainer = await Trainer.create({
-    graph,
-    loss: "loss",
-    trainable: [...graph.params],
-    optimizer: adamw({ weightDecay: 0 }),
-    schedule: warmupCosine({ peak: 1e-3, warmup: 100, total, min: 5e-5 }),
+  const trainer = await stageTrainer(graph, total, {
+    weightDecay: 0,
+    peak: 1e-3,
+    warmup: 100,
+    min: 5e-5,
     clipNorm: 1,
   });
   log("vae", `${paramCount(graph)} parameters, ${total} steps at batch ${B}`);
@@ -415,12 +421,11 @@ async function stageUnet(): Promise<void> {
   const graph = unetGraph(UNET, true);
   const total = steps("unet", 8000);
   const B = 64;
-  const trainer = await Trainer.create({
-    graph,
-    loss: "loss",
-    trainable: [...graph.params],
-    optimizer: adamw({ weightDecay: 0.01 }),
-    schedule: warmupCosine({ peak: 1e-3, warmup: 200, total, min: 5e-5 }),
+  const trainer = await stageTrainer(graph, total, {
+    weightDecay: 0.01,
+    peak: 1e-3,
+    warmup: 200,
+    min: 5e-5,
     clipNorm: 1,
   });
   log("unet", `${paramCount(graph)} parameters, ${total} steps at batch ${B}`);
@@ -472,26 +477,7 @@ async function stageUnet(): Promise<void> {
     norm_num_groups: UNET.groups,
     prediction_type: "epsilon",
   });
-  // Runs add up when a stage is resumed with a larger budget.
-  const statsPath = join(STATS_DIR, "unet.json");
-  const previous = existsSync(statsPath)
-    ? await readJson<{ runs?: unknown[]; seconds?: number; total?: number; msPerStep?: number }>(statsPath)
-    : {};
-  const runs =
-    previous.runs ??
-    (previous.total
-      ? [{ total: previous.total, seconds: previous.seconds, msPerStep: previous.msPerStep }]
-      : []);
-  const lastTotal = previous.total ?? 0;
-  const thisRun = lastTotal < total ? [{ total, seconds, msPerStep }] : [];
-  await writeJson(statsPath, {
-    seconds: (lastTotal < total ? (previous.seconds ?? 0) : 0) + seconds,
-    msPerStep,
-    total,
-    params: paramCount(graph),
-    size,
-    runs: [...runs, ...thisRun],
-  });
+  await writeRunStats("unet", { total, seconds, msPerStep }, { params: paramCount(graph), size });
   await writeLayout();
   log("unet", `done in ${(seconds / 60).toFixed(1)} min`);
 }
@@ -524,12 +510,11 @@ async function stageClassifier(): Promise<void> {
   const graph = classifierGraph(true);
   const total = steps("classifier", 3000);
   const B = 64;
-  const trainer = await Trainer.create({
-    graph,
-    loss: "loss",
-    trainable: [...graph.params],
-    optimizer: adamw({ weightDecay: 1e-4 }),
-    schedule: warmupCosine({ peak: 3e-3, warmup: 50, total, min: 1e-5 }),
+  const trainer = await stageTrainer(graph, total, {
+    weightDecay: 1e-4,
+    peak: 3e-3,
+    warmup: 50,
+    min: 1e-5,
     clipNorm: 2,
   });
   const { seconds } = await trainLoop({
