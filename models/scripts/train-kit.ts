@@ -502,6 +502,34 @@ async function writeLayout(): Promise<void> {
   await writeJson(join(KIT_DIR, "scheduler", "scheduler_config.json"), SD15_SCHEDULER_CONFIG);
 }
 
+/**
+ * The evaluation classifier's label (argmax of 20 logits) for every image of `corpus`, in batches of 512;
+ * `transform` (e.g. a procedural edit) rewrites each image, given its index, before it is classified.
+ */
+async function predictTestSplit(
+  session: Awaited<ReturnType<typeof createSession>>,
+  corpus: KitCorpus,
+  transform?: (image: Float32Array, index: number) => Float32Array,
+): Promise<number[]> {
+  const labels: number[] = [];
+  for (let s = 0; s < corpus.count; s += 512) {
+    const idx = Array.from({ length: Math.min(512, corpus.count - s) }, (_, k) => s + k);
+    const x = imageBatch(corpus, idx, false);
+    const xd = x.data as Float32Array;
+    if (transform)
+      idx.forEach((i, k) => {
+        xd.set(transform(xd.subarray(k * IMG, (k + 1) * IMG), i), k * IMG);
+      });
+    const logits = (await runSession(session, { pixel_values: x })).logits.data as Float32Array;
+    idx.forEach((_, k) => {
+      let best = 0;
+      for (let c = 1; c < 20; c++) if (logits[k * 20 + c] > logits[k * 20 + best]) best = c;
+      labels.push(best);
+    });
+  }
+  return labels;
+}
+
 /** Share of the evaluation classifier's training images that get a procedural edit. */
 const EDIT_AUGMENT_SHARE = 0.5;
 
@@ -547,37 +575,18 @@ async function stageClassifier(): Promise<void> {
   // Accuracy on the test split (all 20 classes).
   const test = await buildCorpus("test");
   const session = await createSession(await readFile(join(EVAL_DIR, "classifier.onnx")));
+  const labels = await predictTestSplit(session, test);
   const perClass = new Array(20).fill(0);
   const perClassN = new Array(20).fill(0);
-  for (let s = 0; s < test.count; s += 512) {
-    const idx = Array.from({ length: Math.min(512, test.count - s) }, (_, k) => s + k);
-    const logits = (await runSession(session, { pixel_values: imageBatch(test, idx, false) })).logits
-      .data as Float32Array;
-    idx.forEach((i, k) => {
-      let best = 0;
-      for (let c = 1; c < 20; c++) if (logits[k * 20 + c] > logits[k * 20 + best]) best = c;
-      perClassN[test.classes[i]]++;
-      if (best === test.classes[i]) perClass[test.classes[i]]++;
-    });
-  }
+  labels.forEach((best, i) => {
+    perClassN[test.classes[i]]++;
+    if (best === test.classes[i]) perClass[test.classes[i]]++;
+  });
   // The same test images under each edit: the reference for the edit model's "class kept" rate.
   const editedAccuracy: Record<string, number> = {};
   for (const edit of KIT_EDITS) {
-    let right = 0;
-    for (let s = 0; s < test.count; s += 512) {
-      const idx = Array.from({ length: Math.min(512, test.count - s) }, (_, k) => s + k);
-      const x = imageBatch(test, idx, false);
-      const xd = x.data as Float32Array;
-      idx.forEach((i, k) => {
-        xd.set(applyEdit(edit.name, xd.subarray(k * IMG, (k + 1) * IMG), i), k * IMG);
-      });
-      const logits = (await runSession(session, { pixel_values: x })).logits.data as Float32Array;
-      idx.forEach((i, k) => {
-        let best = 0;
-        for (let c = 1; c < 20; c++) if (logits[k * 20 + c] > logits[k * 20 + best]) best = c;
-        if (best === test.classes[i]) right++;
-      });
-    }
+    const edited = await predictTestSplit(session, test, (x, i) => applyEdit(edit.name, x, i));
+    const right = edited.filter((best, i) => best === test.classes[i]).length;
     editedAccuracy[edit.name] = Number((right / test.count).toFixed(4));
   }
   await session.release();
