@@ -2,7 +2,7 @@
  * The classifier service: ClassifierService.Train / TrainUpload (real + synthetic sets under any utilization
  * strategy) and Evaluate / EvaluateUpload, over shared/classifier. `main.ts` is the process.
  */
-export { ARCHITECTURES, type Architecture, stemFor } from "./architectures.js";
+export { ARCHITECTURES, type Architecture, stemFor } from "../../../shared/classifier/architectures.js";
 export { CLASSIFIER_ENV, CLASSIFIER_PORTS, type ClassifierLimits } from "./config.js";
 export {
   EVALUATE_BATCH,

@@ -1,3 +1,4 @@
+import { ARCHITECTURES, stemFor } from "../../../shared/classifier/architectures.js";
 import type { AugmentSpec } from "../../../shared/classifier/index.js";
 import type { UtilizationStrategy } from "../../../shared/data/index.js";
 import { DEFAULT_AUGMENT } from "../../../shared/data/index.js";
@@ -18,7 +19,6 @@ import {
   seedField,
   stringField,
 } from "../../../shared/service/wire/index.js";
-import { ARCHITECTURES, stemFor } from "./architectures.js";
 import type { ClassifierLimits } from "./config.js";
 
 /** Every hyperparameter of a run, defaults filled in (echoed in the result). */

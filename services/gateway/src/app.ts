@@ -2,7 +2,7 @@
  * The app factory: `buildApp(deps)` returns a ready fastify instance over the given store, artifact store
  * and orchestrator, without listening, so tests `inject()` requests and main.ts decides where to listen.
  * Plugins load in tiers: errors and metrics (observe everything) → auth (who is calling) → idempotency
- * (POST replay) → routes, one file per resource.
+ * (POST replay) → the text rule (every string before validation) → routes, one file per resource.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { createMetrics } from "../../../shared/telemetry/index.js";
@@ -13,6 +13,7 @@ import { authPlugin, type RateLimiter } from "./plugins/auth.js";
 import { errorsPlugin } from "./plugins/errors.js";
 import { idempotencyPlugin } from "./plugins/idempotency.js";
 import { createGatewayMetrics, type GatewayMetrics, metricsPlugin } from "./plugins/metrics.js";
+import { textPlugin } from "./plugins/text.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import type { AppContext, OrchestratorFacade, RestLimits } from "./routes/context.js";
 import { datasetRoutes } from "./routes/datasets.js";
@@ -22,6 +23,7 @@ import { keyRoutes } from "./routes/keys.js";
 import { methodRoutes } from "./routes/methods.js";
 import { serviceRoutes } from "./routes/service.js";
 import type { JobStore } from "./store/index.js";
+import { createValidatorCompiler } from "./validator.js";
 
 /** Version reported in the OpenAPI document. */
 export const API_VERSION = "0.1.0";
@@ -52,13 +54,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: deps.limits.jsonBodyBytes,
-    // Unknown fields are errors rather than silently dropped; every problem is reported at once.
-    ajv: {
-      customOptions: { removeAdditional: false, allErrors: true, coerceTypes: "array", useDefaults: true },
-    },
     return503OnClosing: true,
     forceCloseConnections: "idle",
   }) as unknown as FastifyInstance;
+  // Bodies are validated without type coercion, text parts (query, params, headers) with it.
+  app.setValidatorCompiler(createValidatorCompiler());
   // Only JSON (and zip on the dataset route): a text/plain body is a 415, not a string to validate.
   app.removeContentTypeParser("text/plain");
 
@@ -92,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     limiter: deps.limiter ?? deps.store.rateLimits,
   });
   await app.register(idempotencyPlugin, { repository: deps.store.idempotency });
+  await app.register(textPlugin, {});
 
   await app.register(serviceRoutes, { context, routes, version: API_VERSION });
   await app.register(methodRoutes);

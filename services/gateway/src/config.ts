@@ -4,6 +4,7 @@
  * DATABASE_SCHEMA, DIFFDA_DATA_DIR) are read by the store's `databaseConfigFromEnv`.
  */
 import { isIP } from "node:net";
+import { ARCHITECTURES } from "../../../shared/classifier/architectures.js";
 import {
   bool,
   ConfigError,
@@ -119,7 +120,10 @@ export const GATEWAY_ENV = {
     default: "diffda-tiny-instruct",
     description: "instruction-edit model id used by instruct_edit (DiffuseMix)",
   }),
-  CLASSIFIER_ARCHITECTURE: string({ default: "resnet8", description: "default classifier network" }),
+  CLASSIFIER_ARCHITECTURE: oneOf(Object.keys(ARCHITECTURES) as [string, ...string[]], {
+    default: "resnet8",
+    description: "default classifier network",
+  }),
   DRAIN_GRACE_MS: int({
     min: 0,
     default: 30_000,

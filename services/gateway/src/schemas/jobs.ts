@@ -1,4 +1,6 @@
 /** Schemas of the job routes: the submission, the job resource with its results, lists, artifacts. */
+// The registry itself, not shared/classifier's index: the gateway loads no ML engine.
+import { ARCHITECTURES } from "../../../../shared/classifier/architectures.js";
 import { BASELINE_IDS } from "../presets.js";
 import { type JsonSchema, nullableTimestamp, pageQuery, timestamp, uuidSchema } from "./common.js";
 import { methodRequestSchema, resolvedMethodSchema } from "./methods.js";
@@ -8,7 +10,7 @@ const seed = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 const classifierProperties = {
   architecture: {
     type: "string",
-    pattern: "^[A-Za-z0-9._-]{1,64}$",
+    enum: Object.keys(ARCHITECTURES),
     description: "network from the classifier's registry (default: the gateway's CLASSIFIER_ARCHITECTURE)",
   },
   epochs: { type: "integer", minimum: 1, maximum: 1000 },

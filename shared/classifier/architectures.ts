@@ -1,4 +1,4 @@
-import type { ResNetConfig } from "../../../shared/ml/models/resnet.js";
+import type { ResNetConfig } from "../ml/models/resnet.js";
 
 /** Architecture overrides of a registry entry (input size, channels and classes come from the data). */
 export type Architecture = Partial<Pick<ResNetConfig, "widths" | "blocksPerStage" | "groups">>;
