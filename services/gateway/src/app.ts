@@ -10,6 +10,7 @@ import type { ArtifactStore } from "./artifact-store.js";
 import { DatasetService } from "./datasets/dataset-service.js";
 import { collectRoutes, type RouteEntry } from "./openapi.js";
 import { authPlugin, type RateLimiter } from "./plugins/auth.js";
+import { type AuthFailureThrottle, createAuthFailureThrottle } from "./plugins/auth-failures.js";
 import { errorsPlugin } from "./plugins/errors.js";
 import { idempotencyPlugin } from "./plugins/idempotency.js";
 import { createGatewayMetrics, type GatewayMetrics, metricsPlugin } from "./plugins/metrics.js";
@@ -43,6 +44,8 @@ export interface AppDeps {
   orchestrator?: OrchestratorFacade;
   /** Default: a service over the store and artifact store with shared/data's built-in loader. */
   datasets?: DatasetService;
+  /** Backoff for repeated authentication failures per client address. Default: its standard limits. */
+  authFailures?: AuthFailureThrottle;
   /** Per-key rate limits. Default: the store's token buckets, shared by every replica on the database. */
   limiter?: RateLimiter;
   /** Shared with main.ts, which sets `draining` on SIGTERM. */
@@ -90,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     apiKeys: deps.store.apiKeys,
     mode: deps.authMode,
     limiter: deps.limiter ?? deps.store.rateLimits,
+    failures: deps.authFailures ?? createAuthFailureThrottle(),
   });
   await app.register(idempotencyPlugin, { repository: deps.store.idempotency });
   await app.register(textPlugin, {});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { createAuthFailureThrottle } from "./plugins/auth-failures.js";
 import type { JobStore } from "./store/index.js";
 import { bearer, idemKey, openTestStore, type TestGateway, testGateway } from "./test-support.js";
 
@@ -164,6 +165,33 @@ describe("auth: API keys, scopes, revocation, rate limits, embedded mode, key ad
       assert.deepEqual(statuses, [200, 200, 200, 200, 429, 429]);
     } finally {
       await other.close();
+    }
+  });
+
+  test("repeated failures from one address back off with 429 auth_throttled, before the key is checked", async () => {
+    const throttled = await testGateway({
+      store,
+      authFailures: createAuthFailureThrottle({ freeFailures: 5, baseBlockMs: 60_000 }),
+    });
+    try {
+      const good = await bearer(store, ["read"]);
+      const get = (authorization: string, remoteAddress = "10.9.8.7") =>
+        throttled.app.inject({ method: "GET", url: "/v1/jobs", headers: { authorization }, remoteAddress });
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) statuses.push((await get(`Bearer dda_guess_${i}`)).statusCode);
+      assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429, 429]);
+      const blocked = await get(good.headers.authorization);
+      assert.equal(blocked.statusCode, 429, "a valid key from a closed address waits too");
+      assert.equal(blocked.json().code, "auth_throttled");
+      assert.match(String(blocked.headers["content-type"]), /^application\/problem\+json/);
+      assert.ok(Number(blocked.headers["retry-after"]) >= 1);
+      assert.equal(
+        (await get(good.headers.authorization, "10.9.8.6")).statusCode,
+        200,
+        "other addresses pass",
+      );
+    } finally {
+      await throttled.close();
     }
   });
 

@@ -32,6 +32,16 @@ export const GATEWAY_ENV = {
     description:
       "required: every request needs an API key; loopback-open: requests from 127.0.0.1/::1 without a key act as a local admin. Default: loopback-open when HOST is a loopback address, else required",
   }),
+  AUTH_FAILURES_FREE: int({
+    min: 1,
+    default: 10,
+    description: "failed authentications a client address may make per minute before it backs off",
+  }),
+  AUTH_FAILURE_MAX_BLOCK_MS: int({
+    min: 1000,
+    default: 60_000,
+    description: "longest an address is refused after repeated failed authentications",
+  }),
   ARTIFACT_DIR: string({
     default: ".data/artifacts",
     description: "root of the content-addressed artifact store",

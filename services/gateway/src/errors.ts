@@ -127,6 +127,12 @@ export const API_ERRORS = {
     title: "Rate limited",
     description: "the API key used up its requests per minute; see `Retry-After`",
   },
+  auth_throttled: {
+    status: 429,
+    title: "Too many failed authentications",
+    description:
+      "this client address failed to authenticate too often; it may present a key again after `Retry-After`",
+  },
   internal: { status: 500, title: "Internal error", description: "a bug or an unexpected failure" },
   upstream_error: {
     status: 502,

@@ -11,6 +11,7 @@ import { isLoopbackHost, loadGatewayEnv, resolveAuthMode, restLimitsFromEnv } fr
 import { DatasetService } from "./datasets/dataset-service.js";
 import { createComputeClients } from "./orchestrator/compute-clients.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator/orchestrator.js";
+import { createAuthFailureThrottle } from "./plugins/auth-failures.js";
 import { createGatewayMetrics } from "./plugins/metrics.js";
 import { databaseConfigFromEnv, type JobStore, openJobStore } from "./store/index.js";
 
@@ -88,6 +89,10 @@ export async function startGateway(
     metrics,
     datasets,
     lifecycle,
+    authFailures: createAuthFailureThrottle({
+      freeFailures: config.AUTH_FAILURES_FREE,
+      maxBlockMs: config.AUTH_FAILURE_MAX_BLOCK_MS,
+    }),
     ...(orchestrator ? { orchestrator } : {}),
   });
   let address: string;

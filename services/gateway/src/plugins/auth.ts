@@ -5,6 +5,10 @@
  * working at once. Each key's requests then pass its token bucket (429 with Retry-After), kept in the
  * job store so that the limit holds across gateway replicas.
  *
+ * Failed authentications back off per client address (auth-failures.ts): past a few free failures a
+ * minute, the address is closed for 1 s, 2 s, 4 s … and answered 429 `auth_throttled` without its key
+ * being checked.
+ *
  * Embedded mode (`loopback-open`): a request that carries no Authorization header and comes from a
  * loopback address acts as the local admin. It is decided per connection, from the socket's peer
  * address (never a forwarded header), so a gateway bound to all interfaces still demands keys from
@@ -14,6 +18,7 @@ import type { FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
 import type { Scope } from "../schemas/keys.js";
 import type { ApiKeyRepository, RateLimitRepository } from "../store/index.js";
+import type { AuthFailureThrottle } from "./auth-failures.js";
 import { appPlugin } from "./plugin.js";
 import "./route-config.js";
 
@@ -43,6 +48,8 @@ export interface AuthOptions {
   apiKeys: Pick<ApiKeyRepository, "verify">;
   mode: "required" | "loopback-open";
   limiter: RateLimiter;
+  /** Backoff for repeated failures per client address. */
+  failures: AuthFailureThrottle;
 }
 
 /** The principal of embedded mode. */
@@ -80,10 +87,23 @@ export const authPlugin = appPlugin<AuthOptions>("diffda-auth", async (app, opti
       }
       throw unauthorized("this route needs an API key: Authorization: Bearer dda_…");
     }
+    // request.ip is the socket's peer unless fastify's trustProxy is configured.
+    const throttle = options.failures.check(request.ip);
+    if (throttle.blocked) {
+      throw new ApiError("auth_throttled", "too many failed authentications from this address", {
+        headers: { "retry-after": String(throttle.retryAfterSeconds) },
+      });
+    }
     const token = BEARER.exec(header)?.[1];
-    if (token === undefined) throw unauthorized("the Authorization header is not `Bearer <token>`");
-    const key = await options.apiKeys.verify(token);
-    if (key === undefined) throw unauthorized("the API key is unknown, malformed or revoked");
+    const key = token === undefined ? undefined : await options.apiKeys.verify(token);
+    if (key === undefined) {
+      options.failures.fail(request.ip);
+      throw unauthorized(
+        token === undefined
+          ? "the Authorization header is not `Bearer <token>`"
+          : "the API key is unknown, malformed or revoked",
+      );
+    }
     const principal: Principal = {
       id: key.id,
       apiKeyId: key.id,
