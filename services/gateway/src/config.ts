@@ -80,6 +80,17 @@ export const GATEWAY_ENV = {
     description: "run the orchestrator's lease loop in this process (false: an API-only replica)",
   }),
   TASK_LEASE_MS: int({ min: 1000, default: 30_000, description: "task lease length" }),
+  TASK_INFRA_RETRY_MS: int({
+    min: 0,
+    default: 600_000,
+    description:
+      "how long a task keeps retrying infrastructure failures (a service unreachable, overloaded, past its deadline), from its first one",
+  }),
+  TASK_MAX_LEASE_LOSSES: int({
+    min: 0,
+    default: 10,
+    description: "how many times a task's gateway may die under it before the task fails",
+  }),
   FINETUNE_ADDRESS: string({ default: "127.0.0.1:50051", pattern: ADDRESS, description: "finetune service" }),
   GENERATION_ADDRESSES: list(string({ pattern: ADDRESS }), {
     default: ["127.0.0.1:50052"],

@@ -40,7 +40,9 @@ export async function startGateway(
       "AUTH_MODE=loopback-open on a non-loopback address: local callers need no key, every other caller does",
     );
   }
-  const store = await openJobStore(databaseConfigFromEnv(env));
+  const store = await openJobStore(databaseConfigFromEnv(env), {
+    budget: { infraRetryMs: config.TASK_INFRA_RETRY_MS, maxLeaseLosses: config.TASK_MAX_LEASE_LOSSES },
+  });
   const artifacts = new ArtifactStore(config.ARTIFACT_DIR);
   const limits = restLimitsFromEnv(config);
   const metrics = createGatewayMetrics(createMetrics({ defaultLabels: { service: "gateway" } }), () =>

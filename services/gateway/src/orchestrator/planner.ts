@@ -16,13 +16,18 @@ import { createHash } from "node:crypto";
 import type { JobSpec, ResolvedMethod } from "../job-spec.js";
 import type { NewTask } from "../store/index.js";
 
-/** Attempts per task kind: shards are cheap to retry and most exposed to replicas dying. */
+/**
+ * The backstop on claims per task kind. Retries are decided by the store's budgets (infrastructure
+ * failures for TASK_INFRA_RETRY_MS, up to TASK_MAX_LEASE_LOSSES dead owners; a task's own failure is
+ * final at once), so this only has to exceed what those allow — about 10 lost leases plus the ~15
+ * backoff steps of ten minutes — and stop a task that an accounting mistake would otherwise loop on.
+ */
 export const MAX_ATTEMPTS: Readonly<Record<TaskKind, number>> = {
-  finetune: 3,
-  generate: 5,
-  train: 3,
-  evaluate: 3,
-  summarize: 3,
+  finetune: 32,
+  generate: 32,
+  train: 32,
+  evaluate: 32,
+  summarize: 32,
 };
 
 /** The task kinds the orchestrator runs. */

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Database, JobStore, migrate, openPglite, type Task } from "../store/index.js";
+import { MAX_ATTEMPTS } from "./planner.js";
 import { type TaskHandler, TaskRunner, type TaskRunnerOptions } from "./task-runner.js";
 
 const NO_BACKOFF = { baseMs: 0, factor: 1, capMs: 0, jitter: 0 };
@@ -142,6 +143,7 @@ describe("TaskRunner", () => {
     const failed = await store.jobs.get(bad.job.id);
     assert.deepEqual(failed?.error, {
       taskKey: "bad",
+      stage: "bad",
       error: { code: 3, message: "strength must be in [0, 1]" },
     });
     assert.equal((await store.tasks.list(bad.job.id)).find((t) => t.key === "bad")?.attempts, 1);
@@ -180,6 +182,40 @@ describe("TaskRunner", () => {
     assert.equal(task.attempts, 2);
     assert.notEqual(task.leaseOwner, "replica-dead");
     assert.deepEqual(await store.tasks.complete(crashed.lease, {}), { outcome: "lease_lost" });
+  });
+
+  it("a planned task outlives three dead gateways and then a service that is down for a while", async () => {
+    const { job } = await store.jobs.create({
+      spec: {},
+      tasks: [{ key: "train", kind: "train", maxAttempts: MAX_ATTEMPTS.train }],
+    });
+    // Three gateways claim the task in turn and die: no heartbeat, no outcome.
+    for (const owner of ["gateway-1", "gateway-2", "gateway-3"]) {
+      await store.tasks.claim(owner, 1, 50);
+      await sleep(80);
+      assert.equal((await store.tasks.reclaimExpired()).requeued.length, 1, owner);
+    }
+    // Then the classifier is unreachable for 600 ms: every call in that time fails with UNAVAILABLE.
+    const downUntil = Date.now() + 600;
+    let calls = 0;
+    runner({
+      handlers: {
+        train: async () => {
+          calls++;
+          await sleep(50);
+          if (Date.now() < downUntil) {
+            throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:50053"), { code: 14 });
+          }
+          return { output: "trained" };
+        },
+      },
+    });
+    await until(async () => (await store.jobs.get(job.id))?.state === "succeeded");
+    const [task] = await store.tasks.list(job.id);
+    assert.equal(task.leaseLosses, 3);
+    assert.ok(task.infraFailures >= 3, `${task.infraFailures} infrastructure failures`);
+    assert.equal(task.attempts, 3 + calls);
+    assert.deepEqual(task.error, { code: 14, message: "connect ECONNREFUSED <address>" });
   });
 
   it("aborts a running task when its job is cancelled, locally at once and remotely by heartbeat", async () => {

@@ -249,8 +249,9 @@ export class TaskRunner {
       }
       const classified = this.#classify(failure);
       const outcome = await this.#store.fail(lease, classified.error, { retryable: classified.retryable });
+      // The log keeps the raw error (addresses included); the store got the scrubbed one.
       this.#log?.warn(
-        { taskId: task.id, key: task.key, ...classified, outcome: outcome.outcome },
+        { taskId: task.id, key: task.key, ...classified, err: failure, outcome: outcome.outcome },
         "task failed",
       );
       if (outcome.outcome === "failed") this.abort(outcome.abort, "cancelled");

@@ -39,7 +39,12 @@ export { type DatabaseConfig, DEFAULT_DATA_DIR, databaseConfigFromEnv, openDatab
 export { openPostgres, type PostgresOptions } from "./pg-driver.js";
 export { openPglite, type PgliteOptions } from "./pglite-driver.js";
 export { RateLimitRepository, type TakeResult } from "./rate-limits.js";
-export { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry-policy.js";
+export {
+  DEFAULT_RETRY_BUDGET,
+  DEFAULT_RETRY_POLICY,
+  type RetryBudget,
+  type RetryPolicy,
+} from "./retry-policy.js";
 export { JobStore, type JobStoreOptions, openJobStore } from "./store.js";
 export {
   type CompleteOutcome,

@@ -68,11 +68,15 @@ export async function cancelOpenTasks(tx: Queryable, jobId: string): Promise<Abo
     }));
 }
 
-/** Fails a locked, still active job because one task failed for good; cancels the rest of its tasks. */
+/**
+ * Fails a locked, still active job because one task failed for good; cancels the rest of its tasks.
+ * `error` is what the job shows its caller: the task's key and stage (kind), its error, and when the task
+ * ran out of retries, why.
+ */
 export async function failJob(
   tx: Queryable,
   jobId: string,
-  error: { taskKey: string; error: unknown },
+  error: { taskKey: string; stage?: string; error: unknown; gaveUp?: string },
 ): Promise<AbortedTask[]> {
   const { rowCount } = await tx.query(
     `update jobs set state = 'failed', error = $2::jsonb, finished_at = now(), updated_at = now()

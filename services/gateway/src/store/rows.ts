@@ -7,7 +7,7 @@ export const JOB_COLUMNS =
 
 /** Columns of `tasks` aliased `t`, with the dependency keys in submission order. */
 export const TASK_COLUMNS = `t.id, t.job_id, t.key, t.kind, t.position, t.state, t.attempts, t.max_attempts,
-  t.run_after, t.lease_owner, t.lease_expires_at, t.heartbeat_at, t.input, t.output, t.error,
+  t.lease_losses, t.infra_failures, t.retry_deadline, t.run_after, t.lease_owner, t.lease_expires_at, t.heartbeat_at, t.input, t.output, t.error,
   t.created_at, t.updated_at, t.started_at, t.finished_at,
   array(select dep.key from task_dependencies d join tasks dep on dep.id = d.depends_on
         where d.task_id = t.id order by dep.position) as depends_on`;
@@ -54,6 +54,9 @@ export function toTask(row: R): Task {
     state: row.state as TaskState,
     attempts: row.attempts as number,
     maxAttempts: row.max_attempts as number,
+    leaseLosses: row.lease_losses as number,
+    infraFailures: row.infra_failures as number,
+    retryDeadline: row.retry_deadline as Date | null,
     runAfter: row.run_after as Date,
     leaseOwner: row.lease_owner as string | null,
     leaseExpiresAt: row.lease_expires_at as Date | null,

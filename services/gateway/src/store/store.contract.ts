@@ -536,7 +536,9 @@ export function storeContract(target: () => Target): void {
       assert.equal(failed?.state, "failed");
       assert.deepEqual(failed?.error, {
         taskKey: "poison",
+        stage: "x",
         error: { code: "lease_expired", message: "lease of w expired" },
+        gaveUp: "gave up after 2 attempts (the most this task may make)",
       });
       assert.equal(await s.tasks.heartbeat(sibling.lease, LEASE_MS), false);
     });
@@ -588,14 +590,20 @@ export function storeContract(target: () => Target): void {
       assert.equal(task.attempts, 3);
       const failed = (await s.jobs.get(job.id))!;
       assert.equal(failed.state, "failed");
-      assert.deepEqual(failed.error, { taskKey: "g", error: { code: "UNAVAILABLE", attempt: 3 } });
+      assert.deepEqual(failed.error, {
+        taskKey: "g",
+        stage: "generate",
+        error: { code: "UNAVAILABLE", attempt: 3 },
+        gaveUp: "gave up after 3 attempts (the most this task may make)",
+      });
     });
 
     it("cap the backoff and only shorten it by the jitter fraction", async () => {
       const s = store({ retry: { baseMs: 1_000, factor: 10, capMs: 50_000, jitter: 0.5 } });
       const tasks = Array.from({ length: 12 }, (_, i) => ({ key: `t${i}`, kind: "x", maxAttempts: 5 }));
       await s.jobs.create({ spec: {}, tasks });
-      await q("update tasks set attempts = 2"); // the next claim is attempt 3: 1 s · 10² = 100 s, capped at 50 s
+      // The next failure is the third: 1 s · 10² = 100 s, capped at 50 s.
+      await q("update tasks set attempts = 2, infra_failures = 2");
       const claimed = await s.tasks.claim("w", 12, LEASE_MS);
       for (const c of claimed) await s.tasks.fail(c.lease, {}, { retryable: true });
       const { rows } = await q<{ ms: number }>(
@@ -643,9 +651,77 @@ export function storeContract(target: () => Target): void {
       assert.equal(failed.state, "failed");
       assert.deepEqual(failed.error, {
         taskKey: "bad",
+        stage: "generate",
         error: { code: "INVALID_ARGUMENT", message: "strength > 1" },
       });
       assert.deepEqual(await s.tasks.claim("w", 10, LEASE_MS), []);
+    });
+
+    it("retry infrastructure failures for a time, not a count: past the budget the task fails", async () => {
+      const s = store({
+        retry: { baseMs: 0, factor: 1, capMs: 0, jitter: 0 },
+        budget: { infraRetryMs: 60_000, maxLeaseLosses: 10 },
+      });
+      const { job } = await s.jobs.create({
+        spec: {},
+        tasks: [{ key: "t", kind: "train", maxAttempts: 50 }],
+      });
+      // Eight failures inside the budget: each is retried, whatever the count.
+      for (let attempt = 1; attempt <= 8; attempt++) {
+        const [c] = await s.tasks.claim("w", 1, LEASE_MS);
+        const outcome = await s.tasks.fail(c.lease, { code: "unavailable" }, { retryable: true });
+        assert.equal(outcome.outcome, "retry_scheduled", `attempt ${attempt}`);
+      }
+      const task = (await s.tasks.get((await s.tasks.list(job.id))[0].id))!;
+      assert.equal(task.infraFailures, 8);
+      assert.equal(task.leaseLosses, 0);
+      assert.ok(task.retryDeadline !== null);
+      // The deadline was set at the first failure; move it into the past.
+      await q("update tasks set retry_deadline = now() - interval '1 second' where job_id = $1", [job.id]);
+      const [last] = await s.tasks.claim("w", 1, LEASE_MS);
+      const final = await s.tasks.fail(last.lease, { code: "unavailable" }, { retryable: true });
+      assert.equal(final.outcome, "failed");
+      assert.deepEqual((await s.jobs.get(job.id))?.error, {
+        taskKey: "t",
+        stage: "train",
+        error: { code: "unavailable" },
+        gaveUp: "gave up after 9 infrastructure failures over 60 s",
+      });
+    });
+
+    it("survive lost leases up to the lease-loss budget without spending the infrastructure budget", async () => {
+      const s = store({
+        retry: { baseMs: 0, factor: 1, capMs: 0, jitter: 0 },
+        budget: { infraRetryMs: 0, maxLeaseLosses: 3 },
+      });
+      const { job } = await s.jobs.create({ spec: {}, tasks: [{ key: "long", kind: "x", maxAttempts: 50 }] });
+      for (let loss = 1; loss <= 3; loss++) {
+        const [c] = await s.tasks.claim(`gateway-${loss}`, 1, LEASE_MS);
+        await expireLease(c.task.id);
+        assert.deepEqual((await s.tasks.reclaimExpired()).requeued, [c.task.id], `loss ${loss}`);
+      }
+      const [fourth] = await s.tasks.claim("gateway-4", 1, LEASE_MS);
+      assert.equal((await s.tasks.get(fourth.task.id))?.leaseLosses, 3);
+      // A clean success after three crashes: the job succeeds.
+      assert.equal((await s.tasks.complete(fourth.lease, {})).outcome, "succeeded");
+      assert.equal((await s.jobs.get(job.id))?.state, "succeeded");
+
+      const { job: poison } = await s.jobs.create({
+        spec: {},
+        tasks: [{ key: "poison", kind: "x", maxAttempts: 50 }],
+      });
+      for (let loss = 1; loss <= 4; loss++) {
+        const [c] = await s.tasks.claim("w", 1, LEASE_MS);
+        await expireLease(c.task.id);
+        const reclaimed = await s.tasks.reclaimExpired();
+        assert.deepEqual(loss <= 3 ? reclaimed.requeued : reclaimed.failed, [c.task.id], `loss ${loss}`);
+      }
+      assert.deepEqual((await s.jobs.get(poison.id))?.error, {
+        taskKey: "poison",
+        stage: "x",
+        error: { code: "lease_expired", message: "lease of w expired" },
+        gaveUp: "its owner stopped 4 times (the most a task survives is 3)",
+      });
     });
   });
 

@@ -12,13 +12,15 @@ import { JobRepository } from "./jobs.js";
 import { migrate } from "./migrate.js";
 import { type DatabaseConfig, openDatabase } from "./open.js";
 import { RateLimitRepository } from "./rate-limits.js";
-import type { RetryPolicy } from "./retry-policy.js";
+import type { RetryBudget, RetryPolicy } from "./retry-policy.js";
 import { TaskRepository } from "./tasks.js";
 
 /** Tunables of the store. */
 export interface JobStoreOptions {
   /** Backoff after retryable failures and expired leases. Default {@link DEFAULT_RETRY_POLICY}. */
   retry?: RetryPolicy;
+  /** How long infrastructure failures and how many lost leases a task survives. Default {@link DEFAULT_RETRY_BUDGET}. */
+  budget?: RetryBudget;
   /** Attempts per task when the job does not say. Default 3. */
   defaultMaxAttempts?: number;
   idempotency?: IdempotencyOptions;

@@ -12,8 +12,11 @@ import { failJob, insertEvent, lockJob, settleIfDone } from "./job-state.js";
 import {
   backoffParams,
   backoffSql,
+  checkRetryBudget,
   checkRetryPolicy,
+  DEFAULT_RETRY_BUDGET,
   DEFAULT_RETRY_POLICY,
+  type RetryBudget,
   type RetryPolicy,
 } from "./retry-policy.js";
 import { TASK_COLUMNS, toTask } from "./rows.js";
@@ -47,7 +50,10 @@ export interface QueueDepth {
 
 /** Options of {@link TaskRepository.fail}. */
 export interface FailOptions {
-  /** Infra failure (UNAVAILABLE, DEADLINE_EXCEEDED, …): retry with backoff while attempts remain. */
+  /**
+   * Infrastructure failure (UNAVAILABLE, DEADLINE_EXCEEDED, …): retried with backoff until the task's
+   * infrastructure budget runs out. Otherwise the task itself failed, and that is final.
+   */
   retryable: boolean;
 }
 
@@ -55,10 +61,12 @@ export interface FailOptions {
 export class TaskRepository {
   readonly #db: Database;
   readonly #retry: RetryPolicy;
+  readonly #budget: RetryBudget;
 
-  constructor(db: Database, options: { retry?: RetryPolicy } = {}) {
+  constructor(db: Database, options: { retry?: RetryPolicy; budget?: RetryBudget } = {}) {
     this.#db = db;
     this.#retry = checkRetryPolicy(options.retry ?? DEFAULT_RETRY_POLICY);
+    this.#budget = checkRetryBudget(options.budget ?? DEFAULT_RETRY_BUDGET);
   }
 
   /**
@@ -188,37 +196,69 @@ export class TaskRepository {
   }
 
   /**
-   * Records a failure. Retryable and attempts left: back to pending, due after the backoff
-   * (see retry-policy.ts). Otherwise the task fails for good, its job fails, and the job's other open
-   * tasks are cancelled (the running ones come back in `abort`). `error` is kept as the task's last error.
+   * Records a failure. A retryable (infrastructure) failure goes back to pending, due after the backoff,
+   * while the task's infrastructure budget lasts (retry-policy.ts) and `max_attempts` is not reached.
+   * Otherwise the task fails for good, its job fails, and the job's other open tasks are cancelled (the
+   * running ones come back in `abort`). `error` is kept as the task's last error.
    */
   async fail(lease: TaskLease, error: unknown, options: FailOptions): Promise<FailOutcome> {
     return this.#withLockedJob(lease, async (tx, jobId) => {
-      const held = await tx.query<{ key: string; kind: string; attempts: number; max_attempts: number }>(
-        `select key, kind, attempts, max_attempts from tasks
+      const held = await tx.query<{
+        key: string;
+        kind: string;
+        attempts: number;
+        max_attempts: number;
+        infra_failures: number;
+        within_budget: boolean;
+      }>(
+        `update tasks
+            set infra_failures = infra_failures + case when $4 then 1 else 0 end,
+                retry_deadline = case when $4
+                  then coalesce(retry_deadline, now() + $5::float8 * interval '1 millisecond')
+                  else retry_deadline end
           where id = $1 and lease_owner = $2 and attempts = $3 and state = 'running'
-            for update`,
-        [lease.taskId, lease.owner, lease.attempt],
+         returning key, kind, attempts, max_attempts, infra_failures,
+                   coalesce(retry_deadline > now(), false) as within_budget`,
+        [lease.taskId, lease.owner, lease.attempt, options.retryable, this.#budget.infraRetryMs],
       );
       const task = held.rows[0];
       if (task === undefined) return { outcome: "lease_lost" };
       const about = { taskId: lease.taskId, key: task.key, kind: task.kind, attempt: lease.attempt, error };
-      if (options.retryable && task.attempts < task.max_attempts) {
-        const runAfter = await requeue(tx, [lease.taskId], error, this.#retry);
+      if (options.retryable && task.within_budget && task.attempts < task.max_attempts) {
+        const runAfter = await requeue(tx, [lease.taskId], error, this.#retry, "infra_failures");
         await insertEvent(tx, jobId, "task.retry_scheduled", { ...about, runAfter: runAfter[0].run_after });
         return { outcome: "retry_scheduled", runAfter: runAfter[0].run_after, attempt: lease.attempt };
       }
-      await tx.query(
-        `update tasks
-            set state = 'failed', error = $2::jsonb, lease_owner = null, lease_expires_at = null,
-                finished_at = now(), updated_at = now()
-          where id = $1`,
-        [lease.taskId, json(error)],
-      );
-      await insertEvent(tx, jobId, "task.failed", about);
-      const abort = await failJob(tx, jobId, { taskKey: task.key, error });
-      return { outcome: "failed", jobState: "failed", abort };
+      const gaveUp = options.retryable
+        ? task.within_budget
+          ? `gave up after ${task.attempts} attempts (the most this task may make)`
+          : `gave up after ${task.infra_failures} infrastructure failures over ${Math.round(this.#budget.infraRetryMs / 1000)} s`
+        : undefined;
+      return this.#failForGood(tx, jobId, { ...about, ...(gaveUp ? { gaveUp } : {}) });
     });
+  }
+
+  /** Fails a locked task for good, with its job; the job's error names the task, its stage and why. */
+  async #failForGood(
+    tx: Queryable,
+    jobId: string,
+    about: { taskId: string; key: string; kind: string; attempt: number; error: unknown; gaveUp?: string },
+  ): Promise<FailOutcome & { outcome: "failed" }> {
+    await tx.query(
+      `update tasks
+          set state = 'failed', error = $2::jsonb, lease_owner = null, lease_expires_at = null,
+              finished_at = now(), updated_at = now()
+        where id = $1`,
+      [about.taskId, json(about.error)],
+    );
+    await insertEvent(tx, jobId, "task.failed", about);
+    const abort = await failJob(tx, jobId, {
+      taskKey: about.key,
+      stage: about.kind,
+      error: about.error,
+      ...(about.gaveUp ? { gaveUp: about.gaveUp } : {}),
+    });
+    return { outcome: "failed", jobState: "failed", abort };
   }
 
   /**
@@ -244,8 +284,10 @@ export class TaskRepository {
 
   /**
    * Takes back running tasks whose lease expired (their owner crashed or hung): each goes back to
-   * pending with backoff while attempts remain (the lost run counted as one), or fails with its job.
-   * Call it periodically from every replica; concurrent calls are safe. Handles at most `limit` jobs.
+   * pending with backoff while it has lost no more than `maxLeaseLosses` leases and `max_attempts` is
+   * not reached, or fails with its job. A lost lease is not the task's fault, so it spends only the
+   * lease-loss budget. Call it periodically from every replica; concurrent calls are safe. Handles at
+   * most `limit` jobs.
    */
   async reclaimExpired(limit = 100): Promise<ReclaimResult> {
     const result: ReclaimResult = { requeued: [], failed: [], abort: [] };
@@ -260,22 +302,33 @@ export class TaskRepository {
           id: string;
           key: string;
           kind: string;
+          position: number;
           attempts: number;
           max_attempts: number;
+          lease_losses: number;
           lease_owner: string;
         }>(
-          `select id, key, kind, attempts, max_attempts, lease_owner from tasks
-            where job_id = $1 and state = 'running' and lease_expires_at < now()
-            order by position
-              for update`,
+          `with lost as (
+             select id from tasks
+              where job_id = $1 and state = 'running' and lease_expires_at < now()
+                for update
+           )
+           update tasks t set lease_losses = t.lease_losses + 1
+             from lost where t.id = lost.id
+           returning t.id, t.key, t.kind, t.position, t.attempts, t.max_attempts, t.lease_losses, t.lease_owner`,
           [jobId],
         );
-        const retry = expired.filter((task) => task.attempts < task.max_attempts);
+        // update … returning has no order; events and failures follow submission order.
+        expired.sort((a, b) => a.position - b.position);
+        const retry = expired.filter(
+          (task) => task.attempts < task.max_attempts && task.lease_losses <= this.#budget.maxLeaseLosses,
+        );
         const requeued = await requeue(
           tx,
           retry.map((task) => task.id),
           { code: "lease_expired" },
           this.#retry,
+          "lease_losses",
         );
         const runAfter = new Map(requeued.map((row) => [row.id, row.run_after]));
         for (const task of expired) {
@@ -290,16 +343,13 @@ export class TaskRepository {
             result.requeued.push(task.id);
             continue;
           }
-          await tx.query(
-            `update tasks
-                set state = 'failed', error = $2::jsonb, lease_owner = null, lease_expires_at = null,
-                    finished_at = now(), updated_at = now()
-              where id = $1`,
-            [task.id, json(error)],
-          );
-          await insertEvent(tx, jobId, "task.failed", { ...about, error });
+          const gaveUp =
+            task.attempts < task.max_attempts
+              ? `its owner stopped ${task.lease_losses} times (the most a task survives is ${this.#budget.maxLeaseLosses})`
+              : `gave up after ${task.attempts} attempts (the most this task may make)`;
+          const failed = await this.#failForGood(tx, jobId, { ...about, error, gaveUp });
           result.failed.push(task.id);
-          result.abort.push(...(await failJob(tx, jobId, { taskKey: task.key, error })));
+          result.abort.push(...failed.abort);
         }
       });
     }
@@ -370,17 +420,21 @@ export class TaskRepository {
   }
 }
 
-/** Puts locked running tasks back to pending, due after the backoff for the attempt that just ended. */
+/**
+ * Puts locked running tasks back to pending, due after the backoff for the n-th failure or lost lease,
+ * n being the task's `count` (already incremented for the run that just ended).
+ */
 async function requeue(
   tx: Queryable,
   taskIds: string[],
   error: unknown,
   policy: RetryPolicy,
+  count: "infra_failures" | "lease_losses",
 ): Promise<{ id: string; run_after: Date }[]> {
   if (taskIds.length === 0) return [];
   const { rows } = await tx.query<{ id: string; run_after: Date }>(
     `update tasks
-        set state = 'pending', run_after = ${backoffSql(3)}, error = $2::jsonb,
+        set state = 'pending', run_after = ${backoffSql(3, count)}, error = $2::jsonb,
             lease_owner = null, lease_expires_at = null, updated_at = now()
       where id = any($1::uuid[])
      returning id, run_after`,

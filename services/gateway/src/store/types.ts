@@ -47,7 +47,14 @@ export interface Task {
   state: TaskState;
   /** Claims so far, the running one included. */
   attempts: number;
+  /** Backstop: the task is never claimed more often than this, whatever ended its runs. */
   maxAttempts: number;
+  /** Runs whose owner stopped heartbeating (crashed or hung) and whose lease was reclaimed. */
+  leaseLosses: number;
+  /** Runs that ended with a retryable (infrastructure) error. */
+  infraFailures: number;
+  /** Set at the first infrastructure failure: no infrastructure retry is scheduled after it. */
+  retryDeadline: Date | null;
   runAfter: Date;
   leaseOwner: string | null;
   leaseExpiresAt: Date | null;
