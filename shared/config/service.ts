@@ -1,4 +1,5 @@
 import { int, oneOf, string } from "./fields.js";
+import { grpcServerSecurityEnv } from "./grpc-security.js";
 
 /** Log levels pino accepts, most severe first. */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -15,8 +16,8 @@ const MiB = 1024 * 1024;
 const HOUR_MS = 3_600_000;
 
 /**
- * The variables every gRPC service process reads (logging, listen addresses, message size limits,
- * connection ageing, drain grace). Spread the result into a service's own schema:
+ * The variables every gRPC service process reads (logging, listen addresses, TLS and token, message size
+ * limits, connection ageing, drain grace). Spread the result into a service's own schema:
  * `loadConfig({ ...serviceEnv({ grpcPort: 50052, metricsPort: 9465 }), MODEL_DIR: string() })`.
  */
 export function serviceEnv(ports: ServicePorts) {
@@ -24,6 +25,7 @@ export function serviceEnv(ports: ServicePorts) {
     LOG_LEVEL: oneOf(LOG_LEVELS, { default: "info", description: "pino log level" }),
     GRPC_HOST: string({ default: "0.0.0.0", description: "address the gRPC server binds" }),
     GRPC_PORT: int({ min: 0, max: 65535, default: ports.grpcPort, description: "gRPC port (0: any)" }),
+    ...grpcServerSecurityEnv(),
     GRPC_MAX_RECEIVE_MESSAGE_BYTES: int({
       min: 1024,
       max: 2 ** 31 - 1,
