@@ -43,8 +43,10 @@ describe("gRPC security configuration", () => {
   });
   after(() => certs.remove());
 
-  test("the host has no TLS or token unless configured", () => {
+  test("the host binds loopback by default and has no TLS or token unless configured", () => {
     const config = loadConfig(serviceEnv(PORTS), {});
+    assert.equal(config.GRPC_HOST, "127.0.0.1");
+    assert.equal(config.METRICS_HOST, "127.0.0.1");
     assert.deepEqual(serverSecurity(config), { tls: undefined, token: undefined });
   });
 
