@@ -74,8 +74,9 @@ export interface RunningService {
 
 /**
  * Boots a service process: configuration from the environment (a bad one stops the process with a
- * message listing every bad variable), JSON logs, a metric registry with `/metrics` and `/healthz` on their
- * own port, a gRPC server with explicit message limits whose health stays NOT_SERVING until the service's
+ * message listing every bad variable), JSON logs, a metric registry with `/metrics`, `/healthz` and
+ * `/readyz` (200 while health says SERVING) on their own port, a gRPC server (TLS, mTLS, a token as
+ * configured) with explicit message limits whose health stays NOT_SERVING until the service's
  * `load` resolves. Logs one `{"event":"listening","grpc_port":…,"metrics_port":…}` line once bound (tests
  * and supervisors read the ports from it) and `{"event":"ready"}` once serving. SIGTERM or SIGINT drains:
  * health NOT_SERVING, new calls refused, calls in flight get DRAIN_GRACE_MS to finish before their signals
@@ -109,6 +110,8 @@ export async function runService<S extends ConfigSchema>(
     help: "1 while the service answers SERVING (models loaded, not draining), else 0",
   });
   readyGauge.set(0);
+  // What gRPC health says of the server as a whole, for /readyz (probes that cannot speak TLS).
+  let serving = false;
   const server = createRpcServer({
     limits: messageLimits(config),
     logger,
@@ -143,6 +146,7 @@ export async function runService<S extends ConfigSchema>(
       registry: metrics.registry,
       port: config.METRICS_PORT,
       host: config.METRICS_HOST,
+      ready: () => serving,
     });
   } catch (error) {
     logger.fatal({ event: "boot_failed", err: error }, "the service could not start");
@@ -168,6 +172,7 @@ export async function runService<S extends ConfigSchema>(
   let stopping: Promise<number> | undefined;
   const shutdown = (reason: string, code = 0): Promise<number> => {
     stopping ??= (async () => {
+      serving = false;
       readyGauge.set(0);
       logger.info(
         { event: "draining", reason, in_flight: server.inFlight, grace_ms: config.DRAIN_GRACE_MS },
@@ -205,6 +210,7 @@ export async function runService<S extends ConfigSchema>(
     }
     if (stopping) return;
     server.setReady();
+    serving = true;
     readyGauge.set(1);
     logger.info({ event: "ready", seconds: (performance.now() - started) / 1000 }, "serving");
   })();
