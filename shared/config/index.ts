@@ -15,5 +15,16 @@ export {
   type UrlOptions,
   url,
 } from "./fields.js";
+export {
+  type ClientSecurity,
+  type ClientTlsSettings,
+  clientSecurity,
+  grpcClientSecurityEnv,
+  grpcServerSecurityEnv,
+  MIN_TOKEN_LENGTH,
+  type ServerSecurity,
+  type ServerTlsSettings,
+  serverSecurity,
+} from "./grpc-security.js";
 export { type ConfigOf, type ConfigSchema, loadConfig } from "./load.js";
 export { LOG_LEVELS, type ServicePorts, serviceEnv } from "./service.js";

@@ -1,4 +1,5 @@
 import { int, oneOf, string } from "./fields.js";
+import { grpcServerSecurityEnv } from "./grpc-security.js";
 
 /** Log levels pino accepts, most severe first. */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -15,15 +16,18 @@ const MiB = 1024 * 1024;
 const HOUR_MS = 3_600_000;
 
 /**
- * The variables every gRPC service process reads (logging, listen addresses, message size limits,
- * connection ageing, drain grace). Spread the result into a service's own schema:
+ * The variables every gRPC service process reads (logging, listen addresses, TLS and token, message size
+ * limits, connection ageing, drain grace). Both servers bind loopback by default; images and manifests
+ * set GRPC_HOST and METRICS_HOST to 0.0.0.0 explicitly. Spread the result into a service's own schema:
  * `loadConfig({ ...serviceEnv({ grpcPort: 50052, metricsPort: 9465 }), MODEL_DIR: string() })`.
  */
 export function serviceEnv(ports: ServicePorts) {
   return {
     LOG_LEVEL: oneOf(LOG_LEVELS, { default: "info", description: "pino log level" }),
-    GRPC_HOST: string({ default: "0.0.0.0", description: "address the gRPC server binds" }),
+    // Loopback unless told otherwise: an unconfigured process must not be reachable from the network.
+    GRPC_HOST: string({ default: "127.0.0.1", description: "address the gRPC server binds" }),
     GRPC_PORT: int({ min: 0, max: 65535, default: ports.grpcPort, description: "gRPC port (0: any)" }),
+    ...grpcServerSecurityEnv(),
     GRPC_MAX_RECEIVE_MESSAGE_BYTES: int({
       min: 1024,
       max: 2 ** 31 - 1,
@@ -53,7 +57,7 @@ export function serviceEnv(ports: ServicePorts) {
       description:
         "how long calls in flight on an aged connection may still run before it is cut; longer than any call (the gateway's longest default deadline is 1 h)",
     }),
-    METRICS_HOST: string({ default: "0.0.0.0", description: "address the metrics HTTP server binds" }),
+    METRICS_HOST: string({ default: "127.0.0.1", description: "address the metrics HTTP server binds" }),
     METRICS_PORT: int({ min: 0, max: 65535, default: ports.metricsPort, description: "/metrics port" }),
     DRAIN_GRACE_MS: int({
       min: 0,

@@ -55,6 +55,12 @@ export const errorCatalog = {
     retryable: true,
     description: "the server is draining; the call was refused or aborted after the grace period",
   },
+  invalid_token: {
+    grpcCode: GrpcCode.UNAUTHENTICATED,
+    retryable: false,
+    description:
+      "the server requires a shared token and the call carries none (`authorization: Bearer <token>`) or the wrong one",
+  },
   // One generic code per gRPC status.
   cancelled: { grpcCode: GrpcCode.CANCELLED, retryable: false, description: "the caller cancelled the call" },
   unknown: { grpcCode: GrpcCode.UNKNOWN, retryable: false, description: "an error of unknown origin" },

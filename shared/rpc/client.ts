@@ -27,6 +27,12 @@ export interface ChannelOptions {
   /** TLS or mTLS credentials; plaintext when omitted. */
   readonly credentials?: ChannelCredentials;
   /**
+   * Metadata every call on the channel carries, e.g. `bearerMetadata(token)`; a call's own headers of
+   * the same name win. (grpc-js call credentials would need TLS; a token may also travel over a
+   * plaintext hop to a mesh sidecar.)
+   */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /**
    * Extra grpc-js channel options, e.g. `{ "grpc.service_config": JSON.stringify({ loadBalancingConfig:
    * [{ round_robin: {} }] }) }` to spread calls over the replicas behind a headless Service.
    */
@@ -41,7 +47,7 @@ export interface RpcChannel {
   close(): void;
 }
 
-const channels = new WeakMap<RpcChannel, GrpcClient>();
+const channels = new WeakMap<RpcChannel, { grpc: GrpcClient; metadata: Readonly<Record<string, string>> }>();
 
 /** Opens a channel to `options.address`; it connects lazily on the first call. */
 export function createChannel(options: ChannelOptions): RpcChannel {
@@ -50,7 +56,7 @@ export function createChannel(options: ChannelOptions): RpcChannel {
     ...limitOptions(options.limits),
   });
   const channel: RpcChannel = { address: options.address, close: () => grpc.close() };
-  channels.set(channel, grpc);
+  channels.set(channel, { grpc, metadata: { ...options.metadata } });
   return channel;
 }
 
@@ -120,12 +126,18 @@ async function sendAll(
 
 type AnyMethod = (input: unknown, options?: CallOptions) => unknown;
 
-function clientMethod(grpc: GrpcClient, method: DescMethod, defaultTimeoutMs: number): AnyMethod {
+function clientMethod(
+  grpc: GrpcClient,
+  method: DescMethod,
+  defaultTimeoutMs: number,
+  channelMetadata: Readonly<Record<string, string>>,
+): AnyMethod {
   const path = methodPath(method);
   const serialize = serializer(method.input);
   const deserialize = deserializer(method.output) as (bytes: Buffer) => MessageShape<DescMessage>;
   const prepare = (options: CallOptions = {}): Prepared => {
     const metadata = new Metadata();
+    for (const [key, value] of Object.entries(channelMetadata)) metadata.set(key, value);
     for (const [key, value] of Object.entries(options.headers ?? {})) metadata.set(key, value);
     const timeoutMs = checkTimeout(options.timeoutMs ?? defaultTimeoutMs, "timeoutMs");
     return { metadata, deadline: Date.now() + timeoutMs, signal: options.signal };
@@ -267,8 +279,8 @@ export function createClient<S extends DescService>(
   channel: RpcChannel,
   options: ClientOptions<S>,
 ): Client<S> {
-  const grpc = channels.get(channel);
-  if (!grpc) throw new TypeError("channel was not created by createChannel");
+  const opened = channels.get(channel);
+  if (!opened) throw new TypeError("channel was not created by createChannel");
   checkTimeout(options.timeoutMs, "timeoutMs");
   const client: Record<string, AnyMethod> = {};
   for (const method of service.methods) {
@@ -276,7 +288,7 @@ export function createClient<S extends DescService>(
       method.localName
     ];
     const timeoutMs = checkTimeout(perMethod ?? options.timeoutMs, `timeout of ${method.name}`);
-    client[method.localName] = clientMethod(grpc, method, timeoutMs);
+    client[method.localName] = clientMethod(opened.grpc, method, timeoutMs, opened.metadata);
   }
   return client as Client<S>;
 }

@@ -38,6 +38,8 @@ export interface HandlerEnv {
   readonly isDraining: () => boolean;
   /** Called once per call when it ends. */
   readonly onCallEnd: (outcome: CallOutcome) => void;
+  /** Checks a call's metadata before its handler runs: an error refuses the call. */
+  readonly authorize?: (metadata: Metadata) => RpcError | undefined;
 }
 
 /** What every grpc-js server call object offers (grpc-js does not export its name for it). */
@@ -142,6 +144,11 @@ function open(
   untrack = env.tracker.add({ abort: fail });
   if (env.isDraining()) {
     fail(new RpcError("shutting_down", "the server is draining and takes no new calls"));
+    return undefined;
+  }
+  const denied = env.authorize?.(call.metadata);
+  if (denied) {
+    fail(denied);
     return undefined;
   }
   const context: HandlerContext = {

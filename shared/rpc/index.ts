@@ -12,12 +12,22 @@ export {
   type RpcChannel,
 } from "./client.js";
 export { GrpcCode, grpcCodeName, isGrpcCode } from "./codes.js";
+export {
+  type ChannelTls,
+  type ChannelTlsFiles,
+  channelTls,
+  type ReloadingCredentials,
+  type ServerTls,
+  type ServerTlsFiles,
+  serverTls,
+} from "./credentials.js";
 export { RpcError, type RpcErrorOptions } from "./error.js";
 export { createHealthState, Health, type HealthState, ServingStatus } from "./health.js";
 export type { MessageLimits } from "./limits.js";
 export { methodPath, serviceDefinition } from "./schema.js";
 export { createRpcServer, type ListenOptions, type RpcServer, type RpcServerOptions } from "./server.js";
 export { ERROR_DOMAIN, STATUS_DETAILS_KEY } from "./status-details.js";
+export { AUTHORIZATION_KEY, bearerMetadata, tokenCheck } from "./token.js";
 export type {
   BiDiStreamingImpl,
   CallOptions,

@@ -5,10 +5,11 @@ import { LATENCY_SECONDS_BUCKETS } from "../telemetry/buckets.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { createCallTracker } from "./calls.js";
 import { RpcError } from "./error.js";
-import { type CallOutcome, grpcHandler } from "./handlers.js";
+import { type CallOutcome, grpcHandler, type HandlerEnv } from "./handlers.js";
 import { createHealthState, Health, type HealthState, ServingStatus } from "./health.js";
 import { limitOptions, type MessageLimits } from "./limits.js";
 import { serviceDefinition } from "./schema.js";
+import { AUTHORIZATION_KEY, tokenCheck } from "./token.js";
 import type { ServiceImpl } from "./types.js";
 
 /** Options of {@link createRpcServer}. */
@@ -21,6 +22,12 @@ export interface RpcServerOptions {
   readonly metrics?: Metrics;
   /** Extra grpc-js server options (keepalive, ...); the limits above take precedence. */
   readonly grpcOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * When set, every call except grpc.health.v1 must carry `authorization: Bearer <authToken>`; others
+   * end with UNAUTHENTICATED (`invalid_token`). Health stays open so that kubelet and load-balancer
+   * probes, which send no metadata, keep working; it tells nothing but SERVING or not.
+   */
+  readonly authToken?: string;
 }
 
 /** Where a server listens. */
@@ -103,9 +110,13 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const health = createHealthState();
   const registered: string[] = [];
   let draining: Promise<void> | undefined;
-  const env = { tracker, isDraining: () => draining !== undefined, onCallEnd: observer(options) };
+  const open = { tracker, isDraining: () => draining !== undefined, onCallEnd: observer(options) };
+  const check = options.authToken === undefined ? undefined : tokenCheck(options.authToken);
+  const guarded: HandlerEnv = check
+    ? { ...open, authorize: (metadata) => check(metadata.get(AUTHORIZATION_KEY)[0]) }
+    : open;
 
-  const add = <S extends DescService>(service: S, impl: ServiceImpl<S>) => {
+  const add = <S extends DescService>(service: S, impl: ServiceImpl<S>, env: HandlerEnv) => {
     const handlers: UntypedServiceImplementation = {};
     for (const method of service.methods) {
       const fn = (impl as Record<string, unknown>)[method.localName];
@@ -116,13 +127,13 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     }
     grpcServer.addService(serviceDefinition(service), handlers);
   };
-  add(Health, health.impl);
+  add(Health, health.impl, open);
 
   return {
     register(service, impl) {
       if (registered.includes(service.typeName))
         throw new TypeError(`${service.typeName} is already registered`);
-      add(service, impl);
+      add(service, impl, guarded);
       registered.push(service.typeName);
       health.set(service.typeName, ServingStatus.NOT_SERVING);
     },

@@ -1,5 +1,12 @@
-import { ConfigError, type ConfigSchema, LOG_LEVELS, type ServicePorts } from "../config/index.js";
-import { createRpcServer, type RpcServer } from "../rpc/index.js";
+import {
+  ConfigError,
+  type ConfigSchema,
+  LOG_LEVELS,
+  type ServerSecurity,
+  type ServicePorts,
+  serverSecurity,
+} from "../config/index.js";
+import { createRpcServer, type RpcServer, type ServerTls, serverTls } from "../rpc/index.js";
 import {
   createLogger,
   createMetrics,
@@ -9,6 +16,11 @@ import {
   startMetricsServer,
 } from "../telemetry/index.js";
 import { connectionAgeOptions, loadServiceConfig, messageLimits, type ServiceConfig } from "./config.js";
+
+/** Whether `host` is reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\./.test(host);
+}
 
 /** What a service's setup gets from the host. */
 export interface ServiceHost<S extends ConfigSchema> {
@@ -62,8 +74,9 @@ export interface RunningService {
 
 /**
  * Boots a service process: configuration from the environment (a bad one stops the process with a
- * message listing every bad variable), JSON logs, a metric registry with `/metrics` and `/healthz` on their
- * own port, a gRPC server with explicit message limits whose health stays NOT_SERVING until the service's
+ * message listing every bad variable), JSON logs, a metric registry with `/metrics`, `/healthz` and
+ * `/readyz` (200 while health says SERVING) on their own port, a gRPC server (TLS, mTLS, a token as
+ * configured) with explicit message limits whose health stays NOT_SERVING until the service's
  * `load` resolves. Logs one `{"event":"listening","grpc_port":…,"metrics_port":…}` line once bound (tests
  * and supervisors read the ports from it) and `{"event":"ready"}` once serving. SIGTERM or SIGINT drains:
  * health NOT_SERVING, new calls refused, calls in flight get DRAIN_GRACE_MS to finish before their signals
@@ -74,8 +87,10 @@ export async function runService<S extends ConfigSchema>(
 ): Promise<RunningService> {
   const exit = options.exit ?? ((code: number) => process.exit(code));
   let config: ServiceConfig<S>;
+  let security: ServerSecurity;
   try {
     config = loadServiceConfig(options.ports, options.schema, options.env);
+    security = serverSecurity(config);
   } catch (error) {
     // The configured level may be what is broken: use it only when it is a valid one.
     const wanted = (options.env ?? process.env).LOG_LEVEL?.trim();
@@ -95,12 +110,16 @@ export async function runService<S extends ConfigSchema>(
     help: "1 while the service answers SERVING (models loaded, not draining), else 0",
   });
   readyGauge.set(0);
+  // What gRPC health says of the server as a whole, for /readyz (probes that cannot speak TLS).
+  let serving = false;
   const server = createRpcServer({
     limits: messageLimits(config),
     logger,
     metrics,
     grpcOptions: connectionAgeOptions(config),
+    ...(security.token === undefined ? {} : { authToken: security.token }),
   });
+  const tls: ServerTls | undefined = security.tls && serverTls(security.tls, { logger });
   const draining = new AbortController();
   const host: ServiceHost<S> = {
     name: options.name,
@@ -116,27 +135,44 @@ export async function runService<S extends ConfigSchema>(
   let grpcPort: number;
   try {
     module = await options.setup(host);
-    grpcPort = await server.listen({ host: config.GRPC_HOST, port: config.GRPC_PORT });
+    // Until the files are read the server would drop every connection: read them before binding.
+    await tls?.loaded;
+    grpcPort = await server.listen({
+      host: config.GRPC_HOST,
+      port: config.GRPC_PORT,
+      ...(tls ? { credentials: tls.credentials } : {}),
+    });
     metricsServer = await startMetricsServer({
       registry: metrics.registry,
       port: config.METRICS_PORT,
       host: config.METRICS_HOST,
+      ready: () => serving,
     });
   } catch (error) {
     logger.fatal({ event: "boot_failed", err: error }, "the service could not start");
     await metricsServer?.close().catch(() => {});
     await server.drain(0).catch(() => {});
+    tls?.close();
     exit(1);
     throw error;
   }
+  const transport = tls ? (tls.mutual ? "mtls" : "tls") : "plaintext";
+  const auth = security.token === undefined ? "none" : "token";
   logger.info(
-    { event: "listening", grpc_port: grpcPort, metrics_port: metricsServer.port },
-    `gRPC on ${config.GRPC_HOST}:${grpcPort}, metrics on ${config.METRICS_HOST}:${metricsServer.port}`,
+    { event: "listening", grpc_port: grpcPort, metrics_port: metricsServer.port, transport, auth },
+    `gRPC (${transport}, auth ${auth}) on ${config.GRPC_HOST}:${grpcPort}, metrics on ${config.METRICS_HOST}:${metricsServer.port}`,
   );
+  if (!tls && !security.token && !isLoopback(config.GRPC_HOST)) {
+    logger.warn(
+      { event: "grpc_unprotected", host: config.GRPC_HOST },
+      "gRPC accepts plaintext calls from anyone who can reach this address: set GRPC_TLS_* or GRPC_AUTH_TOKEN, or bind loopback",
+    );
+  }
 
   let stopping: Promise<number> | undefined;
   const shutdown = (reason: string, code = 0): Promise<number> => {
     stopping ??= (async () => {
+      serving = false;
       readyGauge.set(0);
       logger.info(
         { event: "draining", reason, in_flight: server.inFlight, grace_ms: config.DRAIN_GRACE_MS },
@@ -145,6 +181,7 @@ export async function runService<S extends ConfigSchema>(
       draining.abort(reason);
       const started = performance.now();
       await server.drain(config.DRAIN_GRACE_MS);
+      tls?.close();
       await module
         .close?.()
         .catch((error: unknown) => logger.error({ err: error }, "closing the service failed"));
@@ -173,6 +210,7 @@ export async function runService<S extends ConfigSchema>(
     }
     if (stopping) return;
     server.setReady();
+    serving = true;
     readyGauge.set(1);
     logger.info({ event: "ready", seconds: (performance.now() - started) / 1000 }, "serving");
   })();

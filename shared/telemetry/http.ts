@@ -16,6 +16,11 @@ export interface MetricsServerOptions {
    * the process runs (liveness).
    */
   readonly healthy?: () => boolean | Promise<boolean>;
+  /**
+   * Answers `/readyz`: 200 when it returns true, 503 otherwise; 404 without it. For readiness probes that
+   * cannot speak the gRPC port's TLS (the kubelet's gRPC probe is plaintext only).
+   */
+  readonly ready?: () => boolean;
 }
 
 /** A running metrics server. */
@@ -27,11 +32,11 @@ export interface MetricsServer {
 }
 
 /**
- * Serves `GET /metrics` (Prometheus text format) and `GET /healthz` on a small node:http server, apart
+ * Serves `GET /metrics` (Prometheus text format), `GET /healthz` and optionally `GET /readyz` on a small node:http server, apart
  * from the gRPC port so that scraping never competes with RPC traffic limits. Other paths answer 404.
  */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const { registry, healthy } = options;
+  const { registry, healthy, ready } = options;
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -45,6 +50,9 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
       } else if (path === "/healthz") {
         const ok = healthy ? await healthy() : true;
         res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ok\n" : "unhealthy\n");
+      } else if (path === "/readyz" && ready) {
+        const ok = ready();
+        res.writeHead(ok ? 200 : 503, { "content-type": "text/plain" }).end(ok ? "ready\n" : "not ready\n");
       } else {
         res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
       }

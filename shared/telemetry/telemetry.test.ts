@@ -102,6 +102,21 @@ describe("metrics server", () => {
       healthy = false;
       assert.equal((await fetch(`${base}/healthz`)).status, 503);
       assert.equal((await fetch(`${base}/nope`)).status, 404);
+      assert.equal((await fetch(`${base}/readyz`)).status, 404, "no readiness check configured");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("/readyz answers 200 while ready and 503 otherwise", async () => {
+    let ready = false;
+    const metrics = createMetrics({ defaultMetrics: false });
+    const server = await startMetricsServer({ registry: metrics.registry, port: 0, ready: () => ready });
+    try {
+      const url = `http://127.0.0.1:${server.port}/readyz`;
+      assert.equal((await fetch(url)).status, 503);
+      ready = true;
+      assert.equal((await fetch(url)).status, 200);
     } finally {
       await server.close();
     }

@@ -160,6 +160,7 @@ for (const process of PROCESSES) {
         for (const [kind, probe] of probes(w.container)) {
           if (probe.grpc) {
             assert.notEqual(process, "gateway", "the gateway has no gRPC server");
+            assert.equal(config.GRPC_TLS_CERT_FILE, undefined, "the kubelet's gRPC probe cannot speak TLS");
             assert.equal(probe.grpc.port, config.GRPC_PORT, `${w.overlay} ${kind}`);
             assert.ok(!probe.grpc.service, 'probe the server\'s overall health (service "")');
             assert.notEqual(
@@ -198,7 +199,9 @@ for (const process of PROCESSES) {
         try {
           // What the probes see: NOT_SERVING while loading (startup and readiness fail), SERVING after.
           assert.equal(await host.health(""), ServingStatus.NOT_SERVING);
-          for (const path of paths) assert.equal((await host.get(path)).status, 200, path);
+          for (const path of paths) {
+            assert.equal((await host.get(path)).status, path === "/readyz" ? 503 : 200, path);
+          }
           host.finishLoading();
           let status = await host.health("");
           for (let i = 0; i < 50 && status !== ServingStatus.SERVING; i++) {
@@ -206,6 +209,7 @@ for (const process of PROCESSES) {
             status = await host.health("");
           }
           assert.equal(status, ServingStatus.SERVING);
+          for (const path of paths) assert.equal((await host.get(path)).status, 200, path);
         } finally {
           await host.close();
         }
@@ -317,6 +321,44 @@ describe("wiring between objects", () => {
               `${overlay}: ${name} reads Secret ${source.secret}/${source.key}, not documented`,
             );
           }
+        }
+      }
+    }
+  });
+
+  test("gRPC is mTLS: services and the gateway read certificates from read-only Secret volumes", () => {
+    const docs = readFileSync(join(REPO_ROOT, "docs", "deploy.md"), "utf8");
+    for (const overlay of OVERLAYS.keys()) {
+      for (const w of WORKLOADS.filter((x) => x.overlay === overlay)) {
+        const config = bootConfig(w, configs.get(w.process)!);
+        // Each file under cert-manager's key name, so that a Certificate's Secret mounts as is.
+        const files: [unknown, string][] =
+          w.process === "gateway"
+            ? [
+                [config.GRPC_TLS_CA_FILE, "ca.crt"],
+                [config.GRPC_TLS_CERT_FILE, "tls.crt"],
+                [config.GRPC_TLS_KEY_FILE, "tls.key"],
+              ]
+            : [
+                [config.GRPC_TLS_CERT_FILE, "tls.crt"],
+                [config.GRPC_TLS_KEY_FILE, "tls.key"],
+                [config.GRPC_TLS_CLIENT_CA_FILE, "ca.crt"],
+              ];
+        const pod = podOf(w.object).spec as unknown as {
+          volumes: { name: string; secret?: { secretName: string } }[];
+        };
+        const mounts =
+          (w.container as { volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[] })
+            .volumeMounts ?? [];
+        for (const [file, key] of files) {
+          assert.equal(typeof file, "string", `${overlay} ${w.process}: ${key} is not configured`);
+          const mount = mounts.find((m) => (file as string).startsWith(`${m.mountPath}/`));
+          assert.ok(mount, `${overlay} ${w.process}: ${file} is on no volume`);
+          assert.equal(mount.readOnly, true, `${overlay} ${w.process}: ${mount.name} is read-only`);
+          const secret = pod.volumes.find((v) => v.name === mount.name)?.secret?.secretName;
+          assert.ok(secret, `${overlay} ${w.process}: ${mount.name} is a Secret volume`);
+          assert.equal((file as string).slice(mount.mountPath.length + 1), key);
+          assert.ok(docs.includes(`\`${secret}\``), `${overlay}: Secret ${secret} is not in docs/deploy.md`);
         }
       }
     }

@@ -8,7 +8,10 @@ import { ARCHITECTURES } from "../../../shared/classifier/architectures.js";
 import {
   bool,
   ConfigError,
+  type ConfigIssue,
   type ConfigOf,
+  clientSecurity,
+  grpcClientSecurityEnv,
   int,
   LOG_LEVELS,
   list,
@@ -103,6 +106,8 @@ export const GATEWAY_ENV = {
     pattern: ADDRESS,
     description: "classifier service",
   }),
+  // TLS, mTLS and the shared token of the calls to the compute services (docs/rpc.md, Security).
+  ...grpcClientSecurityEnv(),
   GRPC_MAX_MESSAGE_BYTES: int({
     min: 1024,
     max: 2 ** 31 - 1,
@@ -193,15 +198,22 @@ export function restLimitsFromEnv(env: GatewayEnv): RestLimits {
 /** Reads and validates the gateway's environment; throws ConfigError listing every bad variable. */
 export function loadGatewayEnv(env: Readonly<Record<string, string | undefined>> = process.env): GatewayEnv {
   const config = loadConfig(GATEWAY_ENV, env);
+  const issues: ConfigIssue[] = [];
   // A chunk must fit in one message with its header and framing, or chunking would not help.
   if (config.UPLOAD_CHUNK_BYTES > config.GRPC_MAX_MESSAGE_BYTES / 2) {
-    throw new ConfigError([
-      {
-        name: "UPLOAD_CHUNK_BYTES",
-        expected: `at most half of GRPC_MAX_MESSAGE_BYTES (${Math.floor(config.GRPC_MAX_MESSAGE_BYTES / 2)})`,
-        received: env.UPLOAD_CHUNK_BYTES ?? String(config.UPLOAD_CHUNK_BYTES),
-      },
-    ]);
+    issues.push({
+      name: "UPLOAD_CHUNK_BYTES",
+      expected: `at most half of GRPC_MAX_MESSAGE_BYTES (${Math.floor(config.GRPC_MAX_MESSAGE_BYTES / 2)})`,
+      received: env.UPLOAD_CHUNK_BYTES ?? String(config.UPLOAD_CHUNK_BYTES),
+    });
   }
+  // The TLS files and token are checked at boot, not at the first call.
+  try {
+    clientSecurity(config);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    issues.push(...error.issues);
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
   return config;
 }

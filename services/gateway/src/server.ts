@@ -4,6 +4,7 @@
  * embedded runner may call it with their own environment.
  */
 import type { FastifyInstance } from "fastify";
+import { clientSecurity } from "../../../shared/config/index.js";
 import { createLogger, createMetrics, type Logger } from "../../../shared/telemetry/index.js";
 import { buildApp } from "./app.js";
 import { ArtifactStore } from "./artifact-store.js";
@@ -61,6 +62,7 @@ export async function startGateway(
     generateTimeoutMs: config.GENERATE_TIMEOUT_MS,
     trainTimeoutMs: config.TRAIN_TIMEOUT_MS,
     evaluateTimeoutMs: config.EVALUATE_TIMEOUT_MS,
+    security: clientSecurity(config),
   });
   const orchestrator = config.RUN_TASKS
     ? createOrchestrator({

@@ -2,14 +2,23 @@
  * The RPC clients of the three compute services, with deadlines per method from configuration.
  * Generation may have several replicas: given several addresses, shards are spread round-robin by shard
  * index (and a retried shard moves to the next replica); given one `dns:///` name, grpc-js balances
- * calls round-robin over the addresses the name resolves to (a headless Service in Kubernetes).
+ * calls round-robin over the addresses the name resolves to (a headless Service in Kubernetes). With TLS
+ * configured every channel shares one set of watched certificate files; with a token every call carries it.
  */
-
+import type { ClientSecurity } from "../../../../shared/config/index.js";
 import { ClassifierService } from "../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { FinetuneService } from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { GenerationService } from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
 import type { MessageLimits } from "../../../../shared/rpc/index.js";
-import { type Client, createChannel, createClient, type RpcChannel } from "../../../../shared/rpc/index.js";
+import {
+  bearerMetadata,
+  type ChannelTls,
+  type Client,
+  channelTls,
+  createChannel,
+  createClient,
+  type RpcChannel,
+} from "../../../../shared/rpc/index.js";
 
 /** Generation replicas. */
 export interface GenerationPool {
@@ -38,6 +47,8 @@ export interface ComputeConfig {
   generateTimeoutMs: number;
   trainTimeoutMs: number;
   evaluateTimeoutMs: number;
+  /** TLS files and token (from `clientSecurity`); plaintext and no token when omitted. */
+  security?: ClientSecurity;
 }
 
 /** A pool over explicit clients (tests pass fakes or clients on test servers). */
@@ -56,11 +67,16 @@ const ROUND_ROBIN = { "grpc.service_config": JSON.stringify({ loadBalancingConfi
 /** Opens channels to every service (they connect lazily, on the first call). */
 export function createComputeClients(config: ComputeConfig): ComputeClients {
   const channels: RpcChannel[] = [];
+  const settings = config.security?.tls;
+  const tls: ChannelTls | undefined = settings && channelTls(settings);
+  const token = config.security?.token;
   const open = (address: string) => {
     const channel = createChannel({
       address,
       limits: config.limits,
-      ...(address.startsWith("dns:") ? { grpcOptions: ROUND_ROBIN } : {}),
+      grpcOptions: { ...tls?.grpcOptions, ...(address.startsWith("dns:") ? ROUND_ROBIN : {}) },
+      ...(tls ? { credentials: tls.credentials } : {}),
+      ...(token === undefined ? {} : { metadata: bearerMetadata(token) }),
     });
     channels.push(channel);
     return channel;
@@ -84,6 +100,7 @@ export function createComputeClients(config: ComputeConfig): ComputeClients {
     classifier,
     close: () => {
       for (const channel of channels) channel.close();
+      tls?.close();
     },
   };
 }
