@@ -188,6 +188,20 @@ describe("input rules: text that the store can hold, JSON types as sent", () => 
     });
   }
 
+  test("a body nested deeper than 64 levels is refused, even on a route without a body schema", async () => {
+    // Sent as text: light-my-request would stringify an object, and so overflow the test's own stack.
+    const deep = `${"[".repeat(5000)}${"]".repeat(5000)}`;
+    const res = await inject("POST", `/v1/jobs/${jobId}/cancel`, deep, {
+      "content-type": "application/json",
+    });
+    assert.equal(res.statusCode, 400, res.body);
+    assert.match(res.json().errors[0].message, /deeper than 64/);
+  });
+
+  test("a query number that coercion makes infinite is refused", async () => {
+    expectFieldRefused(await inject("GET", `/v1/jobs/${jobId}/artifacts?limit=1e999`), "/query/limit");
+  });
+
   test("the query string keeps its coercion: ?limit=1 is the integer 1", async () => {
     const res = await inject("GET", "/v1/jobs?limit=1");
     assert.equal(res.statusCode, 200, res.body);

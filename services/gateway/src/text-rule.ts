@@ -36,18 +36,27 @@ function escapePointer(key: string): string {
   return key.replaceAll("~", "~0").replaceAll("/", "~1");
 }
 
+/** How deep a JSON input may nest: far more than any schema needs, far less than a stack can recurse. */
+export const MAX_INPUT_DEPTH = 64;
+
 /**
  * The first string under `value` (object keys included) that breaks the rule, depth first; `root` is
- * the pointer prefix of `value`, e.g. "/body". Stops descending past `maxDepth` (the body limit already
- * bounds the walk's size; the depth bound keeps a deeply nested body from exhausting the stack).
+ * the pointer prefix of `value`, e.g. "/body". A value nested deeper than `maxDepth` is a violation too:
+ * a route without a body schema would otherwise hand a 5,000-deep array to code that recurses over it
+ * (the idempotency fingerprint's canonical JSON) and overflow the stack.
  */
-export function findTextViolation(value: unknown, root: string, maxDepth = 64): TextViolation | undefined {
+export function findTextViolation(
+  value: unknown,
+  root: string,
+  maxDepth = MAX_INPUT_DEPTH,
+): TextViolation | undefined {
   const visit = (node: unknown, pointer: string, depth: number): TextViolation | undefined => {
     if (typeof node === "string") {
       const message = textViolation(node);
       return message === undefined ? undefined : { field: pointer || "/", message };
     }
-    if (typeof node !== "object" || node === null || depth > maxDepth) return undefined;
+    if (typeof node !== "object" || node === null) return undefined;
+    if (depth >= maxDepth) return { field: pointer, message: `nests deeper than ${maxDepth} levels` };
     if (Buffer.isBuffer(node)) return undefined; // a binary body (a zip) is checked entry by entry
     if (Array.isArray(node)) {
       for (let i = 0; i < node.length; i++) {

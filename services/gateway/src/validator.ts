@@ -18,11 +18,54 @@ function ajvWith(coerceTypes: Options["coerceTypes"]): Ajv {
   return ajv;
 }
 
+/** The pointer of the first number in `data` that is not finite, or undefined. */
+function nonFinite(data: unknown, pointer = ""): string | undefined {
+  if (typeof data === "number") return Number.isFinite(data) ? undefined : pointer;
+  if (typeof data !== "object" || data === null) return undefined;
+  for (const [key, value] of Object.entries(data)) {
+    const found = nonFinite(value, `${pointer}/${key}`);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Compiles a text-part schema, refusing what coercion turned into a non-finite number: ajv coerces
+ * `?limit=1e999` to Infinity and then passes it as an integer under `maximum: 1000`, and the store cannot
+ * take Infinity as a row count.
+ */
+function compileText(ajv: Ajv, schema: object): ValidateFunction {
+  const validate = ajv.compile(schema);
+  const checked = ((data: unknown) => {
+    if (!validate(data)) {
+      checked.errors = validate.errors;
+      return false;
+    }
+    const at = nonFinite(data);
+    checked.errors =
+      at === undefined
+        ? null
+        : [
+            {
+              instancePath: at,
+              schemaPath: "#",
+              keyword: "type",
+              params: {},
+              message: "must be a finite number",
+            },
+          ];
+    return at === undefined;
+  }) as ValidateFunction;
+  return checked;
+}
+
 /** A fastify validator compiler: strict JSON bodies, coerced text parts. */
 export function createValidatorCompiler(): FastifySchemaCompiler<FastifySchema> {
   const body = ajvWith(false);
   // "array" also lets `?status=running` stand for a one-element array, as the query schemas document.
   const text = ajvWith("array");
   return ({ schema, httpPart }) =>
-    (httpPart === "body" ? body : text).compile(schema as object) as ValidateFunction;
+    httpPart === "body"
+      ? (body.compile(schema as object) as ValidateFunction)
+      : compileText(text, schema as object);
 }
