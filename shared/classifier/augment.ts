@@ -4,7 +4,7 @@ import { type AugmentOptions, DEFAULT_AUGMENT, type MixOptions } from "../data/i
  * The non-diffusion baselines by name: `none` (the no-augmentation baseline), `flip-crop` (random
  * horizontal flip p = 0.5 and a random crop after 4 px of zero padding), and `mixup` / `cutmix` / `mix`
  * (flip-crop plus MixUp, CutMix or either one on half of the batches with α = 1: the paper's
- * "traditional augmentation", §1.3).
+ * "traditional augmentation", docs/methods.md#utilization).
  */
 export type AugmentPreset = "none" | "flip-crop" | "mixup" | "cutmix" | "mix";
 

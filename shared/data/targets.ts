@@ -6,7 +6,7 @@ export function writeOneHot(label: number, classCount: number, out: Float32Array
   out[offset + label] = 1;
 }
 
-/** Default exponent of the inter-class soft label (paper §1.3: Diff-Mix uses γ = 0.5). */
+/** Default exponent of the inter-class soft label (docs/methods.md#utilization: Diff-Mix uses γ = 0.5). */
 export const DEFAULT_SOFT_LABEL_GAMMA = 0.5;
 
 /**
@@ -15,7 +15,7 @@ export const DEFAULT_SOFT_LABEL_GAMMA = 0.5;
  *
  * When target == source the row is one-hot. The paper's released code assigns 1 − w to the source cell and
  * then w to the target cell; when the two coincide the second assignment overwrites the first and the row
- * sums to s^γ < 1 (paper.md §7, "code issues"). We add the two weights instead, so every row sums to 1: a
+ * sums to s^γ < 1 in the released re-implementation (docs/methods.md#utilization). We add the two weights instead, so every row sums to 1: a
  * deliberate difference, not a reproduction.
  */
 export function writeInterClassTarget(

@@ -6,7 +6,7 @@ import { epochStream } from "./streams.js";
 import { DEFAULT_SOFT_LABEL_GAMMA, writeInterClassTarget, writeOneHot } from "./targets.js";
 
 /**
- * How real and synthetic images make up the training stream (paper §1.3):
+ * How real and synthetic images make up the training stream (docs/methods.md#utilization):
  * - `real`: real images only (the no-augmentation baseline);
  * - `FC`: full concatenation, real ∪ all synthetic;
  * - `FR`: full replacement, synthetic only;

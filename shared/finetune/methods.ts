@@ -1,4 +1,4 @@
-/** The fine-tuning methods of the paper (§1.1), plus full UNet fine-tuning. */
+/** The published fine-tuning methods (docs/methods.md#fine-tuning), plus full UNet fine-tuning. */
 export type FineTuneMethod = "textual-inversion" | "ti-lora" | "text-encoder-lora" | "full-unet";
 
 /** Every method name, in the order the docs list them. */

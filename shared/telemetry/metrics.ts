@@ -74,7 +74,7 @@ function check(kind: "counter" | "histogram" | "gauge", name: string, labels: re
 
 /**
  * Creates a process's registry (with default metrics prefixed `diffda_` unless disabled) and helpers
- * that enforce the naming rules of DESIGN §6: `diffda_` prefix, base units, counters ending in `_total`,
+ * that enforce the project's metric naming rules (docs/api.md#metrics): `diffda_` prefix, base units, counters ending in `_total`,
  * no per-job labels. Call once per process; tests may create as many as they like.
  */
 export function createMetrics(config: MetricsConfig = {}): Metrics {

@@ -1,7 +1,7 @@
 /**
  * The DiffDA methods as DATA: each published method is a preset of the three UniDiffDA components
  * (fine-tuning → generation → utilization), with the defaults of the paper's released configs
- * (paper.md §1–2). The REST API lists them (`GET /v1/methods`), jobs start from them, the orchestrator
+ * (docs/methods.md). The REST API lists them (`GET /v1/methods`), jobs start from them, the orchestrator
  * turns them into RPC requests, and a benchmark can iterate them. Nothing here runs anything.
  *
  * Defaults that vary per setting in the paper (strength, replacement probability) take the few-shot
@@ -12,7 +12,7 @@
 import { DIFFUSEMIX_PROMPTS } from "../../../shared/diffusion/pipelines/diffusemix.js";
 import { GIF_ADJECTIVES, GIF_DOMAINS } from "../../../shared/diffusion/pipelines/gif.js";
 
-/** Fine-tuning options (DESIGN §1). */
+/** Fine-tuning options (docs/methods.md#fine-tuning). */
 export const FINETUNE_METHODS = [
   "none",
   "textual_inversion",
@@ -23,7 +23,7 @@ export const FINETUNE_METHODS = [
 /** One of {@link FINETUNE_METHODS}. */
 export type FinetuneMethod = (typeof FINETUNE_METHODS)[number];
 
-/** Generation options (DESIGN §1). */
+/** Generation options (docs/methods.md#generation). */
 export const GENERATION_MODES = [
   "text_to_image",
   "img2img_intra_class",
@@ -177,7 +177,7 @@ export const FINETUNE_PARAMETERS: Readonly<Record<FinetuneMethod, readonly (keyo
 /** Fine-tuning methods that learn one token per class. */
 export const TOKEN_METHODS: ReadonlySet<FinetuneMethod> = new Set(["textual_inversion", "ti_lora"]);
 
-// Shared recipe pieces (paper.md §1.1–1.2).
+// Shared recipe pieces (docs/methods.md#fine-tuning and #generation).
 const SYNTHETIC_PER_REAL = 5;
 const DPM_25: SamplingSpec = { scheduler: "dpm_solver_multistep", numInferenceSteps: 25, guidanceScale: 7.5 };
 const TI: TextualInversionSpec = { maxTrainSteps: 2000, learningRate: 5e-4, initializerToken: "the" };
@@ -210,7 +210,7 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
     finetuning: { method: "none" },
     generation: null,
     utilization: { mode: "real_only", traditionalAugmentation: STANDARD_AUGMENTATION },
-    source: "paper.md §1.3: standard train augmentation always runs",
+    source: "docs/methods.md#utilization: standard train augmentation always runs",
   },
   {
     id: "traditional",
@@ -222,7 +222,7 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
     finetuning: { method: "none" },
     generation: null,
     utilization: { mode: "real_only", traditionalAugmentation: "mixup", mixAlpha: 1.0, mixProbability: 0.5 },
-    source: "paper.md §1.3: --tradition_augment MixUp|CutMix, α = 1.0, 50% of batches",
+    source: "docs/methods.md#utilization: MixUp/CutMix, α = 1.0, 50% of batches",
   },
   {
     id: "real-guidance",
@@ -238,7 +238,7 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
       sampling: { ...DPM_25, promptTemplates: ["a photo of {}"] },
     },
     utilization: { mode: "fc", traditionalAugmentation: STANDARD_AUGMENTATION },
-    source: "paper.md §2: native utilization concat; strength 0.1 (CUB 5-shot)",
+    source: "docs/methods.md#the-presets: native utilization concat; strength 0.1 (CUB 5-shot)",
   },
   {
     id: "gif",
@@ -264,7 +264,8 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
       },
     },
     utilization: { mode: "fc", traditionalAugmentation: STANDARD_AUGMENTATION },
-    source: "paper.md §1.2, §2: ε 0.8, step 0.1, rotation 15°, flip; strength 0.9 (CUB 5-shot); concat",
+    source:
+      "docs/methods.md#generation: ε 0.8, step 0.1, rotation 15°, flip; strength 0.9 (CUB 5-shot); concat",
   },
   {
     id: "diffusemix",
@@ -286,7 +287,7 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
     },
     utilization: { mode: "fr", traditionalAugmentation: STANDARD_AUGMENTATION },
     source:
-      "paper.md §1.2: Euler-A 100 steps, guidance 4.0, image guidance 1.5 (default), 20-px seam, α 0.2; FR",
+      "docs/methods.md#generation: Euler-A 100 steps, guidance 4.0, image guidance 1.5 (default), 20-px seam, α 0.2; FR",
   },
   {
     id: "da-fusion",
@@ -303,7 +304,7 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
       sampling: { ...DPM_25, promptTemplates: ["a photo of a {}"] },
     },
     utilization: { mode: "lrr", replaceProbability: 0.5, traditionalAugmentation: STANDARD_AUGMENTATION },
-    source: "paper.md §1.1–2: TI 2000 steps lr 5e-4; strength 0.9, p 0.5 (CUB 5-shot); LRR",
+    source: "docs/methods.md#the-presets: TI 2000 steps lr 5e-4; strength 0.9, p 0.5 (CUB 5-shot); LRR",
   },
   {
     id: "diff-aug",
@@ -319,7 +320,8 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
       sampling: { ...DPM_25, promptTemplates: ["a photo of a {}"] },
     },
     utilization: { mode: "grr", replaceProbability: 0.5, traditionalAugmentation: STANDARD_AUGMENTATION },
-    source: "paper.md §1.1–2: TI+LoRA (rank 8, 500 steps, lr 3.2e-4); strength 0.9, p 0.5 (CUB 5-shot); GRR",
+    source:
+      "docs/methods.md#the-presets: TI+LoRA (rank 8, 500 steps, lr 3.2e-4); strength 0.9, p 0.5 (CUB 5-shot); GRR",
   },
   {
     id: "diff-mix",
@@ -341,7 +343,7 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
       softLabelGamma: 0.5,
       traditionalAugmentation: STANDARD_AUGMENTATION,
     },
-    source: "paper.md §1.3–2: soft labels γ 0.5; strength 0.7, p 0.7 (CUB 5-shot); GRR",
+    source: "docs/methods.md#utilization: soft labels γ 0.5; strength 0.7, p 0.7 (CUB 5-shot); GRR",
   },
   {
     id: "diff-ii",
@@ -367,7 +369,7 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
     },
     utilization: { mode: "lrr", replaceProbability: 0.5, traditionalAugmentation: STANDARD_AUGMENTATION },
     source:
-      "paper.md §1.2–2: 200-step inversion CFG 1, DDIM 25 steps CFG 7.5, split 0.3; p 0.5 (CUB 5-shot); LRR",
+      "docs/methods.md#generation: 200-step inversion CFG 1, DDIM 25 steps CFG 7.5, split 0.3; p 0.5 (CUB 5-shot); LRR",
   },
 ]);
 

@@ -190,7 +190,7 @@ export const presetSchema = {
     finetuning: finetuningSchema,
     generation: { anyOf: [generationSchema, { type: "null" }] },
     utilization: utilizationSchema,
-    source: { type: "string", description: "where the defaults come from (paper.md sections)" },
+    source: { type: "string", description: "where the defaults come from (sections of docs/methods.md)" },
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;
