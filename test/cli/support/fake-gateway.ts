@@ -1,14 +1,14 @@
 /**
  * A real gateway app (buildApp over an in-memory PGlite store, a temp artifact dir, the real
  * orchestrator) listening on loopback, driving the gateway's fake compute services over real gRPC
- * (services/gateway/src/fake-compute.ts: fine-tuning answers at once, generation streams tiny PNGs with
+ * (services/gateway/src/testing/fake-compute.ts: fine-tuning answers at once, generation streams tiny PNGs with
  * progress, the classifier's accuracy grows with the synthetic images it trained on, so gains are known in
  * advance). What the CLI tests talk to over HTTP.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startFakeCompute } from "../../../services/gateway/src/fake-compute.js";
+import { startFakeCompute } from "../../../services/gateway/src/testing/fake-compute.js";
 import {
   ArtifactStore,
   buildApp,

@@ -15,17 +15,17 @@ import {
   EvaluateRequestSchema,
   type TrainRequest,
   TrainRequestSchema,
-} from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
-import { AdapterKind } from "../../../shared/gen/diffda/common/v1/model_pb.js";
+} from "../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import { AdapterKind } from "../../../../shared/gen/diffda/common/v1/model_pb.js";
 import {
   type FinetuneRequest,
   FinetuneRequestSchema,
   FinetuneService,
-} from "../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
+} from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import {
   type GenerateShardRequest,
   GenerationService,
-} from "../../../shared/gen/diffda/generation/v1/generation_pb.js";
+} from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
 import {
   createChannel,
   createClient,
@@ -33,10 +33,10 @@ import {
   type RpcChannel,
   RpcError,
   type RpcServer,
-} from "../../../shared/rpc/index.js";
-import { ChunkAssembler } from "../../../shared/service/wire/index.js";
-import { sha256Hex } from "./artifact-store.js";
-import { type ComputeClients, generationPool } from "./orchestrator/compute-clients.js";
+} from "../../../../shared/rpc/index.js";
+import { ChunkAssembler } from "../../../../shared/service/wire/index.js";
+import { sha256Hex } from "../artifact-store.js";
+import { type ComputeClients, generationPool } from "../orchestrator/compute-clients.js";
 
 const limits = { maxReceiveMessageBytes: 16 << 20, maxSendMessageBytes: 16 << 20 };
 
