@@ -8,7 +8,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startFakeCompute } from "../../../services/gateway/src/testing/fake-compute.js";
 import {
   ArtifactStore,
   buildApp,
@@ -17,6 +16,7 @@ import {
   DatasetService,
 } from "../../../services/gateway/src/index.js";
 import { type JobStore, openJobStore } from "../../../services/gateway/src/store/index.js";
+import { startFakeCompute } from "../../../services/gateway/src/testing/fake-compute.js";
 import type { ByteDataset } from "../../../shared/data/index.js";
 import { createMetrics } from "../../../shared/telemetry/index.js";
 

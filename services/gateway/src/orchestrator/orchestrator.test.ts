@@ -9,10 +9,10 @@ import { createMetrics } from "../../../../shared/telemetry/index.js";
 import { readZip } from "../archive/zip-reader.js";
 import { ArtifactStore } from "../artifact-store.js";
 import { DatasetService } from "../datasets/dataset-service.js";
-import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
 import { createGatewayMetrics } from "../plugins/metrics.js";
 import type { JobStore } from "../store/index.js";
 import { idemKey, openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
+import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator.js";
 
 /** 2 classes, 2 train + 2 test images each, 4×4 gray. */

@@ -8,9 +8,9 @@ import type { LabelledImage } from "../../../../shared/gen/diffda/common/v1/data
 import { RpcError } from "../../../../shared/rpc/index.js";
 import { ArtifactStore, sha256Hex } from "../artifact-store.js";
 import { DatasetService } from "../datasets/dataset-service.js";
-import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
 import type { JobStore } from "../store/index.js";
 import { idemKey, openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
+import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator.js";
 import { chunkImages, IMAGE_OVERHEAD_BYTES, type LabelledImageInit } from "./uploads.js";
 
