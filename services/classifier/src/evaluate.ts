@@ -69,6 +69,7 @@ export function metricsFromLogits(
 ): MessageInitShape<typeof EvaluationMetricsSchema> {
   const n = labels.length;
   const counts = new Array<number>(classCount * classCount).fill(0);
+  const predictions = new Array<number>(n);
   let correct = 0;
   let loss = 0;
   for (let i = 0; i < n; i++) {
@@ -83,6 +84,7 @@ export function metricsFromLogits(
     for (let k = 0; k < classCount; k++) sum += Math.exp(row[k] - max);
     loss += Math.log(sum) + max - row[labels[i]];
     counts[labels[i] * classCount + best]++;
+    predictions[i] = best;
     if (best === labels[i]) correct++;
   }
   const perClass = Array.from({ length: classCount }, (_, t) => {
@@ -96,6 +98,7 @@ export function metricsFromLogits(
     perClassAccuracy: perClass,
     confusionMatrix: { classCount, counts },
     meanLoss: n === 0 ? Number.NaN : loss / n,
+    predictions,
   };
 }
 
