@@ -8,13 +8,17 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { createMetrics } from "../../../shared/telemetry/index.js";
 import type { ArtifactStore } from "./artifact-store.js";
 import { DatasetService } from "./datasets/dataset-service.js";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits, serverOptions } from "./http-limits.js";
 import { collectRoutes, type RouteEntry } from "./openapi.js";
 import { authPlugin, type RateLimiter } from "./plugins/auth.js";
 import { type AuthFailureThrottle, createAuthFailureThrottle } from "./plugins/auth-failures.js";
+import { bodyTimeoutPlugin } from "./plugins/body-timeout.js";
 import { errorsPlugin } from "./plugins/errors.js";
+import { httpErrorsPlugin } from "./plugins/http-errors.js";
 import { idempotencyPlugin } from "./plugins/idempotency.js";
 import { createGatewayMetrics, type GatewayMetrics, metricsPlugin } from "./plugins/metrics.js";
 import { textPlugin } from "./plugins/text.js";
+import { UploadSlots } from "./plugins/upload-slots.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import type { AppContext, OrchestratorFacade, RestLimits } from "./routes/context.js";
 import { datasetRoutes } from "./routes/datasets.js";
@@ -50,11 +54,15 @@ export interface AppDeps {
   limiter?: RateLimiter;
   /** Shared with main.ts, which sets `draining` on SIGTERM. */
   lifecycle?: { draining: boolean };
+  /** Request timeouts and the upload cap. Default: {@link DEFAULT_HTTP_LIMITS}. */
+  http?: Partial<HttpLimits>;
 }
 
 /** Builds the gateway's fastify app (call `ready()` or `inject()`; main.ts calls `listen()`). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.http };
   const app = Fastify({
+    ...serverOptions(http),
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: deps.limits.jsonBodyBytes,
     return503OnClosing: true,
@@ -88,6 +96,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("onRoute", collectRoutes(routes));
 
   await app.register(errorsPlugin, {});
+  await app.register(httpErrorsPlugin, {});
+  await app.register(bodyTimeoutPlugin, { idleMs: http.bodyIdleTimeoutMs });
   await app.register(metricsPlugin, { metrics });
   await app.register(authPlugin, {
     apiKeys: deps.store.apiKeys,
@@ -101,7 +111,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(serviceRoutes, { context, routes, version: API_VERSION });
   await app.register(methodRoutes);
   await app.register(keyRoutes, { context });
-  await app.register(datasetRoutes, { context });
+  await app.register(datasetRoutes, {
+    context,
+    uploadSlots: new UploadSlots(http.maxUploadsInFlight, deps.limits.jsonBodyBytes),
+  });
   await app.register(jobRoutes, { context });
   await app.register(eventRoutes, { context });
   await app.register(artifactRoutes, { context });

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ConfigError } from "../../../shared/config/index.js";
-import { isLoopbackHost, loadGatewayEnv, resolveAuthMode } from "./config.js";
+import { httpLimitsFromEnv, isLoopbackHost, loadGatewayEnv, resolveAuthMode } from "./config.js";
+import { DEFAULT_HTTP_LIMITS } from "./http-limits.js";
 import { startGateway } from "./server.js";
 
 describe("boot: configuration, auth default, the listening process", () => {
@@ -40,6 +41,22 @@ describe("boot: configuration, auth default, the listening process", () => {
     );
     const env = loadGatewayEnv({ GRPC_MAX_MESSAGE_BYTES: "1048576", UPLOAD_CHUNK_BYTES: "524288" });
     assert.equal(env.UPLOAD_CHUNK_BYTES, 524288);
+  });
+
+  test("HTTP timeouts and the upload cap come from the environment; a request timeout under the headers one is a ConfigError", () => {
+    assert.deepEqual(httpLimitsFromEnv(loadGatewayEnv({})), DEFAULT_HTTP_LIMITS);
+    const env = loadGatewayEnv({
+      HTTP_BODY_IDLE_TIMEOUT_MS: "5000",
+      UPLOAD_MAX_IN_FLIGHT: "9",
+      HTTP_REQUEST_TIMEOUT_MS: "0",
+    });
+    assert.equal(httpLimitsFromEnv(env).bodyIdleTimeoutMs, 5000);
+    assert.equal(httpLimitsFromEnv(env).maxUploadsInFlight, 9);
+    assert.throws(
+      () => loadGatewayEnv({ HTTP_HEADERS_TIMEOUT_MS: "60000", HTTP_REQUEST_TIMEOUT_MS: "1000" }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.issues.map((i) => i.name).join() === "HTTP_REQUEST_TIMEOUT_MS",
+    );
   });
 
   test("auth is open to loopback callers only when listening on loopback, unless configured", () => {

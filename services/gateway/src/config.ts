@@ -20,6 +20,7 @@ import {
   oneOf,
   string,
 } from "../../../shared/config/index.js";
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.js";
 import type { RestLimits } from "./routes/context.js";
 
 const MiB = 1024 * 1024;
@@ -71,6 +72,34 @@ export const GATEWAY_ENV = {
     min: 1,
     default: 100,
     description: "largest uncompressed/compressed ratio of one archive entry",
+  }),
+  HTTP_HEADERS_TIMEOUT_MS: int({
+    min: 100,
+    default: DEFAULT_HTTP_LIMITS.headersTimeoutMs,
+    description: "most time to receive a request's line and headers (408 request_timeout after)",
+  }),
+  HTTP_REQUEST_TIMEOUT_MS: int({
+    min: 0,
+    default: DEFAULT_HTTP_LIMITS.requestTimeoutMs,
+    description:
+      "most time to receive a whole request, body included (408 request_timeout after; 0: none; not less than HTTP_HEADERS_TIMEOUT_MS)",
+  }),
+  HTTP_CONNECTION_TIMEOUT_MS: int({
+    min: 0,
+    default: DEFAULT_HTTP_LIMITS.connectionTimeoutMs,
+    description: "a socket with no traffic either way for this long is destroyed (0: never)",
+  }),
+  HTTP_BODY_IDLE_TIMEOUT_MS: int({
+    min: 100,
+    default: DEFAULT_HTTP_LIMITS.bodyIdleTimeoutMs,
+    description:
+      "a request body that sends no byte for this long is abandoned: 408 request_timeout, connection closed",
+  }),
+  UPLOAD_MAX_IN_FLIGHT: int({
+    min: 1,
+    default: DEFAULT_HTTP_LIMITS.maxUploadsInFlight,
+    description:
+      "most dataset uploads (bodies over JSON_BODY_LIMIT_BYTES or chunked) received or processed at once; past it, 503 uploads_busy with Retry-After",
   }),
   SSE_POLL_MS: int({ min: 10, default: 500, description: "how often an event stream polls the store" }),
   SSE_HEARTBEAT_MS: int({
@@ -195,6 +224,17 @@ export function restLimitsFromEnv(env: GatewayEnv): RestLimits {
   };
 }
 
+/** The HTTP server's timeouts and upload cap from the environment. */
+export function httpLimitsFromEnv(env: GatewayEnv): HttpLimits {
+  return {
+    headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
+    connectionTimeoutMs: env.HTTP_CONNECTION_TIMEOUT_MS,
+    bodyIdleTimeoutMs: env.HTTP_BODY_IDLE_TIMEOUT_MS,
+    maxUploadsInFlight: env.UPLOAD_MAX_IN_FLIGHT,
+  };
+}
+
 /** Reads and validates the gateway's environment; throws ConfigError listing every bad variable. */
 export function loadGatewayEnv(env: Readonly<Record<string, string | undefined>> = process.env): GatewayEnv {
   const config = loadConfig(GATEWAY_ENV, env);
@@ -205,6 +245,17 @@ export function loadGatewayEnv(env: Readonly<Record<string, string | undefined>>
       name: "UPLOAD_CHUNK_BYTES",
       expected: `at most half of GRPC_MAX_MESSAGE_BYTES (${Math.floor(config.GRPC_MAX_MESSAGE_BYTES / 2)})`,
       received: env.UPLOAD_CHUNK_BYTES ?? String(config.UPLOAD_CHUNK_BYTES),
+    });
+  }
+  // Node refuses a headers timeout longer than a (non-zero) request timeout.
+  if (
+    config.HTTP_REQUEST_TIMEOUT_MS !== 0 &&
+    config.HTTP_REQUEST_TIMEOUT_MS < config.HTTP_HEADERS_TIMEOUT_MS
+  ) {
+    issues.push({
+      name: "HTTP_REQUEST_TIMEOUT_MS",
+      expected: `0 or at least HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS})`,
+      received: env.HTTP_REQUEST_TIMEOUT_MS ?? String(config.HTTP_REQUEST_TIMEOUT_MS),
     });
   }
   // The TLS files and token are checked at boot, not at the first call.

@@ -21,6 +21,17 @@ export const API_ERRORS = {
     title: "Malformed body",
     description: "the body is not valid JSON, is empty, or its length does not match Content-Length",
   },
+  malformed_request: {
+    status: 400,
+    title: "Malformed request",
+    description:
+      "the HTTP parser cannot read the request line, a header or the body's framing (answered with `Connection: close`)",
+  },
+  malformed_url: {
+    status: 400,
+    title: "Malformed URL",
+    description: "the URL path holds malformed percent-encoding",
+  },
   invalid_cursor: {
     status: 400,
     title: "Invalid cursor",
@@ -41,7 +52,7 @@ export const API_ERRORS = {
     status: 400,
     title: "Invalid archive",
     description:
-      "the body is not a readable zip (truncated, encrypted, ZIP64, unknown compression, bad checksum, overlapping or duplicate entries) or not one folder per class",
+      "the body is not a readable zip (truncated, encrypted, ZIP64, unknown compression, bad checksum, a local header that disagrees with the central directory, overlapping entries, names repeated or differing only by case) or not one folder per class",
   },
   unauthorized: {
     status: 401,
@@ -57,6 +68,12 @@ export const API_ERRORS = {
     status: 404,
     title: "Not found",
     description: "no such route, or no such dataset, job, artifact or key visible to this key",
+  },
+  request_timeout: {
+    status: 408,
+    title: "Request timeout",
+    description:
+      "the headers or the whole request took too long, or the body sent nothing for `HTTP_BODY_IDLE_TIMEOUT_MS` (answered with `Connection: close`)",
   },
   conflict: { status: 409, title: "Conflict", description: "a resource with this id already exists" },
   idempotency_in_flight: {
@@ -90,6 +107,11 @@ export const API_ERRORS = {
     description:
       "an archive declares or inflates to more bytes than allowed, or compresses better than the ratio cap",
   },
+  uri_too_long: {
+    status: 414,
+    title: "URI too long",
+    description: "a path parameter is longer than the router accepts (100 characters)",
+  },
   unsupported_media_type: {
     status: 415,
     title: "Unsupported media type",
@@ -99,6 +121,11 @@ export const API_ERRORS = {
     status: 415,
     title: "Unsupported image format",
     description: "an image is not PNG, JPEG or WebP by its magic bytes (file names are not trusted)",
+  },
+  expectation_failed: {
+    status: 417,
+    title: "Expectation failed",
+    description: "the `Expect` header asks for something other than `100-continue`",
   },
   idempotency_mismatch: {
     status: 422,
@@ -133,6 +160,12 @@ export const API_ERRORS = {
     description:
       "this client address failed to authenticate too often; it may present a key again after `Retry-After`",
   },
+  headers_too_large: {
+    status: 431,
+    title: "Request headers too large",
+    description:
+      "the request line and headers together pass the server's limit (16 KiB; a long URL counts too)",
+  },
   internal: { status: 500, title: "Internal error", description: "a bug or an unexpected failure" },
   upstream_error: {
     status: 502,
@@ -143,6 +176,12 @@ export const API_ERRORS = {
     status: 503,
     title: "Unavailable",
     description: "the gateway is starting or draining, or its store or a compute service is unreachable",
+  },
+  uploads_busy: {
+    status: 503,
+    title: "Too many uploads",
+    description:
+      "`UPLOAD_MAX_IN_FLIGHT` dataset uploads are already being received or processed; retry after `Retry-After` seconds",
   },
 } as const satisfies Record<string, { status: number; title: string; description: string }>;
 
@@ -235,6 +274,8 @@ const FASTIFY_CODES: Record<string, ApiErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: "malformed_body",
   FST_ERR_CTP_INVALID_JSON_BODY: "malformed_body",
   FST_ERR_NOT_FOUND: "not_found",
+  FST_ERR_BAD_URL: "malformed_url",
+  FST_ERR_MAX_PARAM_LENGTH: "uri_too_long",
 };
 
 /** An ajv error as fastify attaches it to a validation error. */

@@ -8,7 +8,13 @@ import { clientSecurity } from "../../../shared/config/index.js";
 import { createLogger, createMetrics, type Logger } from "../../../shared/telemetry/index.js";
 import { buildApp } from "./app.js";
 import { ArtifactStore } from "./artifact-store.js";
-import { isLoopbackHost, loadGatewayEnv, resolveAuthMode, restLimitsFromEnv } from "./config.js";
+import {
+  httpLimitsFromEnv,
+  isLoopbackHost,
+  loadGatewayEnv,
+  resolveAuthMode,
+  restLimitsFromEnv,
+} from "./config.js";
 import { DatasetService } from "./datasets/dataset-service.js";
 import { createComputeClients } from "./orchestrator/compute-clients.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator/orchestrator.js";
@@ -97,6 +103,7 @@ export async function startGateway(
       freeFailures: config.AUTH_FAILURES_FREE,
       maxBlockMs: config.AUTH_FAILURE_MAX_BLOCK_MS,
     }),
+    http: httpLimitsFromEnv(config),
     ...(orchestrator ? { orchestrator } : {}),
   });
   let address: string;

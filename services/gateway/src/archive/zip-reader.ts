@@ -6,6 +6,12 @@
  * - entries must not overlap (the "overlapping files" bomb reuses one compressed stream many times);
  * - inflation is capped at the declared size of each entry (`maxOutputLength`), so an entry that lies
  *   about its size stops at the cap, and the running total of actual inflated bytes is capped too;
+ * - every local header must agree with its central directory entry (name bytes, flags, method, and CRC
+ *   and sizes, which with a data descriptor move to the descriptor after the data), and the central
+ *   directory must fill exactly the bytes the end record gives it: a bit flipped in one copy of a
+ *   header is a refusal, not a silently different file;
+ * - names must be unique, also after Unicode normalisation and case folding (`cat/` and `Cat/` would
+ *   be two classes here and one folder on most desktops: a corrupted or confusing archive);
  * - CRC-32 is verified; encrypted entries, ZIP64, multi-disk archives and methods other than stored and
  *   deflate are refused.
  *
@@ -39,21 +45,31 @@ export interface ZipLimits {
 const EOCD = 0x06054b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
+const DESCRIPTOR = 0x08074b50;
 const ZIP64_LOCATOR = 0x07064b50;
 const UNIX = 3;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
+/** General purpose flags: encrypted, data descriptor follows, strong encryption, masked central directory. */
+const FLAG_ENCRYPTED = 0x0001;
+const FLAG_DESCRIPTOR = 0x0008;
+const FLAG_STRONG_ENCRYPTION = 0x0040;
+const FLAG_MASKED_DIRECTORY = 0x2000;
 /** Ratios are only judged above this size: tiny entries (a 0-byte file, a short text) compress oddly. */
 const RATIO_FLOOR_BYTES = 64 * 1024;
 
 interface CentralEntry {
   name: string;
+  rawName: Buffer;
+  flags: number;
   method: number;
   crc: number;
   compressedSize: number;
   size: number;
   localOffset: number;
+  /** Set once the local header has been checked. */
+  dataStart?: number;
 }
 
 const invalid = (detail: string) => new ApiError("archive_invalid", detail);
@@ -116,10 +132,12 @@ function readCentralDirectory(buf: Buffer, limits: ZipLimits): CentralEntry[] {
       `the archive holds ${count} entries, more than ${limits.maxEntries}`,
     );
   }
-  if (cdOffset + cdSize > eocd) throw invalid("the central directory lies outside the archive");
+  // Nothing may sit between the directory and the end record (ZIP64 records would, and are refused).
+  if (cdOffset + cdSize !== eocd) throw invalid("the central directory does not end at the end record");
 
   const entries: CentralEntry[] = [];
   const names = new Set<string>();
+  const folded = new Map<string, string>();
   let declaredTotal = 0;
   let at = cdOffset;
   for (let i = 0; i < count; i++) {
@@ -139,7 +157,8 @@ function readCentralDirectory(buf: Buffer, limits: ZipLimits): CentralEntry[] {
     const localOffset = buf.readUInt32LE(at + 42);
     const end = at + 46 + nameLength + extraLength + commentLength;
     if (end > cdOffset + cdSize) throw invalid("the central directory is truncated or corrupt");
-    const name = decodeName(buf.subarray(at + 46, at + 46 + nameLength));
+    const rawName = buf.subarray(at + 46, at + 46 + nameLength);
+    const name = decodeName(rawName);
     at = end;
 
     checkEntryName(name);
@@ -149,7 +168,9 @@ function readCentralDirectory(buf: Buffer, limits: ZipLimits): CentralEntry[] {
         throw unsafe(name, "is a symlink or another special file");
       }
     }
-    if (flags & 0x1) throw invalid(`entry ${JSON.stringify(name)} is encrypted`);
+    if (flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_MASKED_DIRECTORY)) {
+      throw invalid(`entry ${JSON.stringify(name)} is encrypted`);
+    }
     if (method !== 0 && method !== 8) {
       throw invalid(
         `entry ${JSON.stringify(name)} uses compression method ${method}; only stored and deflate`,
@@ -160,6 +181,7 @@ function readCentralDirectory(buf: Buffer, limits: ZipLimits): CentralEntry[] {
     }
     if (names.has(name)) throw invalid(`entry ${JSON.stringify(name)} appears twice`);
     names.add(name);
+    checkFoldedName(name, folded);
     if (size > limits.maxEntryBytes) {
       throw bomb(`entry ${JSON.stringify(name)} declares ${size} bytes, more than ${limits.maxEntryBytes}`);
     }
@@ -175,31 +197,92 @@ function readCentralDirectory(buf: Buffer, limits: ZipLimits): CentralEntry[] {
         `entry ${JSON.stringify(name)} compresses ${compressedSize} → ${size} bytes, a ratio above ${limits.maxRatio}`,
       );
     }
-    entries.push({ name, method, crc, compressedSize, size, localOffset });
+    entries.push({ name, rawName, flags, method, crc, compressedSize, size, localOffset });
   }
-  // Entries' data must lie in order, apart, and before the central directory.
+  if (at !== cdOffset + cdSize) throw invalid("the central directory has bytes after its last entry");
+  // Entries (local header, data, descriptor) must lie in order, apart, and before the central directory.
   const byOffset = [...entries].sort((a, b) => a.localOffset - b.localOffset);
   let previousEnd = 0;
   for (const entry of byOffset) {
     if (entry.localOffset < previousEnd) throw bomb("archive entries overlap");
-    const start = dataStart(buf, entry, cdOffset);
-    previousEnd = start + entry.compressedSize;
-    if (previousEnd > cdOffset) throw invalid(`entry ${JSON.stringify(entry.name)} runs past its end`);
+    const { start, end } = localSpan(buf, entry, cdOffset);
+    entry.dataStart = start;
+    previousEnd = end;
   }
   return entries;
 }
 
-function dataStart(buf: Buffer, entry: CentralEntry, limit: number): number {
-  const at = entry.localOffset;
-  if (at + 30 > limit || buf.readUInt32LE(at) !== LOCAL) {
-    throw invalid(`entry ${JSON.stringify(entry.name)} has no local header`);
+/**
+ * Refuses a name that equals an earlier one, or one of its folders, after NFC normalisation and case
+ * folding while being spelled differently (`cat/0.png` then `Cat/1.png`).
+ */
+function checkFoldedName(name: string, seen: Map<string, string>): void {
+  const segments = (name.endsWith("/") ? name.slice(0, -1) : name).split("/");
+  for (let i = 1; i <= segments.length; i++) {
+    const path = segments.slice(0, i).join("/");
+    const key = path.normalize("NFC").toLowerCase();
+    const earlier = seen.get(key);
+    if (earlier === undefined) seen.set(key, path);
+    else if (earlier !== path) {
+      throw invalid(
+        `entries ${JSON.stringify(earlier)} and ${JSON.stringify(path)} differ only by case or Unicode normalisation`,
+      );
+    }
   }
-  return at + 30 + buf.readUInt16LE(at + 26) + buf.readUInt16LE(at + 28);
 }
 
 /**
- * Reads every entry of a zip archive under `limits`, checking names, types, declared sizes, ratios and
- * overlaps before inflating anything, then inflating each entry with a hard cap. Throws
+ * Checks the local header of `entry` against its central directory record and returns where its data
+ * starts and where the entry (data and any data descriptor) ends, which must be at or before `limit`.
+ */
+function localSpan(buf: Buffer, entry: CentralEntry, limit: number): { start: number; end: number } {
+  const at = entry.localOffset;
+  const what = `entry ${JSON.stringify(entry.name)}`;
+  if (at + 30 > limit || buf.readUInt32LE(at) !== LOCAL) throw invalid(`${what} has no local header`);
+  const flags = buf.readUInt16LE(at + 6);
+  const method = buf.readUInt16LE(at + 8);
+  const crc = buf.readUInt32LE(at + 14);
+  const compressedSize = buf.readUInt32LE(at + 18);
+  const size = buf.readUInt32LE(at + 22);
+  const nameLength = buf.readUInt16LE(at + 26);
+  const start = at + 30 + nameLength + buf.readUInt16LE(at + 28);
+  if (start > limit) throw invalid(`${what} runs past its end`);
+  const mismatch = (field: string) =>
+    invalid(`${what}: the local header and the central directory disagree on the ${field}`);
+  if (!buf.subarray(at + 30, at + 30 + nameLength).equals(entry.rawName)) throw mismatch("name");
+  if (flags !== entry.flags) throw mismatch("flags");
+  if (method !== entry.method) throw mismatch("compression method");
+  let end = start + entry.compressedSize;
+  if (end > limit) throw invalid(`${what} runs past its end`);
+  if (flags & FLAG_DESCRIPTOR) {
+    // CRC and sizes follow the data; the local header holds zeros (or, from some writers, the values).
+    if (crc !== 0 && crc !== entry.crc) throw mismatch("CRC-32");
+    if (compressedSize !== 0 && compressedSize !== entry.compressedSize) throw mismatch("compressed size");
+    if (size !== 0 && size !== entry.size) throw mismatch("size");
+    // The descriptor's signature is optional: 12 bytes without it, 16 with it.
+    const signed = end + 16 <= limit && buf.readUInt32LE(end) === DESCRIPTOR;
+    const fields = signed ? end + 4 : end;
+    if (fields + 12 > limit) throw invalid(`${what} has no data descriptor`);
+    if (buf.readUInt32LE(fields) !== entry.crc)
+      throw invalid(`${what}: the data descriptor's CRC-32 disagrees`);
+    if (
+      buf.readUInt32LE(fields + 4) !== entry.compressedSize ||
+      buf.readUInt32LE(fields + 8) !== entry.size
+    ) {
+      throw invalid(`${what}: the data descriptor's sizes disagree`);
+    }
+    end = fields + 12;
+  } else {
+    if (crc !== entry.crc) throw mismatch("CRC-32");
+    if (compressedSize !== entry.compressedSize) throw mismatch("compressed size");
+    if (size !== entry.size) throw mismatch("size");
+  }
+  return { start, end };
+}
+
+/**
+ * Reads every entry of a zip archive under `limits`, checking names, types, declared sizes, ratios,
+ * overlaps and that local headers agree with the central directory before inflating anything, then inflating each entry with a hard cap. Throws
  * {@link ApiError} with `archive_invalid`, `archive_unsafe_path`, `archive_bomb` or `too_many_files`.
  */
 export async function readZip(archive: Uint8Array, limits: ZipLimits): Promise<ZipEntry[]> {
@@ -209,7 +292,7 @@ export async function readZip(archive: Uint8Array, limits: ZipLimits): Promise<Z
   const out: ZipEntry[] = [];
   let inflatedTotal = 0;
   for (const entry of central) {
-    const start = dataStart(buf, entry, buf.length);
+    const start = entry.dataStart!;
     const data = buf.subarray(start, start + entry.compressedSize);
     let bytes: Buffer;
     if (entry.method === 0) {

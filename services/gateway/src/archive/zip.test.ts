@@ -21,6 +21,23 @@ async function refusal(archive: Buffer, limits: ZipLimits = LIMITS): Promise<Api
   assert.fail("the archive was accepted");
 }
 
+/** `craftZip` of one entry rewritten the way streaming writers do: flag 3, zeros locally, a signed descriptor. */
+function withDescriptor(name: string, data: Buffer): Buffer {
+  const zip = craftZip([{ name, data }]);
+  const local = 30 + Buffer.byteLength(name);
+  const end = local + zip.readUInt32LE(18);
+  const descriptor = Buffer.alloc(16);
+  descriptor.writeUInt32LE(0x08074b50, 0);
+  zip.copy(descriptor, 4, 14, 26); // CRC-32, compressed size, size
+  const out = Buffer.concat([zip.subarray(0, end), descriptor, zip.subarray(end)]);
+  out.writeUInt16LE(out.readUInt16LE(6) | 0x8, 6);
+  out.fill(0, 14, 26);
+  const cd = end + 16;
+  out.writeUInt16LE(out.readUInt16LE(cd + 8) | 0x8, cd + 8);
+  out.writeUInt32LE(cd, out.length - 22 + 16);
+  return out;
+}
+
 describe("zip reader and writer", () => {
   test("the writer's archives read back, names and bytes intact", async () => {
     const files = [
@@ -142,5 +159,58 @@ describe("zip reader and writer", () => {
       { name: "a/b", data: Buffer.from("2") },
     ]);
     assert.match((await refusal(twice)).message, /twice/);
+  });
+
+  test("a name, size, CRC or method changed in one header only is archive_invalid", async () => {
+    const good = craftZip([{ name: "cat/0.png", data: Buffer.from("hello world"), method: "store" }]);
+    const cd = good.readUInt32LE(good.length - 22 + 16);
+    for (const [at, mask, field] of [
+      [cd + 46, 0x20, "name"], // central directory only: "cat/" → "Cat/"
+      [30, 0x20, "name"], // local header only
+      [22, 0x01, "size"],
+      [14, 0x20, "CRC-32"],
+      [cd + 10, 0x08, "compression method"], // stored → deflate
+      [cd + 8, 0x02, "flags"],
+    ] as const) {
+      const damaged = Buffer.from(good);
+      damaged[at] ^= mask;
+      const error = await refusal(damaged);
+      assert.equal(error.code, "archive_invalid", `${field}: ${error.message}`);
+      assert.match(error.message, new RegExp(`disagree on the ${field}`), field);
+    }
+  });
+
+  test("names that differ only by case or Unicode normalisation are archive_invalid", async () => {
+    for (const [a, b] of [
+      ["cat/0.png", "Cat/1.png"],
+      ["cat/x.png", "cat/X.png"],
+      ["caf\u00e9/0.png", "cafe\u0301/1.png"],
+    ]) {
+      const error = await refusal(
+        craftZip([
+          { name: a, data: Buffer.from("1") },
+          { name: b, data: Buffer.from("2") },
+        ]),
+      );
+      assert.equal(error.code, "archive_invalid");
+      assert.match(error.message, /differ only by case/);
+    }
+  });
+
+  test("a data descriptor is honoured and checked against the central directory", async () => {
+    const data = Buffer.from("streamed ".repeat(100));
+    const entries = await readZip(withDescriptor("a/b.txt", data), LIMITS);
+    assert.equal(Buffer.from(entries[0].bytes).toString(), data.toString());
+    const bad = withDescriptor("a/b.txt", data);
+    const descriptor = 30 + 7 + bad.readUInt32LE(bad.readUInt32LE(bad.length - 22 + 16) + 20);
+    bad[descriptor + 4] ^= 1; // the descriptor's CRC-32
+    assert.match((await refusal(bad)).message, /data descriptor/);
+  });
+
+  test("bytes between the central directory and the end record are archive_invalid", async () => {
+    const good = craftZip([{ name: "a/b", data: Buffer.from("x") }]);
+    const eocd = good.length - 22;
+    const padded = Buffer.concat([good.subarray(0, eocd), Buffer.alloc(4), good.subarray(eocd)]);
+    assert.equal((await refusal(padded)).code, "archive_invalid");
   });
 });

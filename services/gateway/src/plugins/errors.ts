@@ -20,7 +20,11 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
 export const errorsPlugin = appPlugin("diffda-errors", async (app) => {
   app.setErrorHandler((thrown, request, reply) => {
     const error = toApiError(thrown);
-    if (error.status >= 500) request.log.error({ err: thrown, code: error.code }, "request failed");
+    // The socket is gone (the client reset it, or a request timeout answered and closed it): the body
+    // read failed because of that, not because of a bug, and nobody will read this answer.
+    if (request.raw.socket?.destroyed)
+      request.log.info({ code: error.code }, "client gone before the answer");
+    else if (error.status >= 500) request.log.error({ err: thrown, code: error.code }, "request failed");
     else request.log.info({ code: error.code, detail: error.message }, "request refused");
     return sendProblem(request, reply, error);
   });

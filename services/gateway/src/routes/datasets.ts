@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import type { BuiltinRequest, DatasetSpec, JsonImage, UploadOptions } from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
 import { canSee } from "../plugins/auth.js";
+import type { UploadSlots } from "../plugins/upload-slots.js";
 import { idempotencyHeaders, idParams, pageOf, problemResponses } from "../schemas/common.js";
 import {
   archiveUploadQuery,
@@ -49,7 +50,7 @@ type JsonDatasetBody =
 /** Registers /v1/datasets. */
 export async function datasetRoutes(
   app: FastifyInstance,
-  { context }: { context: AppContext },
+  { context, uploadSlots }: { context: AppContext; uploadSlots?: UploadSlots },
 ): Promise<void> {
   const { limits } = context;
   app.addContentTypeParser(
@@ -62,6 +63,8 @@ export async function datasetRoutes(
     "/v1/datasets",
     {
       bodyLimit: limits.uploadBodyBytes,
+      // After the app's auth hook: an unauthenticated caller never takes a slot.
+      ...(uploadSlots ? { onRequest: uploadSlots.hook } : {}),
       schema: {
         headers: idempotencyHeaders,
         querystring: archiveUploadQuery,
