@@ -21,6 +21,23 @@ export interface MeanStd {
   n: number;
 }
 
+/** A paired bootstrap interval of a gain over seeds and test images. */
+export interface GainInterval {
+  low: number;
+  high: number;
+  level: number;
+  seeds: number;
+  images: number;
+  resolved: boolean;
+}
+
+/** A caveat of the result: a small test split, a gain its interval does not resolve. */
+export interface ResultWarning {
+  code: string;
+  method?: string;
+  message: string;
+}
+
 /** One (method, seed) evaluation. */
 export interface RunResult {
   seed: number;
@@ -40,7 +57,8 @@ export interface MethodResult {
   runs: RunResult[];
   top1Accuracy: MeanStd;
   perClassAccuracy: { mean: (number | null)[]; std: (number | null)[] };
-  gainOverBaseline: (MeanStd & { baseline: string }) | null;
+  /** `interval` is absent in results of gateways that predate per-image predictions. */
+  gainOverBaseline: (MeanStd & { baseline: string; interval?: GainInterval | null }) | null;
   generation: { images: number; seconds: number; imagesPerSecond: number | null } | null;
   /** CPU seconds the services reported (absent in results of gateways that predate it). */
   cpuSeconds?: MethodCpu;
@@ -67,6 +85,8 @@ export interface JobResult {
   methods: MethodResult[];
   /** Per task kind: tasks, summed seconds between their start and finish, and summed CPU seconds. */
   stages: Record<string, { tasks: number; seconds: number; cpuSeconds?: number | null }>;
+  /** Absent in results of gateways that predate them. */
+  warnings?: ResultWarning[];
 }
 
 /** A resolved method of a stored spec. */

@@ -5,7 +5,7 @@
 import type { Dataset, Job } from "../client/types.js";
 import { formatDuration } from "../progress/bar.js";
 import { formatMeanStd, percent, seconds } from "../results/format.js";
-import type { ResultsData } from "../results/table.js";
+import { formatInterval, type ResultsData } from "../results/table.js";
 import { accuracyChart, escapeXml } from "./svg-chart.js";
 
 /** A rendered grid. */
@@ -42,7 +42,7 @@ table{border-collapse:collapse;font-size:.9rem;margin:.5rem 0}th,td{padding:.25r
 th{text-align:left;background:#f6f6f6}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.baseline td:first-child{color:#555}.meta{color:#555;font-size:.9rem}.grids{display:flex;flex-wrap:wrap;gap:1.5rem}
 figure{margin:0}figcaption{font-size:.85rem;color:#444;margin:.2rem 0}img.grid{image-rendering:pixelated;border:1px solid #ddd}
-.pos{color:#1a7f37}.neg{color:#b42318}code{font-size:.85rem}`;
+.pos{color:#1a7f37}.neg{color:#b42318}.warning{color:#9a6700}code{font-size:.85rem}`;
 
 function gainCell(gain: { mean: number | null; std: number | null; n: number } | null | undefined): string {
   if (gain === null || gain === undefined) return `<td class="num">—</td>`;
@@ -56,6 +56,7 @@ function resultsTable(results: ResultsData): string {
     ...results.seeds.map((s) => `seed ${s}`),
     "mean ± std",
     ...results.baselines.map((b) => `Δ ${b}`),
+    ...(results.intervalBaseline !== null ? [`95% CI Δ ${results.intervalBaseline}`] : []),
     "synthetic / run",
     "gen img/s",
   ];
@@ -65,9 +66,10 @@ function resultsTable(results: ResultsData): string {
         .map((v) => `<td class="num">${percent(v)}</td>`)
         .join(
           "",
-        )}<td class="num"><b>${escapeXml(formatMeanStd(row.top1))}</b></td>${results.baselines.map((b) => gainCell(row.gains[b])).join("")}<td class="num">${row.syntheticImages}</td><td class="num">${row.imagesPerSecond === null ? "—" : row.imagesPerSecond.toFixed(2)}</td></tr>`,
+        )}<td class="num"><b>${escapeXml(formatMeanStd(row.top1))}</b></td>${results.baselines.map((b) => gainCell(row.gains[b])).join("")}${results.intervalBaseline !== null ? `<td class="num">${escapeXml(formatInterval(row.interval))}</td>` : ""}<td class="num">${row.syntheticImages}</td><td class="num">${row.imagesPerSecond === null ? "—" : row.imagesPerSecond.toFixed(2)}</td></tr>`,
   );
-  return `<table class="results"><thead><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
+  const warnings = results.warnings.map((w) => `<p class="warning">⚠ ${escapeXml(w.message)}</p>`).join("");
+  return `<table class="results"><thead><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>${warnings}`;
 }
 
 function perClassTable(input: ReportInput): string {

@@ -4,9 +4,9 @@
  * and its generation throughput; then the stages with their task count, summed task time, summed CPU
  * seconds and wall time.
  */
-import type { Job, MeanStd, MethodResult } from "../client/types.js";
+import type { GainInterval, Job, MeanStd, MethodResult, ResultWarning } from "../client/types.js";
 import { formatDuration } from "../progress/bar.js";
-import { formatMeanStd, percent, seconds } from "./format.js";
+import { formatMeanStd, percent, points, seconds } from "./format.js";
 import { meanStd, pairedGain } from "./stats.js";
 
 /** One method's row, as numbers (the HTML report formats the same rows). */
@@ -18,6 +18,8 @@ export interface ResultsRow {
   readonly top1: MeanStd;
   /** Gain over each baseline (label → paired mean ± std; null for the baseline itself). */
   readonly gains: Readonly<Record<string, MeanStd | null>>;
+  /** The gateway's paired interval of the gain over the reference baseline (null: none). */
+  readonly interval: GainInterval | null;
   /** Synthetic images in one run's training set (the first seed's). */
   readonly syntheticImages: number;
   readonly imagesPerSecond: number | null;
@@ -31,6 +33,14 @@ export interface ResultsData {
   readonly rows: readonly ResultsRow[];
   readonly classes: readonly string[];
   readonly testImages: number | null;
+  /** The baseline the intervals are against (the gateway's reference), null when no row has one. */
+  readonly intervalBaseline: string | null;
+  readonly warnings: readonly ResultWarning[];
+}
+
+/** An interval in points, `[-1.2, +3.4]`; `—` when missing. */
+export function formatInterval(interval: GainInterval | null): string {
+  return interval === null ? "—" : `[${points(interval.low, 1)}, ${points(interval.high, 1)}]`;
 }
 
 /** The rows of a succeeded job's result. */
@@ -52,13 +62,24 @@ export function resultsData(job: Pick<Job, "spec" | "result">): ResultsData {
           baseline.label === method.label ? null : pairedGain(method, baseline),
         ]),
       ),
+      interval: method.gainOverBaseline?.interval ?? null,
       syntheticImages: method.runs[0]?.syntheticImages ?? 0,
       imagesPerSecond: method.generation?.imagesPerSecond ?? null,
       trainSeconds: meanStd(method.runs.map((run) => run.trainSeconds)),
     };
   });
   const testImages = result.methods[0]?.runs[0]?.sampleCount ?? null;
-  return { seeds, baselines: baselines.map((b) => b.label), rows, classes: result.classes, testImages };
+  const intervalBaseline =
+    result.methods.find((m) => m.gainOverBaseline?.interval != null)?.gainOverBaseline?.baseline ?? null;
+  return {
+    seeds,
+    baselines: baselines.map((b) => b.label),
+    rows,
+    classes: result.classes,
+    testImages,
+    intervalBaseline,
+    warnings: result.warnings ?? [],
+  };
 }
 
 type Align = "left" | "right";
@@ -94,6 +115,7 @@ export function formatResultsTable(job: Pick<Job, "spec" | "result">, options: T
     ...data.seeds.map((seed) => `seed ${seed}`),
     "mean ± std",
     ...data.baselines.map((b) => `Δ ${b}`),
+    ...(data.intervalBaseline !== null ? [`95% CI Δ ${data.intervalBaseline}`] : []),
     "synthetic",
     "gen img/s",
   ];
@@ -105,6 +127,7 @@ export function formatResultsTable(job: Pick<Job, "spec" | "result">, options: T
       const gain = row.gains[b];
       return gain === null || gain === undefined ? "—" : formatMeanStd(gain, { signed: true });
     }),
+    ...(data.intervalBaseline !== null ? [formatInterval(row.interval)] : []),
     String(row.syntheticImages),
     row.imagesPerSecond === null ? "—" : row.imagesPerSecond.toFixed(2),
   ]);
@@ -130,5 +153,10 @@ export function formatResultsTable(job: Pick<Job, "spec" | "result">, options: T
   ]);
   const total =
     options.jobSeconds !== undefined ? `\nJob wall time: ${formatDuration(options.jobSeconds)}` : "";
-  return `${title}\n\n${renderTextTable(header, rows, align)}\n\nStages (task time and cpu: summed over the stage's tasks; cpu as the services measured it)\n\n${stageTable}${total}`;
+  const warnings = data.warnings.map((w) => `\nwarning: ${w.message}`).join("");
+  const intervalNote =
+    data.intervalBaseline !== null
+      ? "\n95% CI: paired bootstrap over seeds and test images; an interval that includes 0 does not resolve the gain."
+      : "";
+  return `${title}\n\n${renderTextTable(header, rows, align)}${intervalNote}${warnings}\n\nStages (task time and cpu: summed over the stage's tasks; cpu as the services measured it)\n\n${stageTable}${total}`;
 }

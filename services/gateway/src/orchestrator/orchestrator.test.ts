@@ -179,6 +179,21 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     const mix = byLabel["diff-mix"];
     assert.ok(Math.abs(mix.gainOverBaseline.mean - 0.02) < 1e-9, JSON.stringify(mix.gainOverBaseline));
     assert.equal(mix.gainOverBaseline.n, 2);
+    // The fake classifier gets every test image right for both: a paired interval of exactly 0, which
+    // the result (read back over REST, through the response schema) flags as unresolved.
+    assert.deepEqual(mix.gainOverBaseline.interval, {
+      low: 0,
+      high: 0,
+      level: 0.95,
+      seeds: 2,
+      images: result.testImages,
+      resolved: false,
+    });
+    assert.ok(
+      result.warnings.some(
+        (w: { code: string; method?: string }) => w.code === "gain_unresolved" && w.method === "diff-mix",
+      ),
+    );
     assert.deepEqual(mix.perClassAccuracy.mean.length, 2);
     assert.equal(mix.perClassAccuracy.mean[1], null, "NaN per-class accuracy becomes null");
     assert.equal(mix.runs[0].syntheticImages, 20);

@@ -192,7 +192,31 @@ export const jobResultSchema = {
               {
                 type: "object",
                 required: ["baseline", "mean", "std", "n"],
-                properties: { baseline: { type: "string" }, ...meanStd.properties },
+                properties: {
+                  baseline: { type: "string" },
+                  ...meanStd.properties,
+                  // Optional: results stored before evaluations returned per-image predictions lack it.
+                  interval: {
+                    anyOf: [
+                      {
+                        type: "object",
+                        required: ["low", "high", "level", "seeds", "images", "resolved"],
+                        properties: {
+                          low: { type: "number" },
+                          high: { type: "number" },
+                          level: { type: "number", description: "coverage, 0.95" },
+                          seeds: { type: "integer" },
+                          images: { type: "integer" },
+                          resolved: { type: "boolean", description: "the interval excludes 0" },
+                        },
+                        additionalProperties: false,
+                      },
+                      { type: "null" },
+                    ],
+                    description:
+                      "paired bootstrap percentile interval of the gain, resampling seeds and test images together (the same images for both classifiers); null: no per-image results",
+                  },
+                },
                 additionalProperties: false,
               },
               { type: "null" },
@@ -216,6 +240,25 @@ export const jobResultSchema = {
           },
           // Optional, like stages[*].cpuSeconds: results stored before the services measured CPU lack it.
           cpuSeconds: methodCpu,
+        },
+        additionalProperties: false,
+      },
+    },
+    testImages: {
+      type: ["integer", "null"],
+      description: "test images every run was scored on",
+    },
+    warnings: {
+      type: "array",
+      description:
+        "what to know before trusting a figure: `small_test_split` (under 100 test images), `gain_unresolved` (a gain whose interval includes 0)",
+      items: {
+        type: "object",
+        required: ["code", "message"],
+        properties: {
+          code: { type: "string", enum: ["gain_unresolved", "small_test_split"] },
+          method: { type: "string" },
+          message: { type: "string" },
         },
         additionalProperties: false,
       },

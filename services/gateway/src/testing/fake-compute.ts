@@ -319,6 +319,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
         perClassAccuracy: options.perClassAccuracy?.(top1) ?? new Array<number>(k).fill(top1),
         confusionMatrix: { classCount: k, counts },
         meanLoss: 0.3,
+        predictions: request.images.map((image) => image.label),
       },
       cpuSeconds: 0.125,
     };

@@ -19,6 +19,11 @@ export interface EvaluateOutput {
   confusionMatrix: { classCount: number; counts: number[] };
   /** CPU seconds the classifier service reported for the evaluation; null when it measured none. */
   cpuSeconds: number | null;
+  /**
+   * Per test image in the dataset's order, 1 when the checkpoint predicted its label: what the paired
+   * intervals of the result resample. Absent in outputs of services that predate predictions.
+   */
+  correct?: number[];
 }
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
@@ -67,6 +72,9 @@ export function evaluateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
       },
       cpuSeconds: response.cpuSeconds ?? null,
     };
+    // Only a full answer lines up with the test images; a shorter one would pair the wrong images.
+    if (metrics.predictions.length === images.length)
+      output.correct = metrics.predictions.map((p, i) => (p === job.images.test[i].label ? 1 : 0));
     return { output };
   };
 }

@@ -15,11 +15,12 @@ export type { EvaluateOutput } from "./evaluate.js";
 export { type AdapterRecord, adapterPrefix, type FinetuneOutput } from "./finetune.js";
 export { type GenerateOutput, syntheticKey, syntheticPrefix } from "./generate.js";
 export {
+  type GainInterval,
   type JobResult,
   type MeanStd,
   type MethodCpu,
-  meanStd,
   REFERENCE_BASELINE,
+  type ResultWarning,
   summarize,
 } from "./summarize.js";
 export { checkpointKey, type TrainOutput } from "./train.js";

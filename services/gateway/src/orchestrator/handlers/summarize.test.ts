@@ -91,3 +91,65 @@ describe("summarize: CPU seconds", () => {
     assert.equal(baseline.cpuSeconds.total, 2);
   });
 });
+
+/** `n` per-image results of which the first `right` are correct. */
+const correctOf = (n: number, right: number) => Array.from({ length: n }, (_, i) => (i < right ? 1 : 0));
+
+describe("summarize: intervals and warnings", () => {
+  const evaluated = (correct: number[]) => ({
+    ...EVALUATED,
+    sampleCount: correct.length,
+    top1Accuracy: correct.reduce((a, b) => a + b, 0) / correct.length,
+    correct,
+  });
+
+  test("a clear gain on a large test split is resolved and draws no warning", () => {
+    const { spec, tasks } = finishedTasks([{ preset: "real-guidance" }], (key, kind) =>
+      kind !== "evaluate"
+        ? {}
+        : key.includes("real-guidance")
+          ? evaluated(correctOf(400, 300))
+          : evaluated(correctOf(400, 200)),
+    );
+    const result = summarize(spec, ["a", "b"], tasks);
+    const gain = result.methods.find((m) => m.label === "real-guidance")!.gainOverBaseline!;
+    assert.equal(gain.mean, 0.25);
+    assert.ok(gain.interval, "per-image results give an interval");
+    assert.ok(gain.interval.low > 0 && gain.interval.low < 0.25 && gain.interval.high > 0.25);
+    assert.equal(gain.interval.resolved, true);
+    assert.equal(gain.interval.images, 400);
+    assert.equal(result.testImages, 400);
+    assert.deepEqual(result.warnings, []);
+  });
+
+  test("a small test split warns, and a gain within its noise is flagged unresolved", () => {
+    // 20 images: the method gets one more right than the baseline.
+    const { spec, tasks } = finishedTasks([{ preset: "real-guidance" }], (key, kind) =>
+      kind !== "evaluate"
+        ? {}
+        : key.includes("real-guidance")
+          ? evaluated(correctOf(20, 11))
+          : evaluated(correctOf(20, 10)),
+    );
+    const result = summarize(spec, ["a", "b"], tasks);
+    const gain = result.methods.find((m) => m.label === "real-guidance")!.gainOverBaseline!;
+    assert.ok(gain.interval && gain.interval.low <= 0 && gain.interval.high > 0);
+    assert.equal(gain.interval.resolved, false);
+    assert.deepEqual(
+      result.warnings.map((w) => [w.code, w.method]),
+      [
+        ["small_test_split", undefined],
+        ["gain_unresolved", "real-guidance"],
+      ],
+    );
+    assert.match(result.warnings[0].message, /20 images: one image is worth 5\.0 points/);
+  });
+
+  test("evaluations without per-image results give no interval, as before", () => {
+    const { spec, tasks } = finishedTasks([{ preset: "real-guidance" }], (_, kind) =>
+      kind === "evaluate" ? EVALUATED : {},
+    );
+    const result = summarize(spec, ["a", "b"], tasks);
+    assert.equal(result.methods.find((m) => m.label === "real-guidance")!.gainOverBaseline!.interval, null);
+  });
+});

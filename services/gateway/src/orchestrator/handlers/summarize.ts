@@ -1,10 +1,12 @@
 /**
  * The summarize task, the DAG's sink: gathers every run's evaluation into the job's result — accuracy per
  * method and seed, mean ± std over seeds, per-class accuracy, the gain over the no-augmentation baseline
- * (paired by seed), generation throughput, the time each stage took, and the CPU seconds the compute
+ * (paired by seed, with a paired bootstrap interval over seeds and test images), warnings where the test
+ * split is too small to resolve what the result shows, generation throughput, the time each stage took, and the CPU seconds the compute
  * services reported per stage and per method. The store saves it as the job's result in the transaction
  * that completes the job.
  */
+import { type MeanStd, meanStd, pairedBootstrap } from "../../../../../shared/stats/index.js";
 import type { JobSpec } from "../../job-spec.js";
 import type { Task } from "../../store/index.js";
 import { finetuneKey } from "../planner.js";
@@ -35,12 +37,29 @@ export interface MethodCpu {
   finetuneSharedWith: string[];
 }
 
-/** Mean, sample standard deviation (n − 1; null below two values) and count. */
-export interface MeanStd {
-  mean: number | null;
-  std: number | null;
-  n: number;
+export type { MeanStd };
+
+/** A 95% paired interval of a gain, resampling seeds and test images (shared/stats pairedBootstrap). */
+export interface GainInterval {
+  low: number;
+  high: number;
+  level: number;
+  seeds: number;
+  images: number;
+  /** The interval excludes 0: the test split resolves the sign of the gain. */
+  resolved: boolean;
 }
+
+/** Something the caller should know before trusting a figure of the result. */
+export interface ResultWarning {
+  code: "gain_unresolved" | "small_test_split";
+  /** The method it is about, when it is about one. */
+  method?: string;
+  message: string;
+}
+
+/** Below this many test images one image moves accuracy by more than a point. */
+export const SMALL_TEST_SPLIT = 100;
 
 /** The job result (see schemas/jobs.ts `jobResultSchema`). */
 export interface JobResult {
@@ -60,11 +79,14 @@ export interface JobResult {
     }[];
     top1Accuracy: MeanStd;
     perClassAccuracy: { mean: (number | null)[]; std: (number | null)[] };
-    gainOverBaseline: (MeanStd & { baseline: string }) | null;
+    gainOverBaseline: (MeanStd & { baseline: string; interval: GainInterval | null }) | null;
     generation: { images: number; seconds: number; imagesPerSecond: number | null } | null;
     cpuSeconds: MethodCpu;
   }[];
   stages: Record<string, { tasks: number; seconds: number; cpuSeconds: number | null }>;
+  /** Test images every run was scored on (null without an evaluation). */
+  testImages: number | null;
+  warnings: ResultWarning[];
 }
 
 /** The CPU seconds a task's output reports (undefined in outputs stored before services measured it). */
@@ -86,20 +108,11 @@ function sumKnown(values: readonly (number | null)[]): number | null {
 /** The baseline gains are measured against. */
 export const REFERENCE_BASELINE = "no-augmentation";
 
-/** Mean and sample standard deviation of the non-null values. */
-export function meanStd(values: readonly (number | null)[]): MeanStd {
-  const xs = values.filter((v): v is number => v !== null && Number.isFinite(v));
-  const n = xs.length;
-  if (n === 0) return { mean: null, std: null, n };
-  const mean = xs.reduce((a, b) => a + b, 0) / n;
-  const std = n < 2 ? null : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1));
-  return { mean, std, n };
-}
-
 /** Builds the result from the spec and the job's tasks (their outputs). */
 export function summarize(spec: JobSpec, classes: readonly string[], tasks: readonly Task[]): JobResult {
   const byKey = new Map(tasks.map((t) => [t.key, t]));
   const accuracy = new Map<string, Map<number, number>>();
+  const correctness = new Map<string, Map<number, number[]>>();
   const finetuneOf = (method: JobSpec["methods"][number]) =>
     method.generation !== null && method.finetuning.method !== "none" ? finetuneKey(method.finetuning) : null;
   const methods = spec.methods.map((method) => {
@@ -122,6 +135,17 @@ export function summarize(spec: JobSpec, classes: readonly string[], tasks: read
       ];
     });
     accuracy.set(method.label, new Map(runs.map((r) => [r.seed, r.top1Accuracy])));
+    correctness.set(
+      method.label,
+      new Map(
+        spec.seeds.flatMap((seed) => {
+          const out = byKey.get(`evaluate:${method.label}:seed=${seed}`)?.output as
+            | EvaluateOutput
+            | undefined;
+          return out?.correct ? [[seed, out.correct] as const] : [];
+        }),
+      ),
+    );
     const perClass = classes.map((_, c) => meanStd(runs.map((r) => r.perClassAccuracy[c] ?? null)));
     const shards = tasks.filter(
       (t) => t.kind === "generate" && t.key.startsWith(`generate:${method.label}:seed=`),
@@ -158,7 +182,7 @@ export function summarize(spec: JobSpec, classes: readonly string[], tasks: read
       runs,
       top1Accuracy: meanStd(runs.map((r) => r.top1Accuracy)),
       perClassAccuracy: { mean: perClass.map((m) => m.mean), std: perClass.map((m) => m.std) },
-      gainOverBaseline: null as (MeanStd & { baseline: string }) | null,
+      gainOverBaseline: null as JobResult["methods"][number]["gainOverBaseline"],
       generation:
         method.generation === null
           ? null
@@ -173,9 +197,14 @@ export function summarize(spec: JobSpec, classes: readonly string[], tasks: read
       const gains = method.runs
         .filter((r) => reference.has(r.seed))
         .map((r) => r.top1Accuracy - reference.get(r.seed)!);
-      method.gainOverBaseline = { baseline: REFERENCE_BASELINE, ...meanStd(gains) };
+      method.gainOverBaseline = {
+        baseline: REFERENCE_BASELINE,
+        ...meanStd(gains),
+        interval: gainInterval(correctness.get(method.label), correctness.get(REFERENCE_BASELINE)),
+      };
     }
   }
+  const testImages = methods.find((m) => m.runs.length > 0)?.runs[0].sampleCount ?? null;
   const stages: JobResult["stages"] = {};
   for (const task of tasks) {
     if (task.kind === "summarize" || task.state !== "succeeded" || !task.startedAt || !task.finishedAt)
@@ -185,7 +214,49 @@ export function summarize(spec: JobSpec, classes: readonly string[], tasks: read
     stage.seconds += (task.finishedAt.getTime() - task.startedAt.getTime()) / 1000;
     stage.cpuSeconds = sumKnown([stage.cpuSeconds, cpuOf(task)]);
   }
-  return { classes: [...classes], methods, stages };
+  return { classes: [...classes], methods, stages, testImages, warnings: warningsOf(methods, testImages) };
+}
+
+/**
+ * The paired interval of A − B over the seeds both have per-image results for; null when they share
+ * none (outputs of services that predate predictions) or their test sets differ in size.
+ */
+function gainInterval(
+  a: ReadonlyMap<number, number[]> | undefined,
+  b: ReadonlyMap<number, number[]> | undefined,
+): GainInterval | null {
+  if (a === undefined || b === undefined) return null;
+  const seeds = [...a.keys()].filter((seed) => b.has(seed));
+  if (seeds.length === 0) return null;
+  const rowsA = seeds.map((seed) => a.get(seed)!);
+  const rowsB = seeds.map((seed) => b.get(seed)!);
+  const images = rowsA[0].length;
+  if (images === 0 || [...rowsA, ...rowsB].some((row) => row.length !== images)) return null;
+  const { low, high, level, resolved } = pairedBootstrap(rowsA, rowsB);
+  return { low, high, level, seeds: seeds.length, images, resolved };
+}
+
+const pts = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}`;
+
+/** What the caller should know: a test split too small for the figures, gains it does not resolve. */
+function warningsOf(methods: JobResult["methods"], testImages: number | null): ResultWarning[] {
+  const warnings: ResultWarning[] = [];
+  if (testImages !== null && testImages < SMALL_TEST_SPLIT)
+    warnings.push({
+      code: "small_test_split",
+      message: `the test split has ${testImages} images: one image is worth ${(100 / testImages).toFixed(1)} points of accuracy, so differences of a few points are within noise`,
+    });
+  for (const method of methods) {
+    const gain = method.gainOverBaseline;
+    if (gain?.interval == null || gain.mean === null || gain.interval.resolved) continue;
+    const { low, high, level, seeds, images } = gain.interval;
+    warnings.push({
+      code: "gain_unresolved",
+      method: method.label,
+      message: `${method.label}: the gain of ${pts(gain.mean)} points over ${gain.baseline} is not resolved: its ${Math.round(level * 100)}% interval, ${pts(low)} to ${pts(high)} points over ${seeds} seed(s) and ${images} test images, includes 0`,
+    });
+  }
+  return warnings;
 }
 
 /** Builds the handler. */
