@@ -39,6 +39,8 @@ import {
   TrainUploadRequestSchema,
   type UtilizationMode,
 } from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import type { ArtifactSchema } from "../shared/gen/diffda/common/v1/artifact_pb.js";
+import { type ImageDataSchema, ImageFormat } from "../shared/gen/diffda/common/v1/image_pb.js";
 import {
   type FinetuneMethod,
   FinetuneRequestSchema,
@@ -218,9 +220,10 @@ function wirePayloads(schema: DescMessage, valid: Buffer, seed: number): Payload
       field.fieldKind === "list" && (field.listKind === "message" || wireTypeOf(field) === LEN)
         ? Buffer.concat(Array(n).fill(Buffer.concat([tag(field.number, LEN), varint(0)])))
         : lenField(field.number, Buffer.alloc(n, 1));
+    // Concatenated messages merge and repeated fields append: the valid request plus the flood.
     one(
-      `${n} entries in ${[...repeated.path, field].map((f) => f.name).join(".")}`,
-      wrap(repeated.path, entries),
+      `valid message plus ${n} entries in ${[...repeated.path, field].map((f) => f.name).join(".")}`,
+      Buffer.concat([valid, wrap(repeated.path, entries)]),
     );
   }
   for (const { path, field } of findFields(schema, isString).slice(0, 3)) {
@@ -259,7 +262,7 @@ function payloadsOf(target: Target, seed: number): Payload[] {
   if (streamsRequests) {
     out.push({ name: "no messages at all", messages: [] });
     out.push({ name: "the header twice", messages: [first, first, ...target.valid.slice(1)] });
-    for (const p of wire.filter((w) => (w.messages[0]?.length ?? 0) > 0).slice(0, 12)) {
+    for (const p of wire.filter((w) => (w.messages[0]?.length ?? 0) > 0)) {
       out.push({ name: `valid header, then ${p.name}`, messages: [first, ...p.messages] });
     }
   }
@@ -270,12 +273,19 @@ function payloadsOf(target: Target, seed: number): Payload[] {
 
 const identity = (b: Buffer) => b;
 
-/** Sends `messages` on one call of `method` and resolves with the status code it ends with. */
-function rawCall(client: GrpcClient, method: DescMethod, messages: Buffer[]): Promise<number> {
+/** How a call ended. */
+interface Outcome {
+  readonly code: number;
+  readonly details: string;
+}
+
+/** Sends `messages` on one call of `method` and resolves with the status it ends with. */
+function rawCall(client: GrpcClient, method: DescMethod, messages: Buffer[]): Promise<Outcome> {
   const path = methodPath(method);
   const options = { deadline: Date.now() + CALL_DEADLINE_MS };
   return new Promise((resolve) => {
-    const done = (error: ServiceError | null) => resolve(error ? error.code : 0);
+    const done = (error: ServiceError | null) =>
+      resolve(error ? { code: error.code, details: error.details } : { code: 0, details: "" });
     switch (method.methodKind) {
       case "unary":
         client.makeUnaryRequest(
@@ -299,7 +309,7 @@ function rawCall(client: GrpcClient, method: DescMethod, messages: Buffer[]): Pr
         );
         call.on("data", () => {});
         call.on("error", () => {});
-        call.on("status", (s) => resolve(s.code));
+        call.on("status", (s) => resolve({ code: s.code, details: s.details }));
         return;
       }
       case "client_streaming": {
@@ -313,7 +323,7 @@ function rawCall(client: GrpcClient, method: DescMethod, messages: Buffer[]): Pr
         const call = client.makeBidiStreamRequest(path, identity, identity, new Metadata(), options);
         call.on("data", () => {});
         call.on("error", () => {});
-        call.on("status", (s) => resolve(s.code));
+        call.on("status", (s) => resolve({ code: s.code, details: s.details }));
         for (const m of messages) call.write(m);
         call.end();
         return;
@@ -349,6 +359,41 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
     const checkpoint = { name: "model.onnx", content: garbage, sha256: sha256Hex(garbage) };
     const real = await labelledSet(1, 1);
     const by = (name: string) => () => services.get(name) as ServiceProcess;
+    // Images whose declared shape, format or bytes are nonsense (each replaces the whole image list).
+    const ok = png[0] as (typeof png)[number];
+    const tiny = Buffer.alloc(10, 7);
+    const badImages: { name: string; image: Init<typeof ImageDataSchema> }[] = [
+      { name: "PNG of garbage bytes", image: { ...ok, data: garbage, sha256: sha256Hex(garbage) } },
+      { name: "image sha256 mismatch", image: { ...ok, sha256: "0".repeat(64) } },
+      { name: "image format 999", image: { ...ok, format: UNKNOWN_ENUM as ImageFormat } },
+      { name: "PNG shape disagrees with header", image: { ...ok, width: 7, height: 9000, channels: 4 } },
+      // Allowed by image.proto (channels is informative for encoded files): this one may succeed.
+      { name: "PNG with channels 0", image: { ...ok, channels: 0 } },
+      {
+        name: "raw image with 2 channels",
+        image: {
+          format: ImageFormat.RAW_U8,
+          data: Buffer.alloc(32 * 32 * 2),
+          width: 32,
+          height: 32,
+          channels: 2,
+        },
+      },
+      {
+        name: "raw image 2^32-1 square, 10 bytes",
+        image: { format: ImageFormat.RAW_U8, data: tiny, width: 0xffffffff, height: 0xffffffff, channels: 3 },
+      },
+      {
+        name: "raw image 32x32x3, 10 bytes",
+        image: { format: ImageFormat.RAW_U8, data: tiny, width: 32, height: 32, channels: 3 },
+      },
+      {
+        name: "raw image 0x0",
+        image: { format: ImageFormat.RAW_U8, data: Buffer.alloc(0), width: 0, height: 0 },
+      },
+    ];
+    const withBad = <T extends { label: number }>(list: readonly T[], image: Init<typeof ImageDataSchema>) =>
+      list.map((i) => ({ ...i, image }));
 
     // GenerationService
     const gen = encoder(GenerateShardRequestSchema);
@@ -404,6 +449,16 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
             }),
           ],
         },
+        ...badImages.map((b) => ({
+          name: `img2img source: ${b.name}`,
+          messages: [
+            gen({
+              ...generate,
+              method: { case: "img2imgIntraClass", value: { strength: 0.5 } },
+              sources: withBad(images, b.image),
+            }),
+          ],
+        })),
         {
           name: "adapter with garbage file",
           messages: [
@@ -455,6 +510,10 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
       semantic: [
         ...badSpecs.map((b) => ({ name: b.name, messages: [ft({ spec: b.spec, images })] })),
         { name: "no spec", messages: [ft({ images })] },
+        ...badImages.map((b) => ({
+          name: b.name,
+          messages: [ft({ spec, images: withBad(images, b.image) })],
+        })),
         {
           name: "labels out of range",
           messages: [ft({ spec, images: images.map((i) => ({ ...i, label: 77 })) })],
@@ -472,6 +531,10 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
         { name: "chunk before header", messages: [ftChunk(0, images), ftHeader(spec, 2)] },
         { name: "chunk offset 2^32-1", messages: [ftHeader(spec, 2), ftChunk(0xffffffff, images)] },
         { name: "more images than announced", messages: [ftHeader(spec, 1), ftChunk(0, images)] },
+        ...badImages.map((b) => ({
+          name: b.name,
+          messages: [ftHeader(spec, 2), ftChunk(0, withBad(images, b.image))],
+        })),
         { name: "empty payload", messages: [ftUp({})] },
       ],
     });
@@ -520,6 +583,10 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
       semantic: [
         ...badTrainSpecs.map((b) => ({ name: b.name, messages: [tr({ spec: b.spec, realImages: real })] })),
         { name: "no spec", messages: [tr({ realImages: real })] },
+        ...badImages.map((b) => ({
+          name: b.name,
+          messages: [tr({ spec: tspec, realImages: withBad(real, b.image) })],
+        })),
         { name: "no images", messages: [tr({ spec: tspec })] },
         {
           name: "labels out of range, bad soft labels",
@@ -543,6 +610,10 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
           messages: [trHeader(b.spec, real.length), trChunk(0, real)],
         })),
         { name: "real count 2^32-1", messages: [trHeader(tspec, 0xffffffff), trChunk(0, real)] },
+        ...badImages.map((b) => ({
+          name: b.name,
+          messages: [trHeader(tspec, real.length), trChunk(0, withBad(real, b.image))],
+        })),
         {
           name: "synthetic chunk never announced",
           messages: [
@@ -556,13 +627,22 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
         { name: "empty payload", messages: [trUp({})] },
       ],
     });
-    const espec = { jobId: "fuzz", checkpoint };
+    // A real checkpoint, so that well-formed evaluation requests get past loading it.
+    const trained = connect(ClassifierService, by("classifier")().address);
+    closers.push(trained.channel.close);
+    let realCheckpoint: Init<typeof ArtifactSchema> | undefined;
+    for await (const r of trained.client.train({ spec: tspec, realImages: real })) {
+      const c = r.event.case === "result" ? r.event.value.checkpoint : undefined;
+      if (c) realCheckpoint = { name: c.name, mediaType: c.mediaType, content: c.content, sha256: c.sha256 };
+    }
+    assert.ok(realCheckpoint, "the classifier trains the checkpoint the evaluation cases use");
+    const espec = { jobId: "fuzz", checkpoint: realCheckpoint };
     const evHeader = (s: object, imageCount: number) =>
       evUp({ payload: { case: "header", value: { spec: s, imageCount } } });
     const evChunk = (offset: number, list: typeof real) =>
       evUp({ payload: { case: "chunk", value: { offset, images: list } } });
     const badEvalSpecs = [
-      { name: "garbage checkpoint", spec: espec },
+      { name: "garbage checkpoint", spec: { ...espec, checkpoint } },
       { name: "no checkpoint", spec: { jobId: "fuzz" } },
       { name: "checkpoint sha256 mismatch", spec: { checkpoint: { ...checkpoint, sha256: "00" } } },
       { name: "batch size 0", spec: { ...espec, batchSize: 0 } },
@@ -577,6 +657,14 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
         ...badEvalSpecs.map((b) => ({ name: b.name, messages: [ev({ spec: b.spec, images: real })] })),
         { name: "no spec", messages: [ev({ images: real })] },
         { name: "no images", messages: [ev({ spec: espec })] },
+        ...badImages.map((b) => ({
+          name: b.name,
+          messages: [ev({ spec: espec, images: withBad(real, b.image) })],
+        })),
+        {
+          name: "labels out of range",
+          messages: [ev({ spec: espec, images: real.map((i) => ({ ...i, label: 0xffffffff })) })],
+        },
       ],
     });
     targets.push({
@@ -591,6 +679,14 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
         })),
         { name: "image count 2^32-1", messages: [evHeader(espec, 0xffffffff), evChunk(0, real)] },
         { name: "chunk before header", messages: [evChunk(0, real), evHeader(espec, real.length)] },
+        ...badImages.map((b) => ({
+          name: b.name,
+          messages: [evHeader(espec, real.length), evChunk(0, withBad(real, b.image))],
+        })),
+        {
+          name: "fewer images than announced",
+          messages: [evHeader(espec, real.length + 5), evChunk(0, real)],
+        },
         { name: "empty payload", messages: [evUp({})] },
       ],
     });
@@ -647,15 +743,15 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
       const failures: string[] = [];
       const payloads = payloadsOf(target, 1000 + index);
       for (const payload of payloads) {
-        const code = await rawCall(client, target.method, payload.messages);
+        const { code, details } = await rawCall(client, target.method, payload.messages);
         const codeName = grpcCodeName(code);
         local.set(codeName, (local.get(codeName) ?? 0) + 1);
         counts.set(codeName, (counts.get(codeName) ?? 0) + 1);
         payloadTotal++;
-        if (code === 13 || code === 2) failures.push(`${payload.name}: ${codeName}`);
-        assert.equal(
-          service.child.exitCode,
-          null,
+        if (code === 13 || code === 2) failures.push(`${payload.name}: ${codeName} ${details}`);
+        assert.deepEqual(
+          [service.child.exitCode, service.child.signalCode],
+          [null, null],
           `${service.name} exited after "${payload.name}": ${service.stderr().slice(-2000)}`,
         );
         const { status } = await health.client.check({ service: target.serviceDesc.typeName });
