@@ -16,8 +16,8 @@ import { basename, resolve } from "node:path";
 import { LocalEngine } from "../services/generation/src/index.js";
 import { tempTinyModel } from "../shared/diffusion/testing/fixtures.js";
 import { GenerationService } from "../shared/gen/diffda/generation/v1/generation_pb.js";
+import { startService } from "../shared/testing/service-process.js";
 import { connect } from "../test/support/clients.js";
-import { startService } from "../test/support/process.js";
 
 const count = Number(process.env.COUNT ?? 128);
 const batch = Number(process.env.BATCH ?? 8);

@@ -11,8 +11,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { type ServiceProcess, startService } from "../shared/testing/service-process.js";
 import { TINY, TINY_EDIT, tinyModels } from "../test/support/models.js";
-import { type ServiceProcess, startService } from "../test/support/process.js";
 import { REPO_ROOT } from "./kustomize.js";
 
 const REPLICAS = 3;

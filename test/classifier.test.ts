@@ -17,9 +17,9 @@ import {
 } from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import type { Client } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
+import { type ServiceProcess, startService } from "../shared/testing/service-process.js";
 import { classImage, classifierSpec, labelledSet } from "./support/classes.js";
 import { connect, type Init, rpcError } from "./support/clients.js";
-import { type ServiceProcess, startService } from "./support/process.js";
 
 type TrainInit = Init<typeof TrainRequestSchema>;
 type SpecInit = Init<typeof TrainSpecSchema>;

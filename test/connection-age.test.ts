@@ -18,9 +18,9 @@ import {
   createComputeClients,
 } from "../services/gateway/src/orchestrator/compute-clients.js";
 import type { TrainUploadRequestSchema } from "../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import { metricValue, type ServiceProcess, startService } from "../shared/testing/service-process.js";
 import { classifierSpec, labelledSet } from "./support/classes.js";
 import { type Init, rpcError, TEST_LIMITS } from "./support/clients.js";
-import { metricValue, type ServiceProcess, startService } from "./support/process.js";
 
 /** The records of the stand-in DNS and every time a channel asked for them. */
 const dns = {

@@ -31,10 +31,15 @@ import type { Artifact, JobEvent } from "../cli/client/types.js";
 import { freePort } from "../cli/embedded/ports.js";
 import { readZip } from "../services/gateway/src/archive/zip-reader.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
-import { type GatewayProcess, startGatewayProcess } from "./support/gateway.js";
-import { pngTestImage } from "./support/images.js";
+import { type GatewayProcess, startGatewayProcess } from "../shared/testing/gateway-process.js";
+import { pngTestImage } from "../shared/testing/png-image.js";
+import {
+  type LogLine,
+  metricValue,
+  type ServiceProcess,
+  startService,
+} from "../shared/testing/service-process.js";
 import { TINY, TINY_EDIT, type TinyModels, tinyModels } from "./support/models.js";
-import { type LogLine, metricValue, type ServiceProcess, startService } from "./support/process.js";
 
 const DATABASE_URL = process.env.DIFFDA_TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 // Uploaded, not built in: a fresh checkout would first spend minutes caching fashion-mnist.

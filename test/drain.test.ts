@@ -7,10 +7,10 @@ import { after, before, describe, it } from "node:test";
 import type { GenerateShardRequestSchema } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import { GenerationService } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import { Health, RpcError, ServingStatus } from "../shared/rpc/index.js";
+import { pngTestImage } from "../shared/testing/png-image.js";
+import { startService } from "../shared/testing/service-process.js";
 import { connect, type Init } from "./support/clients.js";
-import { pngTestImage } from "./support/images.js";
 import { TINY, type TinyModels, tinyModels } from "./support/models.js";
-import { startService } from "./support/process.js";
 
 describe("SIGTERM drains a service", () => {
   let models: TinyModels;

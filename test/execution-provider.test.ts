@@ -12,11 +12,11 @@ import { FinetuneService } from "../shared/gen/diffda/finetune/v1/finetune_pb.js
 import { GenerationService } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import type { RpcChannel } from "../shared/rpc/index.js";
 import { probeProvider } from "../shared/service/execution-provider.js";
+import { pngTestImage } from "../shared/testing/png-image.js";
+import { type LogLine, type ServiceProcess, startService } from "../shared/testing/service-process.js";
 import { classifierSpec, labelledSet } from "./support/classes.js";
 import { connect } from "./support/clients.js";
-import { pngTestImage } from "./support/images.js";
 import { TINY, type TinyModels, tinyInversionSpec, tinyModels } from "./support/models.js";
-import { type LogLine, type ServiceProcess, startService } from "./support/process.js";
 
 const SERVICES = ["generation", "finetune", "classifier"] as const;
 

@@ -17,10 +17,10 @@ import {
 import { GenerationService } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import type { Client } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
+import { pngTestImage } from "../shared/testing/png-image.js";
+import { metricValue, type ServiceProcess, startService } from "../shared/testing/service-process.js";
 import { connect, type Init, rpcError } from "./support/clients.js";
-import { pngTestImage } from "./support/images.js";
 import { TINY, type TinyModels, tinyInversionSpec, tinyModels } from "./support/models.js";
-import { metricValue, type ServiceProcess, startService } from "./support/process.js";
 
 type FinetuneInit = Init<typeof FinetuneRequestSchema>;
 type SpecInit = Init<typeof FinetuneSpecSchema>;

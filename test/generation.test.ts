@@ -15,10 +15,10 @@ import {
 } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import { type Client, RpcError } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
+import { pngTestImage } from "../shared/testing/png-image.js";
+import { metricValue, type ServiceProcess, startService } from "../shared/testing/service-process.js";
 import { connect, type Init, rpcError } from "./support/clients.js";
-import { pngTestImage } from "./support/images.js";
 import { TINY, TINY_EDIT, type TinyModels, tinyModels } from "./support/models.js";
-import { metricValue, type ServiceProcess, startService } from "./support/process.js";
 
 /** A request init shape (not a message instance), so tests can spread and override fields. */
 type Request = Init<typeof GenerateShardRequestSchema>;

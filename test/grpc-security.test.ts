@@ -12,8 +12,8 @@ import {
 } from "../services/gateway/src/orchestrator/compute-clients.js";
 import { type ConfigOf, clientSecurity, loadConfig } from "../shared/config/index.js";
 import { type CertDir, certDir, type TestCa, type TestCert } from "../shared/rpc/test-certs.js";
+import { type ServiceProcess, startService } from "../shared/testing/service-process.js";
 import { rpcError, TEST_LIMITS } from "./support/clients.js";
-import { type ServiceProcess, startService } from "./support/process.js";
 
 const TOKEN = "e2e-shared-token-0123456789";
 

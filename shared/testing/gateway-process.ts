@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import type { LogLine } from "./process.js";
+import type { LogLine } from "./service-process.js";
 
 /** The gateway started as its own process (`services/gateway/src/main.ts`). */
 export interface GatewayProcess {

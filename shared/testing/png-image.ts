@@ -1,7 +1,7 @@
-import { encodePng } from "../../shared/data/index.js";
-import { testImage } from "../../shared/diffusion/testing/fixtures.js";
-import { ImageFormat } from "../../shared/gen/diffda/common/v1/image_pb.js";
-import { sha256Hex } from "../../shared/service/wire/index.js";
+import { encodePng } from "../data/index.js";
+import { testImage } from "../diffusion/testing/fixtures.js";
+import { ImageFormat } from "../gen/diffda/common/v1/image_pb.js";
+import { sha256Hex } from "../service/wire/index.js";
 
 /** A smooth 3-channel test image as PNG ImageData (init shape) with its sha256. */
 export async function pngTestImage(size: number, seed: number, channels: 1 | 3 = 3) {
