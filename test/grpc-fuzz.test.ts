@@ -55,11 +55,11 @@ import {
 import { Rng } from "../shared/random/index.js";
 import { grpcCodeName, Health, methodPath, ServingStatus } from "../shared/rpc/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
+import { pngTestImage } from "../shared/testing/png-image.js";
+import { type ServiceProcess, startService } from "../shared/testing/service-process.js";
 import { classifierSpec, labelledSet } from "./support/classes.js";
 import { connect, type Init } from "./support/clients.js";
-import { pngTestImage } from "./support/images.js";
 import { TINY, type TinyModels, tinyInversionSpec, tinyModels } from "./support/models.js";
-import { type ServiceProcess, startService } from "./support/process.js";
 
 /** The services' receive limit in this suite: small, so that the oversized payload stays cheap. */
 const MAX_RECEIVE = 4 << 20;
