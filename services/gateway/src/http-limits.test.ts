@@ -21,6 +21,20 @@ interface Exchange {
   ms: number;
 }
 
+/** The head of a dataset upload of `length` bytes (a zip), to be followed by (some of) its body. */
+function uploadHead(authorization: string, length: number): string {
+  return [
+    "POST /v1/datasets HTTP/1.1",
+    "host: localhost",
+    `authorization: ${authorization}`,
+    `idempotency-key: ${idemKey()}`,
+    "content-type: application/zip",
+    `content-length: ${length}`,
+    "",
+    "",
+  ].join("\r\n");
+}
+
 /** A socket to the gateway that writes when told and records everything the server sends. */
 function open(port: number) {
   const socket = connect({ host: "127.0.0.1", port });
@@ -107,19 +121,6 @@ describe("HTTP edges over raw sockets: parser and router errors, stalled bodies,
     await store?.close();
   });
 
-  /** The head of a dataset upload of `length` bytes (a zip), to be followed by (some of) its body. */
-  const uploadHead = (length: number) =>
-    [
-      "POST /v1/datasets HTTP/1.1",
-      "host: localhost",
-      `authorization: ${auth}`,
-      `idempotency-key: ${idemKey()}`,
-      "content-type: application/zip",
-      `content-length: ${length}`,
-      "",
-      "",
-    ].join("\r\n");
-
   const parserCases: [string, string, ApiErrorCode, number][] = [
     ["a request line that is no HTTP", "\u0001\u0002 nonsense\r\n\r\n", "malformed_request", 400],
     ["a bad HTTP version", "GET /healthz HTTP/9.9\r\nhost: x\r\n\r\n", "malformed_request", 400],
@@ -174,7 +175,7 @@ describe("HTTP edges over raw sockets: parser and router errors, stalled bodies,
 
   test("a body that stops arriving is 408 request_timeout within the body-idle timeout, and the socket closes", async () => {
     const socket = open(port);
-    socket.write(uploadHead(100_000));
+    socket.write(uploadHead(auth, 100_000));
     socket.write(Buffer.alloc(1000, 1));
     const res = await socket.result(3000);
     expectProblem(res, "request_timeout");
@@ -187,7 +188,7 @@ describe("HTTP edges over raw sockets: parser and router errors, stalled bodies,
   test("a body that trickles a byte at a time is not idle, and is answered once complete", async () => {
     const socket = open(port);
     const body = Buffer.from("not a zip at all");
-    socket.write(uploadHead(body.length));
+    socket.write(uploadHead(auth, body.length));
     for (const byte of body) {
       socket.write(Buffer.from([byte]));
       await new Promise((resolve) => setTimeout(resolve, 40)); // 16 × 40 ms > the 300 ms idle timeout
@@ -198,7 +199,7 @@ describe("HTTP edges over raw sockets: parser and router errors, stalled bodies,
 
   test("a body that trickles past the whole-request timeout is 408 request_timeout, and the socket closes", async () => {
     const socket = open(port);
-    socket.write(uploadHead(1000));
+    socket.write(uploadHead(auth, 1000));
     const trickle = setInterval(() => socket.write("x"), 100);
     const res = await socket.result(4000);
     clearInterval(trickle);
@@ -226,28 +227,16 @@ describe("the upload cap: uploads past UPLOAD_MAX_IN_FLIGHT are refused at once"
     await store?.close();
   });
 
-  const upload = (length: number) =>
-    [
-      "POST /v1/datasets HTTP/1.1",
-      "host: localhost",
-      `authorization: ${auth}`,
-      `idempotency-key: ${idemKey()}`,
-      "content-type: application/zip",
-      `content-length: ${length}`,
-      "",
-      "",
-    ].join("\r\n");
-
   test("cap + 1 slow uploads: the extra one is 503 uploads_busy with Retry-After; slots free up after", async () => {
     const big = 1024 * 1024; // over the JSON limit, under the upload limit: takes a slot
     const slow = [open(port), open(port)];
     for (const socket of slow) {
-      socket.write(upload(big));
+      socket.write(uploadHead(auth, big));
       socket.write(Buffer.alloc(4096, 1));
     }
     await new Promise((resolve) => setTimeout(resolve, 300)); // both authenticated and holding a slot
     const extra = open(port);
-    extra.write(upload(big));
+    extra.write(uploadHead(auth, big));
     extra.write(Buffer.alloc(4096, 1));
     const refused = await extra.result(1000);
     expectProblem(refused, "uploads_busy");
@@ -257,19 +246,19 @@ describe("the upload cap: uploads past UPLOAD_MAX_IN_FLIGHT are refused at once"
 
     // The slow ones time out (408), which frees their slots for the next upload.
     for (const socket of slow) expectProblem(await socket.result(4000), "request_timeout");
-    const next = await exchange(port, `${upload(big)}${"x".repeat(100)}`, 4000);
+    const next = await exchange(port, `${uploadHead(auth, big)}${"x".repeat(100)}`, 4000);
     expectProblem(next, "request_timeout"); // admitted (then idle), not refused
   });
 
   test("a small body takes no slot", async () => {
     const slow = [open(port), open(port)];
     for (const socket of slow) {
-      socket.write(upload(1024 * 1024));
+      socket.write(uploadHead(auth, 1024 * 1024));
       socket.write(Buffer.alloc(10, 1));
     }
     await new Promise((resolve) => setTimeout(resolve, 300));
     const small = Buffer.from("PK not really");
-    const res = await exchange(port, `${upload(small.length)}${small.toString("latin1")}`);
+    const res = await exchange(port, `${uploadHead(auth, small.length)}${small.toString("latin1")}`);
     expectProblem(res, "archive_invalid");
     for (const socket of slow) await socket.result(4000);
   });

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, test } from "node:test";
+import { Rng } from "../../../shared/random/index.js";
 import { API_ERRORS } from "./errors.js";
 import type { JobStore } from "./store/index.js";
 import { bearer, idemKey, openTestStore, png, type TestGateway, testGateway } from "./test-support.js";
@@ -32,18 +33,6 @@ interface Received {
   status: number;
   contentType: string;
   text: string;
-}
-
-/** A small seeded generator (mulberry32), so a failing case can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** One request over a fresh connection; an event stream is cut once its headers arrive. */
@@ -364,7 +353,9 @@ describe("REST fuzz: requests generated from the OpenAPI document", () => {
         body: op.requestBody?.content["application/json"]?.schema,
       })),
     );
-    const random = rng(20261207);
+    // Seeded, so that a failing case can be replayed.
+    const rng = new Rng(20261207);
+    const random = () => rng.nextFloat();
     const cases = operations.flatMap((op) => casesFor(op, ids, auth, random));
     assert.ok(cases.length >= 500, `${cases.length} cases`);
     const byStatus = new Map<number, number>();

@@ -2,11 +2,16 @@
  * The summarize task, the DAG's sink: gathers every run's evaluation into the job's result — accuracy per
  * method and seed, mean ± std over seeds, per-class accuracy, the gain over the no-augmentation baseline
  * (paired by seed, with a paired bootstrap interval over seeds and test images), warnings where the test
- * split is too small to resolve what the result shows, generation throughput, the time each stage took, and the CPU seconds the compute
- * services reported per stage and per method. The store saves it as the job's result in the transaction
- * that completes the job.
+ * split is too small to resolve what the result shows, generation throughput, the time each stage took,
+ * and the CPU seconds the compute services reported per stage and per method. The store saves it as the
+ * job's result in the transaction that completes the job.
  */
-import { type MeanStd, meanStd, pairedBootstrap } from "../../../../../shared/stats/index.js";
+import {
+  type MeanStd,
+  meanStd,
+  type PairedInterval,
+  pairedBootstrap,
+} from "../../../../../shared/stats/index.js";
 import type { JobSpec } from "../../job-spec.js";
 import type { Task } from "../../store/index.js";
 import { finetuneKey } from "../planner.js";
@@ -39,16 +44,11 @@ export interface MethodCpu {
 
 export type { MeanStd };
 
-/** A 95% paired interval of a gain, resampling seeds and test images (shared/stats pairedBootstrap). */
-export interface GainInterval {
-  low: number;
-  high: number;
-  level: number;
-  seeds: number;
-  images: number;
-  /** The interval excludes 0: the test split resolves the sign of the gain. */
-  resolved: boolean;
-}
+/**
+ * A 95% paired interval of a gain, resampling seeds and test images: shared/stats pairedBootstrap's answer
+ * without what the result already holds (the difference is the gain's mean) or need not (the resamples).
+ */
+export type GainInterval = Omit<PairedInterval, "difference" | "resamples">;
 
 /** Something the caller should know before trusting a figure of the result. */
 export interface ResultWarning {
@@ -59,7 +59,7 @@ export interface ResultWarning {
 }
 
 /** Below this many test images one image moves accuracy by more than a point. */
-export const SMALL_TEST_SPLIT = 100;
+const SMALL_TEST_SPLIT = 100;
 
 /** The job result (see schemas/jobs.ts `jobResultSchema`). */
 export interface JobResult {
@@ -116,34 +116,32 @@ export function summarize(spec: JobSpec, classes: readonly string[], tasks: read
   const finetuneOf = (method: JobSpec["methods"][number]) =>
     method.generation !== null && method.finetuning.method !== "none" ? finetuneKey(method.finetuning) : null;
   const methods = spec.methods.map((method) => {
-    const runs = spec.seeds.flatMap((seed) => {
+    // Each seed's evaluation, read once: the runs and the per-image results both come from it.
+    const evaluations = spec.seeds.flatMap((seed) => {
       const evaluated = byKey.get(`evaluate:${method.label}:seed=${seed}`)?.output as
         | EvaluateOutput
         | undefined;
+      return evaluated === undefined ? [] : [{ seed, evaluated }];
+    });
+    const runs = evaluations.map(({ seed, evaluated }) => {
       const trained = byKey.get(`train:${method.label}:seed=${seed}`)?.output as TrainOutput | undefined;
-      if (evaluated === undefined) return [];
-      return [
-        {
-          seed,
-          top1Accuracy: evaluated.top1Accuracy,
-          perClassAccuracy: evaluated.perClassAccuracy,
-          meanLoss: evaluated.meanLoss,
-          sampleCount: evaluated.sampleCount,
-          syntheticImages: trained?.syntheticImages ?? 0,
-          trainSeconds: trained?.durationSeconds ?? 0,
-        },
-      ];
+      return {
+        seed,
+        top1Accuracy: evaluated.top1Accuracy,
+        perClassAccuracy: evaluated.perClassAccuracy,
+        meanLoss: evaluated.meanLoss,
+        sampleCount: evaluated.sampleCount,
+        syntheticImages: trained?.syntheticImages ?? 0,
+        trainSeconds: trained?.durationSeconds ?? 0,
+      };
     });
     accuracy.set(method.label, new Map(runs.map((r) => [r.seed, r.top1Accuracy])));
     correctness.set(
       method.label,
       new Map(
-        spec.seeds.flatMap((seed) => {
-          const out = byKey.get(`evaluate:${method.label}:seed=${seed}`)?.output as
-            | EvaluateOutput
-            | undefined;
-          return out?.correct ? [[seed, out.correct] as const] : [];
-        }),
+        evaluations.flatMap(({ seed, evaluated }) =>
+          evaluated.correct ? [[seed, evaluated.correct] as const] : [],
+        ),
       ),
     );
     const perClass = classes.map((_, c) => meanStd(runs.map((r) => r.perClassAccuracy[c] ?? null)));
@@ -232,8 +230,9 @@ function gainInterval(
   const rowsB = seeds.map((seed) => b.get(seed)!);
   const images = rowsA[0].length;
   if (images === 0 || [...rowsA, ...rowsB].some((row) => row.length !== images)) return null;
-  const { low, high, level, resolved } = pairedBootstrap(rowsA, rowsB);
-  return { low, high, level, seeds: seeds.length, images, resolved };
+  // The gain's mean is the difference already; the resample count stays an implementation detail.
+  const { difference, resamples, ...interval } = pairedBootstrap(rowsA, rowsB);
+  return interval;
 }
 
 const pts = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}`;
