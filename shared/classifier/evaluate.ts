@@ -1,11 +1,12 @@
 import type { ImageSet } from "../data/index.js";
 import { imageCount, imageSize } from "../data/index.js";
-import { toModel, withParameters } from "../ml/graph/index.js";
+import { toModel } from "../ml/graph/index.js";
 import { buildResNet, RESNET_INPUT, RESNET_OUTPUT, type ResNetConfig } from "../ml/models/resnet.js";
 import { encodeModel, type Tensor } from "../ml/onnx/index.js";
 import {
   InProcessRunner,
-  type Runner,
+  type RunnerLease,
+  type RunnerPool,
   type RuntimeSettings,
   runtimeSettings,
   WorkerRunner,
@@ -16,8 +17,10 @@ import { checkParameters } from "./model.js";
 export interface EvaluateOptions extends RuntimeSettings {
   /** Images per forward run (default 256); the last batch holds the remainder. */
   readonly batchSize?: number;
-  /** Run onnxruntime in a worker thread so the event loop stays free (default true). */
+  /** Run onnxruntime in a worker thread so the event loop stays free (default true; unused with `pool`). */
   readonly worker?: boolean;
+  /** Borrow the forward session from this pool instead of opening one for the call. */
+  readonly pool?: RunnerPool;
   /** Stops between batches; the promise rejects with the signal's reason. */
   readonly signal?: AbortSignal;
 }
@@ -38,33 +41,110 @@ export interface Evaluation {
 }
 
 /** Arg-max of each row of a [n, k] logits block. */
-function argmaxRows(logits: Float32Array, n: number, k: number, out: Int32Array, offset: number): void {
+function argmaxRows(logits: Float32Array, n: number, k: number): Int32Array {
+  const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
     for (let j = 1; j < k; j++) if (logits[i * k + j] > logits[i * k + best]) best = j;
-    out[offset + i] = best;
+    out[i] = best;
   }
+  return out;
 }
 
-/** The inference runner of a classifier: weights baked in as initializers, symbolic batch. */
-export async function classifierRunner(
-  parameters: Map<string, Tensor>,
-  config: ResNetConfig,
-  options: Pick<EvaluateOptions, "threads" | "executionProviders" | "worker"> = {},
-): Promise<Runner> {
-  checkParameters(config, parameters);
-  const graph = withParameters(buildResNet(config).graph, parameters);
-  const bytes = encodeModel(toModel(graph, { weightsAs: "initializers" }));
+/** Forward models by config: building and encoding one costs ~70 ms, and every run of a shape shares it. */
+const forwardModels = new Map<string, Uint8Array>();
+
+/**
+ * The classifier's inference model with its weights as inputs and a symbolic batch: the same bytes for every
+ * checkpoint of an architecture, so one open session (from a {@link RunnerPool}) serves them all.
+ */
+export function forwardModel(config: ResNetConfig): Uint8Array {
+  const key = JSON.stringify(config);
+  let bytes = forwardModels.get(key);
+  if (bytes === undefined) {
+    bytes = encodeModel(toModel(buildResNet(config).graph, { weightsAs: "inputs" }));
+    forwardModels.set(key, bytes);
+  }
+  return bytes;
+}
+
+/** A runner of {@link forwardModel}: borrowed from the pool, or opened for this call alone. */
+async function forwardRunner(config: ResNetConfig, options: EvaluateOptions): Promise<RunnerLease> {
+  const bytes = forwardModel(config);
   const session = runtimeSettings(options);
-  return (options.worker ?? true)
-    ? WorkerRunner.create(bytes, session)
-    : InProcessRunner.create(bytes, session);
+  if (options.pool) return options.pool.lease(bytes, session);
+  const runner =
+    (options.worker ?? true)
+      ? await WorkerRunner.create(bytes, session)
+      : await InProcessRunner.create(bytes, session);
+  return { runner, reused: false, release: () => runner.release() };
 }
 
 /**
- * Runs the classifier over `testSet` in fixed-size batches (and one smaller tail batch) and reports top-1,
- * per-class accuracy and the confusion matrix. The next batch is sliced while the current one runs.
+ * The logits [n, numClasses] of `set` under a classifier, in fixed-size batches (and one smaller tail
+ * batch); the next batch is sliced while the current one runs.
  */
+export async function classifierLogits(
+  parameters: Map<string, Tensor>,
+  config: ResNetConfig,
+  set: ImageSet,
+  options: EvaluateOptions = {},
+): Promise<Float32Array> {
+  const k = config.numClasses;
+  if (
+    set.channels !== config.inChannels ||
+    set.height !== config.imageSize ||
+    set.width !== config.imageSize
+  ) {
+    throw new Error(
+      `evaluate: images are ${set.channels}×${set.height}×${set.width}, the model takes ${config.inChannels}×${config.imageSize}×${config.imageSize}`,
+    );
+  }
+  const batchSize = options.batchSize ?? 256;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`evaluate: bad batchSize ${batchSize}`);
+  checkParameters(config, parameters);
+  const n = imageCount(set);
+  const size = imageSize(set);
+  const logits = new Float32Array(n * k);
+  if (n === 0) return logits;
+  const weights = Object.fromEntries(parameters);
+  const lease = await forwardRunner(config, options);
+  let pending: Promise<Record<string, Tensor>> | undefined;
+  let broken = false;
+  try {
+    const run = (from: number) => {
+      const m = Math.min(batchSize, n - from);
+      const images: Tensor = {
+        dtype: 1,
+        dims: [m, set.channels, set.height, set.width],
+        data: set.images.slice(from * size, (from + m) * size),
+      };
+      // Only the sliced images move; the weights are copied, the caller keeps them.
+      return lease.runner.run(
+        { ...weights, [RESNET_INPUT]: images },
+        { fetches: [RESNET_OUTPUT], transfer: [RESNET_INPUT] },
+      );
+    };
+    pending = run(0);
+    for (let from = 0; from < n; from += batchSize) {
+      options.signal?.throwIfAborted();
+      const current = pending as Promise<Record<string, Tensor>>;
+      pending = from + batchSize < n ? run(from + batchSize) : undefined;
+      const out = await current.catch((error: unknown) => {
+        broken = true;
+        throw error;
+      });
+      logits.set(out[RESNET_OUTPUT].data as Float32Array, from * k);
+    }
+  } finally {
+    // An abort leaves the prefetched run in flight: wait it out so the runner goes back idle.
+    await pending?.catch(() => {});
+    await lease.release({ discard: broken });
+  }
+  return logits;
+}
+
+/** Runs the classifier over `testSet` and reports top-1, per-class accuracy and the confusion matrix. */
 export async function evaluateClassifier(
   parameters: Map<string, Tensor>,
   config: ResNetConfig,
@@ -76,47 +156,9 @@ export async function evaluateClassifier(
   if (testSet.classNames.length !== k) {
     throw new Error(`evaluate: the test set has ${testSet.classNames.length} classes, the model ${k}`);
   }
-  if (testSet.channels !== config.inChannels || testSet.height !== config.imageSize) {
-    throw new Error(
-      `evaluate: test images are ${testSet.channels}×${testSet.height}×${testSet.width}, the model takes ${config.inChannels}×${config.imageSize}×${config.imageSize}`,
-    );
-  }
-  const batchSize = options.batchSize ?? 256;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`evaluate: bad batchSize ${batchSize}`);
   const n = imageCount(testSet);
-  const size = imageSize(testSet);
-  const predictions = new Int32Array(n);
-  const runner = await classifierRunner(parameters, config, options);
-  let pending: Promise<Record<string, Tensor>> | undefined;
-  try {
-    const run = (from: number) => {
-      const m = Math.min(batchSize, n - from);
-      const images: Tensor = {
-        dtype: 1,
-        dims: [m, testSet.channels, testSet.height, testSet.width],
-        data: testSet.images.slice(from * size, (from + m) * size),
-      };
-      return runner.run({ [RESNET_INPUT]: images }, { fetches: [RESNET_OUTPUT], transfer: true });
-    };
-    pending = n > 0 ? run(0) : undefined;
-    for (let from = 0; from < n; from += batchSize) {
-      options.signal?.throwIfAborted();
-      const current = pending as Promise<Record<string, Tensor>>;
-      pending = from + batchSize < n ? run(from + batchSize) : undefined;
-      const out = await current;
-      argmaxRows(
-        out[RESNET_OUTPUT].data as Float32Array,
-        Math.min(batchSize, n - from),
-        k,
-        predictions,
-        from,
-      );
-    }
-  } finally {
-    // An abort leaves the prefetched run in flight: its result (or failure) no longer matters.
-    pending?.catch(() => {});
-    await runner.release();
-  }
+  const logits = await classifierLogits(parameters, config, testSet, options);
+  const predictions = argmaxRows(logits, n, k);
   const confusionMatrix = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   let correct = 0;
   for (let i = 0; i < n; i++) {

@@ -12,7 +12,13 @@ export {
   saveCheckpoint,
   type TrainProgress,
 } from "./checkpoint.js";
-export { classifierRunner, type EvaluateOptions, type Evaluation, evaluateClassifier } from "./evaluate.js";
+export {
+  classifierLogits,
+  type EvaluateOptions,
+  type Evaluation,
+  evaluateClassifier,
+  forwardModel,
+} from "./evaluate.js";
 export {
   CLASSIFIER_FORMAT,
   decodeClassifier,

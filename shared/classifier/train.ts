@@ -18,7 +18,7 @@ import {
 } from "../ml/models/resnet.js";
 import type { Tensor } from "../ml/onnx/index.js";
 import { adamw, type Optimizer, type Schedule, sgd, warmupCosine } from "../ml/optim/index.js";
-import { type RuntimeSettings, runtimeSettings, Trainer } from "../ml/runtime/index.js";
+import { type RunnerPool, type RuntimeSettings, runtimeSettings, Trainer } from "../ml/runtime/index.js";
 import { type AugmentPreset, type AugmentSpec, augmentSpec } from "./augment.js";
 import { type EpochRecord, loadCheckpoint, saveCheckpoint, type TrainProgress } from "./checkpoint.js";
 import type { Classifier } from "./model.js";
@@ -91,8 +91,10 @@ export interface TrainClassifierOptions extends RuntimeSettings {
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Called after each epoch with its record and the current weights (e.g. to evaluate). */
   readonly onEpoch?: (record: EpochRecord, current: () => Classifier) => void | Promise<void>;
-  /** Run onnxruntime in a worker thread, building the next batch meanwhile (default true). */
+  /** Run onnxruntime in a worker thread, building the next batch meanwhile (default true; unused with `pool`). */
   readonly worker?: boolean;
+  /** Borrow the training session from this pool (a service keeps one open per shape across runs). */
+  readonly pool?: RunnerPool;
 }
 
 /** A trained classifier with its training record. */
@@ -248,6 +250,7 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
     schedule: scheduleOf(r),
     clipNorm: o.clipNorm,
     worker: o.worker ?? true,
+    pool: o.pool,
     session: runtimeSettings(o),
   });
   try {

@@ -28,8 +28,15 @@ export const CLASSIFIER_ENV = {
   CLASSIFIER_MAX_CONCURRENT_RUNS: int({
     min: 1,
     max: 64,
-    default: 1,
-    description: "trainings and evaluations running at once (each uses every core); later ones wait",
+    default: 2,
+    description:
+      "trainings and evaluations running at once, each on its share of the cores (ORT_THREADS unset); later ones wait",
+  }),
+  CLASSIFIER_DECODED_CACHE_MB: int({
+    min: 0,
+    max: 1_000_000,
+    default: 256,
+    description: "decoded image lists kept for the next run or evaluation that sends the same images (MiB)",
   }),
   ...runtimeEnv(),
 } as const;

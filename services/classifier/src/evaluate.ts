@@ -1,14 +1,12 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { type Classifier, classifierRunner, decodeClassifier } from "../../../shared/classifier/index.js";
-import { type ImageSet, imageCount, imageSize } from "../../../shared/data/index.js";
+import { type Classifier, classifierLogits, decodeClassifier } from "../../../shared/classifier/index.js";
+import type { ImageSet } from "../../../shared/data/index.js";
 import type {
   EvaluateSpec,
   EvaluationMetricsSchema,
 } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
-import { RESNET_INPUT, RESNET_OUTPUT } from "../../../shared/ml/models/resnet.js";
-import type { Tensor } from "../../../shared/ml/onnx/index.js";
-import { type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
+import { type RunnerPool, type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
 import { type Limiter, outcomeOf, processCpu } from "../../../shared/service/index.js";
 import {
   invalidField,
@@ -19,6 +17,7 @@ import {
 } from "../../../shared/service/wire/index.js";
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { ClassifierLimits } from "./config.js";
+import type { DecodedImageCache } from "./decoded-images.js";
 import type { ClassifierMetrics } from "./metrics.js";
 import { testSet } from "./sets.js";
 
@@ -59,6 +58,10 @@ export interface EvaluateDeps extends RuntimeSettings {
   readonly metrics: ClassifierMetrics;
   readonly logger: Logger;
   readonly limiter: Limiter;
+  /** Open sessions kept across requests. */
+  readonly pool: RunnerPool;
+  /** Decoded image lists kept across requests (a job's test set is sent once per evaluation). */
+  readonly decoded: DecodedImageCache;
 }
 
 /** Top-1, per-class accuracy, confusion matrix and mean cross-entropy from logits. */
@@ -109,8 +112,8 @@ export interface EvaluationOutcome {
 }
 
 /**
- * Evaluates a checkpoint on a test set: images decoded to the network's input, inference in a worker thread
- * in batches (the next batch sliced while one runs), logits turned into the metrics.
+ * Evaluates a checkpoint on a test set: images decoded to the network's input (once per distinct list),
+ * inference on a pooled forward session in batches, logits turned into the metrics.
  */
 export async function runEvaluation(
   plan: EvaluatePlan,
@@ -127,34 +130,18 @@ export async function runEvaluation(
   const end = deps.metrics.evaluations.start({});
   let failed: unknown;
   try {
-    const set: ImageSet = await testSet(images, "images", classNames, {
-      channels: config.inChannels === 1 ? 1 : 3,
-      size: config.imageSize,
-    });
+    const shape = { channels: config.inChannels === 1 ? 1 : 3, size: config.imageSize } as const;
+    const set: ImageSet = await testSet(images, "images", classNames, shape, deps.decoded);
     signal.throwIfAborted();
-    const n = imageCount(set);
-    const size = imageSize(set);
-    const k = config.numClasses;
-    const logits = new Float32Array(n * k);
-    const runner = await classifierRunner(parameters, config, { ...runtimeSettings(deps), worker: true });
-    try {
-      for (let from = 0; from < n; from += plan.batchSize) {
-        signal.throwIfAborted();
-        const m = Math.min(plan.batchSize, n - from);
-        const batch: Tensor = {
-          dtype: 1,
-          dims: [m, set.channels, set.height, set.width],
-          data: set.images.slice(from * size, (from + m) * size),
-        };
-        const out = await runner.run({ [RESNET_INPUT]: batch }, { fetches: [RESNET_OUTPUT], transfer: true });
-        logits.set(out[RESNET_OUTPUT].data as Float32Array, from * k);
-      }
-    } finally {
-      await runner.release();
-    }
-    const metrics = metricsFromLogits(logits, set.labels, k);
+    const logits = await classifierLogits(parameters, config, set, {
+      batchSize: plan.batchSize,
+      pool: deps.pool,
+      signal,
+      ...runtimeSettings(deps),
+    });
+    const metrics = metricsFromLogits(logits, set.labels, config.numClasses);
     deps.logger.info(
-      { event: "evaluate_done", job_id: plan.jobId, images: n, top1: metrics.top1Accuracy },
+      { event: "evaluate_done", job_id: plan.jobId, images: set.labels.length, top1: metrics.top1Accuracy },
       "evaluated",
     );
     return { metrics, cpuSeconds: cpu.stop() };

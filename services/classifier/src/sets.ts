@@ -7,6 +7,7 @@ import {
 } from "../../../shared/data/index.js";
 import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import { decodeImageData, intField, invalidField, numberField } from "../../../shared/service/wire/index.js";
+import { DecodedImageCache } from "./decoded-images.js";
 
 /** Channels and side every image of a run is decoded to. */
 export interface SetShape {
@@ -16,8 +17,25 @@ export interface SetShape {
 
 const DECODE_CONCURRENCY = 32;
 
-/** Decodes images in parallel (bounded), in order. */
-async function decodeAll(
+/** Decodes images in parallel (bounded), in order; through `cache` when given. */
+function decodeAll(
+  images: readonly LabelledImage[],
+  field: string,
+  shape: SetShape,
+  cache?: DecodedImageCache,
+): Promise<Float32Array> {
+  if (cache === undefined) return decodeEach(images, field, shape);
+  const key = DecodedImageCache.key(
+    images.map(({ image: i }) => ({
+      header: i ? `${i.format},${i.width},${i.height},${i.channels},${i.sha256}` : "",
+      bytes: i?.data ?? new Uint8Array(),
+    })),
+    `${shape.channels}x${shape.size}`,
+  );
+  return cache.get(key, () => decodeEach(images, field, shape));
+}
+
+async function decodeEach(
   images: readonly LabelledImage[],
   field: string,
   shape: SetShape,
@@ -62,6 +80,7 @@ export async function realSet(
   images: readonly LabelledImage[],
   classNames: readonly string[],
   shape: SetShape,
+  cache?: DecodedImageCache,
 ): Promise<ImageSet> {
   const field = "real_images";
   images.forEach((img, i) => {
@@ -73,7 +92,7 @@ export async function realSet(
     channels: shape.channels,
     height: shape.size,
     width: shape.size,
-    images: await decodeAll(images, field, shape),
+    images: await decodeAll(images, field, shape, cache),
     labels: labelled,
     classNames,
   });
@@ -167,12 +186,13 @@ export async function testSet(
   field: string,
   classNames: readonly string[],
   shape: SetShape,
+  cache?: DecodedImageCache,
 ): Promise<ImageSet> {
   return createImageSet({
     channels: shape.channels,
     height: shape.size,
     width: shape.size,
-    images: await decodeAll(images, field, shape),
+    images: await decodeAll(images, field, shape, cache),
     labels: labels(images, field, classNames.length),
     classNames,
   });

@@ -163,6 +163,12 @@ export const GATEWAY_ENV = {
     default: 2,
     description: "shards in flight per generation replica from this gateway",
   }),
+  CLASSIFIER_CONCURRENCY: int({
+    min: 1,
+    default: 2,
+    description:
+      "train tasks, and separately evaluate tasks, in flight at the classifier service from this gateway (match its CLASSIFIER_MAX_CONCURRENT_RUNS)",
+  }),
   MAX_SYNTHETIC_IMAGES: int({
     min: 1,
     default: 200_000,

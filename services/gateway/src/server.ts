@@ -85,7 +85,11 @@ export async function startGateway(
         },
         uploadChunkBytes: config.UPLOAD_CHUNK_BYTES,
         leaseMs: config.TASK_LEASE_MS,
-        concurrency: { generate: config.GENERATION_CONCURRENCY * config.GENERATION_ADDRESSES.length },
+        concurrency: {
+          generate: config.GENERATION_CONCURRENCY * config.GENERATION_ADDRESSES.length,
+          train: config.CLASSIFIER_CONCURRENCY,
+          evaluate: config.CLASSIFIER_CONCURRENCY,
+        },
         logger,
       })
     : undefined;

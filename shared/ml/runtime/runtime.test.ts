@@ -11,7 +11,7 @@ import { encodeModel } from "../onnx/encode.js";
 import { f32, i64, type Tensor } from "../onnx/tensor.js";
 import { DataType } from "../onnx/types.js";
 import { adamw, constantSchedule, warmupCosine } from "../optim/index.js";
-import { InProcessRunner, SessionCache, Trainer, WorkerRunner } from "./index.js";
+import { InProcessRunner, RunnerPool, Trainer, WorkerRunner } from "./index.js";
 
 /** y = silu(x·W1 + b1)·W2 + b2 with a symbolic batch. */
 function mlp(seed = 1) {
@@ -93,23 +93,53 @@ describe("runners", () => {
   });
 });
 
-describe("SessionCache", () => {
-  it("shares a session per (model, dims), evicts the least recently used and releases it", async () => {
-    const cache = new SessionCache({ maxEntries: 2, worker: false, config: { threads: 1 } });
+describe("RunnerPool", () => {
+  it("lends one runner per lease, reuses returned ones per (model, settings), evicts beyond maxIdle", async () => {
+    const pool = new RunnerPool({ maxIdle: 2, worker: false });
     const bytes = encodeModel(toModel(mlp()));
-    const [a, a2] = await Promise.all([cache.get(bytes, { batch: 2 }), cache.get(bytes, { batch: 2 })]);
-    assert.equal(a, a2);
-    const b = await cache.get(bytes, { batch: 4 });
-    assert.notEqual(a, b);
-    assert.equal(await cache.get(bytes, { batch: 2 }), a); // a is now the most recent
-    await cache.get(bytes, { batch: 8 }); // evicts b
-    assert.equal(cache.size, 2);
-    assert.notEqual(await cache.get(bytes, { batch: 4 }), b);
-    // A session opened with fixed dims runs at that batch size.
-    const out = await (await cache.get(bytes, { batch: 2 })).run(batch(new Rng(1), 2));
+    const [a, b] = await Promise.all([pool.lease(bytes, { threads: 1 }), pool.lease(bytes, { threads: 1 })]);
+    assert.notEqual(a.runner, b.runner, "two leases at once get two sessions");
+    assert.equal(pool.opened, 2);
+    await a.release();
+    await a.release(); // once only
+    const again = await pool.lease(bytes, { threads: 1 });
+    assert.equal(again.runner, a.runner);
+    assert.equal(again.reused, true);
+    const fixed = await pool.lease(bytes, { threads: 1, dims: { batch: 2 } });
+    assert.equal(fixed.reused, false, "other settings, another session");
+    const out = await fixed.runner.run(batch(new Rng(1), 2));
     assert.deepEqual(out.y.dims, [2, 4]);
-    await cache.clear();
-    assert.equal(cache.size, 0);
+    await Promise.all([again.release(), b.release(), fixed.release()]);
+    assert.equal(pool.idle, 2, "the oldest idle runner was released");
+    const broken = await pool.lease(bytes, { threads: 1 });
+    await broken.release({ discard: true });
+    assert.equal(pool.idle, 1);
+    await pool.close();
+    assert.equal(pool.idle, 0);
+    await assert.rejects(pool.lease(bytes), /closed/);
+  });
+
+  it("gives a trainer a pooled session that a second trainer of the same graph reuses", async () => {
+    const pool = new RunnerPool({ worker: false });
+    const options = {
+      graph: mlp(),
+      loss: "loss",
+      trainable: ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"],
+      optimizer: adamw({ weightDecay: 0.01 }),
+      schedule: constantSchedule(1e-2),
+      session: { threads: 1 },
+      pool,
+    };
+    const data = batch(new Rng(5), 4);
+    const first = await Trainer.create(options);
+    const a = await first.trainStep(data);
+    await first.release();
+    const second = await Trainer.create({ ...options, graph: mlp() });
+    const b = await second.trainStep(data);
+    await second.release();
+    assert.equal(pool.opened, 1);
+    assert.equal(b.loss, a.loss, "same start, same batch: the reused session computes the same step");
+    await pool.close();
   });
 });
 

@@ -8,6 +8,7 @@ import type { Optimizer } from "../optim/optimizer.js";
 import type { Schedule } from "../optim/schedule.js";
 import { buildTrainGraph, type TrainGraph } from "../optim/train-graph.js";
 import { loadSafetensors, saveSafetensors } from "../safetensors/file.js";
+import type { RunnerPool } from "./pool.js";
 import { InProcessRunner, type Runner, WorkerRunner } from "./runner.js";
 import type { SessionConfig } from "./session.js";
 
@@ -24,6 +25,11 @@ export interface TrainerOptions {
   session?: SessionConfig;
   /** Run onnxruntime in a worker thread (parameters move to it and back without copies). */
   worker?: boolean;
+  /**
+   * Borrow the session from this pool (and give it back on `release`) instead of opening one: the training
+   * graph takes every trainable parameter as an input, so runs of the same shape share its bytes.
+   */
+  pool?: RunnerPool;
 }
 
 export interface StepResult {
@@ -52,14 +58,21 @@ function scalar(dtype: DataType, value: number): Tensor {
 export class Trainer {
   readonly train: TrainGraph;
   readonly #runner: Runner;
+  readonly #giveBack: () => Promise<void>;
   readonly #schedule: Schedule;
   readonly #optimizerSlots: string[];
   #values = new Map<string, Tensor>();
   #step = 0;
 
-  private constructor(train: TrainGraph, runner: Runner, schedule: Schedule, slots: readonly string[]) {
+  private constructor(
+    train: TrainGraph,
+    runner: { runner: Runner; release(): Promise<void> },
+    schedule: Schedule,
+    slots: readonly string[],
+  ) {
     this.train = train;
-    this.#runner = runner;
+    this.#runner = runner.runner;
+    this.#giveBack = () => runner.release();
     this.#schedule = schedule;
     this.#optimizerSlots = [...slots];
     const flat = allocate(train.dtype, train.size) as Float32Array;
@@ -84,10 +97,12 @@ export class Trainer {
       decay: o.decay,
     });
     const bytes = encodeModel(toModel(train.graph));
+    if (o.pool)
+      return new Trainer(train, await o.pool.lease(bytes, o.session), o.schedule, o.optimizer.slots);
     const runner = o.worker
       ? await WorkerRunner.create(bytes, o.session)
       : await InProcessRunner.create(bytes, o.session);
-    return new Trainer(train, runner, o.schedule, o.optimizer.slots);
+    return new Trainer(train, { runner, release: () => runner.release() }, o.schedule, o.optimizer.slots);
   }
 
   /** Steps taken so far. */
@@ -219,8 +234,9 @@ export class Trainer {
     this.#step = Number(metadata.step);
   }
 
+  /** Closes the session, or gives it back to the pool it came from. */
   async release(): Promise<void> {
-    await this.#runner.release();
+    await this.#giveBack();
   }
 }
 
