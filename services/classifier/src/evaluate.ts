@@ -131,14 +131,19 @@ export async function runEvaluation(
   let failed: unknown;
   try {
     const shape = { channels: config.inChannels === 1 ? 1 : 3, size: config.imageSize } as const;
-    const set: ImageSet = await testSet(images, "images", classNames, shape, deps.decoded);
+    const phases = deps.metrics.phases;
+    const set: ImageSet = await phases.time("decode", () =>
+      testSet(images, "images", classNames, shape, deps.decoded),
+    );
     signal.throwIfAborted();
-    const logits = await classifierLogits(parameters, config, set, {
-      batchSize: plan.batchSize,
-      pool: deps.pool,
-      signal,
-      ...runtimeSettings(deps),
-    });
+    const logits = await phases.time("forward", () =>
+      classifierLogits(parameters, config, set, {
+        batchSize: plan.batchSize,
+        pool: deps.pool,
+        signal,
+        ...runtimeSettings(deps),
+      }),
+    );
     const metrics = metricsFromLogits(logits, set.labels, config.numClasses);
     deps.logger.info(
       { event: "evaluate_done", job_id: plan.jobId, images: set.labels.length, top1: metrics.top1Accuracy },

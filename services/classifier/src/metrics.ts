@@ -1,5 +1,10 @@
 import type { Counter } from "prom-client";
-import { createWorkMetrics, type WorkMetrics } from "../../../shared/service/index.js";
+import {
+  createPhaseTimer,
+  createWorkMetrics,
+  type PhaseTimer,
+  type WorkMetrics,
+} from "../../../shared/service/index.js";
 import type { Metrics } from "../../../shared/telemetry/index.js";
 
 /** The classifier service's metrics. */
@@ -10,6 +15,11 @@ export interface ClassifierMetrics {
   readonly evaluations: WorkMetrics<never>;
   /** `diffda_classifier_train_steps_total`: optimizer steps taken. */
   readonly steps: Counter;
+  /**
+   * `diffda_classifier_phase_seconds_total{phase}`: decode, session_open, train (the optimizer steps, with
+   * the session's opening when the pool had none), accuracy (epoch-end), forward (evaluation), encode.
+   */
+  readonly phases: PhaseTimer;
 }
 
 /** Registers the classifier metrics. */
@@ -30,5 +40,6 @@ export function createClassifierMetrics(metrics: Metrics): ClassifierMetrics {
       name: "classifier_train_steps_total",
       help: "Optimizer steps of classifier training",
     }),
+    phases: createPhaseTimer(metrics, "classifier"),
   };
 }

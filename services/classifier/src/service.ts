@@ -19,7 +19,11 @@ export async function setupClassifier(host: ServiceHost<typeof CLASSIFIER_ENV>):
   // Runs side by side share the cores: a few-shot run's small batches use one thread better than two
   // (about 50 against 73 CPU ms per step on a 2-core machine), so by default each run gets its share.
   const threads = runtime.threads ?? Math.max(1, Math.floor(availableParallelism() / runs));
-  const pool = new RunnerPool({ maxIdle: 4 * runs });
+  const metrics = createClassifierMetrics(host.metrics);
+  const pool = new RunnerPool({
+    maxIdle: 4 * runs,
+    onOpen: (seconds) => metrics.phases.add("session_open", seconds),
+  });
   host.server.register(
     ClassifierService,
     classifierHandlers({
@@ -29,7 +33,7 @@ export async function setupClassifier(host: ServiceHost<typeof CLASSIFIER_ENV>):
         maxEpochs: config.CLASSIFIER_MAX_EPOCHS,
         defaultEpochs: config.CLASSIFIER_DEFAULT_EPOCHS,
       },
-      metrics: createClassifierMetrics(host.metrics),
+      metrics,
       logger: host.logger,
       limiter: createLimiter(runs),
       pool,

@@ -76,12 +76,18 @@ export async function* runTraining(
         message: "decoding images",
       },
     };
-    const shape = await shapeOf(real[0], "real_images[0]", plan.imageSize);
-    const realImages = await realSet(real, plan.classNames, shape, deps.decoded);
-    const syntheticImages =
-      synthetic.length > 0
-        ? await syntheticSet(synthetic, plan.classNames, shape, real.length, plan.softLabelGamma)
-        : undefined;
+    const phases = deps.metrics.phases;
+    const { shape, realImages, syntheticImages } = await phases.time("decode", async () => {
+      const shape = await shapeOf(real[0], "real_images[0]", plan.imageSize);
+      return {
+        shape,
+        realImages: await realSet(real, plan.classNames, shape, deps.decoded),
+        syntheticImages:
+          synthetic.length > 0
+            ? await syntheticSet(synthetic, plan.classNames, shape, real.length, plan.softLabelGamma)
+            : undefined,
+      };
+    });
     signal.throwIfAborted();
     yield {
       progress: {
@@ -95,6 +101,8 @@ export async function* runTraining(
     const model = networkOf(plan, shape.channels, shape.size);
     const accuracySet = firstRows(realImages, ACCURACY_SAMPLE);
     const accuracies: number[] = [];
+    let accuracySeconds = 0;
+    const trainStarted = performance.now();
     const events = createEventChannel<TrainEvent>(
       (a, b) =>
         "progress" in a && "progress" in b && a.progress.stage === "train" && b.progress.stage === "train",
@@ -130,6 +138,7 @@ export async function* runTraining(
         });
       },
       onEpoch: async (record, current) => {
+        const accuracyStarted = performance.now();
         const c = current();
         const evaluation = await evaluateClassifier(c.parameters, c.config, accuracySet, {
           signal,
@@ -140,6 +149,7 @@ export async function* runTraining(
           threads: 1,
         });
         accuracies[record.epoch] = evaluation.top1;
+        accuracySeconds += (performance.now() - accuracyStarted) / 1000;
         events.push({
           progress: {
             stage: "epoch",
@@ -157,6 +167,9 @@ export async function* runTraining(
     );
     yield* events;
     const result = await training;
+    phases.add("accuracy", accuracySeconds);
+    phases.add("train", (performance.now() - trainStarted) / 1000 - accuracySeconds);
+    const encodeStarted = performance.now();
     const checkpoint = encodeClassifier(result, {
       architecture: plan.architecture,
       job_id: plan.jobId,
@@ -164,6 +177,7 @@ export async function* runTraining(
       epochs: String(h.epochs),
       seed: String(h.seed),
     });
+    phases.add("encode", (performance.now() - encodeStarted) / 1000);
     const seconds = (performance.now() - started) / 1000;
     log.info({ event: "train_done", steps: result.steps, seconds, utilization: mode }, "training done");
     yield {

@@ -1,5 +1,10 @@
 import type { Counter } from "prom-client";
-import { createWorkMetrics, type WorkMetrics } from "../../../shared/service/index.js";
+import {
+  createPhaseTimer,
+  createWorkMetrics,
+  type PhaseTimer,
+  type WorkMetrics,
+} from "../../../shared/service/index.js";
 import type { Metrics } from "../../../shared/telemetry/index.js";
 import type { MethodKind } from "./request.js";
 
@@ -15,6 +20,11 @@ export interface GenerationMetrics {
    * `diffda_generation_shards_in_flight{method}` and `diffda_generation_shard_duration_seconds{method,outcome}`.
    */
   readonly shards: WorkMetrics<"method">;
+  /**
+   * `diffda_generation_phase_seconds_total{phase}`: model (a shard's model lease: adapters merged or found),
+   * engine (batches on the engine: denoising and PNG encoding; overlaps the sending of the last batch).
+   */
+  readonly phases: PhaseTimer;
 }
 
 /** Registers the generation metrics (method labels are the six method kinds: bounded). */
@@ -41,6 +51,7 @@ export function createGenerationMetrics(metrics: Metrics): GenerationMetrics {
       what: "generation shard",
       labelNames: ["method"],
     }),
+    phases: createPhaseTimer(metrics, "generation"),
   };
 }
 

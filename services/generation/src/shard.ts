@@ -88,12 +88,14 @@ export async function* generateShard(
   let lastStep: { stage: string; step: number; totalSteps: number } | undefined;
   let produced = 0;
   const inFlight = new Set<Promise<EngineImage[]>>();
-  const lease = await deps.engine.acquire(request.model).catch((error: unknown) => {
-    cpu.stop();
-    free();
-    end("failed");
-    throw error;
-  });
+  const lease = await deps.metrics.phases
+    .time("model", () => deps.engine.acquire(request.model))
+    .catch((error: unknown) => {
+      cpu.stop();
+      free();
+      end("failed");
+      throw error;
+    });
   if (request.model.adapters.length > 0)
     deps.metrics.adapterCache.inc({ result: lease.cached ? "hit" : "miss" });
   try {
@@ -134,8 +136,12 @@ export async function* generateShard(
           },
         },
       );
+      const launched = performance.now();
       images.then(
-        () => progress.close(),
+        () => {
+          deps.metrics.phases.add("engine", (performance.now() - launched) / 1000);
+          progress.close();
+        },
         (error: unknown) => progress.fail(error),
       );
       inFlight.add(images);

@@ -8,6 +8,8 @@ export interface RunnerPoolOptions {
   readonly maxIdle?: number;
   /** Open sessions in worker threads (default true), so the event loop stays free while they compute. */
   readonly worker?: boolean;
+  /** Called with the wall seconds of each session opened (a service counts them as a phase). */
+  readonly onOpen?: (seconds: number) => void;
 }
 
 /** A runner borrowed from a pool: use it alone, then give it back once. */
@@ -37,12 +39,14 @@ export class RunnerPool {
   readonly #hashes = new WeakMap<Uint8Array, string>();
   readonly #maxIdle: number;
   readonly #worker: boolean;
+  readonly #onOpen: ((seconds: number) => void) | undefined;
   #opened = 0;
   #closed = false;
 
   constructor(options: RunnerPoolOptions = {}) {
     this.#maxIdle = options.maxIdle ?? 8;
     this.#worker = options.worker ?? true;
+    this.#onOpen = options.onOpen;
   }
 
   /** Sessions opened so far (reuse shows as leases that did not add to it). */
@@ -75,10 +79,12 @@ export class RunnerPool {
       runner = this.#idle.splice(at, 1)[0].runner;
       reused = true;
     } else {
+      const started = performance.now();
       runner = this.#worker
         ? await WorkerRunner.create(model, config)
         : await InProcessRunner.create(model, config);
       this.#opened++;
+      this.#onOpen?.((performance.now() - started) / 1000);
     }
     let returned = false;
     return {
