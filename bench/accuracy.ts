@@ -18,7 +18,6 @@ import {
   type Evaluation,
   evaluateClassifier,
   exportClassifier,
-  meanStd,
   type TrainClassifierOptions,
   trainClassifier,
 } from "../shared/classifier/index.js";
@@ -29,6 +28,7 @@ import {
   padImageSet,
   toImageSet,
 } from "../shared/data/index.js";
+import { meanStd } from "../shared/stats/index.js";
 import { mergeResults, round } from "./results.js";
 
 const { values: args } = parseArgs({
@@ -185,12 +185,15 @@ async function fewShot(): Promise<void> {
   for (const [augment, key] of variants) {
     const runs = [];
     for (const seed of [0, 1, 2]) runs.push(await fewShotRun(dataset, seed, augment, testSet));
-    const s = meanStd(runs.map((r) => r.top1));
-    log(`10-shot ${augment}: ${pct(s.mean)} ± ${pct(s.std)}`);
+    const values = runs.map((r) => r.top1);
+    const s = meanStd(values);
+    const mean = s.mean ?? Number.NaN;
+    const std = s.std ?? 0;
+    log(`10-shot ${augment}: ${pct(mean)} ± ${pct(std)}`);
     Object.assign(figures, {
-      [`${key}_top1_mean`]: round(s.mean),
-      [`${key}_top1_std`]: round(s.std),
-      [`${key}_top1_per_seed`]: s.values.map((v) => round(v)),
+      [`${key}_top1_mean`]: round(mean),
+      [`${key}_top1_std`]: round(std),
+      [`${key}_top1_per_seed`]: values.map((v) => round(v)),
       [`${key}_train_seconds_per_run`]: round(runs.reduce((a, r) => a + r.seconds, 0) / runs.length, 1),
     });
   }

@@ -5,7 +5,7 @@
  */
 
 import type { MeanStd } from "../../cli/client/types.js";
-import { meanStd } from "../../cli/results/stats.js";
+import { meanStd } from "../../shared/stats/index.js";
 
 export type { MeanStd };
 export { meanStd };

@@ -7,7 +7,6 @@ import { buildResNet, resnetConfig } from "../ml/models/resnet.js";
 import { evaluateClassifier } from "./evaluate.js";
 import { decodeClassifier, encodeClassifier, exportClassifier, loadClassifier } from "./export.js";
 import type { Classifier } from "./model.js";
-import { meanStd } from "./stats.js";
 import { barsSet, TINY_MODEL } from "./test-sets.js";
 
 /** An untrained classifier for the 16 px bars task (its predictions are arbitrary but fixed). */
@@ -104,15 +103,5 @@ describe("export", () => {
     assert.throws(() => encodeClassifier({ ...c, parameters }), /head\.bias is missing/);
     const wider = { ...c, config: { ...c.config, widths: [16, 32] } };
     assert.throws(() => encodeClassifier(wider), /expected/);
-  });
-});
-
-describe("meanStd", () => {
-  it("gives the mean and the sample standard deviation", () => {
-    const s = meanStd([0.8, 0.9, 1.0]);
-    assert.ok(Math.abs(s.mean - 0.9) < 1e-12);
-    assert.ok(Math.abs(s.std - 0.1) < 1e-12);
-    assert.equal(meanStd([0.7]).std, 0);
-    assert.throws(() => meanStd([]));
   });
 });

@@ -1,7 +1,6 @@
 /**
  * The classifier of diffda: a GroupNorm ResNet trained with the ML engine on real (+ synthetic) images
- * under a utilization strategy, its evaluation (top-1, per-class accuracy, confusion matrix), export, and
- * mean ± std over seeds.
+ * under a utilization strategy, its evaluation (top-1, per-class accuracy, confusion matrix) and export.
  */
 export { AUGMENT_PRESETS, type AugmentPreset, type AugmentSpec, augmentSpec } from "./augment.js";
 export {
@@ -27,7 +26,6 @@ export {
   loadClassifier,
 } from "./export.js";
 export { type Classifier, checkParameters } from "./model.js";
-export { type MeanStd, meanStd } from "./stats.js";
 export {
   type ProgressEvent,
   type TrainClassifierOptions,
