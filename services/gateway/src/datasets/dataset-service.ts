@@ -1,27 +1,30 @@
 /**
  * Datasets: registering a built-in few-shot task or an upload, and materialising a dataset's images for
  * the orchestrator. An upload is judged completely — archive structure, names, sizes, formats, pixel
- * counts, decodable pixels, the split — before the first byte is written, so a refused upload leaves
- * nothing behind: no files, no row. Accepted images are normalised (decoded, resized to the asked shape,
+ * counts, decodable pixels, the split (the user's own or a held-out one, see upload-split.ts) — before
+ * the first byte is written, so a refused upload leaves nothing behind: no files, no row. Accepted images are normalised (decoded, resized to the asked shape,
  * re-encoded as PNG) and kept in the content-addressed store with a manifest; the row holds the
  * manifest's digest.
  */
 import {
   type ByteDataset,
   decodeImageFolder,
+  detectFolderLayout,
   encodeImageSetPng,
   type FolderEntry,
+  type FolderLayout,
   fewShotIndices,
   type ImageSet,
   loadBuiltinDataset,
-  perClassSplit,
   SPLIT_TEST,
   toImageSet,
 } from "../../../../shared/data/index.js";
 import { readZip } from "../archive/zip-reader.js";
 import type { ArtifactStore } from "../artifact-store.js";
-import { ApiError } from "../errors.js";
 import type { Dataset, DatasetRepository } from "../store/index.js";
+import { type JsonImage, jsonImageEntries, type SplitSpec, uploadSplit } from "./upload-split.js";
+
+export type { JsonImage } from "./upload-split.js";
 
 /** Upload limits (from configuration). */
 export interface UploadLimits {
@@ -41,19 +44,10 @@ export interface UploadOptions {
   channels?: 1 | 3;
   /** Square side every image is resized to (centre crop). */
   size?: number;
-  /** Share of each class held out for evaluation. */
+  /** Share of each class held out for evaluation (ignored when the upload brings its own test split). */
   testFraction?: number;
-  /** Seed of the held-out draw. */
+  /** Seed of the held-out draw (ignored likewise). */
   splitSeed?: number;
-}
-
-/** One image of a JSON upload. */
-export interface JsonImage {
-  label: string;
-  /** Base64 of the encoded file. */
-  data: string;
-  /** File name inside its class (only to name errors and order images). */
-  name?: string;
 }
 
 /** A built-in few-shot task. */
@@ -81,7 +75,7 @@ export type DatasetSpec =
       height: number;
       width: number;
     }
-  | {
+  | ({
       kind: "upload";
       manifest: string;
       trainCount: number;
@@ -89,9 +83,7 @@ export type DatasetSpec =
       channels: number;
       height: number;
       width: number;
-      testFraction: number;
-      splitSeed: number;
-    };
+    } & SplitSpec);
 
 /** The manifest file of an upload, in the artifact store. */
 interface Manifest {
@@ -175,7 +167,7 @@ export class DatasetService {
     });
   }
 
-  /** Registers an ImageFolder zip (`class/file.png`). */
+  /** Registers an ImageFolder zip (`class/file.png`, or `train/class/file.png` and `test/class/file.png`). */
   async createFromArchive(
     archive: Uint8Array,
     options: UploadOptions,
@@ -183,43 +175,40 @@ export class DatasetService {
   ): Promise<Dataset> {
     const { limits } = this.#deps;
     const entries = await readZip(archive, {
-      maxEntries: limits.maxFiles + limits.maxClasses,
+      // Folder entries carry no bytes: one per class, twice over (and train/, test/) with a user split.
+      maxEntries: limits.maxFiles + 2 * (limits.maxClasses + 1),
       maxEntryBytes: limits.maxFileBytes,
       maxTotalBytes: limits.maxTotalBytes,
       maxRatio: limits.maxCompressionRatio,
     });
-    return this.#createUpload(entries, options, owner);
+    return this.#createUpload(entries, detectFolderLayout(entries), options, owner);
   }
 
-  /** Registers images sent inline as base64 with their labels. */
+  /** Registers images sent inline as base64 with their labels (and, optionally, their split). */
   async createFromImages(
     images: JsonImage[],
     options: UploadOptions,
     owner: string | null,
   ): Promise<Dataset> {
-    const width = String(images.length).length;
-    const entries: FolderEntry[] = images.map((image, i) => ({
-      name: `${image.label}/${image.name ?? String(i).padStart(width, "0")}`,
-      bytes: Buffer.from(image.data, "base64"),
-    }));
-    return this.#createUpload(entries, options, owner);
+    const { entries, layout } = jsonImageEntries(images);
+    return this.#createUpload(entries, layout, options, owner);
   }
 
   async #createUpload(
     entries: FolderEntry[],
+    layout: FolderLayout,
     options: UploadOptions,
     owner: string | null,
   ): Promise<Dataset> {
     const { limits, artifacts } = this.#deps;
     const channels = options.channels ?? 3;
     const size = options.size ?? DEFAULT_SIZE;
-    const testFraction = options.testFraction ?? DEFAULT_TEST_FRACTION;
-    const splitSeed = options.splitSeed ?? 0;
     // Everything that can refuse the upload happens before the first write below.
-    const { set, names } = await decodeImageFolder(entries, {
+    const folder = await decodeImageFolder(entries, {
       channels,
       height: size,
       width: size,
+      layout,
       limits: {
         maxFiles: limits.maxFiles,
         maxFileBytes: limits.maxFileBytes,
@@ -228,16 +217,11 @@ export class DatasetService {
         maxClasses: limits.maxClasses,
       },
     });
-    const split = perClassSplit(set.labels, set.classNames.length, splitSeed, (n) =>
-      n < 2 ? 0 : Math.min(n - 1, Math.max(1, Math.round(n * testFraction))),
-    );
-    const testCount = split.reduce((n, flag) => n + (flag === SPLIT_TEST ? 1 : 0), 0);
-    if (testCount === 0) {
-      throw new ApiError(
-        "invalid_dataset",
-        "no class has two images, so none can be held out for evaluation; upload at least two per class",
-      );
-    }
+    const { set, names } = folder;
+    const split = uploadSplit(folder, {
+      testFraction: options.testFraction ?? DEFAULT_TEST_FRACTION,
+      splitSeed: options.splitSeed ?? 0,
+    });
     const pngs = await mapLimited(set.labels.length, 8, (i) => encodeImageSetPng(set, i));
 
     const stored = [];
@@ -251,7 +235,7 @@ export class DatasetService {
       images: stored.map((blob, i) => ({
         sha256: blob.sha256,
         label: set.labels[i],
-        split: split[i] === SPLIT_TEST ? "test" : "train",
+        split: split.flags[i] === SPLIT_TEST ? "test" : "train",
         name: names[i],
       })),
     };
@@ -259,13 +243,12 @@ export class DatasetService {
     const spec: DatasetSpec = {
       kind: "upload",
       manifest: manifestBlob.sha256,
-      trainCount: set.labels.length - testCount,
-      testCount,
+      trainCount: set.labels.length - split.testCount,
+      testCount: split.testCount,
       channels,
       height: size,
       width: size,
-      testFraction,
-      splitSeed,
+      ...split.spec,
     };
     return this.#deps.datasets.create({
       name: options.name ?? "upload",

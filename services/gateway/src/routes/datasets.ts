@@ -39,6 +39,7 @@ export function toDatasetResource(dataset: Dataset) {
       spec.kind === "builtin"
         ? { name: spec.builtin, shots: spec.shots, seed: spec.seed, testPerClass: spec.testPerClass }
         : null,
+    split: spec.kind === "builtin" ? "builtin" : (spec.split ?? "holdout"),
     createdAt: dataset.createdAt,
   };
 }
@@ -84,7 +85,8 @@ export async function datasetRoutes(
               // No `type`: the body arrives as bytes (a Buffer), which only the reader judges.
               schema: {
                 contentMediaType: "application/zip",
-                description: "an ImageFolder archive: class/file.png",
+                description:
+                  "an ImageFolder archive: class/file.png, or train/class/file.png and test/class/file.png to bring the test split",
               },
             },
           },
