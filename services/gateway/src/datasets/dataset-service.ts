@@ -1,10 +1,11 @@
 /**
- * Datasets: registering a built-in few-shot task or an upload, and materialising a dataset's images for
- * the orchestrator. An upload is judged completely — archive structure, names, sizes, formats, pixel
- * counts, decodable pixels, the split (the user's own or a held-out one, see upload-split.ts) — before
- * the first byte is written, so a refused upload leaves nothing behind: no files, no row. Accepted images are normalised (decoded, resized to the asked shape,
- * re-encoded as PNG) and kept in the content-addressed store with a manifest; the row holds the
- * manifest's digest.
+ * Datasets: registering a built-in few-shot task or an upload, materialising a dataset's images for the
+ * orchestrator, and listing them (name, class, split, digest) so users see what is trained and tested on.
+ * An upload is judged completely — archive structure, names, sizes, formats, pixel counts, decodable
+ * pixels, the split (the user's own or a held-out one, see upload-split.ts) — before the first byte is
+ * written, so a refused upload leaves nothing behind: no files, no row. Accepted images are normalised
+ * (decoded, resized to the asked shape, re-encoded as PNG) and kept in the content-addressed store with a
+ * manifest; the row holds the manifest's digest.
  */
 import {
   type ByteDataset,
@@ -20,7 +21,7 @@ import {
   toImageSet,
 } from "../../../../shared/data/index.js";
 import { readZip } from "../archive/zip-reader.js";
-import type { ArtifactStore } from "../artifact-store.js";
+import { type ArtifactStore, sha256Hex } from "../artifact-store.js";
 import type { Dataset, DatasetRepository } from "../store/index.js";
 import { type JsonImage, jsonImageEntries, type SplitSpec, uploadSplit } from "./upload-split.js";
 
@@ -93,6 +94,16 @@ interface Manifest {
   width: number;
   classes: string[];
   images: { sha256: string; label: number; split: "train" | "test"; name: string }[];
+}
+
+/** One image of a dataset as `GET /v1/datasets/:id/files` lists it. */
+export interface DatasetFile {
+  /** The path in the upload; for a built-in task `<class>/<index in the built-in dataset>`. */
+  name: string;
+  class: string;
+  split: "train" | "test";
+  /** Of the PNG the jobs receive. */
+  sha256: string;
 }
 
 /** One real image as the compute services receive it. */
@@ -272,16 +283,51 @@ export class DatasetService {
     return load;
   }
 
+  /**
+   * Every image of a dataset in manifest order (for a built-in task: its train images, then its test
+   * images, class by class, as the jobs receive them).
+   */
+  async files(dataset: Dataset): Promise<DatasetFile[]> {
+    const spec = dataset.spec as DatasetSpec;
+    if (spec.kind === "builtin") {
+      // The digests are those of the PNGs the jobs get, so they come from the (cached) materialisation.
+      const [{ source, picked }, images] = await Promise.all([this.#pickBuiltin(spec), this.images(dataset)]);
+      const list = (indices: Int32Array, pngs: RealImage[], split: DatasetFile["split"]) =>
+        Array.from(indices, (index, i) => {
+          const className = source.classNames[source.labels[index]];
+          return { name: `${className}/${index}`, class: className, split, sha256: sha256Hex(pngs[i].png) };
+        });
+      return [...list(picked.train, images.train, "train"), ...list(picked.test, images.test, "test")];
+    }
+    const manifest = await this.#manifest(spec.manifest);
+    return manifest.images.map((image) => ({
+      name: image.name,
+      class: manifest.classes[image.label],
+      split: image.split,
+      sha256: image.sha256,
+    }));
+  }
+
+  /** The built-in dataset of a task and the indices its recipe picks from it. */
+  async #pickBuiltin(spec: DatasetSpec & { kind: "builtin" }) {
+    const source = await this.#loadBuiltin(spec.builtin);
+    const picked = fewShotIndices(source.labels, source.split, source.classNames, {
+      shots: spec.shots,
+      seed: spec.seed,
+      classes: spec.classes,
+      ...(spec.testPerClass !== null ? { testPerClass: spec.testPerClass } : {}),
+    });
+    return { source, picked };
+  }
+
+  async #manifest(digest: string): Promise<Manifest> {
+    return JSON.parse((await this.#deps.artifacts.read(digest)).toString("utf8")) as Manifest;
+  }
+
   async #materialize(dataset: Dataset): Promise<DatasetImages> {
     const spec = dataset.spec as DatasetSpec;
     if (spec.kind === "builtin") {
-      const source = await this.#loadBuiltin(spec.builtin);
-      const picked = fewShotIndices(source.labels, source.split, source.classNames, {
-        shots: spec.shots,
-        seed: spec.seed,
-        classes: spec.classes,
-        ...(spec.testPerClass !== null ? { testPerClass: spec.testPerClass } : {}),
-      });
+      const { source, picked } = await this.#pickBuiltin(spec);
       const relabel = new Map(picked.classes.map((c, i) => [c, i]));
       const toImages = async (indices: Int32Array): Promise<RealImage[]> => {
         const set: ImageSet = toImageSet(source, indices);
@@ -299,9 +345,7 @@ export class DatasetService {
         test: await toImages(picked.test),
       };
     }
-    const manifest = JSON.parse(
-      (await this.#deps.artifacts.read(spec.manifest)).toString("utf8"),
-    ) as Manifest;
+    const manifest = await this.#manifest(spec.manifest);
     const read = (which: "train" | "test") =>
       Promise.all(
         manifest.images

@@ -175,6 +175,37 @@ export const datasetSchema = {
   additionalProperties: false,
 } as const satisfies JsonSchema;
 
+/** One image of `GET /v1/datasets/{id}/files`. */
+export const datasetFileSchema = {
+  type: "object",
+  required: ["name", "class", "split", "sha256"],
+  properties: {
+    name: {
+      type: "string",
+      description:
+        "the image's path in the upload (`cat/0.png`, `train/cat/0.png`; JSON images `<label>/<name>`, with a split `<split>/<label>/<name>`); for a built-in task `<class>/<index in the built-in dataset>`",
+    },
+    class: { type: "string" },
+    split: { type: "string", enum: ["train", "test"] },
+    sha256: {
+      type: "string",
+      pattern: "^[0-9a-f]{64}$",
+      description: "digest of the normalised PNG that jobs train or test on",
+    },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** `GET /v1/datasets/{id}/files` query. */
+export const datasetFilesQuery = {
+  type: "object",
+  properties: {
+    ...pageQuery,
+    split: { type: "string", enum: ["train", "test"], description: "only the images of this split" },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
 /** `GET /v1/datasets` query. */
 export const datasetListQuery = {
   type: "object",
