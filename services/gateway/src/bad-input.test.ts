@@ -334,11 +334,15 @@ describe("bad input over HTTP: idempotency and scopes on every route, inline upl
     assert.match(expectProblem(res, "invalid_dataset").detail, /"bird", "dog"/);
   });
 
-  test("a test/ folder without images is 422 invalid_dataset; so is a test/ with only empty class folders", async () => {
+  test("a test/ without images is 422 invalid_dataset: empty, with empty class folders, or missing", async () => {
     const image = await png();
     const train = { cat: [image, image], dog: [image, image] };
     const folder = (name: string) => ({ name, data: new Uint8Array(0) });
-    for (const extra of [[folder("test/")], [folder("test/"), folder("test/cat/"), folder("test/dog/")]]) {
+    for (const extra of [
+      [],
+      [folder("test/")],
+      [folder("test/"), folder("test/cat/"), folder("test/dog/")],
+    ]) {
       const problem = expectProblem(await postArchive(splitArchive({ train }, extra)), "invalid_dataset");
       assert.match(problem.detail, /test\/ holds no images/);
     }
