@@ -14,6 +14,10 @@ export const DATA_ERROR_CODES = {
     description: "an entry or class name is unsafe or malformed (path separators, '..', control characters)",
   },
   invalid_layout: { status: 400, description: "the upload is not one folder per class holding image files" },
+  mixed_layout: {
+    status: 422,
+    description: "an upload with train/ and test/ folders also holds entries outside them",
+  },
   unsupported_format: {
     status: 415,
     description: "the bytes are not an allowed image format (checked by magic bytes, not extension)",

@@ -9,9 +9,12 @@ import {
   type DataErrorCode,
   decodeImage,
   decodeImageFolder,
+  detectFolderLayout,
   type FolderEntry,
   inspectImage,
   readImageFolder,
+  SPLIT_TEST,
+  SPLIT_TRAIN,
   sniffFormat,
 } from "./index.js";
 import { bombPng, corruptPixelsPng, solidImage } from "./test-images.js";
@@ -181,6 +184,118 @@ describe("decodeImageFolder", () => {
     await rejectsWith(decodeImageFolder(entries, size), "image_too_large");
     const text = { name: "b/9-notes.png", bytes: new TextEncoder().encode("not an image") };
     await rejectsWith(decodeImageFolder([entries[0], text], size), "unsupported_format");
+  });
+});
+
+describe("decodeImageFolder: the train/ and test/ layout", () => {
+  const splits = { ...size, layout: "splits" as const };
+  const entry = async (name: string, value = 0) => ({
+    name,
+    bytes: await solidImage("png", 4, 4, [value, value, value]),
+  });
+
+  test("the layout is detected from class folders under train/ or test/, never from top folders alone", () => {
+    const names = (...list: string[]) => list.map((name) => ({ name }));
+    assert.equal(detectFolderLayout(names("train/cat/0.png", "test/cat/1.png")), "splits");
+    assert.equal(detectFolderLayout(names("train/cat/", "test/")), "splits");
+    assert.equal(detectFolderLayout(names("train/cat/0.png", "dog/1.png")), "splits");
+    // Classes that happen to be called train and test: an ImageFolder, as before.
+    assert.equal(detectFolderLayout(names("train/0.png", "test/0.png", "train/")), "classes");
+    assert.equal(detectFolderLayout(names("cat/0.png", "__MACOSX/train/cat/._0.png")), "classes");
+    assert.equal(detectFolderLayout(names("cat/0.png")), "classes");
+  });
+
+  test("train classes name the labels; each class lists train then test images, with their split", async () => {
+    const { set, names, split } = await decodeImageFolder(
+      [
+        await entry("test/dog/z.png", 255),
+        await entry("train/dog/b.png"),
+        await entry("train/cat/a.png"),
+        await entry("test/cat/a.png", 255), // the same file name in both splits is two images
+        await entry("train/dog/a.png"),
+        await entry("train/bird/0.png"), // a class without test images is allowed
+        { name: "test/", bytes: new Uint8Array(0) },
+        { name: "train/cat/", bytes: new Uint8Array(0) },
+        { name: "__MACOSX/test/cat/._a.png", bytes: new Uint8Array([0]) },
+      ],
+      splits,
+    );
+    assert.deepEqual(set.classNames, ["bird", "cat", "dog"]);
+    assert.deepEqual(names, [
+      "train/bird/0.png",
+      "train/cat/a.png",
+      "test/cat/a.png",
+      "train/dog/a.png",
+      "train/dog/b.png",
+      "test/dog/z.png",
+    ]);
+    assert.deepEqual([...set.labels], [0, 1, 1, 2, 2, 2]);
+    const [train, test] = [SPLIT_TRAIN, SPLIT_TEST];
+    assert.deepEqual([...split!], [train, train, test, train, train, test]);
+    assert.ok(
+      set.images.subarray(2 * 64, 3 * 64).every((v) => v > 0.99),
+      "test/cat/a.png's own pixels",
+    );
+    assert.ok(
+      set.images.subarray(64, 2 * 64).every((v) => v < 0.01),
+      "train/cat/a.png's own pixels",
+    );
+    assert.equal((await decodeImageFolder([await entry("cat/0.png")], size)).split, undefined);
+  });
+
+  test("test classes missing from train/ are empty_class naming all of them", async () => {
+    const error = await rejectsWith(
+      decodeImageFolder(
+        [
+          await entry("train/cat/0.png"),
+          await entry("test/cat/1.png"),
+          await entry("test/dog/0.png"),
+          await entry("test/bird/0.png"),
+          { name: "test/fish/", bytes: new Uint8Array(0) },
+        ],
+        splits,
+      ),
+      "empty_class",
+    );
+    assert.match(error.message, /"bird", "dog", "fish"/);
+    assert.equal(error.details.class, "bird, dog, fish");
+  });
+
+  test("entries outside train/ and test/ are mixed_layout naming one; files directly in train/ are invalid_layout", async () => {
+    const mixed = await rejectsWith(
+      decodeImageFolder([await entry("train/cat/0.png"), await entry("dog/0.png")], splits),
+      "mixed_layout",
+    );
+    assert.equal(mixed.details.name, "dog/0.png");
+    await rejectsWith(
+      decodeImageFolder([await entry("train/cat/0.png"), await entry("test/0.png")], splits),
+      "invalid_layout",
+    );
+    await rejectsWith(
+      decodeImageFolder([await entry("train/cat/0.png"), await entry("test/cat/x/0.png")], splits),
+      "invalid_layout",
+    );
+  });
+
+  test("the limits count the test images too", async () => {
+    const four = [
+      await entry("train/a/0.png"),
+      await entry("train/a/1.png"),
+      await entry("test/a/0.png"),
+      await entry("test/a/1.png"),
+    ];
+    const bytes = four.reduce((n, e) => n + e.bytes.length, 0);
+    await rejectsWith(decodeImageFolder(four, { ...splits, limits: { maxFiles: 3 } }), "too_many_files");
+    await rejectsWith(
+      decodeImageFolder(four, { ...splits, limits: { maxTotalBytes: bytes - 1 } }),
+      "total_too_large",
+    );
+    await rejectsWith(
+      decodeImageFolder(four, { ...splits, limits: { maxDecodedBytes: 4 * 64 * 4 - 1 } }),
+      "total_too_large",
+    );
+    const bomb = { name: "test/a/bomb.png", bytes: bombPng(30_000, 30_000) };
+    await rejectsWith(decodeImageFolder([...four, bomb], splits), "image_too_large");
   });
 });
 

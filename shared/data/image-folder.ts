@@ -1,5 +1,7 @@
+import { SPLIT_TEST, SPLIT_TRAIN } from "./byte-dataset.js";
 import { DEFAULT_IMAGE_LIMITS, decodeImage, type Fit, type ImageLimits, inspectImage } from "./decode.js";
 import { DataError } from "./errors.js";
+import { type FolderLayout, isHidden, SPLIT_FOLDERS } from "./folder-layout.js";
 import { createImageSet, type ImageSet } from "./image-set.js";
 
 /** One uploaded file: a relative name such as `cat/0001.png`, and its bytes. A name ending in `/` is a folder. */
@@ -48,12 +50,24 @@ export interface ImageFolderOptions {
   readonly limits?: Partial<FolderLimits>;
   /** Decodes in flight at once (sharp decodes on libuv's pool). Default 4. */
   readonly concurrency?: number;
+  /** `class/file` (default) or `train|test/class/file`: a split the user made (see {@link detectFolderLayout}). */
+  readonly layout?: FolderLayout;
 }
 
 /** A decoded upload: the image set, plus the entry name of each image (same order). */
 export interface ImageFolder {
   readonly set: ImageSet;
   readonly names: readonly string[];
+  /** With the `splits` layout: each image's folder, {@link SPLIT_TRAIN} or {@link SPLIT_TEST}. */
+  readonly split?: Uint8Array;
+}
+
+/** Where one entry belongs: its split (always train in the `classes` layout), class and file. */
+export interface EntryPath {
+  readonly split: typeof SPLIT_TRAIN | typeof SPLIT_TEST;
+  readonly className: string;
+  /** `undefined` for a class folder entry (`cat/`). */
+  readonly fileName: string | undefined;
 }
 
 /** Characters that are path syntax on some system. */
@@ -68,20 +82,17 @@ function hasForbiddenCharacter(name: string): boolean {
   return false;
 }
 
-/** True for OS metadata that archives carry along (`.DS_Store`, `__MACOSX/`, dotfiles): skipped, not errors. */
-function isHidden(segment: string): boolean {
-  return segment.startsWith(".") || segment === "__MACOSX";
-}
-
 /**
- * Splits an entry name into class and file, refusing anything that could name a path outside the upload:
- * absolute names, backslashes, `.`/`..`/empty segments, control characters, and depths other than
- * `class/file`. Returns `undefined` for entries to skip (hidden files).
+ * Splits an entry name into split, class and file, refusing anything that could name a path outside the
+ * upload: absolute names, backslashes, `.`/`..`/empty segments, control characters, and depths other than
+ * `class/file` (or `train|test/class/file` in the `splits` layout). Returns `undefined` for entries to skip
+ * (hidden files, and the `train/` and `test/` folder entries themselves).
  */
 export function parseEntryName(
   name: string,
   maxLength = DEFAULT_FOLDER_LIMITS.maxNameLength,
-): { className: string; fileName: string | undefined } | undefined {
+  layout: FolderLayout = "classes",
+): EntryPath | undefined {
   const invalid = (why: string) =>
     new DataError("invalid_name", `entry name ${JSON.stringify(name.slice(0, 80))} ${why}`, {
       name: name.slice(0, maxLength),
@@ -98,11 +109,25 @@ export function parseEntryName(
     if (segment !== segment.trim()) throw invalid("has a part with leading or trailing spaces");
   }
   if (segments.some(isHidden)) return undefined;
-  if (isFolder && segments.length === 1) return { className: segments[0], fileName: undefined };
-  if (!isFolder && segments.length === 2) return { className: segments[0], fileName: segments[1] };
+  let split: EntryPath["split"] = SPLIT_TRAIN;
+  if (layout === "splits") {
+    const top = segments.shift()!;
+    if (!(SPLIT_FOLDERS as readonly string[]).includes(top)) {
+      throw new DataError(
+        "mixed_layout",
+        `entry ${JSON.stringify(name.slice(0, 80))} is outside train/ and test/: with a train/ and test/ folder, every entry goes under one of them`,
+        { name: name.slice(0, maxLength) },
+      );
+    }
+    if (isFolder && segments.length === 0) return undefined;
+    split = top === "test" ? SPLIT_TEST : SPLIT_TRAIN;
+  }
+  if (isFolder && segments.length === 1) return { split, className: segments[0], fileName: undefined };
+  if (!isFolder && segments.length === 2) return { split, className: segments[0], fileName: segments[1] };
+  const expected = layout === "splits" ? "train/class/file or test/class/file" : "class/file";
   throw new DataError(
     "invalid_layout",
-    `entry ${JSON.stringify(name.slice(0, 80))}: expected class/file (one folder per class, no nesting)`,
+    `entry ${JSON.stringify(name.slice(0, 80))}: expected ${expected} (one folder per class, no nesting)`,
     { name: name.slice(0, maxLength) },
   );
 }
@@ -112,11 +137,20 @@ function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Up to ten names, quoted, then how many more. */
+function quoteSome(names: readonly string[]): string {
+  const shown = names.slice(0, 10).map((name) => JSON.stringify(name));
+  return names.length > 10 ? `${shown.join(", ")} and ${names.length - 10} more` : shown.join(", ");
+}
+
 /**
  * Decodes an upload laid out as one folder per class (`<class>/<file>`, PNG/JPEG/WebP) into an
  * {@link ImageSet} of the asked channels and size. Classes are the folder names in code-point order; images
- * follow by file name. Every check that needs no pixels (counts, sizes, names, signatures, declared
- * dimensions) runs over the whole upload before the first image is decoded, so a bad upload costs little.
+ * follow by file name. In the `splits` layout (`train/<class>/<file>`, `test/<class>/<file>`) the classes
+ * are those of `train/`, each class's train images come before its test images, and `split` tells which
+ * is which; a class needs train images but may have no test images. Every check that needs no pixels
+ * (counts, sizes, names, signatures, declared dimensions) runs over the whole upload before the first
+ * image is decoded, so a bad upload costs little.
  */
 export async function decodeImageFolder(
   entries: readonly FolderEntry[],
@@ -148,13 +182,18 @@ export async function decodeImageFolder(
     });
   }
 
-  const files = new Map<string, { fileName: string; entry: FolderEntry }[]>();
+  const layout = options.layout ?? "classes";
   const seenNames = new Set<string>();
+  // Per class, its files of both splits. The dataset's classes are those with a folder outside test/
+  // (every class in the `classes` layout); a test folder can only name one of them.
+  const files = new Map<string, { split: number; fileName: string; entry: FolderEntry }[]>();
+  const trained = new Set<string>();
   for (const entry of entries) {
-    const parsed = parseEntryName(entry.name, limits.maxNameLength);
+    const parsed = parseEntryName(entry.name, limits.maxNameLength, layout);
     if (parsed === undefined) continue;
     const list = files.get(parsed.className) ?? [];
     files.set(parsed.className, list);
+    if (parsed.split === SPLIT_TRAIN) trained.add(parsed.className);
     if (parsed.fileName === undefined) continue;
     if (seenNames.has(entry.name)) {
       throw new DataError("invalid_layout", `entry ${JSON.stringify(entry.name)} appears twice`, {
@@ -173,27 +212,37 @@ export async function decodeImageFolder(
         },
       );
     }
-    list.push({ fileName: parsed.fileName, entry });
+    list.push({ split: parsed.split, fileName: parsed.fileName, entry });
   }
-  const classNames = [...files.keys()].sort(byCodePoint);
+  const untrained = [...files.keys()].filter((className) => !trained.has(className)).sort(byCodePoint);
+  if (untrained.length > 0) {
+    throw new DataError(
+      "empty_class",
+      `test/ has classes that train/ lacks: ${quoteSome(untrained)}; every test class needs train images`,
+      { class: untrained.join(", "), count: 0 },
+    );
+  }
+  const classNames = [...trained].sort(byCodePoint);
   if (classNames.length > limits.maxClasses) {
     throw new DataError("too_many_classes", `${classNames.length} classes, more than ${limits.maxClasses}`, {
       count: classNames.length,
       limit: limits.maxClasses,
     });
   }
-  const ordered: { entry: FolderEntry; label: number }[] = [];
+  const ordered: { entry: FolderEntry; label: number; split: number }[] = [];
   classNames.forEach((className, label) => {
     const list = files.get(className)!;
-    if (list.length < Math.max(limits.minPerClass, 1)) {
+    // Only train images count: a class may have no test images (its accuracy is then undefined).
+    const trainCount = list.reduce((n, file) => n + (file.split === SPLIT_TRAIN ? 1 : 0), 0);
+    if (trainCount < Math.max(limits.minPerClass, 1)) {
       throw new DataError(
         "empty_class",
-        `class ${JSON.stringify(className)} has ${list.length} images, fewer than ${Math.max(limits.minPerClass, 1)}`,
-        { class: className, count: list.length },
+        `class ${JSON.stringify(className)} has ${trainCount} images, fewer than ${Math.max(limits.minPerClass, 1)}`,
+        { class: className, count: trainCount },
       );
     }
-    list.sort((a, b) => byCodePoint(a.fileName, b.fileName));
-    for (const { entry } of list) ordered.push({ entry, label });
+    list.sort((a, b) => a.split - b.split || byCodePoint(a.fileName, b.fileName));
+    for (const { entry, split } of list) ordered.push({ entry, label, split });
   });
   if (ordered.length === 0) throw new DataError("empty_dataset", "the upload holds no images");
 
@@ -232,7 +281,11 @@ export async function decodeImageFolder(
     labels: Int32Array.from(ordered, (item) => item.label),
     classNames,
   });
-  return { set, names: ordered.map((item) => item.entry.name) };
+  return {
+    set,
+    names: ordered.map((item) => item.entry.name),
+    ...(layout === "splits" ? { split: Uint8Array.from(ordered, (item) => item.split) } : {}),
+  };
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; rejects with the first error. */

@@ -67,12 +67,14 @@ export {
   type SplitImageSet,
   TEST_SUBSET_SEED,
 } from "./few-shot.js";
+export { detectFolderLayout, type FolderLayout, SPLIT_FOLDERS } from "./folder-layout.js";
 export { drawText, GLYPH_HEIGHT, GLYPH_WIDTH, textWidth } from "./font.js";
 export { type ImageShape, type Padding, padChw, padImageSet, resizeChw, resizeImageSet } from "./geometry.js";
 export { type GridOptions, renderGrid } from "./grid.js";
 export {
   DEFAULT_FOLDER_LIMITS,
   decodeImageFolder,
+  type EntryPath,
   type FolderEntry,
   type FolderLimits,
   type ImageFolder,

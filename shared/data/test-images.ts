@@ -24,6 +24,22 @@ export async function solidImage(
   return new Uint8Array(await encoded.toBuffer());
 }
 
+/**
+ * Noise, so that PNG cannot compress it: `side`² RGB pixels make a file of about 3·side² bytes. `seed`
+ * picks the noise (a linear congruential generator: reproducible, and no image looks like another).
+ */
+export async function noisePng(side: number, seed = 1): Promise<Buffer> {
+  const raw = Buffer.alloc(side * side * 3);
+  let state = seed;
+  for (let i = 0; i < raw.length; i++) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    raw[i] = state >>> 24;
+  }
+  return sharp(raw, { raw: { width: side, height: side, channels: 3 } })
+    .png()
+    .toBuffer();
+}
+
 function chunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);

@@ -3,7 +3,9 @@
  * sweep. Every POST route needs an Idempotency-Key and every scoped route its scope, checked from the
  * OpenAPI document so that a new route is covered without editing this file; a job submission replays
  * instead of planning twice; the inline (base64) upload path refuses bombs and bad formats as the zip path
- * does; a body without Content-Length is cut off at the limit. Every refusal is checked to be a
+ * does; a user's test split (train/ and test/ folders, or JSON images marked test) is refused when its
+ * classes or layout are off, and its files meet the same limits as training files; a body without
+ * Content-Length is cut off at the limit. Every refusal is checked to be a
  * problem+json document whose code and status agree with the catalog, and to leave no file and no row.
  */
 import assert from "node:assert/strict";
@@ -12,12 +14,13 @@ import { request as httpRequest } from "node:http";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
 import supertest from "supertest";
-import { bombPng, solidImage } from "../../../shared/data/test-images.js";
+import { bombPng, noisePng, solidImage } from "../../../shared/data/test-images.js";
 import { API_ERRORS, type ApiErrorCode } from "./errors.js";
 import { REPLAY_HEADER } from "./plugins/idempotency.js";
 import type { JobStore } from "./store/index.js";
 import {
   bearer,
+  type CraftedEntry,
   craftZip,
   idemKey,
   openTestStore,
@@ -55,19 +58,6 @@ function expectProblem(
   assert.equal(body.title, API_ERRORS[code].title);
   assert.ok(typeof body.detail === "string" && body.detail.length > 0);
   return body;
-}
-
-/** Noise, so that PNG cannot compress it: `side`² RGB pixels make a file of about 3·side² bytes. */
-async function noisePng(side: number): Promise<Buffer> {
-  const raw = Buffer.alloc(side * side * 3);
-  let state = 1;
-  for (let i = 0; i < raw.length; i++) {
-    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-    raw[i] = state >>> 24;
-  }
-  return sharp(raw, { raw: { width: side, height: side, channels: 3 } })
-    .png()
-    .toBuffer();
 }
 
 describe("bad input over HTTP: idempotency and scopes on every route, inline uploads, unbounded bodies", () => {
@@ -223,6 +213,28 @@ describe("bad input over HTTP: idempotency and scopes on every route, inline upl
         }),
     );
 
+  /** Posts a zip archive. */
+  const postArchive = (archive: Buffer) =>
+    nothingWritten(() =>
+      supertest(base)
+        .post("/v1/datasets")
+        .set(submitter)
+        .set("idempotency-key", idemKey())
+        .set("content-type", "application/zip")
+        .send(archive),
+    );
+
+  /** A train/ and test/ archive: `<split>/<class>/<i>.png` for each listed file, then `extra` as is. */
+  const splitArchive = (splits: Record<string, Record<string, Uint8Array[]>>, extra: CraftedEntry[] = []) =>
+    craftZip([
+      ...Object.entries(splits).flatMap(([split, classes]) =>
+        Object.entries(classes).flatMap(([label, files]) =>
+          files.map((data, i) => ({ name: `${split}/${label}/${i}.png`, data })),
+        ),
+      ),
+      ...extra,
+    ]);
+
   test("inline images: a decompression bomb is 413 image_too_large, checked before decoding", async () => {
     const good = await png();
     expectProblem(
@@ -292,18 +304,11 @@ describe("bad input over HTTP: idempotency and scopes on every route, inline upl
       "cat/x\u0001.png",
       "cat/./x.png",
     ]) {
-      const res = await nothingWritten(() =>
-        supertest(base)
-          .post("/v1/datasets")
-          .set(submitter)
-          .set("idempotency-key", idemKey())
-          .set("content-type", "application/zip")
-          .send(
-            craftZip([
-              { name: "cat/0.png", data: image },
-              { name, data: image },
-            ]),
-          ),
+      const res = await postArchive(
+        craftZip([
+          { name: "cat/0.png", data: image },
+          { name, data: image },
+        ]),
       );
       expectProblem(res, "archive_unsafe_path");
     }
@@ -318,16 +323,81 @@ describe("bad input over HTTP: idempotency and scopes on every route, inline upl
       { name: "0.png", data: image },
       { name: "1.png", data: image },
     ]);
-    for (const archive of [encrypted, flat]) {
+    for (const archive of [encrypted, flat]) expectProblem(await postArchive(archive), "archive_invalid");
+  });
+
+  test("a test/ class that train/ lacks is 422 invalid_dataset naming every such class", async () => {
+    const image = await png();
+    const res = await postArchive(
+      splitArchive({ train: { cat: [image, image] }, test: { cat: [image], dog: [image], bird: [image] } }),
+    );
+    assert.match(expectProblem(res, "invalid_dataset").detail, /"bird", "dog"/);
+  });
+
+  test("a test/ without images is 422 invalid_dataset: empty, with empty class folders, or missing", async () => {
+    const image = await png();
+    const train = { cat: [image, image], dog: [image, image] };
+    const folder = (name: string) => ({ name, data: new Uint8Array(0) });
+    for (const extra of [
+      [],
+      [folder("test/")],
+      [folder("test/"), folder("test/cat/"), folder("test/dog/")],
+    ]) {
+      const problem = expectProblem(await postArchive(splitArchive({ train }, extra)), "invalid_dataset");
+      assert.match(problem.detail, /test\/ holds no images/);
+    }
+  });
+
+  test("an archive mixing train/ and test/ with other entries is 422 invalid_dataset naming one", async () => {
+    const image = await png();
+    const res = await postArchive(
+      splitArchive({ train: { cat: [image, image] }, test: { cat: [image] } }, [
+        { name: "dog/0.png", data: image },
+      ]),
+    );
+    const problem = expectProblem(res, "invalid_dataset");
+    assert.match(problem.detail, /"dog\/0\.png" is outside train\/ and test\//);
+    assert.deepEqual(problem.errors, [{ field: "/body", message: 'entry "dog/0.png": mixed_layout' }]);
+  });
+
+  test("a file over a limit is refused alike in test/ and in train/: count, bytes, pixels, format, pixels decoded", async () => {
+    const image = await png();
+    const whole = await noisePng(32);
+    const cases: [string, Uint8Array[], ApiErrorCode][] = [
+      [
+        "too many files",
+        Array.from({ length: TEST_LIMITS.upload.maxFiles - 3 }, () => image),
+        "too_many_files",
+      ],
+      ["a file over the per-file limit", [await noisePng(300)], "archive_bomb"], // declared size, as in train
+      ["a decompression bomb", [bombPng(30_000, 30_000)], "image_too_large"],
+      ["a GIF", [await solidImage("gif", 8, 8, [1, 2, 3])], "unsupported_format"],
+      ["a PNG cut short", [whole.subarray(0, Math.floor(whole.length / 2))], "corrupt_image"],
+    ];
+    const train = { a: [image, image], b: [image, image] };
+    for (const [what, files, code] of cases) {
+      const inTest = await postArchive(splitArchive({ train, test: { a: files } }));
+      assert.equal(expectProblem(inTest, code).code, code, `${what} in test/`);
+      const inTrain = await postArchive(
+        splitArchive({ train: { ...train, c: files }, test: { a: [image] } }),
+      );
+      assert.equal(expectProblem(inTrain, code).code, code, `${what} in train/`);
+    }
+    // The JSON path likewise: an image marked "test" is checked as any other.
+    const marked = (data: Uint8Array, split: "train" | "test", label = "a") => ({
+      label,
+      split,
+      data: Buffer.from(data).toString("base64"),
+    });
+    for (const [, [bad], code] of cases.slice(2)) {
       const res = await nothingWritten(() =>
         supertest(base)
           .post("/v1/datasets")
           .set(submitter)
           .set("idempotency-key", idemKey())
-          .set("content-type", "application/zip")
-          .send(archive),
+          .send({ images: [marked(image, "train"), marked(image, "train", "b"), marked(bad, "test")] }),
       );
-      expectProblem(res, "archive_invalid");
+      expectProblem(res, code);
     }
   });
 

@@ -141,7 +141,7 @@ export const API_ERRORS = {
     status: 422,
     title: "Invalid dataset",
     description:
-      "the images do not make a usable dataset: an empty class, too many classes, no test images, too few images for the shots asked",
+      "the images do not make a usable dataset: an empty class, too many classes, no test images, too few images for the shots asked, test classes that training lacks, entries outside `train/` and `test/` in an archive that has them",
   },
   invalid_job_spec: {
     status: 422,
@@ -252,6 +252,7 @@ const DATA_CODES: Record<DataErrorCode, ApiErrorCode> = {
   invalid_argument: "validation_failed",
   invalid_name: "archive_unsafe_path",
   invalid_layout: "archive_invalid",
+  mixed_layout: "invalid_dataset",
   unsupported_format: "unsupported_format",
   corrupt_image: "corrupt_image",
   image_too_large: "image_too_large",

@@ -161,6 +161,7 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
       "post /v1/datasets",
       "get /v1/datasets",
       "get /v1/datasets/{id}",
+      "get /v1/datasets/{id}/files",
       "post /v1/jobs",
       "get /v1/jobs",
       "get /v1/jobs/{id}",

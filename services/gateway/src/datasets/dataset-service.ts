@@ -1,27 +1,31 @@
 /**
- * Datasets: registering a built-in few-shot task or an upload, and materialising a dataset's images for
- * the orchestrator. An upload is judged completely — archive structure, names, sizes, formats, pixel
- * counts, decodable pixels, the split — before the first byte is written, so a refused upload leaves
- * nothing behind: no files, no row. Accepted images are normalised (decoded, resized to the asked shape,
- * re-encoded as PNG) and kept in the content-addressed store with a manifest; the row holds the
- * manifest's digest.
+ * Datasets: registering a built-in few-shot task or an upload, materialising a dataset's images for the
+ * orchestrator, and listing them (name, class, split, digest) so users see what is trained and tested on.
+ * An upload is judged completely — archive structure, names, sizes, formats, pixel counts, decodable
+ * pixels, the split (the user's own or a held-out one, see upload-split.ts) — before the first byte is
+ * written, so a refused upload leaves nothing behind: no files, no row. Accepted images are normalised
+ * (decoded, resized to the asked shape, re-encoded as PNG) and kept in the content-addressed store with a
+ * manifest; the row holds the manifest's digest.
  */
 import {
   type ByteDataset,
   decodeImageFolder,
+  detectFolderLayout,
   encodeImageSetPng,
   type FolderEntry,
+  type FolderLayout,
   fewShotIndices,
   type ImageSet,
   loadBuiltinDataset,
-  perClassSplit,
   SPLIT_TEST,
   toImageSet,
 } from "../../../../shared/data/index.js";
 import { readZip } from "../archive/zip-reader.js";
-import type { ArtifactStore } from "../artifact-store.js";
-import { ApiError } from "../errors.js";
+import { type ArtifactStore, sha256Hex } from "../artifact-store.js";
 import type { Dataset, DatasetRepository } from "../store/index.js";
+import { type JsonImage, jsonImageEntries, type SplitSpec, uploadSplit } from "./upload-split.js";
+
+export type { JsonImage } from "./upload-split.js";
 
 /** Upload limits (from configuration). */
 export interface UploadLimits {
@@ -41,19 +45,10 @@ export interface UploadOptions {
   channels?: 1 | 3;
   /** Square side every image is resized to (centre crop). */
   size?: number;
-  /** Share of each class held out for evaluation. */
+  /** Share of each class held out for evaluation (ignored when the upload brings its own test split). */
   testFraction?: number;
-  /** Seed of the held-out draw. */
+  /** Seed of the held-out draw (ignored likewise). */
   splitSeed?: number;
-}
-
-/** One image of a JSON upload. */
-export interface JsonImage {
-  label: string;
-  /** Base64 of the encoded file. */
-  data: string;
-  /** File name inside its class (only to name errors and order images). */
-  name?: string;
 }
 
 /** A built-in few-shot task. */
@@ -81,7 +76,7 @@ export type DatasetSpec =
       height: number;
       width: number;
     }
-  | {
+  | ({
       kind: "upload";
       manifest: string;
       trainCount: number;
@@ -89,9 +84,7 @@ export type DatasetSpec =
       channels: number;
       height: number;
       width: number;
-      testFraction: number;
-      splitSeed: number;
-    };
+    } & SplitSpec);
 
 /** The manifest file of an upload, in the artifact store. */
 interface Manifest {
@@ -101,6 +94,16 @@ interface Manifest {
   width: number;
   classes: string[];
   images: { sha256: string; label: number; split: "train" | "test"; name: string }[];
+}
+
+/** One image of a dataset as `GET /v1/datasets/:id/files` lists it. */
+export interface DatasetFile {
+  /** The path in the upload; for a built-in task `<class>/<index in the built-in dataset>`. */
+  name: string;
+  class: string;
+  split: "train" | "test";
+  /** Of the PNG the jobs receive. */
+  sha256: string;
 }
 
 /** One real image as the compute services receive it. */
@@ -175,7 +178,7 @@ export class DatasetService {
     });
   }
 
-  /** Registers an ImageFolder zip (`class/file.png`). */
+  /** Registers an ImageFolder zip (`class/file.png`, or `train/class/file.png` and `test/class/file.png`). */
   async createFromArchive(
     archive: Uint8Array,
     options: UploadOptions,
@@ -183,43 +186,40 @@ export class DatasetService {
   ): Promise<Dataset> {
     const { limits } = this.#deps;
     const entries = await readZip(archive, {
-      maxEntries: limits.maxFiles + limits.maxClasses,
+      // Folder entries carry no bytes: one per class, twice over (and train/, test/) with a user split.
+      maxEntries: limits.maxFiles + 2 * (limits.maxClasses + 1),
       maxEntryBytes: limits.maxFileBytes,
       maxTotalBytes: limits.maxTotalBytes,
       maxRatio: limits.maxCompressionRatio,
     });
-    return this.#createUpload(entries, options, owner);
+    return this.#createUpload(entries, detectFolderLayout(entries), options, owner);
   }
 
-  /** Registers images sent inline as base64 with their labels. */
+  /** Registers images sent inline as base64 with their labels (and, optionally, their split). */
   async createFromImages(
     images: JsonImage[],
     options: UploadOptions,
     owner: string | null,
   ): Promise<Dataset> {
-    const width = String(images.length).length;
-    const entries: FolderEntry[] = images.map((image, i) => ({
-      name: `${image.label}/${image.name ?? String(i).padStart(width, "0")}`,
-      bytes: Buffer.from(image.data, "base64"),
-    }));
-    return this.#createUpload(entries, options, owner);
+    const { entries, layout } = jsonImageEntries(images);
+    return this.#createUpload(entries, layout, options, owner);
   }
 
   async #createUpload(
     entries: FolderEntry[],
+    layout: FolderLayout,
     options: UploadOptions,
     owner: string | null,
   ): Promise<Dataset> {
     const { limits, artifacts } = this.#deps;
     const channels = options.channels ?? 3;
     const size = options.size ?? DEFAULT_SIZE;
-    const testFraction = options.testFraction ?? DEFAULT_TEST_FRACTION;
-    const splitSeed = options.splitSeed ?? 0;
     // Everything that can refuse the upload happens before the first write below.
-    const { set, names } = await decodeImageFolder(entries, {
+    const folder = await decodeImageFolder(entries, {
       channels,
       height: size,
       width: size,
+      layout,
       limits: {
         maxFiles: limits.maxFiles,
         maxFileBytes: limits.maxFileBytes,
@@ -228,16 +228,11 @@ export class DatasetService {
         maxClasses: limits.maxClasses,
       },
     });
-    const split = perClassSplit(set.labels, set.classNames.length, splitSeed, (n) =>
-      n < 2 ? 0 : Math.min(n - 1, Math.max(1, Math.round(n * testFraction))),
-    );
-    const testCount = split.reduce((n, flag) => n + (flag === SPLIT_TEST ? 1 : 0), 0);
-    if (testCount === 0) {
-      throw new ApiError(
-        "invalid_dataset",
-        "no class has two images, so none can be held out for evaluation; upload at least two per class",
-      );
-    }
+    const { set, names } = folder;
+    const split = uploadSplit(folder, {
+      testFraction: options.testFraction ?? DEFAULT_TEST_FRACTION,
+      splitSeed: options.splitSeed ?? 0,
+    });
     const pngs = await mapLimited(set.labels.length, 8, (i) => encodeImageSetPng(set, i));
 
     const stored = [];
@@ -251,7 +246,7 @@ export class DatasetService {
       images: stored.map((blob, i) => ({
         sha256: blob.sha256,
         label: set.labels[i],
-        split: split[i] === SPLIT_TEST ? "test" : "train",
+        split: split.flags[i] === SPLIT_TEST ? "test" : "train",
         name: names[i],
       })),
     };
@@ -259,13 +254,12 @@ export class DatasetService {
     const spec: DatasetSpec = {
       kind: "upload",
       manifest: manifestBlob.sha256,
-      trainCount: set.labels.length - testCount,
-      testCount,
+      trainCount: set.labels.length - split.testCount,
+      testCount: split.testCount,
       channels,
       height: size,
       width: size,
-      testFraction,
-      splitSeed,
+      ...split.spec,
     };
     return this.#deps.datasets.create({
       name: options.name ?? "upload",
@@ -289,16 +283,51 @@ export class DatasetService {
     return load;
   }
 
+  /**
+   * Every image of a dataset in manifest order (for a built-in task: its train images, then its test
+   * images, class by class, as the jobs receive them).
+   */
+  async files(dataset: Dataset): Promise<DatasetFile[]> {
+    const spec = dataset.spec as DatasetSpec;
+    if (spec.kind === "builtin") {
+      // The digests are those of the PNGs the jobs get, so they come from the (cached) materialisation.
+      const [{ source, picked }, images] = await Promise.all([this.#pickBuiltin(spec), this.images(dataset)]);
+      const list = (indices: Int32Array, pngs: RealImage[], split: DatasetFile["split"]) =>
+        Array.from(indices, (index, i) => {
+          const className = source.classNames[source.labels[index]];
+          return { name: `${className}/${index}`, class: className, split, sha256: sha256Hex(pngs[i].png) };
+        });
+      return [...list(picked.train, images.train, "train"), ...list(picked.test, images.test, "test")];
+    }
+    const manifest = await this.#manifest(spec.manifest);
+    return manifest.images.map((image) => ({
+      name: image.name,
+      class: manifest.classes[image.label],
+      split: image.split,
+      sha256: image.sha256,
+    }));
+  }
+
+  /** The built-in dataset of a task and the indices its recipe picks from it. */
+  async #pickBuiltin(spec: DatasetSpec & { kind: "builtin" }) {
+    const source = await this.#loadBuiltin(spec.builtin);
+    const picked = fewShotIndices(source.labels, source.split, source.classNames, {
+      shots: spec.shots,
+      seed: spec.seed,
+      classes: spec.classes,
+      ...(spec.testPerClass !== null ? { testPerClass: spec.testPerClass } : {}),
+    });
+    return { source, picked };
+  }
+
+  async #manifest(digest: string): Promise<Manifest> {
+    return JSON.parse((await this.#deps.artifacts.read(digest)).toString("utf8")) as Manifest;
+  }
+
   async #materialize(dataset: Dataset): Promise<DatasetImages> {
     const spec = dataset.spec as DatasetSpec;
     if (spec.kind === "builtin") {
-      const source = await this.#loadBuiltin(spec.builtin);
-      const picked = fewShotIndices(source.labels, source.split, source.classNames, {
-        shots: spec.shots,
-        seed: spec.seed,
-        classes: spec.classes,
-        ...(spec.testPerClass !== null ? { testPerClass: spec.testPerClass } : {}),
-      });
+      const { source, picked } = await this.#pickBuiltin(spec);
       const relabel = new Map(picked.classes.map((c, i) => [c, i]));
       const toImages = async (indices: Int32Array): Promise<RealImage[]> => {
         const set: ImageSet = toImageSet(source, indices);
@@ -316,9 +345,7 @@ export class DatasetService {
         test: await toImages(picked.test),
       };
     }
-    const manifest = JSON.parse(
-      (await this.#deps.artifacts.read(spec.manifest)).toString("utf8"),
-    ) as Manifest;
+    const manifest = await this.#manifest(spec.manifest);
     const read = (which: "train" | "test") =>
       Promise.all(
         manifest.images

@@ -1,10 +1,12 @@
 /**
  * Dataset routes. `POST /v1/datasets` takes one of:
- * - `application/zip`: an ImageFolder archive (`class/file.png`), options in the query string;
- * - `application/json` with `images` (base64 files with labels), options in the body;
+ * - `application/zip`: an ImageFolder archive (`class/file.png`, or `train/` and `test/` folders of
+ *   classes), options in the query string;
+ * - `application/json` with `images` (base64 files with labels, optionally their split), options in the body;
  * - `application/json` with `builtin` (a few-shot task of a bundled dataset).
+ * `GET /v1/datasets/:id/files` lists every image with its class and split.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { BuiltinRequest, DatasetSpec, JsonImage, UploadOptions } from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
 import { canSee } from "../plugins/auth.js";
@@ -13,11 +15,13 @@ import { idempotencyHeaders, idParams, pageOf, problemResponses } from "../schem
 import {
   archiveUploadQuery,
   builtinDatasetRequest,
+  datasetFileSchema,
+  datasetFilesQuery,
   datasetListQuery,
   datasetSchema,
   imagesDatasetRequest,
 } from "../schemas/datasets.js";
-import type { Dataset } from "../store/index.js";
+import { type Dataset, pageOfList } from "../store/index.js";
 import type { AppContext } from "./context.js";
 
 /** Zip media types accepted for archive uploads. */
@@ -39,6 +43,7 @@ export function toDatasetResource(dataset: Dataset) {
       spec.kind === "builtin"
         ? { name: spec.builtin, shots: spec.shots, seed: spec.seed, testPerClass: spec.testPerClass }
         : null,
+    split: spec.kind === "builtin" ? "builtin" : (spec.split ?? "holdout"),
     createdAt: dataset.createdAt,
   };
 }
@@ -84,7 +89,8 @@ export async function datasetRoutes(
               // No `type`: the body arrives as bytes (a Buffer), which only the reader judges.
               schema: {
                 contentMediaType: "application/zip",
-                description: "an ImageFolder archive: class/file.png",
+                description:
+                  "an ImageFolder archive: class/file.png, or train/class/file.png and test/class/file.png to bring the test split",
               },
             },
           },
@@ -117,21 +123,53 @@ export async function datasetRoutes(
     },
   );
 
+  /** The dataset `id` if the caller may see it (shared, or its own), else 404 as if it did not exist. */
+  const visibleDataset = async (request: FastifyRequest, id: string): Promise<Dataset> => {
+    const dataset = await context.store.datasets.get(id);
+    if (
+      dataset === undefined ||
+      !(dataset.apiKeyId === null || canSee(request.principal, dataset.apiKeyId))
+    ) {
+      throw new ApiError("not_found", `no dataset ${id}`);
+    }
+    return dataset;
+  };
+
   app.get<{ Params: { id: string } }>(
     "/v1/datasets/:id",
     {
       schema: { params: idParams, response: { 200: datasetSchema, ...problemResponses } },
       config: { scope: "read", tag: "datasets", summary: "One dataset" },
     },
+    async (request) => toDatasetResource(await visibleDataset(request, request.params.id)),
+  );
+
+  app.get<{
+    Params: { id: string };
+    Querystring: { limit?: number; cursor?: string; split?: "train" | "test" };
+  }>(
+    "/v1/datasets/:id/files",
+    {
+      schema: {
+        params: idParams,
+        querystring: datasetFilesQuery,
+        response: { 200: pageOf(datasetFileSchema), ...problemResponses },
+      },
+      config: {
+        scope: "read",
+        tag: "datasets",
+        summary: "The dataset's images with their class and split, in manifest order (`?split=` filters)",
+        description:
+          "Shows exactly which images the jobs train and test on: for an upload each file by its path in the upload, for a built-in task each picked image as `<class>/<index in the built-in dataset>`.",
+      },
+    },
     async (request) => {
-      const dataset = await context.store.datasets.get(request.params.id);
-      if (
-        dataset === undefined ||
-        !(dataset.apiKeyId === null || canSee(request.principal, dataset.apiKeyId))
-      ) {
-        throw new ApiError("not_found", `no dataset ${request.params.id}`);
-      }
-      return toDatasetResource(dataset);
+      const files = await context.datasets.files(await visibleDataset(request, request.params.id));
+      const { split } = request.query;
+      return pageOfList(
+        split === undefined ? files : files.filter((file) => file.split === split),
+        request.query,
+      );
     },
   );
 

@@ -19,9 +19,16 @@ const uploadOptions = {
     minimum: 0.05,
     maximum: 0.9,
     default: 0.2,
-    description: "share of each class held out for evaluation (classes of one image keep it for training)",
+    description:
+      "share of each class held out for evaluation (classes of one image keep it for training); ignored when the upload brings its own test split",
   },
-  splitSeed: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
+  splitSeed: {
+    type: "integer",
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    default: 0,
+    description: "seed of the held-out draw; ignored when the upload brings its own test split",
+  },
 };
 
 /** A built-in few-shot task. */
@@ -89,6 +96,12 @@ export const imagesDatasetRequest = {
             description: "base64 of a PNG, JPEG or WebP file",
           },
           name: { type: "string", minLength: 1, maxLength: 200, pattern: "^[^/\\\\\\x00-\\x1f]+$" },
+          split: {
+            type: "string",
+            enum: ["train", "test"],
+            description:
+              "the image's split; if any image says test, the split is taken as given (unmarked images train) and nothing is held out",
+          },
         },
         additionalProperties: false,
       },
@@ -118,6 +131,7 @@ export const datasetSchema = {
     "testCount",
     "image",
     "builtin",
+    "split",
     "createdAt",
   ],
   properties: {
@@ -150,7 +164,44 @@ export const datasetSchema = {
         { type: "null" },
       ],
     },
+    split: {
+      type: "string",
+      enum: ["builtin", "holdout", "user"],
+      description:
+        "how the test split was made: the built-in dataset's own, held out per class from `splitSeed`, or the user's",
+    },
     createdAt: timestamp,
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** One image of `GET /v1/datasets/{id}/files`. */
+export const datasetFileSchema = {
+  type: "object",
+  required: ["name", "class", "split", "sha256"],
+  properties: {
+    name: {
+      type: "string",
+      description:
+        "the image's path in the upload (`cat/0.png`, `train/cat/0.png`; JSON images `<label>/<name>`, with a split `<split>/<label>/<name>`); for a built-in task `<class>/<index in the built-in dataset>`",
+    },
+    class: { type: "string" },
+    split: { type: "string", enum: ["train", "test"] },
+    sha256: {
+      type: "string",
+      pattern: "^[0-9a-f]{64}$",
+      description: "digest of the normalised PNG that jobs train or test on",
+    },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+/** `GET /v1/datasets/{id}/files` query. */
+export const datasetFilesQuery = {
+  type: "object",
+  properties: {
+    ...pageQuery,
+    split: { type: "string", enum: ["train", "test"], description: "only the images of this split" },
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;

@@ -2,8 +2,10 @@
  * Opaque keyset cursors over (created_at, id), newest first. The cursor is base64url JSON of the last
  * row's position; timestamps are millisecond-precision columns, so the Date round-trips exactly and
  * `(created_at, id) < (cursor)` neither repeats nor skips a row, however many rows are inserted meanwhile.
+ * Lists that never change (a dataset's manifest) page by position instead, with {@link pageOfList}.
  */
 import { StoreError } from "./errors.js";
+import type { Page } from "./types.js";
 
 /** The position of a row in a newest-first listing. */
 export interface Position {
@@ -18,12 +20,7 @@ export function encodeCursor(position: Position): string {
 
 /** Reads a cursor made by {@link encodeCursor}; throws `invalid_cursor` for anything else. */
 export function decodeCursor(cursor: string): Position {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw new StoreError("invalid_cursor", "the cursor is not valid");
-  }
+  const parsed = parseCursor(cursor);
   if (
     Array.isArray(parsed) &&
     parsed.length === 2 &&
@@ -34,7 +31,20 @@ export function decodeCursor(cursor: string): Position {
     const createdAt = new Date(parsed[0]);
     if (!Number.isNaN(createdAt.getTime())) return { createdAt, id: parsed[1] };
   }
-  throw new StoreError("invalid_cursor", "the cursor is not valid");
+  throw invalidCursor();
+}
+
+/** The JSON inside a cursor; `invalid_cursor` if there is none. */
+function parseCursor(cursor: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw invalidCursor();
+  }
+}
+
+function invalidCursor(): StoreError {
+  return new StoreError("invalid_cursor", "the cursor is not valid");
 }
 
 /** Page size bounds shared by every list. */
@@ -54,4 +64,26 @@ export function toPage<T extends Position>(
   if (rows.length <= limit) return { items: rows, nextCursor: null };
   const items = rows.slice(0, limit);
   return { items, nextCursor: encodeCursor(items[items.length - 1]) };
+}
+
+/**
+ * A page of a list that never changes once made (a dataset's files, in manifest order), sized and
+ * continued like the keyset lists. The cursor is base64url JSON of the next position: opaque to callers,
+ * and never mistaken for a keyset cursor (an object, not an array).
+ */
+export function pageOfList<T>(items: readonly T[], options: { limit?: number; cursor?: string }): Page<T> {
+  const limit = pageLimit(options.limit);
+  const start = options.cursor === undefined ? 0 : decodeListCursor(options.cursor);
+  const end = start + limit;
+  return {
+    items: items.slice(start, end),
+    nextCursor: end < items.length ? Buffer.from(JSON.stringify({ at: end })).toString("base64url") : null,
+  };
+}
+
+function decodeListCursor(cursor: string): number {
+  const parsed = parseCursor(cursor);
+  const at = typeof parsed === "object" && parsed !== null ? (parsed as { at?: unknown }).at : undefined;
+  if (typeof at !== "number" || !Number.isSafeInteger(at) || at < 1) throw invalidCursor();
+  return at;
 }

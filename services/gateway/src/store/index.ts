@@ -6,7 +6,7 @@
  */
 export { ApiKeyRepository, type NewApiKey } from "./api-keys.js";
 export { ArtifactRepository, type NewArtifact } from "./artifacts.js";
-export { decodeCursor, encodeCursor } from "./cursor.js";
+export { decodeCursor, encodeCursor, pageOfList } from "./cursor.js";
 export { validateDag } from "./dag.js";
 export { DatasetRepository, type NewDataset } from "./datasets.js";
 export {
