@@ -32,6 +32,11 @@ export const CLASSIFIER_ENV = {
     description:
       "trainings and evaluations running at once, each on its share of the cores (ORT_THREADS unset); later ones wait",
   }),
+  CLASSIFIER_SESSION_IDLE_MS: int({
+    min: 0,
+    default: 60_000,
+    description: "an open session unused this long is closed (its memory arena goes with it)",
+  }),
   CLASSIFIER_DECODED_CACHE_MB: int({
     min: 0,
     max: 1_000_000,

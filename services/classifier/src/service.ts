@@ -21,7 +21,8 @@ export async function setupClassifier(host: ServiceHost<typeof CLASSIFIER_ENV>):
   const threads = runtime.threads ?? Math.max(1, Math.floor(availableParallelism() / runs));
   const metrics = createClassifierMetrics(host.metrics);
   const pool = new RunnerPool({
-    maxIdle: 4 * runs,
+    maxIdle: 2 * runs,
+    idleMs: config.CLASSIFIER_SESSION_IDLE_MS,
     onOpen: (seconds) => metrics.phases.add("session_open", seconds),
   });
   host.server.register(

@@ -8,6 +8,11 @@ export interface RunnerPoolOptions {
   readonly maxIdle?: number;
   /** Open sessions in worker threads (default true), so the event loop stays free while they compute. */
   readonly worker?: boolean;
+  /**
+   * Release a runner idle this long (default: never). A service sets it so that a burst of work does not
+   * leave its sessions' memory arenas resident for the rest of the process's life.
+   */
+  readonly idleMs?: number;
   /** Called with the wall seconds of each session opened (a service counts them as a phase). */
   readonly onOpen?: (seconds: number) => void;
 }
@@ -24,6 +29,7 @@ export interface RunnerLease {
 interface Idle {
   readonly key: string;
   readonly runner: Runner;
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -40,6 +46,7 @@ export class RunnerPool {
   readonly #maxIdle: number;
   readonly #worker: boolean;
   readonly #onOpen: ((seconds: number) => void) | undefined;
+  readonly #idleMs: number | undefined;
   #opened = 0;
   #closed = false;
 
@@ -47,6 +54,7 @@ export class RunnerPool {
     this.#maxIdle = options.maxIdle ?? 8;
     this.#worker = options.worker ?? true;
     this.#onOpen = options.onOpen;
+    this.#idleMs = options.idleMs;
   }
 
   /** Sessions opened so far (reuse shows as leases that did not add to it). */
@@ -76,7 +84,9 @@ export class RunnerPool {
     let runner: Runner;
     let reused = false;
     if (at >= 0) {
-      runner = this.#idle.splice(at, 1)[0].runner;
+      const entry = this.#idle.splice(at, 1)[0];
+      clearTimeout(entry.timer);
+      runner = entry.runner;
       reused = true;
     } else {
       const started = performance.now();
@@ -94,9 +104,22 @@ export class RunnerPool {
         if (returned) return;
         returned = true;
         if (options.discard || this.#closed) return runner.release();
-        this.#idle.push({ key, runner });
+        const entry: Idle = { key, runner };
+        if (this.#idleMs !== undefined) {
+          entry.timer = setTimeout(() => {
+            const i = this.#idle.indexOf(entry);
+            if (i >= 0) void this.#idle.splice(i, 1)[0].runner.release().catch(() => {});
+          }, this.#idleMs);
+          entry.timer.unref();
+        }
+        this.#idle.push(entry);
         const evicted = this.#idle.splice(0, Math.max(0, this.#idle.length - this.#maxIdle));
-        await Promise.all(evicted.map((entry) => entry.runner.release()));
+        await Promise.all(
+          evicted.map((old) => {
+            clearTimeout(old.timer);
+            return old.runner.release();
+          }),
+        );
       },
     };
   }
@@ -105,6 +128,11 @@ export class RunnerPool {
   async close(): Promise<void> {
     this.#closed = true;
     const all = this.#idle.splice(0);
-    await Promise.all(all.map((entry) => entry.runner.release()));
+    await Promise.all(
+      all.map((entry) => {
+        clearTimeout(entry.timer);
+        return entry.runner.release();
+      }),
+    );
   }
 }

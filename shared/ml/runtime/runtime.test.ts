@@ -119,6 +119,19 @@ describe("RunnerPool", () => {
     await assert.rejects(pool.lease(bytes), /closed/);
   });
 
+  it("releases a runner left idle longer than idleMs", async () => {
+    const pool = new RunnerPool({ worker: false, idleMs: 30 });
+    const bytes = encodeModel(toModel(mlp()));
+    await (await pool.lease(bytes)).release();
+    assert.equal(pool.idle, 1);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(pool.idle, 0);
+    const again = await pool.lease(bytes);
+    assert.equal(again.reused, false);
+    await again.release();
+    await pool.close();
+  });
+
   it("gives a trainer a pooled session that a second trainer of the same graph reuses", async () => {
     const pool = new RunnerPool({ worker: false });
     const options = {

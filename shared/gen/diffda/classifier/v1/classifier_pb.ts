@@ -339,7 +339,8 @@ export type EpochMetrics = Message<"diffda.classifier.v1.EpochMetrics"> & {
   trainLoss: number;
 
   /**
-   * Training top-1 accuracy over the epoch in [0, 1] (against the hard label).
+   * Training top-1 accuracy in [0, 1] (against the hard label), measured on about ten evenly spaced epochs
+   * and always the last; NaN on the others.
    *
    * @generated from field: double train_accuracy = 3;
    */
