@@ -248,6 +248,20 @@ describe("ClassifierService (own process, real socket)", () => {
     }
     const truncated = await rpcError(client.evaluateUpload(short()));
     assert.deepEqual([truncated.code, truncated.grpcCode], ["invalid_stream", 3]);
+    // A chunk before the header, a second header and an empty stream too (as docs/rpc.md says).
+    async function* chunkFirst(): AsyncGenerator<Init<typeof EvaluateUploadRequestSchema>> {
+      yield { payload: { case: "chunk", value: { offset: 0, images: test.slice(0, 4) } } };
+    }
+    async function* twoHeaders(): AsyncGenerator<Init<typeof EvaluateUploadRequestSchema>> {
+      const header = { spec: { checkpoint: inline.result.checkpoint }, imageCount: 8 };
+      yield { payload: { case: "header", value: header } };
+      yield { payload: { case: "header", value: header } };
+    }
+    async function* nothing(): AsyncGenerator<Init<typeof EvaluateUploadRequestSchema>> {}
+    for (const stream of [chunkFirst, twoHeaders, nothing]) {
+      const broken = await rpcError(client.evaluateUpload(stream()));
+      assert.deepEqual([broken.code, broken.details.field], ["invalid_stream", "header"], stream.name);
+    }
   });
 
   it("rejects bad requests with INVALID_ARGUMENT naming the field", async () => {

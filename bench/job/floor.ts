@@ -5,6 +5,7 @@
  * no gateway, no store, no gRPC, no process boundary. Pixels are noise: the cost of a step does not depend
  * on them.
  */
+import { setMaxListeners } from "node:events";
 import { availableParallelism } from "node:os";
 import { create } from "@bufbuild/protobuf";
 import type { Job } from "../../cli/client/types.js";
@@ -95,6 +96,7 @@ export async function classifierFloor(
     runs.map((run, i) => noiseImages(run.synthetic, shape, k, counts.train, 10 + i)),
   );
   const abort = new AbortController();
+  setMaxListeners(runs.length * 4, abort.signal); // every run and evaluation waits on it
   const cpu0 = process.cpuUsage();
   const trainStarted = performance.now();
   const checkpoints = await Promise.all(

@@ -1,6 +1,6 @@
 import { ClassifierService } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import type { ServiceImpl } from "../../../shared/rpc/index.js";
-import { ChunkAssembler, intField, invalidField, required } from "../../../shared/service/wire/index.js";
+import { ChunkAssembler, intField, invalidField, receiveUpload } from "../../../shared/service/wire/index.js";
 import { type EvaluateDeps, runEvaluation, validateEvaluateSpec } from "./evaluate.js";
 import { runTraining, type TrainDeps, type TrainEvent } from "./train.js";
 import { validateTrainSpec } from "./train-spec.js";
@@ -32,42 +32,34 @@ export function classifierHandlers(deps: TrainDeps & EvaluateDeps): ServiceImpl<
     },
 
     async *trainUpload(requests, context) {
-      let plan: ReturnType<typeof validateTrainSpec> | undefined;
-      let real: ChunkAssembler | undefined;
-      let synthetic: ChunkAssembler | undefined;
-      let total = 0;
-      for await (const message of requests) {
-        const payload = message.payload;
-        if (!plan) {
-          if (payload.case !== "header")
-            throw invalidField("payload", "the first message must be the header");
-          plan = validateTrainSpec(payload.value.spec, deps.limits);
-          intField(payload.value.realCount, "header.real_count", { min: 1, max: deps.limits.maxImages });
-          intField(payload.value.syntheticCount, "header.synthetic_count", { max: deps.limits.maxImages });
-          real = new ChunkAssembler("real_chunk", payload.value.realCount);
-          synthetic = new ChunkAssembler("synthetic_chunk", payload.value.syntheticCount);
-          total = payload.value.realCount + payload.value.syntheticCount;
-          continue;
-        }
-        if (payload.case === "realChunk") real?.add(payload.value);
-        else if (payload.case === "syntheticChunk") synthetic?.add(payload.value);
-        else
-          throw invalidField("payload", "only the first message may be the header; later ones carry chunks");
-        yield {
-          event: {
-            case: "progress",
-            value: {
-              stage: "upload",
-              step: (real?.received ?? 0) + (synthetic?.received ?? 0),
-              totalSteps: total,
-            },
-          },
-        };
+      const upload = receiveUpload(requests, {
+        headerOf: (message) => (message.payload.case === "header" ? message.payload.value : undefined),
+        open: (header) => {
+          const plan = validateTrainSpec(header.spec, deps.limits);
+          intField(header.realCount, "header.real_count", { min: 1, max: deps.limits.maxImages });
+          intField(header.syntheticCount, "header.synthetic_count", { max: deps.limits.maxImages });
+          return {
+            plan,
+            real: new ChunkAssembler("real_chunk", header.realCount),
+            synthetic: new ChunkAssembler("synthetic_chunk", header.syntheticCount),
+            total: header.realCount + header.syntheticCount,
+          };
+        },
+        add: (state, { payload }) => {
+          if (payload.case === "realChunk") state.real.add(payload.value);
+          else if (payload.case === "syntheticChunk") state.synthetic.add(payload.value);
+          else throw invalidField("payload", "a message after the header must carry a chunk");
+        },
+      });
+      let next = await upload.next();
+      for (let first = true; !next.done; next = await upload.next(), first = false) {
+        if (first) continue; // progress after each chunk, not after the header
+        const { real, synthetic, total } = next.value;
+        const step = real.received + synthetic.received;
+        yield { event: { case: "progress", value: { stage: "upload", step, totalSteps: total } } };
       }
-      const header = required(plan, "header");
-      const realImages = (real as ChunkAssembler).finish();
-      const syntheticImages = (synthetic as ChunkAssembler).finish();
-      for await (const event of runTraining(header, realImages, syntheticImages, deps, context.signal)) {
+      const { plan, real, synthetic } = next.value;
+      for await (const event of runTraining(plan, real.finish(), synthetic.finish(), deps, context.signal)) {
         yield toResponse(event);
       }
     },
@@ -78,25 +70,22 @@ export function classifierHandlers(deps: TrainDeps & EvaluateDeps): ServiceImpl<
     },
 
     async evaluateUpload(requests, context) {
-      let plan: ReturnType<typeof validateEvaluateSpec> | undefined;
-      let images: ChunkAssembler | undefined;
-      for await (const message of requests) {
-        const payload = message.payload;
-        if (!plan) {
-          if (payload.case !== "header")
-            throw invalidField("payload", "the first message must be the header");
-          plan = validateEvaluateSpec(payload.value.spec);
-          intField(payload.value.imageCount, "header.image_count", { min: 1, max: deps.limits.maxImages });
-          images = new ChunkAssembler("chunk", payload.value.imageCount);
-          continue;
-        }
-        if (payload.case !== "chunk") {
-          throw invalidField("payload", "only the first message may be the header; later ones carry chunks");
-        }
-        images?.add(payload.value);
-      }
-      const header = required(plan, "header");
-      return await runEvaluation(header, (images as ChunkAssembler).finish(), deps, context.signal);
+      const upload = receiveUpload(requests, {
+        headerOf: (message) => (message.payload.case === "header" ? message.payload.value : undefined),
+        open: (header) => {
+          const plan = validateEvaluateSpec(header.spec);
+          intField(header.imageCount, "header.image_count", { min: 1, max: deps.limits.maxImages });
+          return { plan, images: new ChunkAssembler("chunk", header.imageCount) };
+        },
+        add: (state, { payload }) => {
+          if (payload.case === "chunk") state.images.add(payload.value);
+          else throw invalidField("payload", "a message after the header must carry a chunk");
+        },
+      });
+      let next = await upload.next();
+      while (!next.done) next = await upload.next();
+      const { plan, images } = next.value;
+      return await runEvaluation(plan, images.finish(), deps, context.signal);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { FinetuneService } from "../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import type { ServiceImpl } from "../../../shared/rpc/index.js";
 import type { ModelRegistry } from "../../../shared/service/index.js";
-import { ChunkAssembler, intField, invalidField, required } from "../../../shared/service/wire/index.js";
+import { ChunkAssembler, intField, invalidField, receiveUpload } from "../../../shared/service/wire/index.js";
 import { type FinetuneDeps, type FinetuneEvent, runFinetune } from "./run.js";
 import { validateFinetuneSpec } from "./spec.js";
 
@@ -27,33 +27,32 @@ export function finetuneHandlers(
     },
 
     async *finetuneUpload(requests, context) {
-      let plan: ReturnType<typeof validateFinetuneSpec> | undefined;
-      let images: ChunkAssembler | undefined;
-      let declared = 0;
-      for await (const message of requests) {
-        const payload = message.payload;
-        if (!plan) {
-          if (payload.case !== "header")
-            throw invalidField("payload", "the first message must be the header");
-          plan = validateFinetuneSpec(payload.value.spec, deps.registry, deps.limits);
-          declared = intField(payload.value.imageCount, "header.image_count", { max: deps.limits.maxImages });
-          images = new ChunkAssembler("chunk", declared);
-          continue;
-        }
-        if (payload.case !== "chunk") {
-          throw invalidField("payload", "only the first message may be the header; later ones carry chunks");
-        }
-        images?.add(payload.value);
+      const upload = receiveUpload(requests, {
+        headerOf: (message) => (message.payload.case === "header" ? message.payload.value : undefined),
+        open: (header) => {
+          const plan = validateFinetuneSpec(header.spec, deps.registry, deps.limits);
+          const declared = intField(header.imageCount, "header.image_count", { max: deps.limits.maxImages });
+          return { plan, declared, images: new ChunkAssembler("chunk", declared) };
+        },
+        add: (state, { payload }) => {
+          if (payload.case === "chunk") state.images.add(payload.value);
+          else throw invalidField("payload", "a message after the header must carry a chunk");
+        },
+      });
+      let next = await upload.next();
+      for (let first = true; !next.done; next = await upload.next(), first = false) {
+        if (first) continue; // progress after each chunk, not after the header
+        const { images, declared } = next.value;
         yield {
           event: {
             case: "progress",
-            value: { stage: "upload", step: images?.received ?? 0, totalSteps: declared },
+            value: { stage: "upload", step: images.received, totalSteps: declared },
           },
         };
       }
-      const header = required(plan, "header");
-      const set = (images as ChunkAssembler).finish();
-      for await (const event of runFinetune(header, set, deps, context.signal)) yield toResponse(event);
+      const { plan, images } = next.value;
+      for await (const event of runFinetune(plan, images.finish(), deps, context.signal))
+        yield toResponse(event);
     },
   };
 }

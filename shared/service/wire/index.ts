@@ -25,4 +25,4 @@ export {
   pngImageData,
   verifySha256,
 } from "./images.js";
-export { ChunkAssembler, readUpload } from "./uploads.js";
+export { ChunkAssembler, receiveUpload, type UploadProtocol } from "./uploads.js";

@@ -52,27 +52,38 @@ export class ChunkAssembler {
   }
 }
 
+/** What {@link receiveUpload} needs to know of one upload RPC. */
+export interface UploadProtocol<M, H, S> {
+  /** The header of a message, or undefined for a chunk. */
+  headerOf(message: M): H | undefined;
+  /** Validates the header and starts the upload's state (e.g. one ChunkAssembler per set). */
+  open(header: H): S;
+  /** Adds a chunk message to the state (throwing on a chunk out of order). */
+  add(state: S, message: M): void;
+}
+
 /**
- * Reads an upload stream whose first message is a header and the rest chunks: `headerOf` returns the
- * header of a message (or undefined), `onChunk` takes every later message. Throws `invalid_stream` when the
- * first message is no header, a later one is, or the stream is empty.
+ * The receiving end of an upload stream whose first message is a header and the rest chunks: yields the
+ * state once after the header and again after every chunk (for progress), and returns it when the stream
+ * ends. Throws `invalid_stream` when the first message is no header, a later one is, or the stream ends
+ * before the header.
  */
-export async function readUpload<M, H>(
+export async function* receiveUpload<M, H, S>(
   requests: AsyncIterable<M>,
-  headerOf: (message: M) => H | undefined,
-  onChunk: (message: M, header: H) => void,
-): Promise<H> {
-  let header: H | undefined;
+  protocol: UploadProtocol<M, H, S>,
+): AsyncGenerator<S, S> {
+  let state: S | undefined;
   for await (const message of requests) {
-    const h = headerOf(message);
-    if (header === undefined) {
-      if (h === undefined) throw invalidStream("header", "the first message must be the header");
-      header = h;
+    const header = protocol.headerOf(message);
+    if (state === undefined) {
+      if (header === undefined) throw invalidStream("header", "the first message must be the header");
+      state = protocol.open(header);
     } else {
-      if (h !== undefined) throw invalidStream("header", "only the first message may be a header");
-      onChunk(message, header);
+      if (header !== undefined) throw invalidStream("header", "only the first message may be a header");
+      protocol.add(state, message);
     }
+    yield state;
   }
-  if (header === undefined) throw invalidStream("header", "the stream ended before the header");
-  return header;
+  if (state === undefined) throw invalidStream("header", "the stream ended before the header");
+  return state;
 }
