@@ -1,6 +1,7 @@
 /**
  * Classifier speed: ms per AdamW train step and per forward pass at batch 64 on 32×32×1 images with
- * onnxruntime (the engine), and the same forward in TensorFlow.js on its wasm backend, with the ratio.
+ * onnxruntime (the engine), an evaluation of 1,000 test images as the service runs it, and the same
+ * forward in TensorFlow.js on its wasm backend, with the ratio.
  * Prints a table and merges the figures into bench/results/engine.json.
  *
  *   npm run bench:classifier     (THREADS=n, REPS=n, WIDTHS=a,b,c to change; defaults 2, 15, 16,32,64)
@@ -11,6 +12,8 @@
 import { availableParallelism, loadavg } from "node:os";
 import * as tf from "@tensorflow/tfjs";
 import { getThreadsCount, setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
+import { evaluateClassifier } from "../shared/classifier/index.js";
+import { createImageSet } from "../shared/data/index.js";
 import { toModel } from "../shared/ml/graph/index.js";
 import {
   buildResNet,
@@ -24,7 +27,7 @@ import {
 } from "../shared/ml/models/resnet.js";
 import { encodeModel, f32, type Tensor } from "../shared/ml/onnx/index.js";
 import { adamw, constantSchedule } from "../shared/ml/optim/index.js";
-import { InProcessRunner, Trainer } from "../shared/ml/runtime/index.js";
+import { InProcessRunner, RunnerPool, Trainer } from "../shared/ml/runtime/index.js";
 import { Rng } from "../shared/random/index.js";
 import { timer } from "./measure.js";
 import { mergeResults, round } from "./results.js";
@@ -98,6 +101,24 @@ record("classifier_b64_forward_gflops", (2 * macs * batch) / fwd.min / 1e6);
 record("classifier_b64_train_forward_ratio", step.min / fwd.min);
 record("classifier_b64_forward_1thread_ms", fwd1.median);
 record("classifier_b64_forward_1thread_ms_min", fwd1.min);
+
+// Evaluation as a service runs it: 1,000 test images through the pooled forward session (weights as
+// inputs, batches of 256), the session warm from an earlier evaluation.
+const testImages = 1000;
+const testSet = createImageSet({
+  channels: 1,
+  height: 32,
+  width: 32,
+  images: Float32Array.from({ length: testImages * 32 * 32 }, () => rng.nextFloat()),
+  labels: Int32Array.from({ length: testImages }, (_, i) => i % 10),
+  classNames: Array.from({ length: 10 }, (_, i) => String(i)),
+});
+const pool = new RunnerPool();
+const evaluation = await time(() => evaluateClassifier(parameters, config, testSet, { pool, threads }), 2);
+await pool.close();
+record("classifier_evaluate_1000_s", evaluation.median / 1000);
+record("classifier_evaluate_1000_s_min", evaluation.min / 1000);
+record("classifier_evaluate_1000_images_per_s", (1000 * testImages) / evaluation.min);
 
 // The same network and weights in TensorFlow.js on the wasm backend (NHWC input, its native layout).
 setThreadsCount(threads);
