@@ -22,8 +22,8 @@ export {
   type ServiceOptions,
 } from "./host.js";
 export { createLimiter, type Limiter } from "./limiter.js";
-export { createPhaseTimer, type PhaseTimer } from "./phases.js";
 export { loadModelRegistry, MODEL_ID, type ModelEntry, type ModelRegistry, modelEnv } from "./models.js";
+export { createPhaseTimer, type PhaseTimer } from "./phases.js";
 export {
   createWorkMetrics,
   outcomeOf,

@@ -169,7 +169,13 @@ export async function* runTraining(
           message += `, train top-1 ${evaluation.top1.toFixed(3)}`;
         }
         events.push({
-          progress: { stage: "epoch", step: record.epoch + 1, totalSteps: h.epochs, loss: record.loss, message },
+          progress: {
+            stage: "epoch",
+            step: record.epoch + 1,
+            totalSteps: h.epochs,
+            loss: record.loss,
+            message,
+          },
         });
       },
     });

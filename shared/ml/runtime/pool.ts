@@ -108,7 +108,11 @@ export class RunnerPool {
         if (this.#idleMs !== undefined) {
           entry.timer = setTimeout(() => {
             const i = this.#idle.indexOf(entry);
-            if (i >= 0) void this.#idle.splice(i, 1)[0].runner.release().catch(() => {});
+            if (i >= 0)
+              void this.#idle
+                .splice(i, 1)[0]
+                .runner.release()
+                .catch(() => {});
           }, this.#idleMs);
           entry.timer.unref();
         }
