@@ -22,6 +22,7 @@ import { type RunnerPool, type RuntimeSettings, runtimeSettings, Trainer } from 
 import { type AugmentPreset, type AugmentSpec, augmentSpec } from "./augment.js";
 import { type EpochRecord, loadCheckpoint, saveCheckpoint, type TrainProgress } from "./checkpoint.js";
 import type { Classifier } from "./model.js";
+import { epochImages } from "./recipe.js";
 
 /** One optimizer step, reported to `onProgress`. */
 export interface ProgressEvent {
@@ -126,10 +127,8 @@ interface Recipe {
 }
 
 function epochCount(o: TrainClassifierOptions): number {
-  const real = imageCount(o.trainSet);
   const synthetic = o.synthetic === undefined ? 0 : imageCount(o.synthetic);
-  const kind = o.utilization?.kind ?? "real";
-  return kind === "FC" ? real + synthetic : kind === "FR" ? synthetic : real;
+  return epochImages(o.utilization?.kind ?? "real", imageCount(o.trainSet), synthetic);
 }
 
 function recipeOf(o: TrainClassifierOptions): Recipe {
