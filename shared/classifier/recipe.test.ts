@@ -79,6 +79,7 @@ describe("classifier recipe", () => {
     });
     assert.equal(result.steps, recipe.epochs * stepsPerEpoch(25, recipe.batchSize));
     assert.ok(result.steps >= RECIPE.minSteps);
+    assert.equal(result.imagesSeen, result.steps * recipe.batchSize, "24 of the 25 images an epoch");
     const ev = await evaluateClassifier(result.parameters, result.config, trainSet, {
       worker: false,
       threads: 1,

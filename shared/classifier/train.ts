@@ -104,6 +104,8 @@ export interface TrainResult extends Classifier {
   /** Training wall seconds (over all sessions of a resumed run). */
   readonly seconds: number;
   readonly steps: number;
+  /** Samples the run trained on: every epoch's batches, summed (a mixed pair counts once). */
+  readonly imagesSeen: number;
   readonly parameterCount: number;
   /** Global step the run resumed from (0 when it started fresh). */
   readonly resumedFrom: number;
@@ -129,6 +131,11 @@ interface Recipe {
 function epochCount(o: TrainClassifierOptions): number {
   const synthetic = o.synthetic === undefined ? 0 : imageCount(o.synthetic);
   return epochImages(o.utilization?.kind ?? "real", imageCount(o.trainSet), synthetic);
+}
+
+/** Samples of one epoch's batches: its full batches, or every image when the last batch is kept. */
+function imagesPerEpoch(r: Recipe, o: TrainClassifierOptions): number {
+  return r.dropLast ? r.stepsPerEpoch * r.batchSize : epochCount(o);
 }
 
 function recipeOf(o: TrainClassifierOptions): Recipe {
@@ -360,6 +367,7 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
       history: progress.history,
       seconds: progress.seconds,
       steps: trainer.step,
+      imagesSeen: o.epochs * imagesPerEpoch(r, o),
       parameterCount: built.parameterCount,
       resumedFrom,
     };
