@@ -179,7 +179,17 @@ export async function* runTraining(
     });
     phases.add("encode", (performance.now() - encodeStarted) / 1000);
     const seconds = (performance.now() - started) / 1000;
-    log.info({ event: "train_done", steps: result.steps, seconds, utilization: mode }, "training done");
+    log.info(
+      {
+        event: "train_done",
+        steps: result.steps,
+        batch_size: h.batchSize,
+        images_seen: result.imagesSeen,
+        seconds,
+        utilization: mode,
+      },
+      "training done",
+    );
     yield {
       result: {
         checkpoint: makeArtifact(CHECKPOINT_NAME, SAFETENSORS_MEDIA_TYPE, checkpoint),
@@ -204,6 +214,8 @@ export async function* runTraining(
         parameterCount: BigInt(result.parameterCount),
         durationSeconds: seconds,
         cpuSeconds: cpu.stop(),
+        steps: BigInt(result.steps),
+        imagesSeen: BigInt(result.imagesSeen),
       },
     };
   } catch (error) {
