@@ -154,14 +154,16 @@ describe("ClassifierService (own process, real socket)", () => {
       assert.equal(metrics?.perClassAccuracy.length, 3);
       assert.ok(Number.isFinite(metrics?.meanLoss));
     }
-    // Defaults are echoed: SGD when no optimizer is named.
+    // Defaults are echoed: SGD when no optimizer is named, the batch sized to the 18 real images.
     const { result } = await train(client, {
       ...base,
       syntheticImages: [],
       spec: { ...spec, hyperparameters: { epochs: 1 } },
     });
     assert.equal(result.hyperparameters?.optimizer, 1);
-    assert.equal(result.hyperparameters?.batchSize, 128);
+    assert.equal(result.hyperparameters?.batchSize, 4);
+    assert.equal(realCount, 18);
+    assert.deepEqual([result.steps, result.imagesSeen], [4n, 16n], "4 batches of 4, 2 images dropped");
   });
 
   it("learns the easy classes: the loss falls and the test top-1 beats chance by far", async () => {

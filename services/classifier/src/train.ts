@@ -12,7 +12,7 @@ import type { ClassifierLimits } from "./config.js";
 import type { DecodedImageCache } from "./decoded-images.js";
 import type { ClassifierMetrics } from "./metrics.js";
 import { limitPerReal, realSet, shapeOf, syntheticSet } from "./sets.js";
-import { checkCounts, networkOf, type TrainPlan } from "./train-spec.js";
+import { checkCounts, networkOf, resolveHyperparameters, type TrainPlan } from "./train-spec.js";
 
 /** An event of a training run: progress, then one result. */
 export type TrainEvent =
@@ -61,6 +61,7 @@ export async function* runTraining(
   const synthetic =
     plan.syntheticPerReal === undefined ? syntheticAll : limitPerReal(syntheticAll, plan.syntheticPerReal);
   checkCounts(plan, real.length, synthetic.length, deps.limits);
+  const h = resolveHyperparameters(plan, real.length, synthetic.length, deps.limits);
   const log = deps.logger.child({ job_id: plan.jobId, rpc: "Train" });
   const free = await deps.limiter.acquire(signal);
   const cpu = processCpu.start();
@@ -97,7 +98,6 @@ export async function* runTraining(
         message: `${real.length} real, ${synthetic.length} synthetic at ${shape.channels}×${shape.size}×${shape.size}`,
       },
     };
-    const h = plan.hyperparameters;
     const model = networkOf(plan, shape.channels, shape.size);
     const accuracySet = firstRows(realImages, ACCURACY_SAMPLE);
     const accuracies: number[] = [];

@@ -70,14 +70,16 @@ export const UtilizationSchema: GenMessage<Utilization> = /*@__PURE__*/
  */
 export type TrainHyperparameters = Message<"diffda.classifier.v1.TrainHyperparameters"> & {
   /**
-   * Passes over the (utilized) training set.
+   * Passes over the (utilized) training set. Unset: the fewest that make at least 300 optimizer steps,
+   * no fewer than the server's default epochs and no more than its maximum.
    *
    * @generated from field: optional uint32 epochs = 1;
    */
   epochs?: number | undefined;
 
   /**
-   * Samples per optimizer step.
+   * Samples per optimizer step. Unset: sized to the set, the power of two at most 1/8 of the images an
+   * epoch trains on, within [4, 128].
    *
    * @generated from field: optional uint32 batch_size = 2;
    */
