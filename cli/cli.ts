@@ -40,7 +40,8 @@ submit:   --spec FILE            a job file (a POST /v1/jobs body; "dataset" may
           --dataset X            fashion-mnist | mnist | dir/ (ImageFolder) | file.zip | a dataset id
           --shots N --split-seed N --classes a,b --test-per-class N   (built-in tasks)
           --size N --channels 1|3 --test-fraction F                    (uploads)
-          --seeds 0,1,2 --baselines a,b --epochs N --name S --shard-size N
+          --seeds 0,1,2 --baselines a,b --name S --shard-size N
+          --epochs N --batch-size N                                    (classifier; default: sized to the set)
           --per-real N --inference-steps N --finetune-steps N          (quick overrides)
           --watch                follow it; --report FILE writes the report at the end
 watch:    --from EVENT_ID        resume after this event; --report FILE
@@ -71,6 +72,7 @@ const OPTIONS = {
   seeds: { type: "string" },
   baselines: { type: "string" },
   epochs: { type: "string" },
+  "batch-size": { type: "string" },
   name: { type: "string" },
   "shard-size": { type: "string" },
   "per-real": { type: "string" },
@@ -123,6 +125,7 @@ function submitArgs(v: Values): SubmitArgs {
     seeds: intListOption("seeds", v.seeds),
     baselines: listOption(v.baselines),
     epochs: intOption("epochs", v.epochs, 1, 1000),
+    batchSize: intOption("batch-size", v["batch-size"], 1, 4096),
     name: v.name,
     shardSize: intOption("shard-size", v["shard-size"], 1, 10_000),
     overrides: {

@@ -141,11 +141,9 @@ describe("ClassifierService (own process, real socket)", () => {
       const perEpoch = name.startsWith("FC") ? realCount * 3 : name === "FR" ? realCount * 2 : realCount;
       const lastStep = steps[steps.length - 1];
       // 8 per batch, the last partial batch dropped once an epoch holds a full one.
-      assert.equal(
-        lastStep.case === "progress" && lastStep.value.totalSteps,
-        2 * Math.floor(perEpoch / 8),
-        name,
-      );
+      const totalSteps = 2 * Math.floor(perEpoch / 8);
+      assert.equal(lastStep.case === "progress" && lastStep.value.totalSteps, totalSteps, name);
+      assert.deepEqual([result.steps, result.imagesSeen], [BigInt(totalSteps), BigInt(totalSteps * 8)], name);
       const { metrics } = await client.evaluate({ spec: { jobId: "job-c", checkpoint }, images: test });
       assert.equal(metrics?.sampleCount, test.length);
       assert.equal(metrics?.confusionMatrix?.classCount, 3);
@@ -156,14 +154,16 @@ describe("ClassifierService (own process, real socket)", () => {
       assert.equal(metrics?.perClassAccuracy.length, 3);
       assert.ok(Number.isFinite(metrics?.meanLoss));
     }
-    // Defaults are echoed: SGD when no optimizer is named.
+    // Defaults are echoed: SGD when no optimizer is named, the batch sized to the 18 real images.
     const { result } = await train(client, {
       ...base,
       syntheticImages: [],
       spec: { ...spec, hyperparameters: { epochs: 1 } },
     });
     assert.equal(result.hyperparameters?.optimizer, 1);
-    assert.equal(result.hyperparameters?.batchSize, 128);
+    assert.equal(result.hyperparameters?.batchSize, 4);
+    assert.equal(realCount, 18);
+    assert.deepEqual([result.steps, result.imagesSeen], [4n, 16n], "4 batches of 4, 2 images dropped");
   });
 
   it("learns the easy classes: the loss falls and the test top-1 beats chance by far", async () => {

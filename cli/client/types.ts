@@ -47,6 +47,16 @@ export interface RunResult {
   sampleCount: number;
   syntheticImages: number;
   trainSeconds: number;
+  /**
+   * The classifier's compute and fit (absent in results of gateways that predate them; null where the
+   * run's output lacked them): epochs, samples per step, optimizer steps, samples trained on, and top-1 of
+   * the final weights on the real training images.
+   */
+  epochs?: number | null;
+  batchSize?: number | null;
+  steps?: number | null;
+  imagesSeen?: number | null;
+  finalTrainAccuracy?: number | null;
 }
 
 /** One method's results over the seeds. */
@@ -163,6 +173,8 @@ export interface Dataset {
   testCount: number;
   image: { channels: number; height: number; width: number };
   builtin: { name: string; shots: number; seed: number; testPerClass: number | null } | null;
+  /** How the test split was made: the built-in dataset's own, held out per class, or the user's. */
+  split: "builtin" | "holdout" | "user";
   createdAt: string;
 }
 

@@ -21,7 +21,9 @@ export interface SubmitArgs {
   readonly dataset?: DatasetArgs;
   readonly seeds?: readonly number[];
   readonly baselines?: readonly string[];
+  /** Classifier epochs and batch size (override the file's; unset, the service sizes them to the set). */
   readonly epochs?: number;
+  readonly batchSize?: number;
   readonly name?: string;
   readonly shardSize?: number;
   readonly overrides?: QuickOverrides;
@@ -50,6 +52,10 @@ export async function buildSubmission(
       : [...(file?.request.methods ?? [])];
   if (methods.length === 0) throw new UsageError("name the methods: --preset a,b or --spec job.json");
   const { datasetId, ...fromFile } = file?.request ?? { methods };
+  const classifier = {
+    ...(args.epochs !== undefined ? { epochs: args.epochs } : {}),
+    ...(args.batchSize !== undefined ? { batchSize: args.batchSize } : {}),
+  };
   const request: Omit<JobRequest, "datasetId"> = {
     ...fromFile,
     methods,
@@ -57,8 +63,8 @@ export async function buildSubmission(
     ...(args.baselines !== undefined ? { baselines: [...args.baselines] } : {}),
     ...(args.name !== undefined ? { name: args.name } : {}),
     ...(args.shardSize !== undefined ? { shardSize: args.shardSize } : {}),
-    ...(args.epochs !== undefined
-      ? { classifier: { ...(fromFile.classifier ?? {}), epochs: args.epochs } }
+    ...(Object.keys(classifier).length > 0
+      ? { classifier: { ...(fromFile.classifier ?? {}), ...classifier } }
       : {}),
   };
   if (args.dataset !== undefined) return { request, dataset: { kind: "args", args: args.dataset } };

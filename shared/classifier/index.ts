@@ -27,6 +27,14 @@ export {
 } from "./export.js";
 export { type Classifier, checkParameters } from "./model.js";
 export {
+  epochImages,
+  RECIPE,
+  type RecipeRequest,
+  resolveRecipe,
+  sizedBatchSize,
+  stepsPerEpoch,
+} from "./recipe.js";
+export {
   type ProgressEvent,
   type TrainClassifierOptions,
   type TrainResult,

@@ -3,17 +3,20 @@ import { Rng } from "../random/index.js";
 
 /** Helpers that make tiny labelled sets for tests (not part of the public API). */
 
+const BAR_CLASSES = ["horizontal", "vertical", "square", "diagonal", "antidiagonal"] as const;
+
 /**
- * `count` 16×16 grayscale images in 3 separable classes: a horizontal bar, a vertical bar, or a filled
- * 4×4 square, each at a random place on a noisy background; labels cycle 0, 1, 2.
+ * `count` 16×16 grayscale images in `classes` (3 to 5) separable classes: a horizontal bar, a vertical
+ * bar, a filled 4×4 square, a ↘ or a ↗ diagonal, each at a random place on a noisy background; labels
+ * cycle 0, 1, ….
  */
-export function barsSet(count: number, seed: number): ImageSet {
+export function barsSet(count: number, seed: number, classes: 3 | 4 | 5 = 3): ImageSet {
   const side = 16;
   const rng = new Rng(seed);
   const images = new Float32Array(count * side * side);
   const labels = new Int32Array(count);
   for (let i = 0; i < count; i++) {
-    const label = i % 3;
+    const label = i % classes;
     labels[i] = label;
     const img = images.subarray(i * side * side, (i + 1) * side * side);
     for (let p = 0; p < img.length; p++) img[p] = 0.15 * rng.nextFloat();
@@ -26,6 +29,11 @@ export function barsSet(count: number, seed: number): ImageSet {
     if (label === 2) {
       for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) img[(at + y) * side + from + x] = 1;
     }
+    if (label >= 3) {
+      // Starting at column 2–7 keeps all six pixels inside the image.
+      const column = 2 + ((at - 2) % 6);
+      for (let j = 0; j < 6; j++) img[(label === 3 ? from + j : from + 5 - j) * side + column + j] = 1;
+    }
   }
   return createImageSet({
     channels: 1,
@@ -33,7 +41,7 @@ export function barsSet(count: number, seed: number): ImageSet {
     width: side,
     images,
     labels,
-    classNames: ["horizontal", "vertical", "square"],
+    classNames: BAR_CLASSES.slice(0, classes),
   });
 }
 

@@ -192,6 +192,15 @@ describe("trainClassifier", () => {
     assert.equal(fc.steps, 2); // 60 images, batches of 30
   });
 
+  it("counts the images it trained on: full batches, or every image when the last batch is kept", async () => {
+    const run = (count: number, dropLast?: boolean) =>
+      trainClassifier({ ...BASE, trainSet: barsSet(count, 1), epochs: 2, dropLast });
+    const [full, small, kept] = await Promise.all([run(70), run(9), run(40, false)]);
+    assert.deepEqual([full.steps, full.imagesSeen], [4, 120], "2 batches of 30 an epoch, 10 dropped");
+    assert.deepEqual([small.steps, small.imagesSeen], [2, 18], "9 images, under one batch");
+    assert.deepEqual([kept.steps, kept.imagesSeen], [4, 80], "30 + 10 an epoch");
+  });
+
   it("rejects images the model cannot take", async () => {
     await assert.rejects(
       trainClassifier({

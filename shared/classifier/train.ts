@@ -22,6 +22,7 @@ import { type RunnerPool, type RuntimeSettings, runtimeSettings, Trainer } from 
 import { type AugmentPreset, type AugmentSpec, augmentSpec } from "./augment.js";
 import { type EpochRecord, loadCheckpoint, saveCheckpoint, type TrainProgress } from "./checkpoint.js";
 import type { Classifier } from "./model.js";
+import { epochImages } from "./recipe.js";
 
 /** One optimizer step, reported to `onProgress`. */
 export interface ProgressEvent {
@@ -103,6 +104,8 @@ export interface TrainResult extends Classifier {
   /** Training wall seconds (over all sessions of a resumed run). */
   readonly seconds: number;
   readonly steps: number;
+  /** Samples the run trained on: every epoch's batches, summed (a mixed pair counts once). */
+  readonly imagesSeen: number;
   readonly parameterCount: number;
   /** Global step the run resumed from (0 when it started fresh). */
   readonly resumedFrom: number;
@@ -126,10 +129,13 @@ interface Recipe {
 }
 
 function epochCount(o: TrainClassifierOptions): number {
-  const real = imageCount(o.trainSet);
   const synthetic = o.synthetic === undefined ? 0 : imageCount(o.synthetic);
-  const kind = o.utilization?.kind ?? "real";
-  return kind === "FC" ? real + synthetic : kind === "FR" ? synthetic : real;
+  return epochImages(o.utilization?.kind ?? "real", imageCount(o.trainSet), synthetic);
+}
+
+/** Samples of one epoch's batches: its full batches, or every image when the last batch is kept. */
+function imagesPerEpoch(r: Recipe, o: TrainClassifierOptions): number {
+  return r.dropLast ? r.stepsPerEpoch * r.batchSize : epochCount(o);
 }
 
 function recipeOf(o: TrainClassifierOptions): Recipe {
@@ -361,6 +367,7 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
       history: progress.history,
       seconds: progress.seconds,
       steps: trainer.step,
+      imagesSeen: o.epochs * imagesPerEpoch(r, o),
       parameterCount: built.parameterCount,
       resumedFrom,
     };

@@ -414,6 +414,33 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     assert.match(err.join(""), /not_found/);
   });
 
+  test("--epochs and --batch-size set the job's classifier over the job file's, keeping its other settings", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = {
+      stdout: { write: (s: string) => out.push(s) > 0 } as unknown as NodeJS.WritableStream,
+      stderr: { write: (s: string) => err.push(s) > 0 } as unknown as NodeJS.WritableStream,
+      env: {},
+    };
+    const file = join(dir, "classifier-job.json");
+    await writeFile(
+      file,
+      JSON.stringify({
+        dataset: { builtin: "fashion-mnist", shots: 2 },
+        methods: [{ preset: "real-guidance" }],
+        classifier: { batchSize: 64, learningRate: 0.01 },
+      }),
+    );
+    const submit = (...options: string[]) =>
+      runCli(["submit", "--url", gw.url, "--spec", file, ...options], io, new AbortController().signal);
+    assert.equal(await submit("--batch-size", "8", "--epochs", "5"), 0, err.join(""));
+    const jobId = /job ([0-9a-f-]{36}) submitted/.exec(out.join(""))?.[1] ?? "";
+    const job = await getJob(createRestClient({ baseUrl: gw.url }), jobId);
+    assert.deepEqual(job.spec.classifier, { batchSize: 8, learningRate: 0.01, epochs: 5 });
+    assert.equal(await submit("--batch-size", "0"), 2, "a usage error");
+    assert.match(err.join(""), /--batch-size must be in \[1, 4096\], got 0/);
+  });
+
   async function imageFolder(folder: string): Promise<string> {
     for (const [c, name] of ["cat", "dog"].entries()) {
       await mkdir(join(folder, name), { recursive: true });

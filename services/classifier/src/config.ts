@@ -18,12 +18,17 @@ export const CLASSIFIER_ENV = {
     default: 256,
     description: "largest training image side",
   }),
-  CLASSIFIER_MAX_EPOCHS: int({ min: 1, max: 100_000, default: 1000, description: "most training epochs" }),
+  CLASSIFIER_MAX_EPOCHS: int({
+    min: 1,
+    max: 100_000,
+    default: 1000,
+    description: "most training epochs, a request's or the step budget's",
+  }),
   CLASSIFIER_DEFAULT_EPOCHS: int({
     min: 1,
     max: 100_000,
     default: 30,
-    description: "epochs when a request sets none",
+    description: "fewest epochs when a request sets none (more where the set needs them for 300 steps)",
   }),
   CLASSIFIER_MAX_CONCURRENT_RUNS: int({
     min: 1,

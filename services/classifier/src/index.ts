@@ -20,7 +20,9 @@ export { CHECKPOINT_NAME, runTraining, type TrainDeps, type TrainEvent } from ".
 export {
   checkCounts,
   networkOf,
+  type PlannedHyperparameters,
   type ResolvedHyperparameters,
+  resolveHyperparameters,
   TRAIN_DEFAULTS,
   type TrainPlan,
   validateTrainSpec,

@@ -1,5 +1,6 @@
 import { ARCHITECTURES, stemFor } from "../../../shared/classifier/architectures.js";
 import type { AugmentSpec } from "../../../shared/classifier/index.js";
+import { epochImages, resolveRecipe } from "../../../shared/classifier/recipe.js";
 import type { UtilizationStrategy } from "../../../shared/data/index.js";
 import { DEFAULT_AUGMENT } from "../../../shared/data/index.js";
 import {
@@ -34,6 +35,15 @@ export interface ResolvedHyperparameters {
   readonly mixProbability: number;
 }
 
+/**
+ * Hyperparameters as the request set them, defaults filled in, except batch size and epochs: unset, they
+ * are sized to the sets by {@link resolveHyperparameters} once the image counts are known.
+ */
+export type PlannedHyperparameters = Omit<ResolvedHyperparameters, "epochs" | "batchSize"> & {
+  readonly epochs?: number;
+  readonly batchSize?: number;
+};
+
 /** A validated TrainSpec. */
 export interface TrainPlan {
   readonly jobId: string;
@@ -46,12 +56,14 @@ export interface TrainPlan {
   readonly syntheticPerReal?: number;
   readonly augmentation: TraditionalAugmentation;
   readonly augment: AugmentSpec;
-  readonly hyperparameters: ResolvedHyperparameters;
+  readonly hyperparameters: PlannedHyperparameters;
 }
 
-/** Defaults of TrainHyperparameters (SGD with momentum 0.9, cosine schedule, as the contract says). */
+/**
+ * Defaults of TrainHyperparameters (SGD with momentum 0.9, cosine schedule, as the contract says); batch
+ * size and epochs come from the sized recipe (shared/classifier/recipe.ts).
+ */
 export const TRAIN_DEFAULTS = Object.freeze({
-  batchSize: 128,
   learningRate: { sgd: 0.05, adamw: 2e-3 },
   weightDecay: 5e-4,
   labelSmoothing: 0,
@@ -142,9 +154,9 @@ export function validateTrainSpec(spec: TrainSpec | undefined, limits: Classifie
     allowUnspecified: true,
   });
   const optimizer = optimizerEnum === Optimizer.ADAMW ? "adamw" : "sgd";
-  const hyperparameters: ResolvedHyperparameters = {
-    epochs: optionalInt(h?.epochs, at("epochs"), { min: 1, max: limits.maxEpochs }, limits.defaultEpochs),
-    batchSize: optionalInt(h?.batchSize, at("batch_size"), { min: 1, max: 4096 }, TRAIN_DEFAULTS.batchSize),
+  const hyperparameters: PlannedHyperparameters = {
+    epochs: optionalInt(h?.epochs, at("epochs"), { min: 1, max: limits.maxEpochs }, undefined),
+    batchSize: optionalInt(h?.batchSize, at("batch_size"), { min: 1, max: 4096 }, undefined),
     learningRate: optionalNumber(
       h?.learningRate,
       at("learning_rate"),
@@ -217,6 +229,26 @@ export function checkCounts(
   if (needsSynthetic && syntheticCount === 0) {
     throw invalidField("synthetic_images", `must not be empty with ${UtilizationMode[plan.mode]}`);
   }
+}
+
+/**
+ * Every hyperparameter of a run: an unset batch size or epoch count sized by the recipe to the images an
+ * epoch trains on (`syntheticCount` after `synthetic_per_real`); explicit values stay as sent.
+ */
+export function resolveHyperparameters(
+  plan: TrainPlan,
+  realCount: number,
+  syntheticCount: number,
+  limits: ClassifierLimits,
+): ResolvedHyperparameters {
+  const { batchSize, epochs } = resolveRecipe({
+    images: epochImages(plan.utilization.kind, realCount, syntheticCount),
+    batchSize: plan.hyperparameters.batchSize,
+    epochs: plan.hyperparameters.epochs,
+    defaultEpochs: limits.defaultEpochs,
+    maxEpochs: limits.maxEpochs,
+  });
+  return { ...plan.hyperparameters, batchSize, epochs };
 }
 
 /** The network of a plan for `channels` × `size` inputs. */

@@ -12,7 +12,7 @@ import type { ClassifierLimits } from "./config.js";
 import type { DecodedImageCache } from "./decoded-images.js";
 import type { ClassifierMetrics } from "./metrics.js";
 import { limitPerReal, realSet, shapeOf, syntheticSet } from "./sets.js";
-import { checkCounts, networkOf, type TrainPlan } from "./train-spec.js";
+import { checkCounts, networkOf, resolveHyperparameters, type TrainPlan } from "./train-spec.js";
 
 /** An event of a training run: progress, then one result. */
 export type TrainEvent =
@@ -75,6 +75,7 @@ export async function* runTraining(
   const synthetic =
     plan.syntheticPerReal === undefined ? syntheticAll : limitPerReal(syntheticAll, plan.syntheticPerReal);
   checkCounts(plan, real.length, synthetic.length, deps.limits);
+  const h = resolveHyperparameters(plan, real.length, synthetic.length, deps.limits);
   const log = deps.logger.child({ job_id: plan.jobId, rpc: "Train" });
   const free = await deps.limiter.acquire(signal);
   const cpu = processCpu.start();
@@ -111,7 +112,6 @@ export async function* runTraining(
         message: `${real.length} real, ${synthetic.length} synthetic at ${shape.channels}×${shape.size}×${shape.size}`,
       },
     };
-    const h = plan.hyperparameters;
     const model = networkOf(plan, shape.channels, shape.size);
     const accuracySet = firstRows(realImages, ACCURACY_SAMPLE);
     const accuracies: number[] = [];
@@ -197,7 +197,17 @@ export async function* runTraining(
     });
     phases.add("encode", (performance.now() - encodeStarted) / 1000);
     const seconds = (performance.now() - started) / 1000;
-    log.info({ event: "train_done", steps: result.steps, seconds, utilization: mode }, "training done");
+    log.info(
+      {
+        event: "train_done",
+        steps: result.steps,
+        batch_size: h.batchSize,
+        images_seen: result.imagesSeen,
+        seconds,
+        utilization: mode,
+      },
+      "training done",
+    );
     yield {
       result: {
         checkpoint: makeArtifact(CHECKPOINT_NAME, SAFETENSORS_MEDIA_TYPE, checkpoint),
@@ -222,6 +232,8 @@ export async function* runTraining(
         parameterCount: BigInt(result.parameterCount),
         durationSeconds: seconds,
         cpuSeconds: cpu.stop(),
+        steps: BigInt(result.steps),
+        imagesSeen: BigInt(result.imagesSeen),
       },
     };
   } catch (error) {

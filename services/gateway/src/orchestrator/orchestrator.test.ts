@@ -13,6 +13,7 @@ import { createGatewayMetrics } from "../plugins/metrics.js";
 import type { JobStore } from "../store/index.js";
 import { idemKey, openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
 import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
+import type { TrainOutput } from "./handlers/index.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator.js";
 
 /** 2 classes, 2 train + 2 test images each, 4×4 gray. */
@@ -197,6 +198,18 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     assert.deepEqual(mix.perClassAccuracy.mean.length, 2);
     assert.equal(mix.perClassAccuracy.mean[1], null, "NaN per-class accuracy becomes null");
     assert.equal(mix.runs[0].syntheticImages, 20);
+    // Each run's compute and fit, as the fake classifier reported them.
+    const { epochs, batchSize, steps, imagesSeen, finalTrainAccuracy } = mix.runs[0];
+    assert.deepEqual(
+      { epochs, batchSize, steps, imagesSeen, finalTrainAccuracy },
+      { epochs: 1, batchSize: 4, steps: 3, imagesSeen: 12, finalTrainAccuracy: 0.5 },
+    );
+    // The train outputs keep the hyperparameters the classifier echoed, each run its own seed.
+    const trained = (await store.tasks.list(job.id))
+      .filter((t) => t.kind === "train")
+      .map((t) => (t.output as TrainOutput).hyperparameters);
+    assert.ok(trained.every((h) => h?.batchSize === 4 && h.epochs === 1));
+    assert.deepEqual(new Set(trained.map((h) => h?.seed)), new Set([0, 1]));
     assert.equal(mix.generation.images, 40);
     assert.ok(mix.generation.imagesPerSecond > 0);
     for (const stage of ["finetune", "generate", "train", "evaluate"])

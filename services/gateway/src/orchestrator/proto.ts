@@ -1,11 +1,13 @@
 /**
- * From the gateway's resolved specs (presets.ts vocabulary) to the compute services' protobuf messages.
- * One place knows both vocabularies, so a new option is added here and in presets.ts, nowhere else.
+ * From the gateway's resolved specs (presets.ts vocabulary) to the compute services' protobuf messages,
+ * and the classifier's echoed hyperparameters back. One place knows both vocabularies, so a new option is
+ * added here and in presets.ts, nowhere else.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   Optimizer,
   TraditionalAugmentation as TraditionalAugmentationPb,
+  type TrainHyperparameters,
   type TrainHyperparametersSchema,
   UtilizationMode,
   type UtilizationSchema,
@@ -190,6 +192,35 @@ export function trainSpec(
       mixAlpha: utilization.mixAlpha,
       mixProbability: utilization.mixProbability,
     }),
+  };
+}
+
+/** The hyperparameters a run trained with, as the classifier echoed them (null: not echoed). */
+export interface TrainedHyperparameters {
+  epochs: number | null;
+  batchSize: number | null;
+  learningRate: number | null;
+  optimizer: "sgd" | "adamw" | null;
+  weightDecay: number | null;
+  labelSmoothing: number | null;
+  mixAlpha: number | null;
+  mixProbability: number | null;
+  seed: number;
+}
+
+/** TrainResult.hyperparameters in the job's `classifier` vocabulary; null when the result holds none. */
+export function trainedHyperparameters(h: TrainHyperparameters | undefined): TrainedHyperparameters | null {
+  if (h === undefined) return null;
+  return {
+    epochs: h.epochs ?? null,
+    batchSize: h.batchSize ?? null,
+    learningRate: h.learningRate ?? null,
+    optimizer: h.optimizer === Optimizer.ADAMW ? "adamw" : h.optimizer === Optimizer.SGD ? "sgd" : null,
+    weightDecay: h.weightDecay ?? null,
+    labelSmoothing: h.labelSmoothing ?? null,
+    mixAlpha: h.mixAlpha ?? null,
+    mixProbability: h.mixProbability ?? null,
+    seed: Number(h.seed),
   };
 }
 

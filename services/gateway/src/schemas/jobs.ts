@@ -176,6 +176,22 @@ export const jobResultSchema = {
                 sampleCount: { type: "integer" },
                 syntheticImages: { type: "integer" },
                 trainSeconds: { type: "number" },
+                // Optional: results stored before the gateway kept each run's compute lack them.
+                epochs: { type: ["integer", "null"], description: "epochs the classifier trained" },
+                batchSize: {
+                  type: ["integer", "null"],
+                  description: "samples per step; sized to the training set when the job set none",
+                },
+                steps: { type: ["integer", "null"], description: "optimizer steps" },
+                imagesSeen: {
+                  type: ["integer", "null"],
+                  description:
+                    "samples trained on: steps × batch size, or every image of an epoch smaller than one batch",
+                },
+                finalTrainAccuracy: {
+                  type: ["number", "null"],
+                  description: "top-1 of the final weights on the real training images (at most 4096)",
+                },
               },
               additionalProperties: false,
             },

@@ -293,10 +293,14 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
             content: checkpoint,
             sha256: sha256Hex(checkpoint),
           },
+          // As if the service sized the batch and epochs: 1 epoch of 3 steps of 4 images.
+          hyperparameters: { epochs: 1, batchSize: 4, seed: request.spec?.hyperparameters?.seed ?? 0n },
           epochs: [{ epoch: 1, trainLoss: 1, trainAccuracy: 0.5 }],
           parameterCount: 1000n,
           durationSeconds: 0.3,
           cpuSeconds: 2,
+          steps: 3n,
+          imagesSeen: 12n,
         },
       },
     };

@@ -92,6 +92,33 @@ describe("summarize: CPU seconds", () => {
   });
 });
 
+describe("summarize: training compute", () => {
+  test("each run shows its epochs, batch size, steps, images seen and final training accuracy", () => {
+    const trained = { epochs: 50, batchSize: 4, steps: 300, imagesSeen: 1200, finalTrainAccuracy: 1 };
+    // A train output stored before the gateway kept the compute, its NaN accuracy stored as null.
+    const older = { epochs: 30, finalTrainAccuracy: null };
+    const { spec, tasks } = finishedTasks([{ preset: "real-guidance" }], (key, kind) => {
+      if (kind === "evaluate") return EVALUATED;
+      if (kind !== "train") return {};
+      return key.includes("real-guidance") ? trained : older;
+    });
+    const result = summarize(spec, ["a", "b"], tasks);
+    const compute = (label: string) => {
+      const run = result.methods.find((m) => m.label === label)!.runs[0];
+      const { epochs, batchSize, steps, imagesSeen, finalTrainAccuracy } = run;
+      return { epochs, batchSize, steps, imagesSeen, finalTrainAccuracy };
+    };
+    assert.deepEqual(compute("real-guidance"), trained);
+    assert.deepEqual(compute("no-augmentation"), {
+      epochs: 30,
+      batchSize: null,
+      steps: null,
+      imagesSeen: null,
+      finalTrainAccuracy: null,
+    });
+  });
+});
+
 /** `n` per-image results of which the first `right` are correct. */
 const correctOf = (n: number, right: number) => Array.from({ length: n }, (_, i) => (i < right ? 1 : 0));
 

@@ -2,8 +2,9 @@
  * The summarize task, the DAG's sink: gathers every run's evaluation into the job's result — accuracy per
  * method and seed, mean ± std over seeds, per-class accuracy, the gain over the no-augmentation baseline
  * (paired by seed, with a paired bootstrap interval over seeds and test images), warnings where the test
- * split is too small to resolve what the result shows, generation throughput, the time each stage took,
- * and the CPU seconds the compute services reported per stage and per method. The store saves it as the
+ * split is too small to resolve what the result shows, each run's training compute (epochs, batch size,
+ * steps, images seen) and final training accuracy, generation throughput, the time each stage took, and
+ * the CPU seconds the compute services reported per stage and per method. The store saves it as the
  * job's result in the transaction that completes the job.
  */
 import {
@@ -76,6 +77,12 @@ export interface JobResult {
       sampleCount: number;
       syntheticImages: number;
       trainSeconds: number;
+      /** The training's compute and fit; null in outputs stored before the gateway kept them. */
+      epochs: number | null;
+      batchSize: number | null;
+      steps: number | null;
+      imagesSeen: number | null;
+      finalTrainAccuracy: number | null;
     }[];
     top1Accuracy: MeanStd;
     perClassAccuracy: { mean: (number | null)[]; std: (number | null)[] };
@@ -92,6 +99,11 @@ export interface JobResult {
 /** The CPU seconds a task's output reports (undefined in outputs stored before services measured it). */
 function cpuOf(task: Task | undefined): number | null {
   const value = (task?.output as { cpuSeconds?: number | null } | null | undefined)?.cpuSeconds;
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+/** A number a task output holds, or null (absent from older outputs, NaN stored as null). */
+function known(value: number | null | undefined): number | null {
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
 
@@ -133,6 +145,11 @@ export function summarize(spec: JobSpec, classes: readonly string[], tasks: read
         sampleCount: evaluated.sampleCount,
         syntheticImages: trained?.syntheticImages ?? 0,
         trainSeconds: trained?.durationSeconds ?? 0,
+        epochs: known(trained?.epochs),
+        batchSize: known(trained?.batchSize),
+        steps: known(trained?.steps),
+        imagesSeen: known(trained?.imagesSeen),
+        finalTrainAccuracy: known(trained?.finalTrainAccuracy),
       };
     });
     accuracy.set(method.label, new Map(runs.map((r) => [r.seed, r.top1Accuracy])));

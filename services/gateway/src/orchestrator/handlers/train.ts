@@ -12,7 +12,7 @@ import { RpcError } from "../../../../../shared/rpc/index.js";
 import type { SyntheticMeta } from "../../routes/artifacts.js";
 import type { Artifact } from "../../store/index.js";
 import type { TrainInput } from "../planner.js";
-import { labelledPng, trainSpec } from "../proto.js";
+import { labelledPng, type TrainedHyperparameters, trainedHyperparameters, trainSpec } from "../proto.js";
 import type { TaskHandler } from "../task-runner.js";
 import {
   chunkBytesOf,
@@ -30,7 +30,16 @@ export interface TrainOutput {
   checkpoint: { name: string; mediaType: string; sha256: string; bytes: number };
   syntheticImages: number;
   parameterCount: number;
+  /** Epochs trained (the per-epoch metrics the service sent). */
   epochs: number;
+  /** Samples per step as the service resolved it (sized to the set when the job set none). */
+  batchSize: number | null;
+  /** Optimizer steps; null from a service older than the field. */
+  steps: number | null;
+  /** Samples trained on, the service's exact count; null from a service older than the field. */
+  imagesSeen: number | null;
+  /** Every hyperparameter of the run, defaults filled in, as the service echoed them. */
+  hyperparameters: TrainedHyperparameters | null;
   finalTrainLoss: number | null;
   finalTrainAccuracy: number | null;
   durationSeconds: number;
@@ -135,11 +144,16 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
           meta: { mediaType, name: checkpoint.name, method: input.method, seed: input.seed },
         });
         const lastEpoch = result.epochs.at(-1);
+        const hyperparameters = trainedHyperparameters(result.hyperparameters);
         const output: TrainOutput = {
           checkpoint: { name: checkpoint.name, mediaType, sha256: blob.sha256, bytes: blob.bytes },
           syntheticImages: rows.length,
           parameterCount: Number(result.parameterCount),
           epochs: result.epochs.length,
+          batchSize: hyperparameters?.batchSize ?? null,
+          steps: result.steps === undefined ? null : Number(result.steps),
+          imagesSeen: result.imagesSeen === undefined ? null : Number(result.imagesSeen),
+          hyperparameters,
           finalTrainLoss: lastEpoch?.trainLoss ?? null,
           finalTrainAccuracy: lastEpoch?.trainAccuracy ?? null,
           durationSeconds: result.durationSeconds,
