@@ -42,6 +42,7 @@ submit:   --spec FILE            a job file (a POST /v1/jobs body; "dataset" may
           --size N --channels 1|3 --test-fraction F                    (uploads)
           --seeds 0,1,2 --baselines a,b --name S --shard-size N
           --epochs N --batch-size N                                    (classifier; default: sized to the set)
+          --budget steps|epochs  what every run shares: the baseline's steps (default) or epochs
           --per-real N --inference-steps N --finetune-steps N          (quick overrides)
           --watch                follow it; --report FILE writes the report at the end
 watch:    --from EVENT_ID        resume after this event; --report FILE
@@ -73,6 +74,7 @@ const OPTIONS = {
   baselines: { type: "string" },
   epochs: { type: "string" },
   "batch-size": { type: "string" },
+  budget: { type: "string" },
   name: { type: "string" },
   "shard-size": { type: "string" },
   "per-real": { type: "string" },
@@ -117,6 +119,11 @@ function datasetArgs(v: Values): DatasetArgs | undefined {
   };
 }
 
+function budgetOption(value: string | undefined): "steps" | "epochs" | undefined {
+  if (value === undefined || value === "steps" || value === "epochs") return value;
+  throw new UsageError(`--budget must be steps or epochs, not ${JSON.stringify(value)}`);
+}
+
 function submitArgs(v: Values): SubmitArgs {
   return {
     spec: v.spec,
@@ -126,6 +133,7 @@ function submitArgs(v: Values): SubmitArgs {
     baselines: listOption(v.baselines),
     epochs: intOption("epochs", v.epochs, 1, 1000),
     batchSize: intOption("batch-size", v["batch-size"], 1, 4096),
+    budget: budgetOption(v.budget),
     name: v.name,
     shardSize: intOption("shard-size", v["shard-size"], 1, 10_000),
     overrides: {

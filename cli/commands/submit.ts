@@ -24,6 +24,8 @@ export interface SubmitArgs {
   /** Classifier epochs and batch size (override the file's; unset, the service sizes them to the set). */
   readonly epochs?: number;
   readonly batchSize?: number;
+  /** What every run shares (override the file's; unset, the gateway's default: the baseline's steps). */
+  readonly budget?: "steps" | "epochs";
   readonly name?: string;
   readonly shardSize?: number;
   readonly overrides?: QuickOverrides;
@@ -55,6 +57,7 @@ export async function buildSubmission(
   const classifier = {
     ...(args.epochs !== undefined ? { epochs: args.epochs } : {}),
     ...(args.batchSize !== undefined ? { batchSize: args.batchSize } : {}),
+    ...(args.budget !== undefined ? { budget: args.budget } : {}),
   };
   const request: Omit<JobRequest, "datasetId"> = {
     ...fromFile,

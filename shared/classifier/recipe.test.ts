@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { evaluateClassifier } from "./evaluate.js";
-import { epochImages, RECIPE, resolveRecipe, sizedBatchSize, stepsPerEpoch } from "./recipe.js";
+import { epochImages, RECIPE, resolveRecipe, sizedBatchSize, stepBudget, stepsPerEpoch } from "./recipe.js";
 import { barsSet, TINY_MODEL } from "./test-sets.js";
 import { trainClassifier } from "./train.js";
 
@@ -88,5 +88,14 @@ describe("classifier recipe", () => {
       `batch ${recipe.batchSize}, ${recipe.epochs} epochs, ${result.steps} steps: top-1 ${ev.top1}`,
     );
     assert.ok(ev.top1 >= 0.95, `training top-1 ${ev.top1}`);
+  });
+
+  it("gives a job the step budget of its no-augmentation baseline", () => {
+    // 25 images: batch 4, 6 steps an epoch, 50 epochs for the 300-step minimum.
+    assert.deepEqual(stepBudget(25, {}), { batchSize: 4, maxSteps: 300 });
+    // The job's own batch and epochs: 50 images at batch 8 for 30 epochs.
+    assert.deepEqual(stepBudget(50, { batchSize: 8, epochs: 30 }), { batchSize: 8, maxSteps: 180 });
+    // A large set keeps the fixed default: batch 128 for 30 epochs.
+    assert.deepEqual(stepBudget(12_800, {}), { batchSize: 128, maxSteps: 3000 });
   });
 });

@@ -20,6 +20,10 @@ export const RECIPE = Object.freeze({
    * few-shot set (the behaviour test fits 25 images of 5 classes in 300 steps), cheap on few images.
    */
   minSteps: 300,
+  /** Fewest epochs a default run takes (the classifier service's CLASSIFIER_DEFAULT_EPOCHS default). */
+  defaultEpochs: 30,
+  /** Most epochs (the service's CLASSIFIER_MAX_EPOCHS default, and the REST schema's bound). */
+  maxEpochs: 1000,
 });
 
 /**
@@ -70,4 +74,27 @@ export function resolveRecipe(r: RecipeRequest): { batchSize: number; epochs: nu
   const budget = Math.ceil(RECIPE.minSteps / stepsPerEpoch(r.images, batchSize));
   const epochs = r.epochs ?? Math.min(r.maxEpochs, Math.max(r.defaultEpochs, budget));
   return { batchSize, epochs };
+}
+
+/** The same optimizer steps and batch size for every run of a comparison. */
+export interface StepBudget {
+  readonly batchSize: number;
+  readonly maxSteps: number;
+}
+
+/**
+ * The step budget of a job: what its no-augmentation baseline takes on the `realImages` training images
+ * with the job's batch size and epochs (each the recipe's when unset). Every run then trains these many
+ * steps at this batch size, whatever its utilization adds to an epoch, so a method's gain cannot come from
+ * more optimizer steps or more images seen than its baseline's.
+ */
+export function stepBudget(realImages: number, request: { batchSize?: number; epochs?: number }): StepBudget {
+  const { batchSize, epochs } = resolveRecipe({
+    images: realImages,
+    batchSize: request.batchSize,
+    epochs: request.epochs,
+    defaultEpochs: RECIPE.defaultEpochs,
+    maxEpochs: RECIPE.maxEpochs,
+  });
+  return { batchSize, maxSteps: epochs * stepsPerEpoch(realImages, batchSize) };
 }

@@ -201,6 +201,15 @@ describe("trainClassifier", () => {
     assert.deepEqual([kept.steps, kept.imagesSeen], [4, 80], "30 + 10 an epoch");
   });
 
+  it("stops at a step budget part-way through an epoch, whatever the epochs allow", async () => {
+    const set = barsSet(70, 1); // 2 full batches of 30 an epoch
+    const budget = await trainClassifier({ ...BASE, trainSet: set, epochs: 10, maxSteps: 5 });
+    assert.deepEqual([budget.steps, budget.imagesSeen, budget.history.length], [5, 150, 3]);
+    const roomy = await trainClassifier({ ...BASE, trainSet: set, epochs: 2, maxSteps: 50 });
+    assert.equal(roomy.steps, 4, "the epochs end first");
+    await assert.rejects(trainClassifier({ ...BASE, trainSet: set, epochs: 1, maxSteps: 0 }), /maxSteps/);
+  });
+
   it("rejects images the model cannot take", async () => {
     await assert.rejects(
       trainClassifier({

@@ -55,6 +55,11 @@ export interface TrainClassifierOptions extends RuntimeSettings {
   /** A baseline preset or explicit per-image / batch-mixing options (default "none"). */
   readonly augment?: AugmentPreset | AugmentSpec;
   readonly epochs: number;
+  /**
+   * Stop after this many optimizer steps, part-way through an epoch if need be (a step budget shared by the
+   * runs of a comparison); the schedule spans these steps. Default: every step of `epochs`.
+   */
+  readonly maxSteps?: number;
   /** Default 128. */
   readonly batchSize?: number;
   /**
@@ -138,6 +143,12 @@ function imagesPerEpoch(r: Recipe, o: TrainClassifierOptions): number {
   return r.dropLast ? r.stepsPerEpoch * r.batchSize : epochCount(o);
 }
 
+/** Samples of the first `steps` steps: whole epochs, then the full batches of a part-way last one. */
+function imagesSeenOf(r: Recipe, o: TrainClassifierOptions, steps: number): number {
+  const epochs = Math.floor(steps / r.stepsPerEpoch);
+  return epochs * imagesPerEpoch(r, o) + (steps - epochs * r.stepsPerEpoch) * r.batchSize;
+}
+
 function recipeOf(o: TrainClassifierOptions): Recipe {
   const set = o.trainSet;
   if (set.height !== set.width)
@@ -157,6 +168,8 @@ function recipeOf(o: TrainClassifierOptions): Recipe {
     throw new Error(`trainClassifier: ${config.numClasses} outputs for ${set.classNames.length} classes`);
   }
   if (!Number.isInteger(o.epochs) || o.epochs < 1) throw new Error(`trainClassifier: bad epochs ${o.epochs}`);
+  if (o.maxSteps !== undefined && !(Number.isInteger(o.maxSteps) && o.maxSteps >= 1))
+    throw new Error(`trainClassifier: bad maxSteps ${o.maxSteps}`);
   const batchSize = o.batchSize ?? 128;
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new Error(`trainClassifier: bad batchSize ${batchSize}`);
@@ -175,7 +188,7 @@ function recipeOf(o: TrainClassifierOptions): Recipe {
     batchSize,
     dropLast,
     stepsPerEpoch,
-    totalSteps: stepsPerEpoch * o.epochs,
+    totalSteps: Math.min(stepsPerEpoch * o.epochs, o.maxSteps ?? Number.POSITIVE_INFINITY),
     optimizer,
     lr: o.lr ?? (optimizer === "adamw" ? 2e-3 : 0.05),
     weightDecay: o.weightDecay ?? 5e-4,
@@ -287,7 +300,7 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
       softLabels: o.softLabels,
     };
 
-    for (let epoch = progress.epoch; epoch < o.epochs; epoch++) {
+    for (let epoch = progress.epoch; epoch < o.epochs && trainer.step < r.totalSteps; epoch++) {
       const plan = utilizationEpoch(o.trainSet, o.synthetic, utilization, epoch);
       const iter = batches(plan, {
         batchSize: r.batchSize,
@@ -303,7 +316,10 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
       let epochLoss = progress.epochLoss;
       const epochStart = clock() - progress.epochSeconds;
       let next = iter.next();
-      for (let b = progress.batch; !next.done; b++) {
+      // A step budget may end the last epoch part-way.
+      const stop = () => next.done || trainer.step >= r.totalSteps;
+      let b = progress.batch;
+      for (; !stop(); b++) {
         const pending = trainer.trainStep(feedsOf(next.value, r.config));
         next = iter.next(); // built while onnxruntime computes in its worker
         const step = await pending;
@@ -330,11 +346,11 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
           await save();
           o.signal.throwIfAborted();
         }
-        if (o.checkpointEverySteps && step.step % o.checkpointEverySteps === 0 && !next.done) await save();
+        if (o.checkpointEverySteps && step.step % o.checkpointEverySteps === 0 && !stop()) await save();
       }
       const record: EpochRecord = {
         epoch,
-        loss: epochLoss / r.stepsPerEpoch,
+        loss: epochLoss / Math.max(1, b),
         lr,
         seconds: clock() - epochStart,
         replaced: plan.replaced,
@@ -367,7 +383,7 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
       history: progress.history,
       seconds: progress.seconds,
       steps: trainer.step,
-      imagesSeen: o.epochs * imagesPerEpoch(r, o),
+      imagesSeen: imagesSeenOf(r, o, trainer.step),
       parameterCount: built.parameterCount,
       resumedFrom,
     };

@@ -439,6 +439,13 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     assert.deepEqual(job.spec.classifier, { batchSize: 8, learningRate: 0.01, epochs: 5 });
     assert.equal(await submit("--batch-size", "0"), 2, "a usage error");
     assert.match(err.join(""), /--batch-size must be in \[1, 4096\], got 0/);
+    out.length = 0;
+    assert.equal(await submit("--budget", "epochs"), 0, err.join(""));
+    const epochJobId = /job ([0-9a-f-]{36}) submitted/.exec(out.join(""))?.[1] ?? "";
+    const epochJob = await getJob(createRestClient({ baseUrl: gw.url }), epochJobId);
+    assert.equal(epochJob.spec.classifier.budget, "epochs");
+    assert.equal(await submit("--budget", "images"), 2, "a usage error");
+    assert.match(err.join(""), /--budget must be steps or epochs/);
   });
 
   async function imageFolder(folder: string): Promise<string> {

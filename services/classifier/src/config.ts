@@ -1,3 +1,4 @@
+import { RECIPE } from "../../../shared/classifier/recipe.js";
 import { int } from "../../../shared/config/index.js";
 import { runtimeEnv } from "../../../shared/service/execution-provider.js";
 
@@ -21,13 +22,13 @@ export const CLASSIFIER_ENV = {
   CLASSIFIER_MAX_EPOCHS: int({
     min: 1,
     max: 100_000,
-    default: 1000,
+    default: RECIPE.maxEpochs,
     description: "most training epochs, a request's or the step budget's",
   }),
   CLASSIFIER_DEFAULT_EPOCHS: int({
     min: 1,
     max: 100_000,
-    default: 30,
+    default: RECIPE.defaultEpochs,
     description: "fewest epochs when a request sets none (more where the set needs them for 300 steps)",
   }),
   CLASSIFIER_MAX_CONCURRENT_RUNS: int({

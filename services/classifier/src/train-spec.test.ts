@@ -35,6 +35,20 @@ describe("resolveHyperparameters", () => {
     assert.equal(h.optimizer, "sgd", "the other defaults stay");
   });
 
+  it("takes as many epochs as a step budget needs, whatever an epoch holds", () => {
+    // 50 real + 100 synthetic concatenated at batch 8: 18 steps an epoch, 10 epochs for 180 steps.
+    const fc = resolveHyperparameters(
+      plan({ batchSize: 8, maxSteps: 180 }, UtilizationMode.FULL_CONCATENATION),
+      50,
+      100,
+      LIMITS,
+    );
+    assert.deepEqual([fc.batchSize, fc.epochs, fc.maxSteps], [8, 10, 180]);
+    const real = resolveHyperparameters(plan({ batchSize: 8, maxSteps: 180 }), 50, 0, LIMITS);
+    assert.deepEqual([real.epochs, real.maxSteps], [30, 180]);
+    assert.throws(() => plan({ maxSteps: 0 }), /max_steps/);
+  });
+
   it("keeps what the request set, sizing only the rest", () => {
     const both = resolveHyperparameters(plan({ batchSize: 128, epochs: 3 }), 25, 0, LIMITS);
     assert.deepEqual([both.batchSize, both.epochs], [128, 3]);

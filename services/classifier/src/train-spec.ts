@@ -1,6 +1,11 @@
 import { ARCHITECTURES, stemFor } from "../../../shared/classifier/architectures.js";
 import type { AugmentSpec } from "../../../shared/classifier/index.js";
-import { epochImages, resolveRecipe } from "../../../shared/classifier/recipe.js";
+import {
+  epochImages,
+  resolveRecipe,
+  sizedBatchSize,
+  stepsPerEpoch,
+} from "../../../shared/classifier/recipe.js";
 import type { UtilizationStrategy } from "../../../shared/data/index.js";
 import { DEFAULT_AUGMENT } from "../../../shared/data/index.js";
 import {
@@ -33,6 +38,8 @@ export interface ResolvedHyperparameters {
   readonly labelSmoothing: number;
   readonly mixAlpha: number;
   readonly mixProbability: number;
+  /** The run's step budget, when the request set one. */
+  readonly maxSteps?: number;
 }
 
 /**
@@ -157,6 +164,7 @@ export function validateTrainSpec(spec: TrainSpec | undefined, limits: Classifie
   const hyperparameters: PlannedHyperparameters = {
     epochs: optionalInt(h?.epochs, at("epochs"), { min: 1, max: limits.maxEpochs }, undefined),
     batchSize: optionalInt(h?.batchSize, at("batch_size"), { min: 1, max: 4096 }, undefined),
+    maxSteps: optionalInt(h?.maxSteps, at("max_steps"), { min: 1, max: 100_000_000 }, undefined),
     learningRate: optionalNumber(
       h?.learningRate,
       at("learning_rate"),
@@ -241,10 +249,22 @@ export function resolveHyperparameters(
   syntheticCount: number,
   limits: ClassifierLimits,
 ): ResolvedHyperparameters {
+  const images = epochImages(plan.utilization.kind, realCount, syntheticCount);
+  const { maxSteps } = plan.hyperparameters;
   const { batchSize, epochs } = resolveRecipe({
-    images: epochImages(plan.utilization.kind, realCount, syntheticCount),
+    images,
     batchSize: plan.hyperparameters.batchSize,
-    epochs: plan.hyperparameters.epochs,
+    // A step budget with unset epochs: as many epochs as reach it (the last may stop part-way).
+    epochs:
+      plan.hyperparameters.epochs ??
+      (maxSteps === undefined
+        ? undefined
+        : Math.min(
+            limits.maxEpochs,
+            Math.ceil(
+              maxSteps / stepsPerEpoch(images, plan.hyperparameters.batchSize ?? sizedBatchSize(images)),
+            ),
+          )),
     defaultEpochs: limits.defaultEpochs,
     maxEpochs: limits.maxEpochs,
   });

@@ -129,6 +129,7 @@ export async function* runTraining(
       model,
       augment: plan.augment,
       epochs: h.epochs,
+      maxSteps: h.maxSteps,
       batchSize: h.batchSize,
       optimizer: h.optimizer,
       lr: h.learningRate,
@@ -221,6 +222,7 @@ export async function* runTraining(
           labelSmoothing: h.labelSmoothing,
           mixAlpha: h.mixAlpha,
           mixProbability: h.mixProbability,
+          maxSteps: h.maxSteps,
         },
         epochs: result.history.map((record) => ({
           epoch: record.epoch + 1,

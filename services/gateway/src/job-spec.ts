@@ -29,6 +29,11 @@ export interface MethodRequest {
 /** Classifier settings of a job; unset fields take the classifier service's defaults. */
 export interface ClassifierSpec {
   architecture?: string;
+  /**
+   * What runs of a job share: "steps" (default) the optimizer steps and batch size of the no-augmentation
+   * baseline, "epochs" the number of passes over each run's own training set (the paper's view).
+   */
+  budget?: "steps" | "epochs";
   epochs?: number;
   batchSize?: number;
   learningRate?: number;

@@ -158,6 +158,15 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
       "the retry skipped the samples already stored",
     );
 
+    // The default step budget: every run (Real-Guidance's epochs hold 5× the images) trains the
+    // no-augmentation baseline's steps at its batch size — 4 images, batch 4, the recipe's 300 steps.
+    const budgets = compute.calls.train.map((call) => {
+      const h = call.spec?.hyperparameters;
+      return [h?.maxSteps, h?.batchSize, h?.epochs];
+    });
+    assert.equal(budgets.length, 6);
+    for (const budget of budgets) assert.deepEqual(budget, [300, 4, undefined]);
+
     const synthetic = await store.artifacts.list(job.id, { prefix: "synthetic/", limit: 1000 });
     assert.equal(synthetic.length, 80, "each sample stored exactly once");
     const checkpoints = await store.artifacts.list(job.id, { prefix: "checkpoint/" });

@@ -4,6 +4,7 @@
  * added here and in presets.ts, nowhere else.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { StepBudget } from "../../../../shared/classifier/recipe.js";
 import {
   Optimizer,
   TraditionalAugmentation as TraditionalAugmentationPb,
@@ -158,6 +159,7 @@ export function trainSpec(
   classifier: ClassifierSpec,
   seed: number,
   defaults: { architecture: string },
+  budget?: StepBudget,
 ): {
   architecture: string;
   imageSize?: number;
@@ -178,8 +180,10 @@ export function trainSpec(
     traditionalAugmentation: TRADITIONAL_PB[utilization.traditionalAugmentation],
     hyperparameters: defined({
       seed: BigInt(seed),
-      epochs: classifier.epochs,
-      batchSize: classifier.batchSize,
+      // Under a step budget every run takes the same steps at the same batch size; its epochs follow.
+      epochs: budget === undefined ? classifier.epochs : undefined,
+      batchSize: budget?.batchSize ?? classifier.batchSize,
+      maxSteps: budget?.maxSteps,
       learningRate: classifier.learningRate,
       optimizer:
         classifier.optimizer === "adamw"

@@ -13,6 +13,12 @@ const classifierProperties = {
     enum: Object.keys(ARCHITECTURES),
     description: "network from the classifier's registry (default: the gateway's CLASSIFIER_ARCHITECTURE)",
   },
+  budget: {
+    type: "string",
+    enum: ["steps", "epochs"],
+    description:
+      "what every run of the job shares: steps (default) — the no-augmentation baseline's optimizer steps at its batch size, so a gain cannot come from extra steps; epochs — passes over each run's own training set (runs that add synthetic images to an epoch then take more steps)",
+  },
   epochs: { type: "integer", minimum: 1, maximum: 1000 },
   batchSize: { type: "integer", minimum: 1, maximum: 4096 },
   learningRate: { type: "number", exclusiveMinimum: 0, maximum: 10 },

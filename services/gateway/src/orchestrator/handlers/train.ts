@@ -4,6 +4,7 @@
  * in the artifact store (`checkpoint/<method>/seed=<seed>`). Sets over the upload chunk size go over
  * TrainUpload in chunks, the synthetic images read from the artifact store as they are sent.
  */
+import { stepBudget } from "../../../../../shared/classifier/recipe.js";
 import type {
   TrainResponse,
   TrainUploadResponse,
@@ -86,9 +87,13 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
     const spec = {
       jobId: task.jobId,
       classes: classes.map((name) => ({ name })),
-      ...trainSpec(method.utilization, job.spec.classifier, input.seed, {
-        architecture: deps.models.architecture,
-      }),
+      ...trainSpec(
+        method.utilization,
+        job.spec.classifier,
+        input.seed,
+        { architecture: deps.models.architecture },
+        job.spec.classifier.budget === "epochs" ? undefined : stepBudget(train.length, job.spec.classifier),
+      ),
     };
     const real = train.map((image, i) => labelledPng(image.png, image.label, i));
     const chunkBytes = chunkBytesOf(deps);
