@@ -37,6 +37,8 @@ export {
   MNIST_SPLIT_SEED,
   MNIST_TEST_FRACTION,
   RECIPE_VERSION,
+  TEXTURES_SPLIT_SEED,
+  TEXTURES_TEST_PER_CLASS,
 } from "./builtin.js";
 export { type ByteDataset, SPLIT_TEST, SPLIT_TRAIN, splitIndices, toImageSet } from "./byte-dataset.js";
 export { toChannels, toGrayscale, toRgb } from "./color.js";
