@@ -220,6 +220,11 @@ describe("grid configuration", () => {
         /17 methods in one job; a job holds at most 16/,
       ],
       [
+        (raw) => void ((raw.tasks as Record<string, unknown>[])[1].dataset = "cifar10"),
+        /tasks\[1\]\.dataset: unknown built-in dataset "cifar10"; known: fashion-mnist, mnist, textures/,
+      ],
+      [(raw) => void (raw.dataset = "imagenet"), /: dataset: unknown built-in dataset "imagenet"/],
+      [
         (raw) => void ((raw.sweep as Record<string, unknown>).method = "gif"),
         /"gif" is not one of the grid's methods/,
       ],
@@ -294,6 +299,36 @@ describe("grid cells", () => {
       finetuning: { textualInversion: { maxTrainSteps: 500 }, lora: { maxTrainSteps: 250 } },
     });
     assert.deepEqual(cell.methods[2].request, { preset: "real-guidance", label: "real-guidance" });
+  });
+
+  test("a task may draw from its own built-in; the other tasks' cells and fingerprints do not change", () => {
+    const raw = rawConfig();
+    (raw.tasks as Record<string, unknown>[]).push({
+      id: "ood",
+      title: "Out of domain",
+      description: "d",
+      dataset: "textures",
+      classes: ["stripes", "rings"],
+    });
+    const mixed = parseGridConfig(raw);
+    const cells = gridCells(mixed, resolveSelection(mixed, { shots: [5], seeds: [0] }));
+    assert.deepEqual(
+      cells.map((c) => [c.id, c.dataset.builtin]),
+      [
+        ["seen-5shot-seed0", "fashion-mnist"],
+        ["novel-5shot-seed0", "fashion-mnist"],
+        ["ood-5shot-seed0", "textures"],
+      ],
+    );
+    assert.deepEqual(
+      cells[0].methods.map((m) => m.fingerprint),
+      seen5(0).methods.map((m) => m.fingerprint),
+    );
+    assert.match(
+      setupMarkdown(mixed),
+      /- Datasets: built-in `fashion-mnist` \(seen, novel\), `textures` \(ood\), few-shot draws at 1, 5 shots/,
+    );
+    assert.match(setupMarkdown(config), /- Dataset: built-in `fashion-mnist`, few-shot draws/);
   });
 
   test("fingerprints are stable, and change only for the methods a budget change touches", () => {
