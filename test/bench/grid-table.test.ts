@@ -31,6 +31,7 @@ import { type CellRecord, cellStatus, mergeCell, type StoredMethod } from "../..
 import { buildTable } from "../../bench/grid/table.js";
 import { UsageError } from "../../cli/args.js";
 import type { MethodCpu } from "../../cli/client/types.js";
+import { TEXTURE_CLASSES } from "../../shared/data/index.js";
 
 /** Equal up to the 6 significant digits the table keeps. */
 const close = (actual: number | null, expected: number, what = "") =>
@@ -162,13 +163,26 @@ const seen5 = (seed: number) => {
 };
 
 describe("grid configuration", () => {
-  test("the committed grid.json loads; its 5-shot grid and sweep are 6 jobs of 9 and 3 of 13 methods", async () => {
+  test("the committed grid.json loads; its 5-shot grid and sweep are 9 jobs of 9 and 3 of 13 methods", async () => {
     const committed = await loadGridConfig();
     const selection = resolveSelection(committed, { shots: [5], sweep: true });
     const grid = gridCells(committed, selection);
     const sweep = sweepCells(committed, selection);
-    assert.equal(grid.length, 6);
+    assert.equal(grid.length, 9);
     assert.ok(grid.every((c) => c.methods.length === 9));
+    assert.deepEqual(
+      committed.tasks.map((t) => [t.id, t.dataset]),
+      [
+        ["seen", "fashion-mnist"],
+        ["novel", "fashion-mnist"],
+        ["ood", "textures"],
+      ],
+    );
+    // The ood task is every class of the generated built-in, drawn like the others.
+    assert.deepEqual(committed.tasks.find((t) => t.id === "ood")?.classes, [...TEXTURE_CLASSES]);
+    const ood = grid.find((c) => c.id === "ood-5shot-seed0");
+    assert.equal(ood?.dataset.builtin, "textures");
+    assert.equal(ood?.dataset.testPerClass, 200);
     assert.equal(sweep.length, 3);
     assert.ok(sweep.every((c) => c.methods.length === 13 && c.shots === 5 && c.task.id === "seen"));
     assert.deepEqual(committed.tasks.find((t) => t.id === "novel")?.classes, [
