@@ -147,7 +147,7 @@ function makeCell(
 ): Cell {
   const { classifier, dataset: datasetSettings } = jobSettings(config);
   const dataset: BuiltinDatasetRequest = {
-    builtin: config.dataset,
+    builtin: task.dataset,
     shots,
     seed,
     classes: [...task.classes],

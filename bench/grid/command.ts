@@ -35,7 +35,7 @@ The paper's benchmark in miniature: every method preset × task × shots × seed
 gateway's REST API, resumable (finished cells are skipped), then the results table, docs and figures.
 
   --shots 1,5,10        shot counts to run (default: the configuration's)
-  --tasks seen,novel    tasks to run (default: all)
+  --tasks seen,novel    tasks to run (default: all: seen, novel, ood)
   --seeds 0,1,2         seeds: the few-shot draw and the job's seed (default: the configuration's)
   --methods a,b         DiffDA presets to run (default: all seven); the baselines always run
   --sweep               also run the strength × replacement-probability sweep

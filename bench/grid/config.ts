@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BASELINE_IDS, DIFFDA_IDS, PRESETS } from "../../services/gateway/src/presets.js";
+import { BUILTIN_DATASETS } from "../../shared/data/index.js";
 
 /** The committed grid configuration. */
 export const DEFAULT_CONFIG = join(dirname(fileURLToPath(import.meta.url)), "grid.json");
@@ -15,12 +16,14 @@ export const DEFAULT_CONFIG = join(dirname(fileURLToPath(import.meta.url)), "gri
 /** A JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** A few-shot task on the built-in dataset. */
+/** A few-shot task on a built-in dataset. */
 export interface GridTask {
-  /** Short id used in cell names and flags (`seen`, `novel`). */
+  /** Short id used in cell names and flags (`seen`, `novel`, `ood`). */
   readonly id: string;
   readonly title: string;
   readonly description: string;
+  /** The built-in dataset the task draws from: the task's `dataset`, else the configuration's. */
+  readonly dataset: string;
   /** The dataset's classes, by name, in label order. */
   readonly classes: readonly string[];
 }
@@ -85,7 +88,7 @@ export interface Calibration {
 export interface GridConfig {
   readonly name: string;
   readonly description: string;
-  /** Built-in dataset of every task. */
+  /** Built-in dataset of the tasks that name none. */
   readonly dataset: string;
   readonly tasks: readonly GridTask[];
   readonly shots: readonly number[];
@@ -149,6 +152,13 @@ function object(value: unknown, field: string): Record<string, unknown> {
 function text(value: unknown, field: string): string {
   if (typeof value !== "string" || value.trim() === "") fail(field, "must be a non-empty string");
   return value;
+}
+
+function builtin(value: unknown, field: string): string {
+  const name = text(value, field);
+  if (!(BUILTIN_DATASETS as readonly string[]).includes(name))
+    fail(field, `unknown built-in dataset ${JSON.stringify(name)}; known: ${BUILTIN_DATASETS.join(", ")}`);
+  return name;
 }
 
 function ints(value: unknown, field: string, min: number): number[] {
@@ -291,6 +301,7 @@ function calibration(raw: unknown): Calibration | null {
 /** Checks a parsed configuration and returns it typed. */
 export function parseGridConfig(raw: unknown): GridConfig {
   const c = object(raw, "config");
+  const dataset = builtin(c.dataset, "dataset");
   const taskList = c.tasks;
   if (!Array.isArray(taskList) || taskList.length === 0) fail("tasks", "must be a non-empty array");
   const tasks = taskList.map((t, i): GridTask => {
@@ -304,6 +315,7 @@ export function parseGridConfig(raw: unknown): GridConfig {
       id,
       title: text(task.title, `tasks[${i}].title`),
       description: text(task.description, `tasks[${i}].description`),
+      dataset: task.dataset === undefined ? dataset : builtin(task.dataset, `tasks[${i}].dataset`),
       classes: classes as string[],
     };
   });
@@ -320,7 +332,7 @@ export function parseGridConfig(raw: unknown): GridConfig {
   return {
     name: text(c.name, "name"),
     description: text(c.description, "description"),
-    dataset: text(c.dataset, "dataset"),
+    dataset,
     tasks,
     shots: ints(c.shots, "shots", 1),
     seeds: ints(c.seeds, "seeds", 0),

@@ -7,11 +7,20 @@
  */
 import { canonicalJson } from "../../services/gateway/src/orchestrator/planner.js";
 import { type MethodPreset, presetById } from "../../services/gateway/src/presets.js";
+import {
+  FASHION_MNIST_TEST_PER_CLASS,
+  MNIST_TEST_FRACTION,
+  TEXTURES_TEST_PER_CLASS,
+} from "../../shared/data/index.js";
 import type { Cell, CellMethod } from "./cells.js";
 import type { Calibration } from "./config.js";
 
-/** Test images per class when a task sets none (the full Fashion-MNIST test split). */
-const FULL_TEST_PER_CLASS = 1000;
+/** Test images per class of a built-in's full test split (when a task sets no `testPerClass`). */
+const FULL_TEST_PER_CLASS: Readonly<Record<string, number>> = {
+  "fashion-mnist": FASHION_MNIST_TEST_PER_CLASS,
+  mnist: Math.round(1000 * MNIST_TEST_FRACTION), // about 1,000 images per class
+  textures: TEXTURES_TEST_PER_CLASS,
+};
 /** The classifier service's batch size when a job sets none. */
 const DEFAULT_BATCH = 128;
 
@@ -61,7 +70,9 @@ export function resolveMethod(method: CellMethod): MethodPreset {
 export function jobWork(cell: Cell, methods: readonly CellMethod[]): JobWork {
   const classes = cell.task.classes.length;
   const train = classes * cell.shots;
-  const test = classes * (cell.dataset.testPerClass ?? FULL_TEST_PER_CLASS);
+  const test =
+    classes *
+    (cell.dataset.testPerClass ?? FULL_TEST_PER_CLASS[cell.dataset.builtin] ?? FASHION_MNIST_TEST_PER_CLASS);
   const epochs = Number(cell.classifier.epochs ?? 0);
   const batch = Number(cell.classifier.batchSize ?? DEFAULT_BATCH);
   // The classifier drops an epoch's last partial batch once the epoch holds a full one.

@@ -69,6 +69,16 @@ function jsonText(value: Json): string {
   return JSON.stringify(value);
 }
 
+/** "Dataset: built-in `x`", or with tasks on several built-ins, which tasks draw from which. */
+function datasetsLine(config: GridConfig): string {
+  const byDataset = new Map<string, string[]>();
+  for (const task of config.tasks)
+    byDataset.set(task.dataset, [...(byDataset.get(task.dataset) ?? []), task.id]);
+  if (byDataset.size === 1) return `Dataset: built-in \`${[...byDataset.keys()][0]}\``;
+  const parts = [...byDataset].map(([dataset, tasks]) => `\`${dataset}\` (${tasks.join(", ")})`);
+  return `Datasets: built-in ${parts.join(", ")}`;
+}
+
 /** The generated setup section: tasks, grid, budget deviations, notes, sweep. */
 export function setupMarkdown(config: GridConfig): string {
   const parts: string[] = [];
@@ -82,7 +92,7 @@ export function setupMarkdown(config: GridConfig): string {
   );
   parts.push(
     [
-      `- Dataset: built-in \`${config.dataset}\`, few-shot draws at ${config.shots.join(", ")} shots per class, seeds ${config.seeds.join(", ")}.`,
+      `- ${datasetsLine(config)}, few-shot draws at ${config.shots.join(", ")} shots per class, seeds ${config.seeds.join(", ")}.`,
       `- Baselines (every gain is measured over each, paired by seed): ${config.baselines.map((b) => `\`${b}\``).join(", ")}.`,
       `- Methods (the seven presets of \`services/gateway/src/presets.ts\` with the paper's defaults, except below): ${config.methods.map((m) => `\`${m}\``).join(", ")}.`,
       `- Classifier: ${Object.entries(config.classifier)

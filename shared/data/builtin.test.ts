@@ -3,17 +3,25 @@ import { createHash } from "node:crypto";
 import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import {
   type ByteDataset,
   buildBuiltinDataset,
+  builtinSource,
   DataError,
   datasetCacheDir,
+  decodeDatasetCache,
   dedupe,
   FASHION_MNIST_TEST_PER_CLASS,
   loadBuiltinDataset,
   MNIST_TEST_FRACTION,
+  RECIPE_VERSION,
+  renderTexture,
   SPLIT_TEST,
+  TEXTURE_CLASSES,
+  TEXTURES_PER_CLASS,
+  TEXTURES_TEST_PER_CLASS,
+  TEXTURES_VERSION,
   toImageSet,
 } from "./index.js";
 
@@ -88,6 +96,75 @@ describe("mnist", () => {
     );
     assertDisjointAndLeakFree(data);
     assert.equal(splitHash(data), "13bcc419e4771f115c51c4c478777f90568633f2c3c89740fb19a444bbb8b8ce");
+  });
+});
+
+describe("textures (generated)", () => {
+  const dirs: string[] = [];
+  let data: ByteDataset;
+  before(async () => {
+    const dir = await mkdtemp(join(tmpdir(), "diffda-cache-"));
+    dirs.push(dir);
+    data = await loadBuiltinDataset("textures", { cacheDir: dir }); // an empty directory: a fresh build
+  });
+  after(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  test("8 balanced classes of 32×32 RGB, 200 test and 600 train per class, disjoint and pinned", () => {
+    assert.deepEqual([data.name, data.channels, data.height, data.width], ["textures", 3, 32, 32]);
+    assert.deepEqual(data.classNames, TEXTURE_CLASSES);
+    const classes = TEXTURE_CLASSES.length;
+    assert.equal(data.labels.length, classes * TEXTURES_PER_CLASS, "no image was dropped as a duplicate");
+    assert.deepEqual(perClass(data, data.test), new Array(classes).fill(TEXTURES_TEST_PER_CLASS));
+    assert.deepEqual(
+      perClass(data, data.train),
+      new Array(classes).fill(TEXTURES_PER_CLASS - TEXTURES_TEST_PER_CLASS),
+    );
+    assertDisjointAndLeakFree(data);
+    assert.equal(splitHash(data), "17ca4ef098ee36ea28e5e1c02b3202b37cc2091e46174ef682795af7d671e2f8");
+  });
+
+  test("an image is the generator's image at its origin; as floats it lies in [0, 1]", () => {
+    const index = data.test[data.test.length - 1];
+    const size = data.channels * data.height * data.width;
+    assert.deepEqual(
+      Buffer.from(data.pixels.subarray(index * size, (index + 1) * size)),
+      Buffer.from(renderTexture(data.labels[index], data.origin[index])),
+    );
+    const set = toImageSet(data, data.train.subarray(0, 50));
+    assert.deepEqual([set.channels, set.height, set.width], [3, 32, 32]);
+    let min = 1;
+    let max = 0;
+    for (const v of set.images) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    assert.ok(min >= 0 && max <= 1 && max - min > 0.9, `values in [${min}, ${max}]`);
+  });
+
+  test("the cache round-trips, under a key that names the generator's version", async () => {
+    const { version } = await builtinSource("textures");
+    assert.equal(version, `gen${TEXTURES_VERSION}`);
+    const name = `textures-gen${TEXTURES_VERSION}-r${RECIPE_VERSION}.bin`;
+    assert.deepEqual(await readdir(dirs[0]), [name]);
+    const other = await mkdtemp(join(tmpdir(), "diffda-cache-"));
+    dirs.push(other);
+    await copyFile(join(dirs[0], name), join(other, name));
+    const cached = await loadBuiltinDataset("textures", { cacheDir: other });
+    assert.notEqual(cached, data, "read from the copied file, not the first load");
+    assert.deepEqual(Buffer.from(cached.pixels), Buffer.from(data.pixels));
+    assert.deepEqual([...cached.labels], [...data.labels]);
+    assert.deepEqual(cached.split, data.split);
+    assert.deepEqual([...cached.origin], [...data.origin]);
+    assert.deepEqual([cached.channels, cached.height, cached.width], [3, 32, 32]);
+    // A file written by another generator version is a miss (and rebuilt), never trusted.
+    const bytes = await readFile(join(other, name));
+    assert.ok(decodeDatasetCache(bytes, `textures@${version}/recipe-${RECIPE_VERSION}`) !== undefined);
+    assert.equal(
+      decodeDatasetCache(bytes, `textures@gen${TEXTURES_VERSION + 1}/recipe-${RECIPE_VERSION}`),
+      undefined,
+    );
   });
 });
 

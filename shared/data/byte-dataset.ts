@@ -21,7 +21,10 @@ export interface ByteDataset {
   readonly labels: Int32Array;
   /** Per image: {@link SPLIT_TRAIN} or {@link SPLIT_TEST}. */
   readonly split: Uint8Array;
-  /** Per image: its position in the source it was read from (entry index inside the package's class file). */
+  /**
+   * Per image: its position in the source it was read from (entry index inside the package's class file;
+   * for a generated set, the image's index within its class).
+   */
   readonly origin: Int32Array;
   /** Indices of the train images, ascending. */
   readonly train: Int32Array;

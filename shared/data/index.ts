@@ -37,6 +37,8 @@ export {
   MNIST_SPLIT_SEED,
   MNIST_TEST_FRACTION,
   RECIPE_VERSION,
+  TEXTURES_SPLIT_SEED,
+  TEXTURES_TEST_PER_CLASS,
 } from "./builtin.js";
 export { type ByteDataset, SPLIT_TEST, SPLIT_TRAIN, splitIndices, toImageSet } from "./byte-dataset.js";
 export { toChannels, toGrayscale, toRgb } from "./color.js";
@@ -97,6 +99,21 @@ export {
 } from "./image-set.js";
 export { type Box, cutmixBatch, cutmixBox, mixupBatch } from "./mix.js";
 export { decodePng, encodeImageSetPng, encodePng } from "./png.js";
+export {
+  generateTextures,
+  MIN_LUMA_GAP,
+  renderTexture,
+  TEXTURE_CLASSES,
+  TEXTURES_CHANNELS,
+  TEXTURES_MAX_SIZE,
+  TEXTURES_MIN_SIZE,
+  TEXTURES_PER_CLASS,
+  TEXTURES_SEED,
+  TEXTURES_SIZE,
+  TEXTURES_VERSION,
+  type TextureOptions,
+  type TextureSet,
+} from "./procedural.js";
 export { imageSetSource, type SampleSource } from "./sample-source.js";
 export { epochStream, MAX_EPOCH, STREAM_PURPOSES } from "./streams.js";
 export { DEFAULT_SOFT_LABEL_GAMMA, smoothTargets, writeInterClassTarget, writeOneHot } from "./targets.js";

@@ -31,6 +31,7 @@ import { type CellRecord, cellStatus, mergeCell, type StoredMethod } from "../..
 import { buildTable } from "../../bench/grid/table.js";
 import { UsageError } from "../../cli/args.js";
 import type { MethodCpu } from "../../cli/client/types.js";
+import { TEXTURE_CLASSES } from "../../shared/data/index.js";
 
 /** Equal up to the 6 significant digits the table keeps. */
 const close = (actual: number | null, expected: number, what = "") =>
@@ -162,13 +163,26 @@ const seen5 = (seed: number) => {
 };
 
 describe("grid configuration", () => {
-  test("the committed grid.json loads; its 5-shot grid and sweep are 6 jobs of 9 and 3 of 13 methods", async () => {
+  test("the committed grid.json loads; its 5-shot grid and sweep are 9 jobs of 9 and 3 of 13 methods", async () => {
     const committed = await loadGridConfig();
     const selection = resolveSelection(committed, { shots: [5], sweep: true });
     const grid = gridCells(committed, selection);
     const sweep = sweepCells(committed, selection);
-    assert.equal(grid.length, 6);
+    assert.equal(grid.length, 9);
     assert.ok(grid.every((c) => c.methods.length === 9));
+    assert.deepEqual(
+      committed.tasks.map((t) => [t.id, t.dataset]),
+      [
+        ["seen", "fashion-mnist"],
+        ["novel", "fashion-mnist"],
+        ["ood", "textures"],
+      ],
+    );
+    // The ood task is every class of the generated built-in, drawn like the others.
+    assert.deepEqual(committed.tasks.find((t) => t.id === "ood")?.classes, [...TEXTURE_CLASSES]);
+    const ood = grid.find((c) => c.id === "ood-5shot-seed0");
+    assert.equal(ood?.dataset.builtin, "textures");
+    assert.equal(ood?.dataset.testPerClass, 200);
     assert.equal(sweep.length, 3);
     assert.ok(sweep.every((c) => c.methods.length === 13 && c.shots === 5 && c.task.id === "seen"));
     assert.deepEqual(committed.tasks.find((t) => t.id === "novel")?.classes, [
@@ -219,6 +233,11 @@ describe("grid configuration", () => {
           void ((raw.sweep as Record<string, unknown>).strength = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]),
         /17 methods in one job; a job holds at most 16/,
       ],
+      [
+        (raw) => void ((raw.tasks as Record<string, unknown>[])[1].dataset = "cifar10"),
+        /tasks\[1\]\.dataset: unknown built-in dataset "cifar10"; known: fashion-mnist, mnist, textures/,
+      ],
+      [(raw) => void (raw.dataset = "imagenet"), /: dataset: unknown built-in dataset "imagenet"/],
       [
         (raw) => void ((raw.sweep as Record<string, unknown>).method = "gif"),
         /"gif" is not one of the grid's methods/,
@@ -294,6 +313,36 @@ describe("grid cells", () => {
       finetuning: { textualInversion: { maxTrainSteps: 500 }, lora: { maxTrainSteps: 250 } },
     });
     assert.deepEqual(cell.methods[2].request, { preset: "real-guidance", label: "real-guidance" });
+  });
+
+  test("a task may draw from its own built-in; the other tasks' cells and fingerprints do not change", () => {
+    const raw = rawConfig();
+    (raw.tasks as Record<string, unknown>[]).push({
+      id: "ood",
+      title: "Out of domain",
+      description: "d",
+      dataset: "textures",
+      classes: ["stripes", "rings"],
+    });
+    const mixed = parseGridConfig(raw);
+    const cells = gridCells(mixed, resolveSelection(mixed, { shots: [5], seeds: [0] }));
+    assert.deepEqual(
+      cells.map((c) => [c.id, c.dataset.builtin]),
+      [
+        ["seen-5shot-seed0", "fashion-mnist"],
+        ["novel-5shot-seed0", "fashion-mnist"],
+        ["ood-5shot-seed0", "textures"],
+      ],
+    );
+    assert.deepEqual(
+      cells[0].methods.map((m) => m.fingerprint),
+      seen5(0).methods.map((m) => m.fingerprint),
+    );
+    assert.match(
+      setupMarkdown(mixed),
+      /- Datasets: built-in `fashion-mnist` \(seen, novel\), `textures` \(ood\), few-shot draws at 1, 5 shots/,
+    );
+    assert.match(setupMarkdown(config), /- Dataset: built-in `fashion-mnist`, few-shot draws/);
   });
 
   test("fingerprints are stable, and change only for the methods a budget change touches", () => {

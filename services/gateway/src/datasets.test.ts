@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import {
+  decodePng,
+  fewShotIndices,
+  loadBuiltinDataset,
+  TEXTURE_CLASSES,
+} from "../../../shared/data/index.js";
 import { bombPng } from "../../../shared/data/test-images.js";
+import { DatasetService } from "./datasets/dataset-service.js";
 import type { JobStore } from "./store/index.js";
 import {
   bearer,
@@ -115,6 +122,57 @@ describe("datasets: uploads (zip, JSON), built-in tasks, and every refusal leavi
     assert.equal(dataset.testCount, 40);
     assert.deepEqual(dataset.builtin, { name: "fashion-mnist", shots: 3, seed: 1, testPerClass: 20 });
     assert.deepEqual(dataset.image, { channels: 1, height: 28, width: 28 });
+  });
+
+  test("the generated textures built-in: a 5-shot task of its 8 classes, materialised as 32×32 RGB PNGs", async () => {
+    const res = await gw.app.inject({
+      method: "POST",
+      url: "/v1/datasets",
+      headers: { ...headers, "idempotency-key": idemKey() },
+      payload: { builtin: "textures", shots: 5, seed: 0 },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    const dataset = res.json();
+    assert.equal(dataset.kind, "builtin");
+    assert.deepEqual(dataset.classes, [...TEXTURE_CLASSES]);
+    assert.equal(dataset.trainCount, 40);
+    assert.equal(dataset.testCount, 8 * 200);
+    assert.equal(dataset.split, "builtin");
+    assert.deepEqual(dataset.builtin, { name: "textures", shots: 5, seed: 0, testPerClass: null });
+    assert.deepEqual(dataset.image, { channels: 3, height: 32, width: 32 });
+
+    const listed = await gw.app.inject({
+      method: "GET",
+      url: `/v1/datasets/${dataset.id}/files?split=train&limit=100`,
+      headers,
+    });
+    assert.equal(listed.statusCode, 200, listed.body);
+    const names = listed.json().items.map((f: { name: string }) => f.name);
+    assert.equal(names.length, 40);
+    assert.match(names[0], /^stripes\/\d+$/);
+
+    // What the jobs receive: the drawn images as RGB PNGs, byte for byte the built-in's pixels.
+    const service = new DatasetService({
+      datasets: store.datasets,
+      artifacts: gw.artifacts,
+      limits: TEST_LIMITS.upload,
+    });
+    const images = await service.images((await store.datasets.get(dataset.id))!);
+    assert.deepEqual([images.channels, images.height, images.width], [3, 32, 32]);
+    assert.equal(images.train.length, 40);
+    const source = await loadBuiltinDataset("textures");
+    const picked = fewShotIndices(source.labels, source.split, source.classNames, { shots: 5, seed: 0 });
+    const size = 3 * 32 * 32;
+    for (const i of [0, 39]) {
+      const decoded = await decodePng(images.train[i].png);
+      assert.deepEqual([decoded.channels, decoded.height, decoded.width], [3, 32, 32]);
+      assert.equal(images.train[i].label, source.labels[picked.train[i]]);
+      const expected = source.pixels.subarray(picked.train[i] * size, (picked.train[i] + 1) * size);
+      assert.deepEqual(
+        Array.from(decoded.data, (v) => Math.round(v * 255)),
+        Array.from(expected),
+      );
+    }
   });
 
   test("an unknown built-in or class is a 400 naming the problem", async () => {
