@@ -12,8 +12,10 @@ import type { Job } from "../../cli/client/types.js";
 import { DecodedImageCache } from "../../services/classifier/src/decoded-images.js";
 import { runEvaluation, runTraining, validateTrainSpec } from "../../services/classifier/src/index.js";
 import { createClassifierMetrics } from "../../services/classifier/src/metrics.js";
+import type { ClassifierSpec } from "../../services/gateway/src/job-spec.js";
 import { trainSpec } from "../../services/gateway/src/orchestrator/proto.js";
 import { decodeClassifier } from "../../shared/classifier/index.js";
+import { stepBudget } from "../../shared/classifier/recipe.js";
 import { encodePng } from "../../shared/data/index.js";
 import { TrainSpecSchema } from "../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { type LabelledImage, LabelledImageSchema } from "../../shared/gen/diffda/common/v1/dataset_pb.js";
@@ -95,6 +97,7 @@ export async function classifierFloor(
   const synthetic = await Promise.all(
     runs.map((run, i) => noiseImages(run.synthetic, shape, k, counts.train, 10 + i)),
   );
+  const classifier = job.spec.classifier as ClassifierSpec;
   const abort = new AbortController();
   setMaxListeners(runs.length * 4, abort.signal); // every run and evaluation waits on it
   const cpu0 = process.cpuUsage();
@@ -104,9 +107,14 @@ export async function classifierFloor(
       const spec = {
         jobId: job.id,
         classes: classes.map((name) => ({ name })),
-        ...trainSpec(run.method.utilization as never, job.spec.classifier as never, run.seed, {
-          architecture: options.architecture ?? "resnet8",
-        }),
+        ...trainSpec(
+          run.method.utilization as never,
+          classifier,
+          run.seed,
+          { architecture: options.architecture ?? "resnet8" },
+          // The job's step budget, as the gateway's train task sets it.
+          classifier.budget === "epochs" ? undefined : stepBudget(counts.train, classifier),
+        ),
       };
       const plan = validateTrainSpec(create(TrainSpecSchema, spec as never), limits);
       for await (const event of runTraining(plan, real, synthetic[i], deps, abort.signal)) {

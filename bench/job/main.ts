@@ -17,6 +17,8 @@
  * - resident memory of each process at idle before the job, at its peak, and at idle after it.
  *
  *   npm run bench:job                          # the demo job
+ *   npm run bench:job -- --budget epochs       # the demo job epoch-matched (the work before the step budget)
+ *   npm run bench:job -- --root ../old --no-floor --out old.json   # the same job on another checkout
  *   npm run bench:job -- --spec my-job.json --idle-wait 20   # seconds idle before the last memory reading (default 70: past the classifier's 60 s session idle timeout)
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -46,13 +48,22 @@ const { values: args } = parseArgs({
     spec: { type: "string" },
     out: { type: "string" },
     "idle-wait": { type: "string", default: "70" },
+    // Run the stack from another checkout (the same job before and after a change, on one machine).
+    root: { type: "string" },
+    budget: { type: "string" },
+    "no-floor": { type: "boolean", default: false },
   },
 });
+const budget = args.budget as "steps" | "epochs" | undefined;
 const spec = args.spec ?? DEMO_SPEC;
 const idleWaitSeconds = Number(args["idle-wait"]);
 
 const dataDir = await mkdtemp(join(tmpdir(), "diffda-bench-job-"));
-const { units, url } = await embeddedUnits({ dataDir, env: process.env });
+const { units, url } = await embeddedUnits({
+  dataDir,
+  env: process.env,
+  ...(args.root ? { root: args.root, modelDir: join(args.root, "models") } : {}),
+});
 // The services' metrics endpoints on known ports (the embedded stack picks random ones).
 const metricsPorts = await freePorts(units.length);
 const patched = units.map((unit, i) =>
@@ -85,7 +96,11 @@ try {
   const scrapesBefore = await scrapeAll();
   const client = createRestClient({ baseUrl: url });
   const started = performance.now();
-  const { job: submitted, dataset } = await submitRun(client, { spec }, (line) => console.log(line));
+  const { job: submitted, dataset } = await submitRun(
+    client,
+    { spec, ...(budget ? { budget } : {}) },
+    (line) => console.log(line),
+  );
   let job = submitted;
   while (!isFinalState(job.state)) {
     await sleep(500);
@@ -100,12 +115,16 @@ try {
   await stack.stop();
   stopped = true;
   if (job.state !== "succeeded") throw new Error(`the job ${job.state}; no floor to measure`);
-  console.log("replaying the classifier work in-process for the compute floor…");
-  const replay = await classifierFloor(
-    job,
-    { channels: dataset.image.channels === 1 ? 1 : 3, size: dataset.image.height },
-    { train: dataset.trainCount, test: dataset.testCount },
-  );
+  const replay = args["no-floor"]
+    ? { runs: 0, trainWallSeconds: Number.NaN, evaluateWallSeconds: Number.NaN, cpuSeconds: Number.NaN }
+    : await (async () => {
+        console.log("replaying the classifier work in-process for the compute floor…");
+        return classifierFloor(
+          job,
+          { channels: dataset.image.channels === 1 ? 1 : 3, size: dataset.image.height },
+          { train: dataset.trainCount, test: dataset.testCount },
+        );
+      })();
   const loadEnd = await loadAverage();
 
   const phase = (name: string, metric: string) =>
