@@ -200,6 +200,22 @@ try {
       jobCpuOverFloor: round(totalCpu / floorCpuSeconds, 3),
     },
     memory,
+    // The job's own figures, to quote beside its cost (top-1 over seeds, the paired gain and its interval).
+    results: (job.result?.methods ?? []).map((m) => ({
+      label: m.label,
+      top1: m.top1Accuracy,
+      gainOverBaseline: m.gainOverBaseline,
+      runs: m.runs.map((r) => ({
+        seed: r.seed,
+        top1: r.top1Accuracy,
+        steps: r.steps ?? null,
+        epochs: r.epochs ?? null,
+        batchSize: r.batchSize ?? null,
+        imagesSeen: r.imagesSeen ?? null,
+        finalTrainAccuracy: r.finalTrainAccuracy ?? null,
+        syntheticImages: r.syntheticImages,
+      })),
+    })),
   };
 
   console.log(
