@@ -17,6 +17,18 @@ import { writeReport } from "../../cli/report/report.js";
 import { formatResultsTable } from "../../cli/results/table.js";
 import { type FakeGateway, startFakeGateway, TINY_CLASSES, tinyBuiltin } from "./support/fake-gateway.js";
 
+/** The CLI's streams, writing into arrays the test reads. */
+function capturedIo() {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io = {
+    stdout: { write: (s: string) => out.push(s) > 0 } as unknown as NodeJS.WritableStream,
+    stderr: { write: (s: string) => err.push(s) > 0 } as unknown as NodeJS.WritableStream,
+    env: {},
+  };
+  return { out, err, io };
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe("CLI client against an in-process gateway (fake compute)", () => {
@@ -339,13 +351,7 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
   });
 
   test("the command line: submit --watch shows progress lines and the table, then writes the report", async () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = {
-      stdout: { write: (s: string) => out.push(s) > 0 } as unknown as NodeJS.WritableStream,
-      stderr: { write: (s: string) => err.push(s) > 0 } as unknown as NodeJS.WritableStream,
-      env: {},
-    };
+    const { out, err, io } = capturedIo();
     const folder = await imageFolder(join(dir, "cli-folder"));
     const report = join(dir, "cli-report.html");
     const code = await runCli(
@@ -415,13 +421,7 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
   });
 
   test("--epochs and --batch-size set the job's classifier over the job file's, keeping its other settings", async () => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io = {
-      stdout: { write: (s: string) => out.push(s) > 0 } as unknown as NodeJS.WritableStream,
-      stderr: { write: (s: string) => err.push(s) > 0 } as unknown as NodeJS.WritableStream,
-      env: {},
-    };
+    const { out, err, io } = capturedIo();
     const file = join(dir, "classifier-job.json");
     await writeFile(
       file,
