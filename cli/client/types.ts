@@ -97,6 +97,12 @@ export interface JobResult {
   stages: Record<string, { tasks: number; seconds: number; cpuSeconds?: number | null }>;
   /** Absent in results of gateways that predate them. */
   warnings?: ResultWarning[];
+  /** Sizes in pixels of the dataset, the classifier and each method's generated images (absent: older gateways). */
+  resolution?: {
+    dataset: { height: number; width: number };
+    classifier: { height: number; width: number };
+    generation: Record<string, { height: number; width: number }>;
+  };
 }
 
 /** A resolved method of a stored spec. */

@@ -175,6 +175,10 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     // Results: synthetic-count-driven accuracies from the fake classifier.
     const result = job.result;
     assert.deepEqual(result.classes, ["shoe", "bag"]);
+    // The fake replicas generate at the dataset's 4×4: the sizes are stated, and no resize is flagged.
+    assert.deepEqual(result.resolution.generation["diff-mix"], { height: 4, width: 4 });
+    assert.deepEqual(result.resolution.dataset, { height: 4, width: 4 });
+    assert.ok(!result.warnings.some((w: { code: string }) => w.code === "resized"));
     const byLabel = Object.fromEntries(result.methods.map((m: { label: string }) => [m.label, m]));
     assert.deepEqual(Object.keys(byLabel), ["no-augmentation", "diff-mix", "real-guidance"]);
     const base = byLabel["no-augmentation"];

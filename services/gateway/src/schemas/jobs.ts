@@ -7,6 +7,13 @@ import { methodRequestSchema, resolvedMethodSchema } from "./methods.js";
 
 const seed = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 
+const imageSizeSchema = {
+  type: "object",
+  required: ["height", "width"],
+  properties: { height: { type: "integer" }, width: { type: "integer" } },
+  additionalProperties: false,
+};
+
 const classifierProperties = {
   architecture: {
     type: "string",
@@ -270,15 +277,27 @@ export const jobResultSchema = {
       type: ["integer", "null"],
       description: "test images every run was scored on",
     },
+    resolution: {
+      type: "object",
+      description:
+        "sizes in pixels: the dataset's images, what the classifier trained and was tested at, and what the generation model produced per method (images are resized to the classifier's size either way)",
+      required: ["dataset", "classifier", "generation"],
+      properties: {
+        dataset: imageSizeSchema,
+        classifier: imageSizeSchema,
+        generation: { type: "object", additionalProperties: imageSizeSchema },
+      },
+      additionalProperties: false,
+    },
     warnings: {
       type: "array",
       description:
-        "what to know before trusting a figure: `small_test_split` (under 100 test images), `gain_unresolved` (a gain whose interval includes 0)",
+        "what to know before trusting a figure: `small_test_split` (under 100 test images), `gain_unresolved` (a gain whose interval includes 0), `resized` (synthetic images generated at another size than the classifier's, both named)",
       items: {
         type: "object",
         required: ["code", "message"],
         properties: {
-          code: { type: "string", enum: ["gain_unresolved", "small_test_split"] },
+          code: { type: "string", enum: ["gain_unresolved", "small_test_split", "resized"] },
           method: { type: "string" },
           message: { type: "string" },
         },

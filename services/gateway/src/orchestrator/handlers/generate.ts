@@ -26,6 +26,16 @@ export interface GenerateOutput {
   /** CPU seconds the replica reported for this attempt (0 when every sample was already stored; null: not measured). */
   cpuSeconds: number | null;
   replica: string;
+  /** Size of the images this attempt generated (from the first PNG's header); null when it generated none. */
+  imageSize?: { height: number; width: number } | null;
+}
+
+/** Height and width from a PNG's IHDR chunk (bytes 16–23), or null for anything else. */
+export function pngSize(bytes: Uint8Array): { height: number; width: number } | null {
+  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (bytes.length < 24 || signature.some((b, i) => bytes[i] !== b)) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
 /** Artifact key prefix of a run's synthetic images. */
@@ -112,6 +122,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
       { signal },
     );
     let generated = 0;
+    let imageSize: GenerateOutput["imageSize"] = null;
     let durationSeconds = 0;
     let cpuSeconds: number | null = null;
     let completed = false;
@@ -131,6 +142,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         if (sample === undefined || bytes === undefined || bytes.length === 0) {
           throw new RpcError("invalid_argument", `sample ${sampleIndex} carries no image`);
         }
+        imageSize ??= pngSize(bytes);
         const blob = await deps.artifacts.put(bytes);
         if (sample.image?.sha256 && sample.image.sha256 !== blob.sha256) {
           throw new RpcError("checksum_mismatch", `sample ${sampleIndex} does not match its sha256`);
@@ -179,6 +191,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
       durationSeconds,
       cpuSeconds,
       replica: address,
+      imageSize,
     };
     return { output };
   };

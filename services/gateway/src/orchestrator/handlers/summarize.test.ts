@@ -180,3 +180,27 @@ describe("summarize: intervals and warnings", () => {
     assert.equal(result.methods.find((m) => m.label === "real-guidance")!.gainOverBaseline!.interval, null);
   });
 });
+
+describe("summarize: resolution", () => {
+  test("names the dataset's, the classifier's and each method's generated size, and warns on a resize", () => {
+    const { spec, tasks } = finishedTasks([{ preset: "real-guidance" }], (_, kind) => ({
+      ...(kind === "generate"
+        ? { images: 10, durationSeconds: 1, imageSize: { height: 32, width: 32 } }
+        : {}),
+      ...(kind === "evaluate" ? EVALUATED : {}),
+    }));
+    const result = summarize(spec, ["a", "b"], tasks, { height: 28, width: 28 });
+    assert.deepEqual(result.resolution, {
+      dataset: { height: 28, width: 28 },
+      classifier: { height: 28, width: 28 },
+      generation: { "real-guidance": { height: 32, width: 32 } },
+    });
+    const resized = result.warnings.filter((w) => w.code === "resized");
+    assert.equal(resized.length, 1);
+    assert.equal(resized[0].method, "real-guidance");
+    assert.match(resized[0].message, /generated at 32×32 px .* resized to 28×28 px/);
+    // Generated at the classifier's size: nothing to say.
+    const same = summarize(spec, ["a", "b"], tasks, { height: 32, width: 32 });
+    assert.equal(same.warnings.filter((w) => w.code === "resized").length, 0);
+  });
+});

@@ -53,7 +53,7 @@ export type GainInterval = Omit<PairedInterval, "difference" | "resamples">;
 
 /** Something the caller should know before trusting a figure of the result. */
 export interface ResultWarning {
-  code: "gain_unresolved" | "small_test_split";
+  code: "gain_unresolved" | "small_test_split" | "resized";
   /** The method it is about, when it is about one. */
   method?: string;
   message: string;
@@ -93,7 +93,24 @@ export interface JobResult {
   stages: Record<string, { tasks: number; seconds: number; cpuSeconds: number | null }>;
   /** Test images every run was scored on (null without an evaluation). */
   testImages: number | null;
+  resolution: Resolution;
   warnings: ResultWarning[];
+}
+
+/** Height × width in pixels. */
+export interface ImageSize {
+  height: number;
+  width: number;
+}
+
+/** At which sizes the job's images were made and used. */
+export interface Resolution {
+  /** The dataset's images (as stored: uploads are resized to it when registered). */
+  dataset: ImageSize;
+  /** What the classifier trained and was tested at (the job's imageSize, else the dataset's). */
+  classifier: ImageSize;
+  /** Sizes the generation model produced, per method that generated (absent: generated nothing yet). */
+  generation: Record<string, ImageSize>;
 }
 
 /** The CPU seconds a task's output reports (undefined in outputs stored before services measured it). */
@@ -121,7 +138,12 @@ function sumKnown(values: readonly (number | null)[]): number | null {
 export const REFERENCE_BASELINE = "no-augmentation";
 
 /** Builds the result from the spec and the job's tasks (their outputs). */
-export function summarize(spec: JobSpec, classes: readonly string[], tasks: readonly Task[]): JobResult {
+export function summarize(
+  spec: JobSpec,
+  classes: readonly string[],
+  tasks: readonly Task[],
+  datasetSize: ImageSize = { height: 0, width: 0 },
+): JobResult {
   const byKey = new Map(tasks.map((t) => [t.key, t]));
   const accuracy = new Map<string, Map<number, number>>();
   const correctness = new Map<string, Map<number, number[]>>();
@@ -229,7 +251,41 @@ export function summarize(spec: JobSpec, classes: readonly string[], tasks: read
     stage.seconds += (task.finishedAt.getTime() - task.startedAt.getTime()) / 1000;
     stage.cpuSeconds = sumKnown([stage.cpuSeconds, cpuOf(task)]);
   }
-  return { classes: [...classes], methods, stages, testImages, warnings: warningsOf(methods, testImages) };
+  const resolution = resolutionOf(spec, tasks, datasetSize);
+  return {
+    classes: [...classes],
+    methods,
+    stages,
+    testImages,
+    resolution,
+    warnings: [...warningsOf(methods, testImages), ...resizeWarnings(resolution)],
+  };
+}
+
+const sizeText = (s: ImageSize) => `${s.height}×${s.width}`;
+
+/** The sizes of a job: the dataset's, the classifier's, and the first generated image's per method. */
+function resolutionOf(spec: JobSpec, tasks: readonly Task[], dataset: ImageSize): Resolution {
+  const side = spec.classifier.imageSize;
+  const generation: Record<string, ImageSize> = {};
+  for (const task of tasks) {
+    if (task.kind !== "generate" || task.state !== "succeeded") continue;
+    const method = (task.input as { method?: string } | null)?.method;
+    const size = (task.output as GenerateOutput | null)?.imageSize;
+    if (method !== undefined && size && !(method in generation)) generation[method] = size;
+  }
+  return { dataset, classifier: side === undefined ? dataset : { height: side, width: side }, generation };
+}
+
+/** A warning per method whose images were generated at another size than the classifier uses. */
+function resizeWarnings(r: Resolution): ResultWarning[] {
+  return Object.entries(r.generation)
+    .filter(([, size]) => sizeText(size) !== sizeText(r.classifier))
+    .map(([method, size]) => ({
+      code: "resized" as const,
+      method,
+      message: `${method}: synthetic images were generated at ${sizeText(size)} px (the model's size) and resized to ${sizeText(r.classifier)} px for the classifier; the dataset's images are ${sizeText(r.dataset)} px`,
+    }));
 }
 
 /**
@@ -279,7 +335,8 @@ function warningsOf(methods: JobResult["methods"], testImages: number | null): R
 export function summarizeHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
   return async (task) => {
     const job = await loader.job(task.jobId);
-    const result = summarize(job.spec, job.images.classes, await deps.store.tasks.list(task.jobId));
+    const { classes, height, width } = job.images;
+    const result = summarize(job.spec, classes, await deps.store.tasks.list(task.jobId), { height, width });
     return { output: { methods: result.methods.length }, jobResult: result };
   };
 }
