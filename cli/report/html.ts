@@ -57,6 +57,7 @@ function resultsTable(results: ResultsData): string {
     "mean ± std",
     ...results.baselines.map((b) => `Δ ${b}`),
     ...(results.intervalBaseline !== null ? [`95% CI Δ ${results.intervalBaseline}`] : []),
+    ...(results.hasCompute ? ["steps / run", "train top-1"] : []),
     "synthetic / run",
     "gen img/s",
   ];
@@ -66,7 +67,7 @@ function resultsTable(results: ResultsData): string {
         .map((v) => `<td class="num">${percent(v)}</td>`)
         .join(
           "",
-        )}<td class="num"><b>${escapeXml(formatMeanStd(row.top1))}</b></td>${results.baselines.map((b) => gainCell(row.gains[b])).join("")}${results.intervalBaseline !== null ? `<td class="num">${escapeXml(formatInterval(row.interval))}</td>` : ""}<td class="num">${row.syntheticImages}</td><td class="num">${row.imagesPerSecond === null ? "—" : row.imagesPerSecond.toFixed(2)}</td></tr>`,
+        )}<td class="num"><b>${escapeXml(formatMeanStd(row.top1))}</b></td>${results.baselines.map((b) => gainCell(row.gains[b])).join("")}${results.intervalBaseline !== null ? `<td class="num">${escapeXml(formatInterval(row.interval))}</td>` : ""}${results.hasCompute ? `<td class="num">${row.steps ?? "—"}</td><td class="num">${escapeXml(formatMeanStd(row.trainTop1))}</td>` : ""}<td class="num">${row.syntheticImages}</td><td class="num">${row.imagesPerSecond === null ? "—" : row.imagesPerSecond.toFixed(2)}</td></tr>`,
   );
   const warnings = results.warnings.map((w) => `<p class="warning">⚠ ${escapeXml(w.message)}</p>`).join("");
   return `<table class="results"><thead><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>${warnings}`;

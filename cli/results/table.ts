@@ -1,7 +1,7 @@
 /**
  * The results table printed when a job ends: one row per method (baselines first) with top-1 per seed,
- * mean ± std over seeds, the gain over each baseline paired by seed, the synthetic images it trained on
- * and its generation throughput; then the stages with their task count, summed task time, summed CPU
+ * mean ± std over seeds, the gain over each baseline paired by seed, its optimizer steps and training top-1
+ * (when the result has them), the synthetic images it trained on and its generation throughput; then the stages with their task count, summed task time, summed CPU
  * seconds and wall time.
  */
 import type { GainInterval, Job, MeanStd, MethodResult, ResultWarning } from "../client/types.js";
@@ -24,6 +24,10 @@ export interface ResultsRow {
   readonly syntheticImages: number;
   readonly imagesPerSecond: number | null;
   readonly trainSeconds: MeanStd;
+  /** Optimizer steps of a run (the first seed's; null: the result predates them). */
+  readonly steps: number | null;
+  /** Top-1 on its own training images at the end of training, over seeds (how well the classifier fit). */
+  readonly trainTop1: MeanStd;
 }
 
 /** The table's data. */
@@ -35,6 +39,8 @@ export interface ResultsData {
   readonly testImages: number | null;
   /** The baseline the intervals are against (the gateway's reference), null when no row has one. */
   readonly intervalBaseline: string | null;
+  /** Whether the result carries each run's compute and fit (steps, training top-1). */
+  readonly hasCompute: boolean;
   readonly warnings: readonly ResultWarning[];
 }
 
@@ -66,6 +72,8 @@ export function resultsData(job: Pick<Job, "spec" | "result">): ResultsData {
       syntheticImages: method.runs[0]?.syntheticImages ?? 0,
       imagesPerSecond: method.generation?.imagesPerSecond ?? null,
       trainSeconds: meanStd(method.runs.map((run) => run.trainSeconds)),
+      steps: method.runs[0]?.steps ?? null,
+      trainTop1: meanStd(method.runs.map((run) => run.finalTrainAccuracy)),
     };
   });
   const testImages = result.methods[0]?.runs[0]?.sampleCount ?? null;
@@ -78,6 +86,7 @@ export function resultsData(job: Pick<Job, "spec" | "result">): ResultsData {
     classes: result.classes,
     testImages,
     intervalBaseline,
+    hasCompute: rows.some((row) => row.steps !== null),
     warnings: result.warnings ?? [],
   };
 }
@@ -116,6 +125,7 @@ export function formatResultsTable(job: Pick<Job, "spec" | "result">, options: T
     "mean ± std",
     ...data.baselines.map((b) => `Δ ${b}`),
     ...(data.intervalBaseline !== null ? [`95% CI Δ ${data.intervalBaseline}`] : []),
+    ...(data.hasCompute ? ["steps", "train top-1"] : []),
     "synthetic",
     "gen img/s",
   ];
@@ -128,6 +138,7 @@ export function formatResultsTable(job: Pick<Job, "spec" | "result">, options: T
       return gain === null || gain === undefined ? "—" : formatMeanStd(gain, { signed: true });
     }),
     ...(data.intervalBaseline !== null ? [formatInterval(row.interval)] : []),
+    ...(data.hasCompute ? [row.steps === null ? "—" : String(row.steps), formatMeanStd(row.trainTop1)] : []),
     String(row.syntheticImages),
     row.imagesPerSecond === null ? "—" : row.imagesPerSecond.toFixed(2),
   ]);

@@ -137,6 +137,25 @@ describe("results: the table", () => {
     assert.equal(lines.at(-1), "Job wall time: 12m34s");
   });
 
+  test("a result with each run's compute shows its steps and training top-1 (how well it fit)", () => {
+    const withCompute = (m: MethodResult, steps: number, fit: number[]): MethodResult => ({
+      ...m,
+      runs: m.runs.map((run, i) => ({ ...run, steps, finalTrainAccuracy: fit[i] })),
+    });
+    const text = formatResultsTable(
+      job([
+        withCompute(method("no-augmentation", "baseline", [0.5, 0.52, 0.54]), 360, [0.9, 1, 0.95]),
+        withCompute(method("da-fusion", "diffda", [0.55, 0.56, 0.6], 150), 360, [0.8, 0.85, 0.9]),
+      ]),
+    );
+    const lines = text.split("\n");
+    assert.match(lines.find((l) => l.startsWith("method")) ?? "", /steps +train top-1 +synthetic/);
+    const base = lines.find((l) => l.startsWith("no-augmentation"))?.split(/ {2,}/) ?? [];
+    assert.deepEqual(base.slice(-4), ["360", "95.00 ± 5.00", "0", "—"]);
+    // Without them (older results) the columns are left out, as in the test above.
+    assert.doesNotMatch(formatResultsTable(data), /train top-1/);
+  });
+
   test("a job without a result has no table", () => {
     assert.throws(() => formatResultsTable({ ...data, result: null }), /no result/);
   });
