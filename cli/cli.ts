@@ -43,6 +43,7 @@ submit:   --spec FILE            a job file (a POST /v1/jobs body; "dataset" may
           --seeds 0,1,2 --baselines a,b --name S --shard-size N
           --epochs N --batch-size N                                    (classifier; default: sized to the set)
           --budget steps|epochs  what every run shares: the baseline's steps (default) or epochs
+          --generate-only        only the synthetic sets: no baselines, no classifier
           --per-real N --inference-steps N --finetune-steps N          (quick overrides)
           --watch                follow it; --report FILE writes the report at the end
 watch:    --from EVENT_ID        resume after this event; --report FILE
@@ -75,6 +76,7 @@ const OPTIONS = {
   epochs: { type: "string" },
   "batch-size": { type: "string" },
   budget: { type: "string" },
+  "generate-only": { type: "boolean" },
   name: { type: "string" },
   "shard-size": { type: "string" },
   "per-real": { type: "string" },
@@ -134,6 +136,7 @@ function submitArgs(v: Values): SubmitArgs {
     epochs: intOption("epochs", v.epochs, 1, 1000),
     batchSize: intOption("batch-size", v["batch-size"], 1, 4096),
     budget: budgetOption(v.budget),
+    generateOnly: v["generate-only"] === true,
     name: v.name,
     shardSize: intOption("shard-size", v["shard-size"], 1, 10_000),
     overrides: {

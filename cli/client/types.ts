@@ -118,6 +118,8 @@ export interface ResolvedMethod {
 /** A job's resolved spec. */
 export interface JobSpec {
   version: number;
+  /** "generate": only the synthetic sets (absent in older specs: "evaluate"). */
+  kind?: "evaluate" | "generate";
   name: string | null;
   datasetId: string;
   seeds: number[];
@@ -215,6 +217,8 @@ export interface MethodRequest {
 /** `POST /v1/jobs` body. */
 export interface JobRequest {
   datasetId: string;
+  /** "generate": only the synthetic sets, no baselines, no classifier (default "evaluate"). */
+  kind?: "evaluate" | "generate";
   name?: string;
   methods: MethodRequest[];
   seeds?: number[];

@@ -90,7 +90,16 @@ export async function followJob(
       : undefined;
   const wallSeconds = progress.wallSeconds();
   ctx.print();
-  if (job.state === "succeeded" && job.result !== null) {
+  if (job.state === "succeeded" && job.result !== null && job.spec.kind === "generate") {
+    for (const method of job.result.methods) {
+      const g = method.generation;
+      ctx.print(
+        `${method.label}: ${g?.images ?? 0} synthetic images${g?.imagesPerSecond ? ` at ${g.imagesPerSecond.toFixed(2)} img/s` : ""}`,
+      );
+    }
+    ctx.print(`download: diffda fetch ${job.id} (or GET /v1/jobs/${job.id}/synthetic.zip)`);
+    if (jobSeconds !== undefined) ctx.print(`job wall time ${formatDuration(jobSeconds)}`);
+  } else if (job.state === "succeeded" && job.result !== null) {
     ctx.print(formatResultsTable(job, { wallSeconds, jobSeconds }));
   } else {
     ctx.print(`job ${job.id} ${job.state}${job.error ? `: ${errorText(job.error)}` : ""}`);

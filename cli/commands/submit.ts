@@ -26,6 +26,8 @@ export interface SubmitArgs {
   readonly batchSize?: number;
   /** What every run shares (override the file's; unset, the gateway's default: the baseline's steps). */
   readonly budget?: "steps" | "epochs";
+  /** A generation-only job: the synthetic sets, no baselines, no classifier. */
+  readonly generateOnly?: boolean;
   readonly name?: string;
   readonly shardSize?: number;
   readonly overrides?: QuickOverrides;
@@ -66,6 +68,8 @@ export async function buildSubmission(
     ...(args.baselines !== undefined ? { baselines: [...args.baselines] } : {}),
     ...(args.name !== undefined ? { name: args.name } : {}),
     ...(args.shardSize !== undefined ? { shardSize: args.shardSize } : {}),
+    // A generation-only job has no baselines: the file's (if any) would make it a 422.
+    ...(args.generateOnly ? { kind: "generate" as const, baselines: [] } : {}),
     ...(Object.keys(classifier).length > 0
       ? { classifier: { ...(fromFile.classifier ?? {}), ...classifier } }
       : {}),

@@ -109,11 +109,14 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
       "—",
       "0.00 ± 0.00",
       "—",
+      "3",
+      "50.00 ± 0.00",
       "0",
       "—",
     ]);
-    // The fake classifier's per-image answers are all right for every method, so the interval is [0, 0].
-    assert.deepEqual(row("real-guidance")?.slice(0, 8), [
+    // The fake classifier's per-image answers are all right for every method, so the interval is [0, 0];
+    // it reports 3 optimizer steps and a training top-1 of 0.5 for every run.
+    assert.deepEqual(row("real-guidance")?.slice(0, 10), [
       "real-guidance",
       "51.20",
       "52.20",
@@ -121,6 +124,8 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
       "+1.20 ± 0.00",
       "+1.20 ± 0.00",
       "[0.0, 0.0]",
+      "3",
+      "50.00 ± 0.00",
       "12",
     ]);
     finishedJob = job.id;
@@ -446,6 +451,16 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     assert.equal(epochJob.spec.classifier.budget, "epochs");
     assert.equal(await submit("--budget", "images"), 2, "a usage error");
     assert.match(err.join(""), /--budget must be steps or epochs/);
+    out.length = 0;
+    assert.equal(await submit("--generate-only"), 0, err.join(""));
+    const generateJobId = /job ([0-9a-f-]{36}) submitted/.exec(out.join(""))?.[1] ?? "";
+    const generateJob = await getJob(createRestClient({ baseUrl: gw.url }), generateJobId);
+    assert.equal(generateJob.spec.kind, "generate");
+    assert.deepEqual(
+      generateJob.spec.methods.map((m) => m.label),
+      ["real-guidance"],
+      "no baselines in a generation-only job",
+    );
   });
 
   async function imageFolder(folder: string): Promise<string> {

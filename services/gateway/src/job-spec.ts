@@ -43,9 +43,17 @@ export interface ClassifierSpec {
   imageSize?: number;
 }
 
+/**
+ * What a job does: "evaluate" (the default) generates, trains and scores a classifier per (method, seed)
+ * beside the baselines; "generate" only makes the synthetic sets (no baselines, no classifier), for a
+ * pipeline that trains its own model on them.
+ */
+export type JobKind = "evaluate" | "generate";
+
 /** `POST /v1/jobs` body (already schema-valid). */
 export interface JobRequest {
   datasetId: string;
+  kind?: JobKind;
   name?: string;
   methods: MethodRequest[];
   seeds?: number[];
@@ -68,6 +76,8 @@ export interface ResolvedMethod {
 /** The spec a job stores: what ran, reproducibly. */
 export interface JobSpec {
   version: 1;
+  /** Absent in specs stored before generation-only jobs: "evaluate". */
+  kind?: JobKind;
   name: string | null;
   datasetId: string;
   seeds: number[];
@@ -265,13 +275,28 @@ export function resolveJobSpec(
     }
     return { label, ...method };
   });
-  for (const id of request.baselines ?? BASELINE_IDS) {
+  const kind = request.kind ?? "evaluate";
+  if (kind === "generate" && request.baselines !== undefined && request.baselines.length > 0)
+    issues.push({
+      field: "/body/baselines",
+      message: "a generation-only job trains no classifier: no baselines",
+    });
+  for (const id of kind === "generate" ? [] : (request.baselines ?? BASELINE_IDS)) {
     if (labels.has(id)) continue; // the caller listed it among the methods, possibly with overrides
     labels.set(id, "/body/baselines");
     methods.push({ label: id, ...resolveMethod({ preset: id }, "/body/baselines", issues) });
   }
   methods.push(...resolved);
 
+  if (kind === "generate") {
+    resolved.forEach((m, i) => {
+      if (m.generation === null)
+        issues.push({
+          field: `/body/methods/${i}`,
+          message: `${m.label} generates nothing, and a generation-only job has nothing else to do`,
+        });
+    });
+  }
   const seeds = request.seeds ?? [0];
   const runs = methods.length * seeds.length;
   if (runs > context.maxRuns) {
@@ -295,6 +320,7 @@ export function resolveJobSpec(
   return {
     spec: {
       version: 1,
+      kind,
       name: request.name ?? null,
       datasetId: request.datasetId,
       seeds,

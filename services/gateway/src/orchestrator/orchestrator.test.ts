@@ -286,6 +286,43 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     );
   });
 
+  test("a generation-only job stores its synthetic set and trains no classifier", async () => {
+    const dataset = await store.datasets.list({ limit: 1 });
+    const trainsBefore = compute.calls.train.length;
+    const evaluatesBefore = compute.calls.evaluate.length;
+    const submit = (payload: Record<string, unknown>) =>
+      gw.app.inject({
+        method: "POST",
+        url: "/v1/jobs",
+        headers: { "idempotency-key": idemKey() },
+        payload: { datasetId: dataset.items[0].id, kind: "generate", ...payload },
+      });
+    // A baseline, or asking for baselines, has nothing to do in such a job.
+    const refused = await submit({ methods: [{ preset: "no-augmentation" }] });
+    assert.equal(refused.statusCode, 422, refused.body);
+    assert.equal(
+      (await submit({ methods: [{ preset: "real-guidance" }], baselines: ["traditional"] })).statusCode,
+      422,
+    );
+    const submitted = await submit({ methods: [{ preset: "real-guidance" }], seeds: [0, 1] });
+    assert.equal(submitted.statusCode, 201, submitted.body);
+    assert.equal(submitted.json().spec.kind, "generate");
+    const job = await waitFinal(submitted.json().id);
+    assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+    assert.equal(compute.calls.train.length, trainsBefore, "no classifier trained");
+    assert.equal(compute.calls.evaluate.length, evaluatesBefore);
+    // 4 train images × 5 per real × 2 seeds, every one stored and in the result.
+    const synthetic = await store.artifacts.list(job.id, { prefix: "synthetic/", limit: 1000 });
+    assert.equal(synthetic.length, 40);
+    const [method] = job.result.methods;
+    assert.equal(method.label, "real-guidance");
+    assert.equal(method.generation.images, 40);
+    assert.deepEqual(method.runs, []);
+    assert.deepEqual(Object.keys(job.result.stages).sort(), ["generate"]);
+    const zip = await gw.app.inject({ method: "GET", url: `/v1/jobs/${job.id}/synthetic.zip` });
+    assert.equal(zip.statusCode, 200);
+  });
+
   test("cancelling a job aborts its running shard RPCs on the replica", async () => {
     const held = compute.hold();
     try {

@@ -146,6 +146,7 @@ export function planJob(spec: JobSpec, dataset: { trainCount: number }): NewTask
           shardIndex++;
         }
       }
+      if (spec.kind === "generate") continue; // the synthetic sets are the job's output
       const train = `train:${run}`;
       const trainInput: TrainInput = { method: method.label, seed, generateTasks: generates };
       tasks.push({
@@ -168,10 +169,13 @@ export function planJob(spec: JobSpec, dataset: { trainCount: number }): NewTask
     }
   }
   const summarize: SummarizeInput = { evaluateTasks: evaluates };
+  // A generation-only job sums up once every shard is stored.
+  const last =
+    spec.kind === "generate" ? tasks.filter((t) => t.kind === "generate").map((t) => t.key) : evaluates;
   tasks.push({
     key: "summarize",
     kind: "summarize",
-    dependsOn: evaluates,
+    dependsOn: last,
     input: summarize,
     maxAttempts: MAX_ATTEMPTS.summarize,
   });

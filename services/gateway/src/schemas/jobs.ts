@@ -35,12 +35,20 @@ const classifierProperties = {
   imageSize: { type: "integer", minimum: 8, maximum: 1024 },
 };
 
+const jobKindSchema = {
+  type: "string",
+  enum: ["evaluate", "generate"],
+  description:
+    "evaluate (default): generate, then train and score a classifier per (method, seed) beside the baselines; generate: only the synthetic sets (download them from /v1/jobs/{id}/synthetic.zip), no baselines, no classifier",
+};
+
 /** Body of `POST /v1/jobs`. */
 export const jobRequestSchema = {
   type: "object",
   required: ["datasetId", "methods"],
   properties: {
     datasetId: uuidSchema,
+    kind: jobKindSchema,
     name: { type: "string", minLength: 1, maxLength: 200 },
     methods: {
       type: "array",
@@ -83,6 +91,7 @@ export const jobSpecSchema = {
   required: ["version", "name", "datasetId", "seeds", "methods", "classifier", "shardSize"],
   properties: {
     version: { type: "integer" },
+    kind: jobKindSchema,
     name: { type: ["string", "null"] },
     datasetId: { type: "string" },
     seeds: { type: "array", items: seed },
