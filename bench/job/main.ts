@@ -18,6 +18,7 @@
  *
  *   npm run bench:job                          # the demo job
  *   npm run bench:job -- --budget epochs       # the demo job epoch-matched (the work before the step budget)
+ *   npm run bench:job -- --generate-only --out bench/results/job-generate.json   # its generation alone
  *   npm run bench:job -- --root ../old --no-floor --out old.json   # the same job on another checkout
  *   npm run bench:job -- --spec my-job.json --idle-wait 20   # seconds idle before the last memory reading (default 70: past the classifier's 60 s session idle timeout)
  */
@@ -51,6 +52,7 @@ const { values: args } = parseArgs({
     // Run the stack from another checkout (the same job before and after a change, on one machine).
     root: { type: "string" },
     budget: { type: "string" },
+    "generate-only": { type: "boolean", default: false },
     "no-floor": { type: "boolean", default: false },
   },
 });
@@ -98,7 +100,7 @@ try {
   const started = performance.now();
   const { job: submitted, dataset } = await submitRun(
     client,
-    { spec, ...(budget ? { budget } : {}) },
+    { spec, ...(budget ? { budget } : {}), generateOnly: args["generate-only"] },
     (line) => console.log(line),
   );
   let job = submitted;
