@@ -51,6 +51,7 @@ status:   --json                 list: --state S --limit N --json
 fetch:    --out DIR (default .) --only synthetic,adapters,checkpoints
 report:   --out FILE (default report.html) --real DIR (real images of an uploaded dataset)
 up/demo:  --port N --data-dir DIR (default .data) --models DIR (default models/)
+          --finetune-port N --generation-port N --classifier-port N   (gRPC ports; default: free ones)
           --base-model ID --instruct-model ID --replicas N --ready-timeout S
 demo:     --spec FILE (default cli/demo/fashion-mnist-5shot.json) --report FILE, the submit options;
           --url URL uses a running gateway instead of starting one
@@ -93,6 +94,9 @@ const OPTIONS = {
   real: { type: "string" },
   // up, demo
   port: { type: "string" },
+  "finetune-port": { type: "string" },
+  "generation-port": { type: "string" },
+  "classifier-port": { type: "string" },
   "data-dir": { type: "string" },
   models: { type: "string" },
   "base-model": { type: "string" },
@@ -156,6 +160,11 @@ function embeddedOptions(v: Values): EmbeddedOptions {
     baseModel: v["base-model"],
     instructModel: v["instruct-model"],
     generationReplicas: intOption("replicas", v.replicas, 1, 16),
+    servicePorts: {
+      finetune: intOption("finetune-port", v["finetune-port"], 0, 65535),
+      generation: intOption("generation-port", v["generation-port"], 0, 65535),
+      classifier: intOption("classifier-port", v["classifier-port"], 0, 65535),
+    },
     ...(timeout !== undefined ? { readyTimeoutMs: timeout * 1000 } : {}),
   };
 }

@@ -146,6 +146,17 @@ describe("embedded runner", () => {
     }
   });
 
+  test("the services' ports can be fixed (diffda up --finetune-port …), the gateway wired to them", async () => {
+    const dir = await root();
+    const ports = { finetune: 46_101, generation: 46_102, classifier: 46_103 };
+    const { units } = await embeddedUnits({ root: dir, dataDir: join(dir, ".data"), servicePorts: ports });
+    const env = Object.fromEntries(units.map((u) => [u.spec.name, u.spec.env ?? {}]));
+    for (const [name, port] of Object.entries(ports)) assert.equal(env[name].GRPC_PORT, String(port), name);
+    assert.equal(env.gateway.FINETUNE_ADDRESS, "127.0.0.1:46101");
+    assert.equal(env.gateway.GENERATION_ADDRESSES, "127.0.0.1:46102");
+    assert.equal(env.gateway.CLASSIFIER_ADDRESS, "127.0.0.1:46103");
+  });
+
   test("a missing service entry point is named before anything starts", async () => {
     await assert.rejects(
       embeddedUnits({ root: "/nonexistent" }),

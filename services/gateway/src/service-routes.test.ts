@@ -130,6 +130,17 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
     });
     assert.equal(res.statusCode, 415);
     assert.equal(res.json().code, "unsupported_media_type");
+    assert.match(res.json().detail, /this route accepts application\/json$/);
+    // A dataset upload names both of its types, in the detail and in Accept-Post.
+    const tar = await gw.app.inject({
+      method: "POST",
+      url: "/v1/datasets",
+      headers: { ...key.headers, "content-type": "application/x-tar", "idempotency-key": "k-tar" },
+      payload: Buffer.from("not a zip"),
+    });
+    assert.equal(tar.statusCode, 415);
+    assert.match(tar.json().detail, /accepts application\/json, application\/zip/);
+    assert.equal(tar.headers["accept-post"], "application/json, application/zip");
   });
 
   test("malformed JSON is malformed_body", async () => {
