@@ -115,7 +115,8 @@ export const API_ERRORS = {
   unsupported_media_type: {
     status: 415,
     title: "Unsupported media type",
-    description: "the Content-Type is not one the route accepts (the detail and Accept-Post list those it does)",
+    description:
+      "the Content-Type is not one the route accepts (the detail and Accept-Post list those it does)",
   },
   unsupported_format: {
     status: 415,
