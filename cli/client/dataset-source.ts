@@ -1,9 +1,11 @@
 /**
  * What `--dataset` names, turned into a registered dataset: a built-in few-shot task (`fashion-mnist`,
  * `mnist` with shots and a split seed), an ImageFolder zip archive, or a local ImageFolder directory
- * (`class/file.png`, zipped here with stored entries). An existing dataset id is used as is.
+ * (`class/file.png`, or `train/class/file.png` + `test/class/file.png` for a test split of one's own, zipped
+ * here with stored entries). An existing dataset id is used as is.
  */
-import { readFile, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { BUILTIN_DATASETS, listImageFolder } from "../../shared/data/index.js";
 import { createBuiltinDataset, getDataset, uploadDatasetZip } from "./api.js";
 import type { RestClient } from "./rest-client.js";
@@ -69,12 +71,29 @@ export async function resolveDatasetSource(args: DatasetArgs): Promise<DatasetSo
     : { kind: "zip", path: dataset, options };
 }
 
-/** An ImageFolder directory as a zip archive (class folders, regular files only). */
+/** The user's own split: the top level is exactly `train/` and `test/`, each holding class folders. */
+async function hasSplitLayout(path: string): Promise<boolean> {
+  const top = (await readdir(path, { withFileTypes: true })).filter((e) => !e.name.startsWith("."));
+  const names = top.map((e) => e.name).sort();
+  if (names.join() !== "test,train" || !top.every((e) => e.isDirectory() && !e.isSymbolicLink()))
+    return false;
+  const train = await readdir(join(path, "train"), { withFileTypes: true });
+  return train.some((e) => e.isDirectory() && !e.name.startsWith("."));
+}
+
+/**
+ * An ImageFolder directory as a zip archive (class folders, regular files only); a directory of `train/`
+ * and `test/` class folders keeps that layout, so the gateway takes its test split as given.
+ */
 export async function zipImageFolder(path: string): Promise<Buffer> {
-  const entries = await listImageFolder(path);
-  return writeStoredZip(
-    entries.filter((e) => !e.name.endsWith("/")).map((e) => ({ name: e.name, data: e.bytes })),
-  );
+  const parts = (await hasSplitLayout(path)) ? ["train/", "test/"] : [""];
+  const files: { name: string; data: Uint8Array }[] = [];
+  for (const part of parts) {
+    for (const e of await listImageFolder(join(path, part))) {
+      if (!e.name.endsWith("/")) files.push({ name: `${part}${e.name}`, data: e.bytes });
+    }
+  }
+  return writeStoredZip(files);
 }
 
 /** Registers (or looks up) the dataset of `source`. */

@@ -296,6 +296,16 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     assert.deepEqual(dataset.image, { channels: 3, height: 16, width: 16 });
   });
 
+  test("a directory of train/ and test/ class folders keeps the user's test split", async () => {
+    const split = join(dir, "split");
+    await imageFolder(join(split, "train"));
+    await imageFolder(join(split, "test"));
+    const client = createRestClient({ baseUrl: gw.url });
+    const dataset = await registerDataset(client, await resolveDatasetSource({ dataset: split, size: 16 }));
+    assert.deepEqual([dataset.trainCount, dataset.testCount], [6, 6], "nothing held out of train/");
+    assert.equal(dataset.split, "user");
+  });
+
   test("cancel stops a running job and its watch ends with job.cancelled", async () => {
     const release = gw.hold();
     try {
