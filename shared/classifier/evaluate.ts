@@ -3,14 +3,7 @@ import { imageCount, imageSize } from "../data/index.js";
 import { toModel } from "../ml/graph/index.js";
 import { buildResNet, RESNET_INPUT, RESNET_OUTPUT, type ResNetConfig } from "../ml/models/resnet.js";
 import { encodeModel, type Tensor } from "../ml/onnx/index.js";
-import {
-  InProcessRunner,
-  type RunnerLease,
-  type RunnerPool,
-  type RuntimeSettings,
-  runtimeSettings,
-  WorkerRunner,
-} from "../ml/runtime/index.js";
+import { leaseRunner, type RunnerPool, type RuntimeSettings, runtimeSettings } from "../ml/runtime/index.js";
 import { checkParameters } from "./model.js";
 
 /** Options of {@link evaluateClassifier}; its session opens with the runtime settings. */
@@ -68,18 +61,6 @@ export function forwardModel(config: ResNetConfig): Uint8Array {
   return bytes;
 }
 
-/** A runner of {@link forwardModel}: borrowed from the pool, or opened for this call alone. */
-async function forwardRunner(config: ResNetConfig, options: EvaluateOptions): Promise<RunnerLease> {
-  const bytes = forwardModel(config);
-  const session = runtimeSettings(options);
-  if (options.pool) return options.pool.lease(bytes, session);
-  const runner =
-    (options.worker ?? true)
-      ? await WorkerRunner.create(bytes, session)
-      : await InProcessRunner.create(bytes, session);
-  return { runner, reused: false, release: () => runner.release() };
-}
-
 /**
  * The logits [n, numClasses] of `set` under a classifier, in fixed-size batches (and one smaller tail
  * batch); the next batch is sliced while the current one runs.
@@ -108,7 +89,7 @@ export async function classifierLogits(
   const logits = new Float32Array(n * k);
   if (n === 0) return logits;
   const weights = Object.fromEntries(parameters);
-  const lease = await forwardRunner(config, options);
+  const lease = await leaseRunner(forwardModel(config), runtimeSettings(options), options);
   let pending: Promise<Record<string, Tensor>> | undefined;
   let broken = false;
   try {

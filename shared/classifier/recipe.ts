@@ -56,6 +56,8 @@ export interface RecipeRequest {
   /** Explicit values always win. */
   readonly batchSize?: number;
   readonly epochs?: number;
+  /** A step budget: unset epochs are then the fewest that reach it (the last may stop part-way). */
+  readonly maxSteps?: number;
   /** Fewest epochs a default run takes (CLASSIFIER_DEFAULT_EPOCHS). */
   readonly defaultEpochs: number;
   /** Most epochs the step budget may ask for (CLASSIFIER_MAX_EPOCHS). */
@@ -64,16 +66,20 @@ export interface RecipeRequest {
 
 /**
  * The batch size and epochs of a run: explicit values as given; an unset batch from
- * {@link sizedBatchSize}; unset epochs the fewest reaching {@link RECIPE}.minSteps steps, never fewer
- * than `defaultEpochs`, never more than `maxEpochs`.
+ * {@link sizedBatchSize}; unset epochs the fewest reaching `maxSteps` when a step budget is set, else the
+ * fewest reaching {@link RECIPE}.minSteps steps and never fewer than `defaultEpochs`; never more than
+ * `maxEpochs`.
  */
 export function resolveRecipe(r: RecipeRequest): { batchSize: number; epochs: number } {
   if (!(Number.isInteger(r.images) && r.images >= 1))
     throw new RangeError(`resolveRecipe: bad image count ${r.images}`);
   const batchSize = r.batchSize ?? sizedBatchSize(r.images);
-  const budget = Math.ceil(RECIPE.minSteps / stepsPerEpoch(r.images, batchSize));
-  const epochs = r.epochs ?? Math.min(r.maxEpochs, Math.max(r.defaultEpochs, budget));
-  return { batchSize, epochs };
+  const perEpoch = stepsPerEpoch(r.images, batchSize);
+  const sized =
+    r.maxSteps === undefined
+      ? Math.max(r.defaultEpochs, Math.ceil(RECIPE.minSteps / perEpoch))
+      : Math.ceil(r.maxSteps / perEpoch);
+  return { batchSize, epochs: r.epochs ?? Math.min(r.maxEpochs, sized) };
 }
 
 /** The same optimizer steps and batch size for every run of a comparison. */

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import type { LogLine } from "./service-process.js";
+import { type LogLine, parseLogLine } from "./service-process.js";
 
 /** The gateway started as its own process (`services/gateway/src/main.ts`). */
 export interface GatewayProcess {
@@ -47,12 +47,7 @@ export async function startGatewayProcess(
       timeoutMs,
     );
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (text) => {
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { msg: text };
-      }
+      const line = parseLogLine(text);
       logs.push(line);
       if (line.msg === "gateway listening" && typeof line.address === "string") {
         clearTimeout(timer);

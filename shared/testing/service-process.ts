@@ -5,6 +5,15 @@ import { createInterface } from "node:readline";
 /** A log line of a service (pino JSON). */
 export type LogLine = Record<string, unknown> & { msg?: string; event?: string; level?: string };
 
+/** A line a process wrote to stdout: its pino JSON, or the text as `msg` when it is no JSON. */
+export function parseLogLine(text: string): LogLine {
+  try {
+    return JSON.parse(text) as LogLine;
+  } catch {
+    return { msg: text };
+  }
+}
+
 /** A service started as its own process. */
 export interface ServiceProcess {
   readonly name: string;
@@ -60,12 +69,7 @@ export async function startService(
   });
   const exited = once(child, "exit").then(([code]) => code as number | null);
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (text) => {
-    let line: LogLine;
-    try {
-      line = JSON.parse(text) as LogLine;
-    } catch {
-      line = { msg: text };
-    }
+    const line = parseLogLine(text);
     logs.push(line);
     for (const w of waiters) {
       if (w.match(line)) {

@@ -1,11 +1,6 @@
 import { ARCHITECTURES, stemFor } from "../../../shared/classifier/architectures.js";
 import type { AugmentSpec } from "../../../shared/classifier/index.js";
-import {
-  epochImages,
-  resolveRecipe,
-  sizedBatchSize,
-  stepsPerEpoch,
-} from "../../../shared/classifier/recipe.js";
+import { epochImages, resolveRecipe } from "../../../shared/classifier/recipe.js";
 import type { UtilizationStrategy } from "../../../shared/data/index.js";
 import { DEFAULT_AUGMENT } from "../../../shared/data/index.js";
 import {
@@ -249,22 +244,11 @@ export function resolveHyperparameters(
   syntheticCount: number,
   limits: ClassifierLimits,
 ): ResolvedHyperparameters {
-  const images = epochImages(plan.utilization.kind, realCount, syntheticCount);
-  const { maxSteps } = plan.hyperparameters;
   const { batchSize, epochs } = resolveRecipe({
-    images,
+    images: epochImages(plan.utilization.kind, realCount, syntheticCount),
     batchSize: plan.hyperparameters.batchSize,
-    // A step budget with unset epochs: as many epochs as reach it (the last may stop part-way).
-    epochs:
-      plan.hyperparameters.epochs ??
-      (maxSteps === undefined
-        ? undefined
-        : Math.min(
-            limits.maxEpochs,
-            Math.ceil(
-              maxSteps / stepsPerEpoch(images, plan.hyperparameters.batchSize ?? sizedBatchSize(images)),
-            ),
-          )),
+    epochs: plan.hyperparameters.epochs,
+    maxSteps: plan.hyperparameters.maxSteps,
     defaultEpochs: limits.defaultEpochs,
     maxEpochs: limits.maxEpochs,
   });

@@ -1,5 +1,5 @@
 /** Running graphs on onnxruntime-node: sessions, worker-thread runners, a pool of open sessions, the trainer. */
-export { type RunnerLease, RunnerPool, type RunnerPoolOptions } from "./pool.js";
+export { leaseRunner, type RunnerLease, RunnerPool, type RunnerPoolOptions } from "./pool.js";
 export { InProcessRunner, type Runner, type RunOptions, transferables, WorkerRunner } from "./runner.js";
 export {
   createSession,

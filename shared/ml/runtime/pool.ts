@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { InProcessRunner, type Runner, WorkerRunner } from "./runner.js";
+import { openRunner, type Runner } from "./runner.js";
 import type { SessionConfig } from "./session.js";
 
 /** Options of a {@link RunnerPool}. */
@@ -30,6 +30,12 @@ interface Idle {
   readonly key: string;
   readonly runner: Runner;
   timer?: NodeJS.Timeout;
+}
+
+/** Closes an idle runner taken out of the pool (its idle timer goes with it). */
+function closeIdle(entry: Idle): Promise<void> {
+  clearTimeout(entry.timer);
+  return entry.runner.release();
 }
 
 /**
@@ -90,9 +96,7 @@ export class RunnerPool {
       reused = true;
     } else {
       const started = performance.now();
-      runner = this.#worker
-        ? await WorkerRunner.create(model, config)
-        : await InProcessRunner.create(model, config);
+      runner = await openRunner(model, config, this.#worker);
       this.#opened++;
       this.#onOpen?.((performance.now() - started) / 1000);
     }
@@ -118,12 +122,7 @@ export class RunnerPool {
         }
         this.#idle.push(entry);
         const evicted = this.#idle.splice(0, Math.max(0, this.#idle.length - this.#maxIdle));
-        await Promise.all(
-          evicted.map((old) => {
-            clearTimeout(old.timer);
-            return old.runner.release();
-          }),
-        );
+        await Promise.all(evicted.map(closeIdle));
       },
     };
   }
@@ -132,11 +131,20 @@ export class RunnerPool {
   async close(): Promise<void> {
     this.#closed = true;
     const all = this.#idle.splice(0);
-    await Promise.all(
-      all.map((entry) => {
-        clearTimeout(entry.timer);
-        return entry.runner.release();
-      }),
-    );
+    await Promise.all(all.map(closeIdle));
   }
+}
+
+/**
+ * A runner for `model`: borrowed from `pool` when there is one, else opened for the caller alone (in a
+ * worker thread unless `worker` is false) and closed on `release`.
+ */
+export async function leaseRunner(
+  model: Uint8Array,
+  config: SessionConfig,
+  options: { readonly pool?: RunnerPool; readonly worker?: boolean },
+): Promise<RunnerLease> {
+  if (options.pool) return options.pool.lease(model, config);
+  const runner = await openRunner(model, config, options.worker ?? true);
+  return { runner, reused: false, release: () => runner.release() };
 }

@@ -182,3 +182,8 @@ export class WorkerRunner implements Runner {
     await exited;
   }
 }
+
+/** Opens a runner for `model`: in a worker thread (the event loop stays free) or in the calling thread. */
+export function openRunner(model: Uint8Array, config: SessionConfig, worker: boolean): Promise<Runner> {
+  return worker ? WorkerRunner.create(model, config) : InProcessRunner.create(model, config);
+}

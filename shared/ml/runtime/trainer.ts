@@ -8,8 +8,8 @@ import type { Optimizer } from "../optim/optimizer.js";
 import type { Schedule } from "../optim/schedule.js";
 import { buildTrainGraph, type TrainGraph } from "../optim/train-graph.js";
 import { loadSafetensors, saveSafetensors } from "../safetensors/file.js";
-import type { RunnerPool } from "./pool.js";
-import { InProcessRunner, type Runner, WorkerRunner } from "./runner.js";
+import { leaseRunner, type RunnerPool } from "./pool.js";
+import type { Runner } from "./runner.js";
 import type { SessionConfig } from "./session.js";
 
 export interface TrainerOptions {
@@ -97,12 +97,8 @@ export class Trainer {
       decay: o.decay,
     });
     const bytes = encodeModel(toModel(train.graph));
-    if (o.pool)
-      return new Trainer(train, await o.pool.lease(bytes, o.session), o.schedule, o.optimizer.slots);
-    const runner = o.worker
-      ? await WorkerRunner.create(bytes, o.session)
-      : await InProcessRunner.create(bytes, o.session);
-    return new Trainer(train, { runner, release: () => runner.release() }, o.schedule, o.optimizer.slots);
+    const lease = await leaseRunner(bytes, o.session ?? {}, { pool: o.pool, worker: o.worker ?? false });
+    return new Trainer(train, lease, o.schedule, o.optimizer.slots);
   }
 
   /** Steps taken so far. */

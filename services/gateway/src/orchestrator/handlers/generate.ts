@@ -6,6 +6,7 @@
  * only when every one of its samples is stored.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { sniffFormat } from "../../../../../shared/data/index.js";
 import type { LabelledImageSchema } from "../../../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
 import type { SyntheticMeta } from "../../routes/artifacts.js";
@@ -32,8 +33,7 @@ export interface GenerateOutput {
 
 /** Height and width from a PNG's IHDR chunk (bytes 16–23), or null for anything else. */
 export function pngSize(bytes: Uint8Array): { height: number; width: number } | null {
-  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (bytes.length < 24 || signature.some((b, i) => bytes[i] !== b)) return null;
+  if (bytes.length < 24 || sniffFormat(bytes) !== "png") return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }
