@@ -11,7 +11,7 @@ import { type CliIo, type CommandContext, commandContext, DEFAULT_URL } from "./
 import { demoCommand } from "./commands/demo.js";
 import { FETCH_PARTS, type FetchPart, fetchJob } from "./commands/fetch.js";
 import { followJob } from "./commands/follow.js";
-import { cancelCommand, listCommand, methodsCommand, statusCommand } from "./commands/jobs.js";
+import { cancelCommand, listCommand, methodsCommand, removeCommand, statusCommand } from "./commands/jobs.js";
 import { type SubmitArgs, submitRun } from "./commands/submit.js";
 import { upCommand } from "./commands/up.js";
 import type { EmbeddedOptions } from "./embedded.js";
@@ -29,6 +29,7 @@ usage: diffda <command> [options]
   status <job>           state, task counts, top-1 per method
   list                   jobs, newest first
   cancel <job>           cancel a queued or running job
+  rm <job> | rm --dataset <id>   delete a finished job (or a dataset) and free the bytes only it held
   fetch <job>            download job.json, synthetic.zip, adapters and classifier checkpoints
   report <job>           write a self-contained HTML report
   methods                list the method presets
@@ -222,6 +223,10 @@ async function dispatch(
       });
     case "cancel":
       return cancelCommand(ctx, onePositional(positionals, "job id"));
+    case "rm":
+      return v.dataset !== undefined && positionals.length === 0
+        ? removeCommand(ctx, "dataset", String(v.dataset))
+        : removeCommand(ctx, "job", onePositional(positionals, "job id"));
     case "methods":
       return methodsCommand(ctx);
     case "fetch": {

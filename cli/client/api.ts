@@ -88,6 +88,12 @@ export function cancelJob(client: RestClient, id: string): Promise<Job> {
   });
 }
 
+/** `DELETE /v1/jobs/{id}` or `DELETE /v1/datasets/{id}`: the resource and the bytes only it held. */
+export async function deleteResource(client: RestClient, kind: "job" | "dataset", id: string): Promise<void> {
+  const response = await client.send({ method: "DELETE", path: `/v1/${kind}s/${enc(id)}` });
+  await response.body?.cancel();
+}
+
 /** Every artifact of a job under `prefix`, following the pages. */
 export async function listArtifacts(
   client: RestClient,

@@ -27,7 +27,7 @@ export interface RestClientOptions {
 
 /** One request. */
 export interface RestRequest {
-  readonly method: "GET" | "POST";
+  readonly method: "GET" | "POST" | "DELETE";
   /** Path with query, e.g. `/v1/jobs?state=running`. */
   readonly path: string;
   /** A JSON body. */

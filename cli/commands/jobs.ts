@@ -1,5 +1,5 @@
-/** `diffda status | list | cancel | methods`: reading and cancelling jobs, listing presets. */
-import { cancelJob, getJob, listJobs, listMethods } from "../client/api.js";
+/** `diffda status | list | cancel | rm | methods`: reading, cancelling and deleting jobs, listing presets. */
+import { cancelJob, deleteResource, getJob, listJobs, listMethods } from "../client/api.js";
 import type { JobState } from "../client/types.js";
 import { formatDuration } from "../progress/bar.js";
 import { formatMeanStd } from "../results/format.js";
@@ -64,6 +64,17 @@ export async function listCommand(
 export async function cancelCommand(ctx: CommandContext, jobId: string): Promise<number> {
   const job = await cancelJob(ctx.client(), jobId);
   ctx.print(`job ${job.id} ${job.state}`);
+  return 0;
+}
+
+/** Deletes a finished job (or, with `dataset`, a dataset) and frees the bytes only it held. */
+export async function removeCommand(
+  ctx: CommandContext,
+  kind: "job" | "dataset",
+  id: string,
+): Promise<number> {
+  await deleteResource(ctx.client(), kind, id);
+  ctx.print(`${kind} ${id} deleted`);
   return 0;
 }
 

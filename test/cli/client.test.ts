@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import sharp from "sharp";
 import { runCli } from "../../cli/cli.js";
-import { cancelJob, getJob, listJobs } from "../../cli/client/api.js";
+import { cancelJob, deleteResource, getJob, listJobs } from "../../cli/client/api.js";
 import { registerDataset, resolveDatasetSource } from "../../cli/client/dataset-source.js";
 import { followJobEvents } from "../../cli/client/events.js";
 import { type ApiError, createRestClient } from "../../cli/client/rest-client.js";
@@ -324,6 +324,10 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
         cancelJob(client, job.id),
         (e: ApiError) => e.status === 409 && e.code === "job_not_cancellable",
       );
+      // A cancelled job can be deleted (`diffda rm`); a second delete is a 404.
+      await deleteResource(client, "job", job.id);
+      await assert.rejects(getJob(client, job.id), (e: ApiError) => e.status === 404);
+      await assert.rejects(deleteResource(client, "job", job.id), (e: ApiError) => e.status === 404);
     } finally {
       release();
     }

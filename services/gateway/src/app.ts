@@ -9,6 +9,7 @@ import { createMetrics } from "../../../shared/telemetry/index.js";
 import type { ArtifactStore } from "./artifact-store.js";
 import { DatasetService } from "./datasets/dataset-service.js";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits, serverOptions } from "./http-limits.js";
+import { ArtifactCollector, DEFAULT_COLLECTOR_OPTIONS } from "./lifecycle/collector.js";
 import { collectRoutes, type RouteEntry } from "./openapi.js";
 import { authPlugin, type RateLimiter } from "./plugins/auth.js";
 import { type AuthFailureThrottle, createAuthFailureThrottle } from "./plugins/auth-failures.js";
@@ -27,6 +28,7 @@ import { jobRoutes } from "./routes/jobs.js";
 import { keyRoutes } from "./routes/keys.js";
 import { methodRoutes } from "./routes/methods.js";
 import { serviceRoutes } from "./routes/service.js";
+import { usageRoutes } from "./routes/usage.js";
 import type { JobStore } from "./store/index.js";
 import { createValidatorCompiler } from "./validator.js";
 
@@ -54,6 +56,8 @@ export interface AppDeps {
   limiter?: RateLimiter;
   /** Shared with main.ts, which sets `draining` on SIGTERM. */
   lifecycle?: { draining: boolean };
+  /** Frees deleted resources' blobs. Default: a collector with {@link DEFAULT_COLLECTOR_OPTIONS}. */
+  collector?: ArtifactCollector;
   /** Request timeouts and the upload cap. Default: {@link DEFAULT_HTTP_LIMITS}. */
   http?: Partial<HttpLimits>;
 }
@@ -89,6 +93,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics,
     orchestrator: deps.orchestrator ?? { abort: () => {} },
     limits: deps.limits,
+    collector:
+      deps.collector ??
+      new ArtifactCollector({ store: deps.store, artifacts: deps.artifacts }, DEFAULT_COLLECTOR_OPTIONS),
     lifecycle: deps.lifecycle ?? { draining: false },
   };
 
@@ -118,6 +125,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(jobRoutes, { context });
   await app.register(eventRoutes, { context });
   await app.register(artifactRoutes, { context });
+  await app.register(usageRoutes, { context });
   await app.ready();
   return app;
 }

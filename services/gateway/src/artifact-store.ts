@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, type ReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { join, resolve } from "node:path";
 
 const DIGEST = /^[0-9a-f]{64}$/;
@@ -44,7 +44,8 @@ export class ArtifactStore {
     const sha256 = sha256Hex(bytes);
     const path = ArtifactStore.pathOf(sha256);
     const target = join(this.root, path);
-    if (await exists(target)) return { sha256, bytes: bytes.length, path };
+    // Touching a blob that is already there tells garbage collection it is being referenced again.
+    if (await touch(target)) return { sha256, bytes: bytes.length, path };
     const tmpDir = join(this.root, "tmp");
     await mkdir(tmpDir, { recursive: true });
     await mkdir(join(this.root, "sha256", sha256.slice(0, 2)), { recursive: true });
@@ -89,9 +90,64 @@ export class ArtifactStore {
     }
   }
 
-  /** Deletes a blob (garbage collection; check `artifacts.isReferenced` first). */
+  /** Deletes a blob (garbage collection; check that no row references it first). */
   async delete(sha256: string): Promise<void> {
     await rm(join(this.root, ArtifactStore.pathOf(sha256)), { force: true });
+  }
+
+  /** Size and last write (or touch) of a stored blob, or undefined. */
+  async info(sha256: string): Promise<{ bytes: number; modifiedMs: number } | undefined> {
+    try {
+      const stats = await stat(join(this.root, ArtifactStore.pathOf(sha256)));
+      return { bytes: stats.size, modifiedMs: stats.mtimeMs };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Every stored digest, fan-out folder by folder (names that are not digests are skipped). */
+  async *digests(): AsyncGenerator<string> {
+    const base = join(this.root, "sha256");
+    let fans: string[];
+    try {
+      fans = (await readdir(base)).filter((name) => /^[0-9a-f]{2}$/.test(name)).sort();
+    } catch {
+      return;
+    }
+    for (const fan of fans) {
+      const names = await readdir(join(base, fan)).catch(() => [] as string[]);
+      for (const rest of names.sort()) {
+        const digest = fan + rest;
+        if (DIGEST.test(digest)) yield digest;
+      }
+    }
+  }
+
+  /** Removes temp files older than `olderThanMs` (writes cut short by a crash); returns how many. */
+  async removeStaleTemp(olderThanMs: number, now = Date.now()): Promise<number> {
+    const tmpDir = join(this.root, "tmp");
+    const names = await readdir(tmpDir).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      const path = join(tmpDir, name);
+      const stats = await stat(path).catch(() => undefined);
+      if (stats?.isFile() && now - stats.mtimeMs >= olderThanMs) {
+        await rm(path, { force: true });
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+}
+
+/** Sets a file's times to now; false when it does not exist. */
+async function touch(path: string): Promise<boolean> {
+  try {
+    const now = new Date();
+    await utimes(path, now, now);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -185,6 +185,27 @@ export const GATEWAY_ENV = {
     default: "resnet8",
     description: "default classifier network",
   }),
+  ARTIFACT_GC_INTERVAL_MS: int({
+    min: 0,
+    default: 3_600_000,
+    description: "how often this replica sweeps the artifact store for unreferenced blobs (0: never)",
+  }),
+  ARTIFACT_GC_GRACE_MS: int({
+    min: 0,
+    default: 600_000,
+    description:
+      "blobs written or reused more recently than this are never collected (covers the gap between a file and its row)",
+  }),
+  JOB_RETENTION_DAYS: int({
+    min: 0,
+    default: 0,
+    description: "finished jobs older than this are deleted with their artifacts (0: kept forever)",
+  }),
+  DATASET_RETENTION_DAYS: int({
+    min: 0,
+    default: 0,
+    description: "uploaded datasets older than this that no live job reads are deleted (0: kept forever)",
+  }),
   DRAIN_GRACE_MS: int({
     min: 0,
     default: 30_000,

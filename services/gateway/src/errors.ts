@@ -86,6 +86,17 @@ export const API_ERRORS = {
     title: "Job not cancellable",
     description: "the job already finished (succeeded, failed or cancelled)",
   },
+  job_not_finished: {
+    status: 409,
+    title: "Job not finished",
+    description: "a queued or running job cannot be deleted: cancel it first",
+  },
+  dataset_in_use: {
+    status: 409,
+    title: "Dataset in use",
+    description:
+      "a queued or running job reads this dataset (the detail names up to five); delete it when they finish",
+  },
   payload_too_large: {
     status: 413,
     title: "Payload too large",

@@ -16,6 +16,7 @@ import {
   restLimitsFromEnv,
 } from "./config.js";
 import { DatasetService } from "./datasets/dataset-service.js";
+import { ArtifactCollector } from "./lifecycle/collector.js";
 import { createComputeClients } from "./orchestrator/compute-clients.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator/orchestrator.js";
 import { createAuthFailureThrottle } from "./plugins/auth-failures.js";
@@ -56,6 +57,15 @@ export async function startGateway(
     store.tasks.queueDepth(),
   );
   const datasets = new DatasetService({ datasets: store.datasets, artifacts, limits: limits.upload });
+  const day = 86_400_000;
+  const collector = new ArtifactCollector(
+    { store, artifacts, logger },
+    {
+      graceMs: config.ARTIFACT_GC_GRACE_MS,
+      jobRetentionMs: config.JOB_RETENTION_DAYS * day,
+      datasetRetentionMs: config.DATASET_RETENTION_DAYS * day,
+    },
+  );
   const clients = createComputeClients({
     finetuneAddress: config.FINETUNE_ADDRESS,
     generationAddresses: config.GENERATION_ADDRESSES,
@@ -102,6 +112,7 @@ export async function startGateway(
     logger,
     metrics,
     datasets,
+    collector,
     lifecycle,
     authFailures: createAuthFailureThrottle({
       freeFailures: config.AUTH_FAILURES_FREE,
@@ -120,6 +131,7 @@ export async function startGateway(
     throw error;
   }
   orchestrator?.start();
+  collector.start(config.ARTIFACT_GC_INTERVAL_MS);
   logger.info({ address, authMode, runTasks: config.RUN_TASKS }, "gateway listening");
   let stopping: Promise<void> | undefined;
   return {
@@ -132,6 +144,7 @@ export async function startGateway(
       stopping ??= (async () => {
         lifecycle.draining = true;
         await orchestrator?.stop(config.DRAIN_GRACE_MS);
+        await collector.stop();
         await app.close();
         clients.close();
         await store.close();

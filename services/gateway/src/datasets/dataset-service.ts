@@ -268,7 +268,13 @@ export class DatasetService {
       imageCount: set.labels.length,
       classes: set.classNames,
       apiKeyId: owner,
+      blobs: [...stored, manifestBlob].map(({ sha256, bytes }) => ({ sha256, bytes })),
     });
+  }
+
+  /** Drops a deleted dataset's cached images. */
+  forget(datasetId: string): void {
+    this.#cache.delete(datasetId);
   }
 
   /** A dataset's train and test images as PNGs with labels (cached per dataset id). */

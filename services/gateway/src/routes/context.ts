@@ -1,6 +1,7 @@
 /** What route plugins share: the store, the artifact store, services, metrics and limits. */
 import type { ArtifactStore } from "../artifact-store.js";
 import type { DatasetService, UploadLimits } from "../datasets/dataset-service.js";
+import type { ArtifactCollector } from "../lifecycle/collector.js";
 import type { GatewayMetrics } from "../plugins/metrics.js";
 import type { AbortedTask, JobStore } from "../store/index.js";
 
@@ -36,6 +37,8 @@ export interface AppContext {
   metrics: GatewayMetrics;
   orchestrator: OrchestratorFacade;
   limits: RestLimits;
+  /** Frees the blobs of deleted resources. */
+  collector: ArtifactCollector;
   /** Set while the process drains: /readyz answers 503. */
   lifecycle: { draining: boolean };
 }

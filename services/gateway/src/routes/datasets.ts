@@ -9,9 +9,10 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { BuiltinRequest, DatasetSpec, JsonImage, UploadOptions } from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
+import { freeQuietly } from "../lifecycle/free-quietly.js";
 import { canSee } from "../plugins/auth.js";
 import type { UploadSlots } from "../plugins/upload-slots.js";
-import { idempotencyHeaders, idParams, pageOf, problemResponses } from "../schemas/common.js";
+import { idempotencyHeaders, idParams, noContent, pageOf, problemResponses } from "../schemas/common.js";
 import {
   archiveUploadQuery,
   builtinDatasetRequest,
@@ -170,6 +171,34 @@ export async function datasetRoutes(
         split === undefined ? files : files.filter((file) => file.split === split),
         request.query,
       );
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    "/v1/datasets/:id",
+    {
+      schema: { params: idParams, response: { 204: noContent, ...problemResponses } },
+      config: {
+        scope: "submit",
+        tag: "datasets",
+        summary: "Delete a dataset and free its images (409 while a queued or running job reads it)",
+        description:
+          "Finished jobs keep their results (their datasetId becomes null). Shared datasets (no owner) can be deleted by an admin only. The bytes are freed at once unless identical content was written within ARTIFACT_GC_GRACE_MS or is held by another resource.",
+      },
+    },
+    async (request, reply) => {
+      const dataset = await visibleDataset(request, request.params.id);
+      if (!canSee(request.principal, dataset.apiKeyId)) {
+        throw new ApiError("forbidden", "only an admin can delete a shared dataset");
+      }
+      const outcome = await context.store.datasets.delete(dataset.id);
+      if (outcome.outcome === "not_found") throw new ApiError("not_found", `no dataset ${dataset.id}`);
+      if (outcome.outcome === "in_use") {
+        throw new ApiError("dataset_in_use", `jobs still reading it: ${outcome.jobIds.join(", ")}`);
+      }
+      context.datasets.forget(dataset.id);
+      await freeQuietly(context, request, outcome.blobs);
+      return reply.code(204).send();
     },
   );
 

@@ -3,9 +3,10 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { DatasetSpec } from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
 import { type JobRequest, type JobSpec, resolveJobSpec } from "../job-spec.js";
+import { freeQuietly } from "../lifecycle/free-quietly.js";
 import { planJob } from "../orchestrator/planner.js";
 import { canSee } from "../plugins/auth.js";
-import { idempotencyHeaders, idParams, pageOf, problemResponses } from "../schemas/common.js";
+import { idempotencyHeaders, idParams, noContent, pageOf, problemResponses } from "../schemas/common.js";
 import { jobListQuery, jobRequestSchema, jobSchema, jobSummarySchema } from "../schemas/jobs.js";
 import type { Job, JobState, TaskState } from "../store/index.js";
 import type { AppContext } from "./context.js";
@@ -177,6 +178,31 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
       context.orchestrator.abort(outcome.abort);
       context.metrics.jobsFinished.inc({ state: "cancelled" });
       return toJobResource(outcome.job, await store.jobs.taskCounts(outcome.job.id));
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    "/v1/jobs/:id",
+    {
+      schema: { params: idParams, response: { 204: noContent, ...problemResponses } },
+      config: {
+        scope: "submit",
+        tag: "jobs",
+        summary:
+          "Delete a finished job with its events and artifacts (409 while queued or running: cancel first)",
+        description:
+          "The synthetic images, checkpoints and adapters only this job held are freed at once (content written or reused within ARTIFACT_GC_GRACE_MS waits for the next sweep).",
+      },
+    },
+    async (request, reply) => {
+      const job = await visibleJob(context, request, request.params.id);
+      const outcome = await store.jobs.delete(job.id);
+      if (outcome.outcome === "not_found") throw new ApiError("not_found", `no job ${job.id}`);
+      if (outcome.outcome === "live") {
+        throw new ApiError("job_not_finished", `the job is ${outcome.state}: cancel it first`);
+      }
+      await freeQuietly(context, request, outcome.blobs);
+      return reply.code(204).send();
     },
   );
 }

@@ -47,6 +47,9 @@ export const problemResponses = {
   "5xx": { description: "The gateway or a service behind it failed", content: problemContent },
 } as const;
 
+/** A 204 answer: no body. */
+export const noContent = { type: "null", description: "Deleted" } as const;
+
 /** A uuid path or body field. */
 export const uuidSchema = {
   type: "string",

@@ -6,9 +6,15 @@
  */
 export { ApiKeyRepository, type NewApiKey } from "./api-keys.js";
 export { ArtifactRepository, type NewArtifact } from "./artifacts.js";
+export { BlobRepository, type StorageUsage } from "./blobs.js";
 export { decodeCursor, encodeCursor, pageOfList } from "./cursor.js";
 export { validateDag } from "./dag.js";
-export { DatasetRepository, type NewDataset } from "./datasets.js";
+export {
+  type DatasetDeleteOutcome,
+  DatasetRepository,
+  type NewDataset,
+  type StoredBlobRef,
+} from "./datasets.js";
 export {
   type Database,
   json,
@@ -28,6 +34,7 @@ export {
 } from "./idempotency.js";
 export {
   type CancelOutcome,
+  type JobDeleteOutcome,
   JobRepository,
   type ListJobsOptions,
   type NewJob,

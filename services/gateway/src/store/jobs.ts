@@ -51,6 +51,12 @@ export type CancelOutcome =
   | { outcome: "already_finished"; job: Job }
   | { outcome: "not_found" };
 
+/** What deleting a job did. */
+export type JobDeleteOutcome =
+  | { outcome: "deleted"; blobs: string[] }
+  | { outcome: "not_found" }
+  | { outcome: "live"; state: JobState };
+
 /** Jobs. */
 export class JobRepository {
   readonly #db: Database;
@@ -197,5 +203,34 @@ export class JobRepository {
       await insertEvent(tx, jobId, "job.cancelled", { abortedTasks: abort.length });
       return { outcome: "cancelled", job: toJob(rows[0]), abort };
     });
+  }
+
+  /**
+   * Deletes a finished job with its tasks, events and artifact rows. A queued or running job is refused
+   * (`live`): cancel it first, so no task of it can be writing while its rows go. Returns the digests its
+   * artifacts held, for the caller to free those nothing else references.
+   */
+  async delete(jobId: string): Promise<JobDeleteOutcome> {
+    if (!isUuid(jobId)) return { outcome: "not_found" };
+    return this.#db.transaction(async (tx) => {
+      const state = await lockJob(tx, jobId);
+      if (state === undefined) return { outcome: "not_found" };
+      if (state === "queued" || state === "running") return { outcome: "live", state };
+      const blobs = await tx.query<{ sha256: string }>(
+        "select distinct sha256 from artifacts where job_id = $1",
+        [jobId],
+      );
+      await tx.query("delete from jobs where id = $1", [jobId]);
+      return { outcome: "deleted", blobs: blobs.rows.map((row) => row.sha256) };
+    });
+  }
+
+  /** Jobs that finished before `before` (retention candidates), oldest first. */
+  async finishedBefore(before: Date, limit = 100): Promise<string[]> {
+    const { rows } = await this.#db.query<{ id: string }>(
+      "select id from jobs where finished_at < $1 order by finished_at limit $2",
+      [before, limit],
+    );
+    return rows.map((row) => row.id);
   }
 }

@@ -4,6 +4,7 @@
  */
 import { ApiKeyRepository } from "./api-keys.js";
 import { ArtifactRepository } from "./artifacts.js";
+import { BlobRepository } from "./blobs.js";
 import { DatasetRepository } from "./datasets.js";
 import type { Database } from "./driver.js";
 import { EventRepository } from "./events.js";
@@ -36,6 +37,7 @@ export class JobStore {
   readonly idempotency: IdempotencyRepository;
   readonly apiKeys: ApiKeyRepository;
   readonly rateLimits: RateLimitRepository;
+  readonly blobs: BlobRepository;
 
   constructor(
     readonly db: Database,
@@ -49,6 +51,7 @@ export class JobStore {
     this.idempotency = new IdempotencyRepository(db, options.idempotency);
     this.apiKeys = new ApiKeyRepository(db);
     this.rateLimits = new RateLimitRepository(db);
+    this.blobs = new BlobRepository(db);
   }
 
   /** Closes the database. */

@@ -2,9 +2,10 @@
 import { initial } from "./0001-initial.js";
 import { rateLimits } from "./0002-rate-limits.js";
 import { retryBudgets } from "./0003-retry-budgets.js";
+import { lifecycle } from "./0006-lifecycle.js";
 import type { Migration } from "./migration.js";
 
 export type { Migration } from "./migration.js";
 
 /** The schema history the gateway expects. */
-export const MIGRATIONS: readonly Migration[] = [initial, rateLimits, retryBudgets];
+export const MIGRATIONS: readonly Migration[] = [initial, rateLimits, retryBudgets, lifecycle];
