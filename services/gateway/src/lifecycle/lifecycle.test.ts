@@ -3,7 +3,6 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { ByteDataset } from "../../../../shared/data/index.js";
 import { createMetrics } from "../../../../shared/telemetry/index.js";
 import { ArtifactStore } from "../artifact-store.js";
 import { DatasetService } from "../datasets/dataset-service.js";
@@ -21,25 +20,8 @@ import {
   zipToBuffer,
 } from "../test-support.js";
 import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
+import { tinyBuiltin } from "../testing/tiny-builtin.js";
 import { ArtifactCollector } from "./collector.js";
-
-/** 2 classes, 2 train + 2 test images each, 4×4 gray (the built-in the non-owner test tries to delete). */
-function tinyBuiltin(): ByteDataset {
-  const n = 8;
-  return {
-    name: "tiny",
-    channels: 1,
-    height: 4,
-    width: 4,
-    classNames: ["shoe", "bag"],
-    pixels: Uint8Array.from({ length: n * 16 }, (_, i) => (i * 7) % 256),
-    labels: Int32Array.from({ length: n }, (_, i) => i % 2),
-    split: Uint8Array.from({ length: n }, (_, i) => (i < 4 ? 0 : 1)),
-    origin: Int32Array.from({ length: n }, (_, i) => i),
-    train: Int32Array.from([0, 1, 2, 3]),
-    test: Int32Array.from([4, 5, 6, 7]),
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -3,7 +3,6 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { ByteDataset } from "../../../../shared/data/index.js";
 import { FinetuneMethod } from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { createMetrics } from "../../../../shared/telemetry/index.js";
 import { readZip } from "../archive/zip-reader.js";
@@ -13,26 +12,9 @@ import { createGatewayMetrics } from "../plugins/metrics.js";
 import type { JobStore } from "../store/index.js";
 import { idemKey, openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
 import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
+import { tinyBuiltin } from "../testing/tiny-builtin.js";
 import type { TrainOutput } from "./handlers/index.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator.js";
-
-/** 2 classes, 2 train + 2 test images each, 4×4 gray. */
-function tinyBuiltin(): ByteDataset {
-  const n = 8;
-  return {
-    name: "tiny",
-    channels: 1,
-    height: 4,
-    width: 4,
-    classNames: ["shoe", "bag"],
-    pixels: Uint8Array.from({ length: n * 16 }, (_, i) => (i * 7) % 256),
-    labels: Int32Array.from({ length: n }, (_, i) => i % 2),
-    split: Uint8Array.from({ length: n }, (_, i) => (i < 4 ? 0 : 1)),
-    origin: Int32Array.from({ length: n }, (_, i) => i),
-    train: Int32Array.from([0, 1, 2, 3]),
-    test: Int32Array.from([4, 5, 6, 7]),
-  };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
