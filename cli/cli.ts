@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { intListOption, intOption, listOption, numberOption, onePositional, UsageError } from "./args.js";
+import { SYNTHETIC_FORMATS, type SyntheticFormat } from "./client/api.js";
 import type { DatasetArgs } from "./client/dataset-source.js";
 import { ApiError } from "./client/rest-client.js";
 import type { JobState } from "./client/types.js";
@@ -30,7 +31,7 @@ usage: diffda <command> [options]
   list                   jobs, newest first
   cancel <job>           cancel a queued or running job
   rm <job> | rm --dataset <id>   delete a finished job (or a dataset) and free the bytes only it held
-  fetch <job>            download job.json, synthetic.zip, adapters and classifier checkpoints
+  fetch <job>            download job.json, the synthetic set, adapters and classifier checkpoints
   report <job>           write a self-contained HTML report
   methods                list the method presets
 
@@ -50,6 +51,7 @@ submit:   --spec FILE            a job file (a POST /v1/jobs body; "dataset" may
 watch:    --from EVENT_ID        resume after this event; --report FILE
 status:   --json                 list: --state S --limit N --json
 fetch:    --out DIR (default .) --only synthetic,adapters,checkpoints
+          --format zip|imagefolder|webdataset (the synthetic set; default zip, docs/formats.md)
 report:   --out FILE (default report.html) --real DIR (real images of an uploaded dataset)
 up/demo:  --port N --data-dir DIR (default .data) --models DIR (default models/)
           --finetune-port N --generation-port N --classifier-port N   (gRPC ports; default: free ones)
@@ -92,6 +94,7 @@ const OPTIONS = {
   limit: { type: "string" },
   out: { type: "string" },
   only: { type: "string" },
+  format: { type: "string" },
   real: { type: "string" },
   // up, demo
   port: { type: "string" },
@@ -237,12 +240,17 @@ async function dispatch(
           throw new UsageError(`--only takes ${FETCH_PARTS.join(", ")}; got ${part}`);
         }
       }
+      const format = v.format ?? "zip";
+      if (!(SYNTHETIC_FORMATS as readonly string[]).includes(format)) {
+        throw new UsageError(`--format takes ${SYNTHETIC_FORMATS.join(", ")}; got ${format}`);
+      }
       const files = await fetchJob(
         ctx.client(),
         jobId,
         v.out ?? ".",
         (only as FetchPart[]) ?? FETCH_PARTS,
         (file) => ctx.print(`${file.path}  (${file.bytes} bytes)`),
+        format as SyntheticFormat,
       );
       ctx.print(`${files.length} files`);
       return 0;

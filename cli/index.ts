@@ -14,7 +14,10 @@ export {
   listArtifacts,
   listJobs,
   listMethods,
+  SYNTHETIC_FORMATS,
+  type SyntheticFormat,
   submitJob,
+  syntheticSet,
   syntheticZip,
   uploadDatasetZip,
 } from "./client/api.js";

@@ -123,6 +123,30 @@ export async function downloadArtifact(
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** Download formats of the synthetic set (docs/formats.md). */
+export const SYNTHETIC_FORMATS = ["zip", "imagefolder", "webdataset"] as const;
+/** One of {@link SYNTHETIC_FORMATS}. */
+export type SyntheticFormat = (typeof SYNTHETIC_FORMATS)[number];
+
+/** `GET /v1/jobs/{id}/synthetic` in a format, as a streaming response. */
+export function syntheticSet(
+  client: RestClient,
+  jobId: string,
+  options: {
+    format?: SyntheticFormat;
+    method?: string;
+    seed?: number;
+    shardSize?: number;
+    shard?: number;
+  } = {},
+): Promise<Response> {
+  return client.send({
+    method: "GET",
+    path: `/v1/jobs/${enc(jobId)}/synthetic${query(options)}`,
+    headers: { accept: options.format === "webdataset" ? "application/x-tar" : "application/zip" },
+  });
+}
+
 /** `GET /v1/jobs/{id}/synthetic.zip` as a streaming response. */
 export function syntheticZip(
   client: RestClient,

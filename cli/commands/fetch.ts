@@ -1,7 +1,8 @@
 /**
- * `diffda fetch <job>`: downloads a job's outputs into `<out>/<job>/`: `job.json` (spec and results),
- * `synthetic.zip` (every synthetic image with its manifest), the fine-tuned adapters and the classifier
- * checkpoints under their artifact keys.
+ * `diffda fetch <job>`: downloads a job's outputs into `<out>/<job>/`: `job.json` (spec and results), the
+ * synthetic set (`synthetic.zip` with its manifest, `synthetic-imagefolder.zip` or
+ * `synthetic-webdataset.tar`, by `--format`), the fine-tuned adapters and the classifier checkpoints
+ * under their artifact keys.
  */
 import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -9,7 +10,13 @@ import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { downloadArtifact, getJob, listArtifacts, syntheticZip } from "../client/api.js";
+import {
+  downloadArtifact,
+  getJob,
+  listArtifacts,
+  type SyntheticFormat,
+  syntheticSet,
+} from "../client/api.js";
 import type { RestClient } from "../client/rest-client.js";
 
 /** What to download. */
@@ -17,6 +24,13 @@ export type FetchPart = "synthetic" | "adapters" | "checkpoints";
 
 /** Every part. */
 export const FETCH_PARTS: readonly FetchPart[] = ["synthetic", "adapters", "checkpoints"];
+
+/** The file each synthetic-set format is saved as. */
+const SYNTHETIC_FILES: Record<SyntheticFormat, string> = {
+  zip: "synthetic.zip",
+  imagefolder: "synthetic-imagefolder.zip",
+  webdataset: "synthetic-webdataset.tar",
+};
 
 /** One downloaded file. */
 export interface FetchedFile {
@@ -45,6 +59,7 @@ export async function fetchJob(
   out: string,
   parts: readonly FetchPart[] = FETCH_PARTS,
   onFile: (file: FetchedFile) => void = () => {},
+  format: SyntheticFormat = "zip",
 ): Promise<FetchedFile[]> {
   const job = await getJob(client, jobId);
   const dir = join(out, job.id);
@@ -58,8 +73,8 @@ export async function fetchJob(
   await writeFile(join(dir, "job.json"), jobJson);
   add({ path: join(dir, "job.json"), bytes: Buffer.byteLength(jobJson) });
   if (parts.includes("synthetic") && job.spec.methods.some((m) => m.generation !== null)) {
-    const response = await syntheticZip(client, job.id);
-    const path = join(dir, "synthetic.zip");
+    const response = await syntheticSet(client, job.id, { format });
+    const path = join(dir, SYNTHETIC_FILES[format]);
     let bytes = 0;
     const body = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
     body.on("data", (chunk: Buffer) => {

@@ -283,6 +283,10 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     assert.ok(
       (await stat(join(root, "synthetic.zip"))).size === files.find((f) => f.path.endsWith(".zip"))?.bytes,
     );
+    // The set as WebDataset shards: a tar (ustar magic at byte 257) under its own name.
+    await fetchJob(client, finishedJob, out, ["synthetic"], () => {}, "webdataset");
+    const tar = await readFile(join(root, "synthetic-webdataset.tar"));
+    assert.equal(tar.subarray(257, 262).toString("latin1"), "ustar");
   });
 
   test("an ImageFolder directory is zipped and uploaded", async () => {

@@ -28,6 +28,7 @@ import { jobRoutes } from "./routes/jobs.js";
 import { keyRoutes } from "./routes/keys.js";
 import { methodRoutes } from "./routes/methods.js";
 import { serviceRoutes } from "./routes/service.js";
+import { syntheticRoutes } from "./routes/synthetic.js";
 import { usageRoutes } from "./routes/usage.js";
 import type { JobStore } from "./store/index.js";
 import { createValidatorCompiler } from "./validator.js";
@@ -125,6 +126,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(jobRoutes, { context });
   await app.register(eventRoutes, { context });
   await app.register(artifactRoutes, { context });
+  await app.register(syntheticRoutes, { context });
   await app.register(usageRoutes, { context });
   await app.ready();
   return app;

@@ -181,6 +181,7 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
       "get /v1/jobs/{id}/events",
       "get /v1/jobs/{id}/artifacts",
       "get /v1/jobs/{id}/artifacts/{key}",
+      "get /v1/jobs/{id}/synthetic",
       "get /v1/jobs/{id}/synthetic.zip",
       "delete /v1/jobs/{id}",
       "get /v1/usage",

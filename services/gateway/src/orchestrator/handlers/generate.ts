@@ -9,7 +9,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { sniffFormat } from "../../../../../shared/data/index.js";
 import type { LabelledImageSchema } from "../../../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
-import type { SyntheticMeta } from "../../routes/artifacts.js";
+import type { SyntheticMeta } from "../../exports/synthetic-set.js";
 import type { GenerateInput } from "../planner.js";
 import { generationFields, labelledPng } from "../proto.js";
 import type { TaskHandler } from "../task-runner.js";
@@ -160,6 +160,8 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
           interClass: sample.interClass
             ? { sourceLabel: sample.interClass.sourceLabel, strength: sample.interClass.strength }
             : null,
+          model: adapters?.baseModel ?? model,
+          strength: generation.strength ?? null,
         };
         const put = await deps.store.artifacts.put({
           jobId: task.jobId,

@@ -10,7 +10,7 @@ import type {
   TrainUploadResponse,
 } from "../../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
-import type { SyntheticMeta } from "../../routes/artifacts.js";
+import type { SyntheticMeta } from "../../exports/synthetic-set.js";
 import type { Artifact } from "../../store/index.js";
 import type { TrainInput } from "../planner.js";
 import { labelledPng, type TrainedHyperparameters, trainedHyperparameters, trainSpec } from "../proto.js";

@@ -1,0 +1,101 @@
+/**
+ * A test gateway with a running orchestrator over fake compute services: what every end-to-end gateway
+ * test starts (a store, an artifact directory, datasets with the tiny built-in, metrics, the REST app).
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createMetrics } from "../../../../shared/telemetry/index.js";
+import type { AppDeps } from "../app.js";
+import { ArtifactStore } from "../artifact-store.js";
+import { DatasetService } from "../datasets/dataset-service.js";
+import { createOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.js";
+import { createGatewayMetrics, type GatewayMetrics } from "../plugins/metrics.js";
+import type { JobStore } from "../store/index.js";
+import { openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
+import { type FakeCompute, type FakeComputeOptions, startFakeCompute } from "./fake-compute.js";
+import { tinyBuiltin } from "./tiny-builtin.js";
+
+/** A running gateway, orchestrator and fake compute. */
+export interface ComputeGateway {
+  store: JobStore;
+  gw: TestGateway;
+  orchestrator: Orchestrator;
+  compute: FakeCompute;
+  artifacts: ArtifactStore;
+  datasets: DatasetService;
+  metrics: GatewayMetrics;
+  /** Waits until a job is succeeded, failed or cancelled and returns its REST view. */
+  waitFinal(id: string, headers?: Record<string, string>, timeoutMs?: number): Promise<Record<string, any>>;
+  close(): Promise<void>;
+}
+
+/** Options: the fake compute's, and app dependencies to override (auth mode, collector …). */
+export interface ComputeGatewayOptions {
+  compute?: Partial<FakeComputeOptions>;
+  app?: (deps: { store: JobStore; artifacts: ArtifactStore }) => Partial<AppDeps>;
+}
+
+/** Starts the stack; `close()` stops it and removes its files. */
+export async function startComputeGateway(options: ComputeGatewayOptions = {}): Promise<ComputeGateway> {
+  const store = await openTestStore();
+  const compute = await startFakeCompute({ classes: 2, imageSize: 4, timeoutMs: 10_000, ...options.compute });
+  const artifactDir = await mkdtemp(join(tmpdir(), "diffda-compute-gateway-"));
+  const artifacts = new ArtifactStore(artifactDir);
+  const datasets = new DatasetService({
+    datasets: store.datasets,
+    artifacts,
+    limits: TEST_LIMITS.upload,
+    loadBuiltin: async () => tinyBuiltin(),
+  });
+  const metrics = createGatewayMetrics(createMetrics({ defaultMetrics: false }), () =>
+    store.tasks.queueDepth(),
+  );
+  const orchestrator = createOrchestrator({
+    metrics,
+    tasks: store.tasks,
+    store,
+    artifacts,
+    datasets,
+    clients: compute.clients,
+    models: { base: "tiny-sd", instruct: "tiny-ip2p", architecture: "resnet8" },
+    progressIntervalMs: 0,
+    pollMs: 20,
+    leaseMs: 5_000,
+    concurrency: { generate: 2, train: 2, evaluate: 2 },
+  });
+  const gw = await testGateway({
+    store,
+    artifacts,
+    datasets,
+    orchestrator,
+    metrics,
+    ...options.app?.({ store, artifacts }),
+  });
+  orchestrator.start();
+  return {
+    store,
+    gw,
+    orchestrator,
+    compute,
+    artifacts,
+    datasets,
+    metrics,
+    async waitFinal(id, headers = {}, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const res = await gw.app.inject({ method: "GET", url: `/v1/jobs/${id}`, headers });
+        if (["succeeded", "failed", "cancelled"].includes(res.json().state)) return res.json();
+        if (Date.now() > deadline) throw new Error(`job ${id} still ${res.json().state}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    async close() {
+      await orchestrator.stop(0);
+      await compute.close();
+      await gw.close();
+      await store.close();
+      await rm(artifactDir, { recursive: true, force: true });
+    },
+  };
+}
