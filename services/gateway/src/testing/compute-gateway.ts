@@ -26,6 +26,7 @@ export interface ComputeGateway {
   datasets: DatasetService;
   metrics: GatewayMetrics;
   /** Waits until a job is succeeded, failed or cancelled and returns its REST view. */
+  // biome-ignore lint/suspicious/noExplicitAny: the job's JSON as tests read it, field by field
   waitFinal(id: string, headers?: Record<string, string>, timeoutMs?: number): Promise<Record<string, any>>;
   close(): Promise<void>;
 }
