@@ -58,7 +58,7 @@ const AGE = { GRPC_MAX_CONNECTION_AGE_MS: "1000", GRPC_MAX_CONNECTION_AGE_GRACE_
 
 /** Evaluate calls a replica answered (probes are empty requests: INVALID_ARGUMENT at once). */
 async function evaluateCalls(replica: ServiceProcess): Promise<number> {
-  return metricValue(await replica.metrics(), "diffda_rpc_server_handled_total", { method: "Evaluate" }) ?? 0;
+  return metricValue(await replica.metrics(), "grpc_server_handled_total", { grpc_method: "Evaluate" }) ?? 0;
 }
 
 describe("connection ageing: new replicas behind a dns:/// name get calls", () => {

@@ -379,10 +379,10 @@ describe("SIGKILL mid-job: every process real, the job finishes with each synthe
   /** The finetune and classifier services were fed over their chunked Upload RPCs, never inline. */
   async function assertUploadsChunked(): Promise<void> {
     const calls = async (service: ServiceProcess, name: string, method: string) =>
-      metricValue(await service.metrics(), "diffda_rpc_server_handled_total", {
-        service: name,
-        method,
-        code: "ok",
+      metricValue(await service.metrics(), "grpc_server_handled_total", {
+        grpc_service: name,
+        grpc_method: method,
+        grpc_code: "OK",
       }) ?? 0;
     assert.ok((await calls(finetune, "diffda.finetune.v1.FinetuneService", "FinetuneUpload")) >= 1);
     assert.ok((await calls(classifier, "diffda.classifier.v1.ClassifierService", "TrainUpload")) >= 1);

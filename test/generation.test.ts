@@ -106,7 +106,7 @@ describe("GenerationService (own process, real socket)", () => {
     }
     const metrics = await service.metrics();
     assert.ok(
-      (metricValue(metrics, "diffda_generation_images_total", { method: "text_to_image" }) ?? 0) >= 32,
+      (metricValue(metrics, "diffda_generation_images_total", { generation: "text_to_image" }) ?? 0) >= 32,
     );
     assert.ok(metrics.includes("diffda_generation_shard_duration_seconds_bucket"));
   });
@@ -200,7 +200,9 @@ describe("GenerationService (own process, real socket)", () => {
     assert.equal(ended.images, 0);
     assert.ok(stoppedAfterMs < 5_000, `the shard ended ${stoppedAfterMs} ms after the cancel`);
     assert.equal(
-      metricValue(await service.metrics(), "diffda_generation_shards_in_flight", { method: "text_to_image" }),
+      metricValue(await service.metrics(), "diffda_generation_shards_in_flight", {
+        generation: "text_to_image",
+      }),
       0,
     );
   });

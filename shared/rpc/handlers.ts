@@ -36,6 +36,8 @@ export interface HandlerEnv {
   readonly tracker: CallTracker;
   /** True once drain started: new calls are refused with "shutting_down". */
   readonly isDraining: () => boolean;
+  /** Called once per call when its handler starts. */
+  readonly onCallStart?: (service: DescService, method: DescMethod) => void;
   /** Called once per call when it ends. */
   readonly onCallEnd: (outcome: CallOutcome) => void;
   /** Checks a call's metadata before its handler runs: an error refuses the call. */
@@ -114,6 +116,7 @@ function open(
 ): OpenCall | undefined {
   if (call.cancelled) return undefined;
   const started = performance.now();
+  env.onCallStart?.(service, method);
   const controller = new AbortController();
   const deadline = epochMs(call.getDeadline());
   let ended = false;

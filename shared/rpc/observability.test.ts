@@ -7,7 +7,7 @@ import { createMetrics } from "../telemetry/metrics.js";
 import { RpcError } from "./error.js";
 import { serve } from "./test-server.js";
 
-test("the server counts, times and logs every call by service, method and error code", async () => {
+test("the server counts, times and logs every call under the stock grpc_server_* names and diffda error codes", async () => {
   const lines: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk, _encoding, done) {
@@ -41,18 +41,16 @@ test("the server counts, times and logs every call by service, method and error 
     await served.close();
   }
   const text = await metrics.registry.metrics();
-  const series = (code: string) =>
-    new RegExp(
-      `^diffda_rpc_server_handled_total\\{service="diffda.testing.v1.EchoService",method="Echo",code="${code}"\\} (\\d+)$`,
-      "m",
-    );
-  assert.equal(text.match(series("ok"))?.[1], "2");
-  assert.equal(text.match(series("invalid_field"))?.[1], "1");
-  assert.equal(text.match(series("internal"))?.[1], "1");
-  assert.match(
-    text,
-    /^diffda_rpc_server_handling_seconds_count\{service="diffda.testing.v1.EchoService",method="Echo"\} 4$/m,
-  );
+  const call = 'grpc_type="unary",grpc_service="diffda.testing.v1.EchoService",grpc_method="Echo"';
+  const value = (pattern: string) => text.match(new RegExp(`^${pattern} (\\d+)$`, "m"))?.[1];
+  assert.equal(value(`grpc_server_started_total\\{${call}\\}`), "4");
+  assert.equal(value(`grpc_server_handled_total\\{${call},grpc_code="OK"\\}`), "2");
+  assert.equal(value(`grpc_server_handled_total\\{${call},grpc_code="InvalidArgument"\\}`), "1");
+  assert.equal(value(`grpc_server_handled_total\\{${call},grpc_code="Internal"\\}`), "1");
+  assert.equal(value(`grpc_server_handling_seconds_count\\{${call}\\}`), "4");
+  const errors = 'grpc_service="diffda.testing.v1.EchoService",grpc_method="Echo"';
+  assert.equal(value(`diffda_rpc_server_errors_total\\{${errors},error_code="invalid_field"\\}`), "1");
+  assert.equal(value(`diffda_rpc_server_errors_total\\{${errors},error_code="internal"\\}`), "1");
   assert.match(text, /^diffda_rpc_server_in_flight 0$/m);
 
   const rpcLines = lines.filter((line) => line.rpc === "diffda.testing.v1.EchoService/Echo");

@@ -1,14 +1,14 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { Server, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import { LATENCY_SECONDS_BUCKETS } from "../telemetry/buckets.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { createCallTracker } from "./calls.js";
 import { RpcError } from "./error.js";
-import { type CallOutcome, grpcHandler, type HandlerEnv } from "./handlers.js";
+import { grpcHandler, type HandlerEnv } from "./handlers.js";
 import { createHealthState, Health, type HealthState, ServingStatus } from "./health.js";
 import { limitOptions, type MessageLimits } from "./limits.js";
 import { serviceDefinition } from "./schema.js";
+import { callObserver } from "./server-metrics.js";
 import { AUTHORIZATION_KEY, tokenCheck } from "./token.js";
 import type { ServiceImpl } from "./types.js";
 
@@ -18,7 +18,7 @@ export interface RpcServerOptions {
   readonly limits: MessageLimits;
   /** Logs one line per failed call (warn; error for "internal") and per call at debug. */
   readonly logger?: Logger;
-  /** Registers `diffda_rpc_server_*` metrics in this registry. */
+  /** Registers the gRPC server metrics (`grpc_server_*`, server-metrics.ts) in this registry. */
   readonly metrics?: Metrics;
   /** Extra grpc-js server options (keepalive, ...); the limits above take precedence. */
   readonly grpcOptions?: Readonly<Record<string, unknown>>;
@@ -60,38 +60,6 @@ export interface RpcServer {
   drain(graceMs: number): Promise<void>;
 }
 
-function code(outcome: CallOutcome): string {
-  return outcome.error?.code ?? "ok";
-}
-
-function observer(options: RpcServerOptions): (outcome: CallOutcome) => void {
-  const { logger, metrics } = options;
-  const handled = metrics?.counter({
-    name: "rpc_server_handled_total",
-    help: "RPCs completed on the server, by service, method and diffda error code (ok on success)",
-    labelNames: ["service", "method", "code"],
-  });
-  const duration = metrics?.histogram({
-    name: "rpc_server_handling_seconds",
-    help: "Time from the handler's start to the end of the RPC",
-    labelNames: ["service", "method"],
-    buckets: LATENCY_SECONDS_BUCKETS,
-  });
-  return (outcome) => {
-    const labels = { service: outcome.service.typeName, method: outcome.method.name };
-    handled?.inc({ ...labels, code: code(outcome) });
-    duration?.observe(labels, outcome.seconds);
-    if (!logger) return;
-    const line = { rpc: `${labels.service}/${labels.method}`, code: code(outcome), seconds: outcome.seconds };
-    const error = outcome.error;
-    if (!error) logger.debug(line, "rpc ok");
-    else if (error.code === "internal" || error.code === "unknown")
-      logger.error({ ...line, err: error }, "rpc failed");
-    else if (error.code === "cancelled") logger.debug({ ...line, msg: error.message }, "rpc cancelled");
-    else logger.warn({ ...line, error: error.message }, "rpc failed");
-  };
-}
-
 function sleep(ms: number): Promise<"timeout"> {
   return new Promise((resolve) => setTimeout(resolve, ms, "timeout").unref());
 }
@@ -110,7 +78,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const health = createHealthState();
   const registered: string[] = [];
   let draining: Promise<void> | undefined;
-  const open = { tracker, isDraining: () => draining !== undefined, onCallEnd: observer(options) };
+  const open = { tracker, isDraining: () => draining !== undefined, ...callObserver(options) };
   const check = options.authToken === undefined ? undefined : tokenCheck(options.authToken);
   const guarded: HandlerEnv = check
     ? { ...open, authorize: (metadata) => check(metadata.get(AUTHORIZATION_KEY)[0]) }

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { LABEL_MEANINGS } from "./labels.js";
 
 /** Prefix of every diffda metric. */
 export const METRIC_PREFIX = "diffda_";
@@ -15,9 +16,28 @@ const NON_BASE_UNITS =
 
 const NAME = /^[a-z][a-z0-9_]*$/;
 
+/**
+ * Prefixes of metrics that follow a standard exporter's names instead of diffda's (the gRPC server
+ * metrics of go-grpc-prometheus and grpc-ecosystem, which stock gRPC dashboards query).
+ */
+export const STOCK_PREFIXES = ["grpc_server_"] as const;
+
+/**
+ * prom-client's default metrics that are gauges ending in `_total` (deprecated aliases of
+ * `nodejs_active_handles` etc.): removed, so that only counters end in `_total`.
+ */
+const DEFAULT_GAUGES_NAMED_TOTAL = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
 /** Common options of the metric helpers. */
 export interface MetricOptions<L extends string> {
-  /** Name without the `diffda_` prefix, snake_case, in base units (`..._seconds`, `..._bytes`). */
+  /**
+   * Name without the `diffda_` prefix, snake_case, in base units (`..._seconds`, `..._bytes`); or, for a
+   * name starting with one of {@link STOCK_PREFIXES}, the standard name as it is.
+   */
   readonly name: string;
   /** One line on what is measured. */
   readonly help: string;
@@ -52,6 +72,7 @@ export interface MetricsConfig {
 }
 
 function check(kind: "counter" | "histogram" | "gauge", name: string, labels: readonly string[]): string {
+  const stock = STOCK_PREFIXES.some((prefix) => name.startsWith(prefix));
   if (!NAME.test(name) || name.startsWith(METRIC_PREFIX)) {
     throw new TypeError(`metric name "${name}" must be snake_case without the "${METRIC_PREFIX}" prefix`);
   }
@@ -68,19 +89,26 @@ function check(kind: "counter" | "histogram" | "gauge", name: string, labels: re
     if (FORBIDDEN_LABELS.has(label)) {
       throw new TypeError(`label "${label}" of "${name}" has unbounded values; keep ids out of labels`);
     }
+    if (!(label in LABEL_MEANINGS)) {
+      throw new TypeError(`label "${label}" of "${name}" has no meaning in labels.ts; one meaning per label`);
+    }
   }
-  return METRIC_PREFIX + name;
+  return stock ? name : METRIC_PREFIX + name;
 }
 
 /**
- * Creates a process's registry (with default metrics prefixed `diffda_` unless disabled) and helpers
- * that enforce the project's metric naming rules (docs/api.md#metrics): `diffda_` prefix, base units, counters ending in `_total`,
- * no per-job labels. Call once per process; tests may create as many as they like.
+ * Creates a process's registry (with prom-client's process and Node.js metrics under their stock names
+ * unless disabled, so stock dashboards work) and helpers that enforce the project's metric naming rules
+ * (docs/api.md#metrics): `diffda_` prefix, base units, only counters ending in `_total`, no per-job
+ * labels. Call once per process; tests may create as many as they like.
  */
 export function createMetrics(config: MetricsConfig = {}): Metrics {
   const registry = new Registry();
   if (config.defaultLabels) registry.setDefaultLabels({ ...config.defaultLabels });
-  if (config.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  if (config.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of DEFAULT_GAUGES_NAMED_TOTAL) registry.removeSingleMetric(name);
+  }
   return {
     registry,
     counter: <L extends string>({ name, help, labelNames = [] }: MetricOptions<L>) =>

@@ -6,6 +6,7 @@ import {
   createLogger,
   createMetrics,
   LATENCY_SECONDS_BUCKETS,
+  lintExposition,
   startMetricsServer,
 } from "./index.js";
 
@@ -48,14 +49,18 @@ describe("logger", () => {
 });
 
 describe("metrics", () => {
-  test("registers prefixed metrics and default process metrics", async () => {
+  test("registers prefixed metrics, stock gRPC names, and the default metrics under their stock names", async () => {
     const metrics = createMetrics();
     const calls = metrics.counter({ name: "rpc_calls_total", help: "calls", labelNames: ["method"] });
     calls.inc({ method: "Echo" });
     const text = await metrics.registry.metrics();
     assert.match(text, /^diffda_rpc_calls_total\{method="Echo"\} 1$/m);
-    assert.match(text, /^diffda_process_cpu_user_seconds_total /m);
-    assert.match(text, /^diffda_nodejs_eventloop_lag_seconds /m);
+    assert.match(text, /^process_cpu_user_seconds_total /m);
+    assert.match(text, /^nodejs_eventloop_lag_seconds /m);
+    assert.match(text, /^# TYPE nodejs_active_handles gauge$/m);
+    assert.doesNotMatch(text, /^# TYPE \S+_total gauge$/m, "no gauge ends in _total");
+    metrics.counter({ name: "grpc_server_started_total", help: "started" }).inc();
+    assert.match(await metrics.registry.metrics(), /^grpc_server_started_total 1$/m);
   });
 
   test("enforces naming rules: _total on counters only, base units, no id labels, no double prefix", () => {
@@ -120,5 +125,47 @@ describe("metrics server", () => {
     } finally {
       await server.close();
     }
+  });
+
+  test("the exposition lint finds what promtool would, and diffda's own rules", () => {
+    const bad = [
+      "# HELP diffda_queue_total depth",
+      "# TYPE diffda_queue_total gauge",
+      "diffda_queue_total 1",
+      "# HELP diffda_calls calls",
+      "# TYPE diffda_calls counter",
+      'diffda_calls{job_key="x"} 1',
+      "# TYPE diffda_latency_ms histogram",
+      'diffda_latency_ms_bucket{le="+Inf"} 1',
+      "# HELP images_total images",
+      "# TYPE images_total counter",
+      "images_total 3",
+      "stray_metric 1",
+    ].join("\n");
+    assert.deepEqual(lintExposition(bad).sort(), [
+      "diffda_calls: a counter must end in _total",
+      'diffda_calls: label "job_key" has no documented meaning',
+      "diffda_latency_ms: no help text",
+      "diffda_latency_ms: not in base units (seconds, bytes, ratio)",
+      "diffda_queue_total: a gauge must not end in _total",
+      "images_total: neither diffda_-prefixed nor a stock name",
+      "stray_metric: a sample without a TYPE line",
+    ]);
+  });
+
+  test("a label without a documented meaning is refused at registration", () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    assert.throws(
+      () => metrics.counter({ name: "x_total", help: "x", labelNames: ["mode"] }),
+      /one meaning per label/,
+    );
+  });
+
+  test("a full registry with the default metrics lints clean", async () => {
+    const metrics = createMetrics();
+    metrics
+      .counter({ name: "rpc_calls_total", help: "calls", labelNames: ["grpc_method"] })
+      .inc({ grpc_method: "A" });
+    assert.deepEqual(lintExposition(await metrics.registry.metrics()), []);
   });
 });

@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type ConfigSchema, loadConfig } from "../../shared/config/index.js";
+import { lintExposition } from "../../shared/telemetry/index.js";
 import {
   gatewayMetrics,
   type HostUnderTest,
@@ -546,14 +547,18 @@ describe("wiring between objects", () => {
 describe("autoscaling and metrics", () => {
   let gateway: Map<string, MetricFamily>;
   let hosts: Map<string, Map<string, MetricFamily>>;
+  /** Every exposition, as each process serves it. */
+  const texts = new Map<string, string>();
   before(async () => {
-    gateway = await gatewayMetrics();
+    gateway = await gatewayMetrics((text) => texts.set("gateway", text));
     hosts = new Map();
     const { parseExposition } = await import("./served.js");
     for (const name of PROCESSES.filter((p) => p !== "gateway" && !missingReason(p))) {
       const host: HostUnderTest = await startHost(name);
       try {
-        hosts.set(name, parseExposition((await host.get("/metrics")).text));
+        const text = (await host.get("/metrics")).text;
+        texts.set(name, text);
+        hosts.set(name, parseExposition(text));
       } finally {
         await host.close();
       }
@@ -607,28 +612,60 @@ describe("autoscaling and metrics", () => {
     assert.ok(gateway.has("diffda_jobs_submitted_total"));
     for (const [name, families] of hosts) {
       assert.ok(families.has("diffda_service_ready"), name);
-      assert.ok(families.has("diffda_rpc_server_handled_total"), name);
+      assert.ok(families.has("grpc_server_handled_total"), name);
     }
     for (const p of PROCESSES) if (missingReason(p)) t.diagnostic(`${p}: ${missingReason(p)}`);
   });
 
-  test("every diffda_ metric the Grafana dashboard queries is one a process exports", () => {
+  test("every exposition passes the promtool-style naming lint", () => {
+    assert.ok(texts.size >= 2, "the gateway and at least one service");
+    for (const [name, text] of texts) assert.deepEqual(lintExposition(text), [], name);
+  });
+
+  /** Metric names in PromQL expressions that no process exports (processes that cannot start here aside). */
+  function unknownMetrics(exprs: readonly string[]): string[] {
     const known = new Set([
       ...seriesNames(gateway),
       ...[...hosts.values()].flatMap((h) => [...seriesNames(h)]),
     ]);
+    const unknown = new Set<string>();
+    for (const expr of exprs) {
+      for (const [name] of expr.matchAll(/\b(?:diffda|grpc_server|process|nodejs)_[a-z0-9_]+/g)) {
+        if (!known.has(name)) unknown.add(name);
+      }
+    }
+    return [...unknown].filter(
+      (n) => !PROCESSES.some((p) => missingReason(p) && n.startsWith(`diffda_${p}_`)),
+    );
+  }
+
+  test("every metric the Grafana dashboard queries is one a process exports", () => {
     const dashboard = readFileSync(join(REPO_ROOT, "deploy", "grafana", "diffda.json"), "utf8");
     const exprs = [...dashboard.matchAll(/"expr":\s*"((?:[^"\\]|\\.)*)"/g)].map(
       (m) => JSON.parse(`"${m[1]}"`) as string,
     );
     assert.ok(exprs.length >= 8, "the dashboard has its panels");
-    const unknown = new Set<string>();
-    for (const expr of exprs) {
-      for (const [name] of expr.matchAll(/\bdiffda_[a-z0-9_]+/g)) if (!known.has(name)) unknown.add(name);
+    assert.deepEqual(unknownMetrics(exprs), [], "metrics the dashboard queries but no process exports");
+  });
+
+  test("the alerts query metrics that exist: failing jobs, a growing queue, services not ready", () => {
+    for (const [overlay, objects] of OVERLAYS) {
+      const [rule] = find(objects, "PrometheusRule");
+      assert.ok(rule, `${overlay}: a PrometheusRule`);
+      const rules = (rule.spec as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap(
+        (g) => g.rules,
+      );
+      for (const alert of ["DiffdaJobsFailing", "DiffdaQueueGrowing", "DiffdaServiceNotReady"]) {
+        assert.ok(
+          rules.some((r) => r.alert === alert),
+          `${overlay}: ${alert}`,
+        );
+      }
+      assert.deepEqual(
+        unknownMetrics(rules.map((r) => r.expr)),
+        [],
+        `${overlay}: metrics the alerts query but no process exports`,
+      );
     }
-    const pending = [...unknown].filter(
-      (n) => !PROCESSES.some((p) => missingReason(p) && n.startsWith(`diffda_${p}_`)),
-    );
-    assert.deepEqual(pending, [], "metrics the dashboard queries but no process exports");
   });
 });

@@ -53,7 +53,9 @@ export function seriesNames(families: ReadonlyMap<string, MetricFamily>): Set<st
 }
 
 /** The gateway's metrics, with a queue depth for every task kind so that its label values show. */
-export async function gatewayMetrics(): Promise<Map<string, MetricFamily>> {
+export async function gatewayMetrics(
+  onText: (exposition: string) => void = () => {},
+): Promise<Map<string, MetricFamily>> {
   const { createGatewayMetrics } = await import("../../services/gateway/src/plugins/metrics.js");
   const { MAX_ATTEMPTS } = await import("../../services/gateway/src/orchestrator/planner.js");
   const depth = Object.fromEntries(
@@ -63,7 +65,9 @@ export async function gatewayMetrics(): Promise<Map<string, MetricFamily>> {
     createMetrics({ defaultLabels: { service: "gateway" } }),
     async () => depth,
   );
-  return parseExposition(await gateway.metrics.registry.metrics());
+  const text = await gateway.metrics.registry.metrics();
+  onText(text);
+  return parseExposition(text);
 }
 
 /** A service host started in-process on free loopback ports, with the service's own metrics registered. */

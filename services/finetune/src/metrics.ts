@@ -4,10 +4,10 @@ import type { Metrics } from "../../../shared/telemetry/index.js";
 
 /** The finetune service's metrics. */
 export interface FinetuneMetrics {
-  /** `diffda_finetune_runs_in_flight{method}`, `diffda_finetune_run_duration_seconds{method,outcome}`. */
-  readonly runs: WorkMetrics<"method">;
-  /** `diffda_finetune_steps_total{method}`: optimizer steps taken. */
-  readonly steps: Counter<"method">;
+  /** `diffda_finetune_runs_in_flight{finetuning}`, `diffda_finetune_run_duration_seconds{finetuning,outcome}`. */
+  readonly runs: WorkMetrics<"finetuning">;
+  /** `diffda_finetune_steps_total{finetuning}`: optimizer steps taken. */
+  readonly steps: Counter<"finetuning">;
 }
 
 /** Registers the finetune metrics. */
@@ -17,12 +17,12 @@ export function createFinetuneMetrics(metrics: Metrics): FinetuneMetrics {
       inFlight: "finetune_runs_in_flight",
       duration: "finetune_run_duration_seconds",
       what: "fine-tuning run",
-      labelNames: ["method"],
+      labelNames: ["finetuning"],
     }),
     steps: metrics.counter({
       name: "finetune_steps_total",
-      help: "Optimizer steps of fine-tuning, by method",
-      labelNames: ["method"],
+      help: "Optimizer steps of fine-tuning, by fine-tuning method",
+      labelNames: ["finetuning"],
     }),
   };
 }

@@ -154,7 +154,7 @@ export async function* runFinetune(
   const free = await deps.limiter.acquire(signal);
   const cpu = processCpu.start();
   const method = plan.engineMethod ?? "none";
-  const end = deps.metrics.runs.start({ method });
+  const end = deps.metrics.runs.start({ finetuning: method });
   const log = deps.logger.child({ job_id: plan.jobId, method });
   let failed: unknown;
   try {
@@ -206,7 +206,7 @@ export async function* runFinetune(
       signal,
       ...runtimeSettings(deps),
       onProgress: (p) => {
-        deps.metrics.steps.inc({ method });
+        deps.metrics.steps.inc({ finetuning: method });
         events.push({
           progress: {
             stage: p.stage.replaceAll("-", "_"),

@@ -10,16 +10,16 @@ import type { MethodKind } from "./request.js";
 
 /** The generation service's metrics. */
 export interface GenerationMetrics {
-  /** `diffda_generation_images_total{method}`: images streamed back. */
-  readonly images: Counter<"method">;
-  /** `diffda_generation_samples_skipped_total{method}`: samples skipped on the caller's request. */
-  readonly skipped: Counter<"method">;
+  /** `diffda_generation_images_total{generation}`: images streamed back. */
+  readonly images: Counter<"generation">;
+  /** `diffda_generation_samples_skipped_total{generation}`: samples skipped on the caller's request. */
+  readonly skipped: Counter<"generation">;
   /** `diffda_generation_adapter_cache_lookups_total{result}`: shards with adapters, by cache hit or miss. */
   readonly adapterCache: Counter<"result">;
   /**
-   * `diffda_generation_shards_in_flight{method}` and `diffda_generation_shard_duration_seconds{method,outcome}`.
+   * `diffda_generation_shards_in_flight{generation}` and `diffda_generation_shard_duration_seconds{generation,outcome}`.
    */
-  readonly shards: WorkMetrics<"method">;
+  readonly shards: WorkMetrics<"generation">;
   /**
    * `diffda_generation_phase_seconds_total{phase}`: model (a shard's model lease: adapters merged or found),
    * engine (batches on the engine: denoising and PNG encoding; overlaps the sending of the last batch).
@@ -27,18 +27,18 @@ export interface GenerationMetrics {
   readonly phases: PhaseTimer;
 }
 
-/** Registers the generation metrics (method labels are the six method kinds: bounded). */
+/** Registers the generation metrics (`generation` labels are the generation modes: bounded). */
 export function createGenerationMetrics(metrics: Metrics): GenerationMetrics {
   return {
     images: metrics.counter({
       name: "generation_images_total",
-      help: "Generated images streamed back, by method",
-      labelNames: ["method"],
+      help: "Generated images streamed back, by generation mode",
+      labelNames: ["generation"],
     }),
     skipped: metrics.counter({
       name: "generation_samples_skipped_total",
       help: "Samples of a shard skipped because the caller already held them (skip_sample_indices)",
-      labelNames: ["method"],
+      labelNames: ["generation"],
     }),
     adapterCache: metrics.counter({
       name: "generation_adapter_cache_lookups_total",
@@ -49,7 +49,7 @@ export function createGenerationMetrics(metrics: Metrics): GenerationMetrics {
       inFlight: "generation_shards_in_flight",
       duration: "generation_shard_duration_seconds",
       what: "generation shard",
-      labelNames: ["method"],
+      labelNames: ["generation"],
     }),
     phases: createPhaseTimer(metrics, "generation"),
   };

@@ -82,7 +82,7 @@ export async function* generateShard(
   const log = deps.logger.child({ job_id: request.jobId, shard_index: request.shardIndex, method });
   const free = await deps.limiter.acquire(signal);
   const cpu = processCpu.start();
-  const end = deps.metrics.shards.start({ method });
+  const end = deps.metrics.shards.start({ generation: method });
   let failure: unknown;
   let stepsAfterCancel = 0;
   let lastStep: { stage: string; step: number; totalSteps: number } | undefined;
@@ -101,7 +101,7 @@ export async function* generateShard(
   try {
     const planner = new SamplePlanner(request, lease.info);
     const pending = planner.pending();
-    deps.metrics.skipped.inc({ method }, request.count - pending.length);
+    deps.metrics.skipped.inc({ generation: method }, request.count - pending.length);
     let clipDir: string | undefined;
     if (request.method.kind === "gif") {
       clipDir = await deps.clipFolder(request.method.clipModel?.dir ?? request.model.dir);
@@ -169,7 +169,7 @@ export async function* generateShard(
       const following = next.done ? undefined : await launch(next.value);
       for (const [i, image] of images.entries()) {
         produced++;
-        deps.metrics.images.inc({ method });
+        deps.metrics.images.inc({ generation: method });
         yield { kind: "image", sample: current.batch[i], image };
       }
       yield {

@@ -39,19 +39,19 @@ export function instrumentTaskStore(tasks: TaskStore, metrics: GatewayMetrics | 
     async complete(...args) {
       const outcome = await tasks.complete(...args);
       if (outcome.outcome === "succeeded" && outcome.jobState === "succeeded") {
-        metrics.jobsFinished.inc({ state: "succeeded" });
+        metrics.jobsFinished.inc({ outcome: "succeeded" });
       }
       return outcome;
     },
     async fail(...args) {
       const outcome = await tasks.fail(...args);
       if (outcome.outcome === "failed" && outcome.jobState === "failed")
-        metrics.jobsFinished.inc({ state: "failed" });
+        metrics.jobsFinished.inc({ outcome: "failed" });
       return outcome;
     },
     async reclaimExpired(...args) {
       const result = await tasks.reclaimExpired(...args);
-      if (result.failed.length > 0) metrics.jobsFinished.inc({ state: "failed" }, result.failed.length);
+      if (result.failed.length > 0) metrics.jobsFinished.inc({ outcome: "failed" }, result.failed.length);
       return result;
     },
   };

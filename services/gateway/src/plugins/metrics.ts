@@ -20,7 +20,7 @@ export interface GatewayMetrics {
   readonly metrics: Metrics;
   readonly httpDuration: Histogram<"method" | "route" | "status_code">;
   readonly jobsSubmitted: Counter<never>;
-  readonly jobsFinished: Counter<"state">;
+  readonly jobsFinished: Counter<"outcome">;
   readonly queueDepth: Gauge<"kind" | "state">;
   readonly stageDuration: Histogram<"kind" | "outcome">;
   readonly generatedImages: Counter<never>;
@@ -42,8 +42,8 @@ export function createGatewayMetrics(
     jobsSubmitted: metrics.counter({ name: "jobs_submitted_total", help: "Jobs accepted by POST /v1/jobs" }),
     jobsFinished: metrics.counter({
       name: "jobs_finished_total",
-      help: "Jobs this gateway saw reach a final state (succeeded, failed, cancelled)",
-      labelNames: ["state"],
+      help: "Jobs this gateway saw reach a final state, by outcome (succeeded, failed, cancelled)",
+      labelNames: ["outcome"],
     }),
     // Built directly (the shared helper takes no collect callback), under the same naming rules.
     queueDepth: new Gauge<"kind" | "state">({

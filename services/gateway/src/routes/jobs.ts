@@ -176,7 +176,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
         throw new ApiError("job_not_cancellable", `the job already ${outcome.job.state}`);
       }
       context.orchestrator.abort(outcome.abort);
-      context.metrics.jobsFinished.inc({ state: "cancelled" });
+      context.metrics.jobsFinished.inc({ outcome: "cancelled" });
       return toJobResource(outcome.job, await store.jobs.taskCounts(outcome.job.id));
     },
   );
