@@ -40,8 +40,10 @@ const invalid = (detail: string) => new ApiError("archive_invalid", `not valid g
 
 /** Where the deflate data of the member whose header starts at `at` begins. */
 function memberDataStart(buf: Buffer, at: number): number {
+  if (buf[at] !== 0x1f || buf[at + 1] !== 0x8b) {
+    throw invalid(at === 0 ? "no gzip magic" : "bytes after the end of the gzip stream");
+  }
   if (at + 10 > buf.length) throw invalid("a member header is truncated");
-  if (buf[at] !== 0x1f || buf[at + 1] !== 0x8b) throw invalid("bytes after the end of the gzip stream");
   if (buf[at + 2] !== 8) throw invalid(`compression method ${buf[at + 2]}; only deflate (8)`);
   const flags = buf[at + 3];
   if (flags & RESERVED_FLAGS) throw invalid("reserved header flags are set");
