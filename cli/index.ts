@@ -16,6 +16,7 @@ export {
   listMethods,
   submitJob,
   syntheticZip,
+  uploadDatasetArchive,
   uploadDatasetZip,
 } from "./client/api.js";
 export {
