@@ -33,6 +33,11 @@ export const TAR_TYPES = [
 /** Every media type an archive upload may have. */
 export const ARCHIVE_TYPES: readonly string[] = [...ZIP_TYPES, ...TAR_TYPES];
 
+/** True for the zip media types (the others of ARCHIVE_TYPES are tar types). */
+export function isZipType(mediaType: string): boolean {
+  return (ZIP_TYPES as readonly string[]).includes(mediaType);
+}
+
 /** An archive format as the bytes show it. */
 export type ArchiveFormat = "zip" | "tar" | "tar.gz";
 
@@ -68,7 +73,7 @@ export async function readArchive(
   limits: ArchiveLimits,
 ): Promise<ArchiveEntry[]> {
   const sniffed = sniffArchive(bytes);
-  if ((ZIP_TYPES as readonly string[]).includes(mediaType)) {
+  if (isZipType(mediaType)) {
     if (sniffed === "tar" || sniffed === "tar.gz") {
       throw new ApiError(
         "archive_invalid",

@@ -441,3 +441,44 @@ describe("tar.gz: the gzip layer", () => {
     assert.equal(generous.message, `the gzip stream inflates past ${sizeCap} bytes`);
   });
 });
+
+describe("tar reader: damaged input never escapes as anything but an ApiError", () => {
+  test("3000 seeded flips, byte rewrites and truncations of a pax tar.gz and its tar", async () => {
+    const tar = craftTar([
+      { name: "P/x", type: "x", data: paxData({ path: `cat/${LONG_FILE}`, mtime: "1.5" }) },
+      { name: "ignored", data: Buffer.from("long name") },
+      { name: "././@LongLink", type: "L", magic: "gnu", data: Buffer.from(`dog/${LONG_FILE}\0`) },
+      { name: "x", magic: "gnu", data: Buffer.alloc(700, 3), base256: true },
+      { name: "dog", type: "5" },
+    ]);
+    assert.deepEqual(
+      readTar(tar, LIMITS).map((e) => [e.name, e.bytes.length]),
+      [
+        [`cat/${LONG_FILE}`, 9],
+        [`dog/${LONG_FILE}`, 700],
+        ["dog/", 0],
+      ],
+    );
+    const gz = gzipSync(tar);
+    let seed = 12345;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
+    const unexpected: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const source = i % 2 === 0 ? tar : gz;
+      let damaged = Buffer.from(source);
+      const how = next(3);
+      if (how === 0) damaged[next(damaged.length)] ^= 1 << next(8);
+      else if (how === 1) damaged[next(damaged.length)] = next(256);
+      else damaged = damaged.subarray(0, next(damaged.length));
+      try {
+        await readArchive(damaged, "application/x-tar", LIMITS);
+      } catch (error) {
+        if (!(error instanceof ApiError)) unexpected.push(`${i}: ${error}`);
+      }
+    }
+    assert.deepEqual(unexpected, []);
+  });
+});

@@ -8,7 +8,7 @@
  * `GET /v1/datasets/:id/files` lists every image with its class and split.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { ARCHIVE_TYPES, mediaTypeOf, ZIP_TYPES } from "../archive/read-archive.js";
+import { ARCHIVE_TYPES, isZipType, mediaTypeOf } from "../archive/read-archive.js";
 import type { BuiltinRequest, DatasetSpec, JsonImage, UploadOptions } from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
 import { freeQuietly } from "../lifecycle/free-quietly.js";
@@ -33,7 +33,7 @@ function archiveBody(mediaType: string) {
   return {
     schema: {
       contentMediaType: mediaType,
-      description: `${ZIP_TYPES.includes(mediaType as (typeof ZIP_TYPES)[number]) ? "a zip" : "a tar or gzip-compressed tar"}: an ImageFolder archive, class/file.png, or train/class/file.png and test/class/file.png to bring the test split`,
+      description: `${isZipType(mediaType) ? "a zip" : "a tar, or a tar compressed with gzip (told apart by the bytes)"}: an ImageFolder archive, class/file.png, or train/class/file.png and test/class/file.png to bring the test split`,
     },
   };
 }
