@@ -39,7 +39,7 @@ global:   --url URL (default $DIFFDA_URL or ${DEFAULT_URL}); API key from $DIFFD
 
 submit:   --spec FILE            a job file (a POST /v1/jobs body; "dataset" may hold a built-in task)
           --preset a,b           presets to run (replace the file's methods)
-          --dataset X            fashion-mnist | mnist | textures | dir/ (ImageFolder; train/ + test/ keeps your split) | file.zip | a dataset id
+          --dataset X            fashion-mnist | mnist | textures | dir/ (ImageFolder; train/ + test/ keeps your split) | file.zip | file.tar | file.tar.gz | a dataset id
           --shots N --split-seed N --classes a,b --test-per-class N   (built-in tasks)
           --size N --channels 1|3 --test-fraction F                    (uploads)
           --seeds 0,1,2 --baselines a,b --name S --shard-size N

@@ -19,6 +19,7 @@ export {
   submitJob,
   syntheticSet,
   syntheticZip,
+  uploadDatasetArchive,
   uploadDatasetZip,
 } from "./client/api.js";
 export {

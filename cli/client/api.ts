@@ -48,10 +48,32 @@ export function uploadDatasetZip(
   zip: Uint8Array,
   options: UploadOptions = {},
 ): Promise<Dataset> {
+  return uploadDatasetArchive(client, zip, options, "application/zip");
+}
+
+/**
+ * The media type of an archive by its magic bytes, as the gateway checks them: gzip (`1f 8b`, a .tar.gz),
+ * tar (`ustar` at byte 257), else zip (the gateway names the problem if it is none of them).
+ */
+export function archiveMediaType(bytes: Uint8Array): string {
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return "application/gzip";
+  if (bytes.length >= 262 && Buffer.from(bytes.subarray(257, 262)).toString("latin1") === "ustar") {
+    return "application/x-tar";
+  }
+  return "application/zip";
+}
+
+/** `POST /v1/datasets` with an ImageFolder archive: a zip, a tar or a tar.gz (told apart by its bytes). */
+export function uploadDatasetArchive(
+  client: RestClient,
+  archive: Uint8Array,
+  options: UploadOptions = {},
+  mediaType = archiveMediaType(archive),
+): Promise<Dataset> {
   return client.json<Dataset>({
     method: "POST",
     path: `/v1/datasets${query({ ...options })}`,
-    body: { bytes: zip, contentType: "application/zip" },
+    body: { bytes: archive, contentType: mediaType },
     idempotencyKey: randomUUID(),
   });
 }

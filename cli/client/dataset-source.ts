@@ -1,13 +1,14 @@
 /**
  * What `--dataset` names, turned into a registered dataset: a built-in few-shot task (`fashion-mnist`,
- * `mnist` with shots and a split seed), an ImageFolder zip archive, or a local ImageFolder directory
+ * `mnist` with shots and a split seed), an ImageFolder archive (zip, tar or tar.gz, sent as is with the
+ * media type its magic bytes give), or a local ImageFolder directory
  * (`class/file.png`, or `train/class/file.png` + `test/class/file.png` for a test split of one's own, zipped
  * here with stored entries). An existing dataset id is used as is.
  */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { BUILTIN_DATASETS, listImageFolder } from "../../shared/data/index.js";
-import { createBuiltinDataset, getDataset, uploadDatasetZip } from "./api.js";
+import { createBuiltinDataset, getDataset, uploadDatasetArchive, uploadDatasetZip } from "./api.js";
 import type { RestClient } from "./rest-client.js";
 import type { BuiltinDatasetRequest, Dataset, UploadOptions } from "./types.js";
 import { writeStoredZip } from "./zip.js";
@@ -15,13 +16,13 @@ import { writeStoredZip } from "./zip.js";
 /** A dataset to register or reuse. */
 export type DatasetSource =
   | { readonly kind: "builtin"; readonly request: BuiltinDatasetRequest }
-  | { readonly kind: "zip"; readonly path: string; readonly options: UploadOptions }
+  | { readonly kind: "archive"; readonly path: string; readonly options: UploadOptions }
   | { readonly kind: "directory"; readonly path: string; readonly options: UploadOptions }
   | { readonly kind: "id"; readonly id: string };
 
 /** Options from the command line that shape a dataset. */
 export interface DatasetArgs {
-  /** A built-in name, a .zip path, or a directory. */
+  /** A built-in name, a .zip, .tar or .tar.gz path, or a directory. */
   readonly dataset: string;
   readonly shots?: number;
   readonly splitSeed?: number;
@@ -56,7 +57,7 @@ export async function resolveDatasetSource(args: DatasetArgs): Promise<DatasetSo
   const info = await stat(dataset).catch(() => undefined);
   if (info === undefined) {
     throw new Error(
-      `--dataset ${dataset}: not a built-in dataset (${BUILTIN_DATASETS.join(", ")}), a dataset id, a .zip or a directory`,
+      `--dataset ${dataset}: not a built-in dataset (${BUILTIN_DATASETS.join(", ")}), a dataset id, a .zip, .tar or .tar.gz, or a directory`,
     );
   }
   const options: UploadOptions = {
@@ -68,7 +69,7 @@ export async function resolveDatasetSource(args: DatasetArgs): Promise<DatasetSo
   };
   return info.isDirectory()
     ? { kind: "directory", path: dataset, options }
-    : { kind: "zip", path: dataset, options };
+    : { kind: "archive", path: dataset, options };
 }
 
 /** The user's own split: the top level is exactly `train/` and `test/`, each holding class folders. */
@@ -103,8 +104,8 @@ export async function registerDataset(client: RestClient, source: DatasetSource)
       return createBuiltinDataset(client, source.request);
     case "id":
       return getDataset(client, source.id);
-    case "zip":
-      return uploadDatasetZip(client, await readFile(source.path), source.options);
+    case "archive":
+      return uploadDatasetArchive(client, await readFile(source.path), source.options);
     case "directory":
       return uploadDatasetZip(client, await zipImageFolder(source.path), source.options);
   }

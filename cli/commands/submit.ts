@@ -1,6 +1,6 @@
 /**
  * `diffda submit`: a job from a job file and/or presets, on a dataset (a built-in few-shot task, an
- * ImageFolder zip or directory, or an existing dataset id), with the command line's overrides.
+ * ImageFolder zip, tar, tar.gz or directory, or an existing dataset id), with the command line's overrides.
  */
 
 import { UsageError } from "../args.js";
@@ -78,7 +78,7 @@ export async function buildSubmission(
   if (file?.dataset !== undefined) return { request, dataset: { kind: "builtin", request: file.dataset } };
   if (datasetId !== undefined) return { request, dataset: { kind: "id", id: datasetId } };
   throw new UsageError(
-    "name a dataset: --dataset fashion-mnist --shots 5, a .zip, a directory, or a dataset id",
+    "name a dataset: --dataset fashion-mnist --shots 5, a .zip, .tar or .tar.gz, a directory, or a dataset id",
   );
 }
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -298,6 +299,34 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     assert.deepEqual(dataset.classes, ["cat", "dog"]);
     assert.equal(dataset.imageCount, 6);
     assert.deepEqual(dataset.image, { channels: 3, height: 16, width: 16 });
+  });
+
+  test("--dataset x.tar.gz and x.tar are uploaded as they are, typed by their bytes", async (t) => {
+    const folder = await imageFolder(join(dir, "tarred"));
+    const client = createRestClient({ baseUrl: gw.url });
+    const fromDir = await registerDataset(client, await resolveDatasetSource({ dataset: folder, size: 16 }));
+    for (const [file, flags] of [
+      ["d.tar.gz", "-czf"],
+      ["d.tar", "-cf"],
+      // A misleading extension changes nothing: the bytes say what it is.
+      ["d-gz.zip", "-czf"],
+    ]) {
+      const path = join(dir, file);
+      try {
+        execFileSync("tar", [flags, path, "-C", folder, "."]);
+      } catch (error) {
+        if ((error as { code?: string }).code === "ENOENT") return t.skip("no tar on this machine");
+        throw error;
+      }
+      const source = await resolveDatasetSource({ dataset: path, size: 16 });
+      assert.equal(source.kind, "archive");
+      const dataset = await registerDataset(client, source);
+      assert.deepEqual(
+        [dataset.classes, dataset.imageCount, dataset.trainCount],
+        [fromDir.classes, fromDir.imageCount, fromDir.trainCount],
+        file,
+      );
+    }
   });
 
   test("a directory of train/ and test/ class folders keeps the user's test split", async () => {

@@ -54,7 +54,7 @@ export const GATEWAY_ENV = {
   UPLOAD_BODY_LIMIT_BYTES: int({
     min: 1024,
     default: 64 * MiB,
-    description: "largest dataset upload body (zip archive or JSON with base64 images)",
+    description: "largest dataset upload body (zip, tar or tar.gz archive, or JSON with base64 images)",
   }),
   UPLOAD_MAX_FILES: int({ min: 1, default: 10_000, description: "most files in one dataset upload" }),
   UPLOAD_MAX_FILE_BYTES: int({ min: 1024, default: 16 * MiB, description: "largest single image file" }),
@@ -71,7 +71,7 @@ export const GATEWAY_ENV = {
   UPLOAD_MAX_COMPRESSION_RATIO: number({
     min: 1,
     default: 100,
-    description: "largest uncompressed/compressed ratio of one archive entry",
+    description: "largest uncompressed/compressed ratio of one zip entry, or of a tar.gz's whole gzip stream",
   }),
   HTTP_HEADERS_TIMEOUT_MS: int({
     min: 100,

@@ -1,16 +1,20 @@
 /**
  * Corrupted uploads: every single-bit flip of a small valid zip — at 200 seeded random positions and at
- * every bit of the central directory's entry names — is either refused as a 4xx archive problem that
- * writes nothing, or registers exactly the dataset the intact archive does (same classes, same manifest
- * digest: same images, labels, names and split). Never a 5xx, never silently different data.
+ * every bit of the central directory's entry names — and of a small tar.gz — at 300 seeded positions,
+ * and 100 in the header blocks of the same tar uncompressed — is either refused as a 4xx archive problem
+ * that writes nothing, or registers exactly the dataset the intact archive does (same classes, same
+ * manifest digest: same images, labels, names and split). Never a 5xx, never silently different data.
+ * (A flip in a plain tar's file data is not caught by tar, which has no data checksum: hence tar.gz.)
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { gzipSync } from "node:zlib";
 import { Rng } from "../../../shared/random/index.js";
 import { API_ERRORS, type ApiErrorCode } from "./errors.js";
 import type { JobStore } from "./store/index.js";
 import {
   bearer,
+  craftTar,
   craftZip,
   idemKey,
   openTestStore,
@@ -48,11 +52,11 @@ describe("corrupted archives: a flipped bit is refused as a 4xx or changes nothi
   let archive: Buffer;
   let original: { classes: string[]; manifest: string };
 
-  const postZip = (body: Buffer) =>
+  const postArchive = (body: Buffer, contentType = "application/zip") =>
     gw.app.inject({
       method: "POST",
       url: "/v1/datasets?size=8",
-      headers: { ...headers, "content-type": "application/zip", "idempotency-key": idemKey() },
+      headers: { ...headers, "content-type": contentType, "idempotency-key": idemKey() },
       payload: body,
     });
 
@@ -74,7 +78,7 @@ describe("corrupted archives: a flipped bit is refused as a 4xx or changes nothi
       { name: "dog/0.png", data: await png(4, 4, 110), method: "store" },
       { name: "dog/1.png", data: await png(4, 4, 160) },
     ]);
-    const res = await postZip(archive);
+    const res = await postArchive(archive);
     assert.equal(res.statusCode, 201, res.body);
     original = await registered(res.json().id);
   });
@@ -83,23 +87,23 @@ describe("corrupted archives: a flipped bit is refused as a 4xx or changes nothi
     await store?.close();
   });
 
-  test("every flip is a 4xx archive problem that writes nothing, or the very same dataset", async () => {
-    // Seeded, so that a failure names a flip that reproduces.
-    const rng = new Rng(20240531);
-    const flips: { byte: number; bit: number }[] = [];
-    for (let i = 0; i < 200; i++) {
-      flips.push({ byte: rng.nextInt(archive.length), bit: rng.nextInt(8) });
-    }
-    for (const byte of centralNameBytes(archive)) {
-      for (let bit = 0; bit < 8; bit++) flips.push({ byte, bit });
-    }
+  /**
+   * Posts `archive` with each flip applied and returns what misbehaved (a 5xx, a non-archive code, a row
+   * written by a refusal, a different dataset accepted) and how many flips were refused.
+   */
+  async function flipEach(
+    archive: Buffer,
+    flips: { byte: number; bit: number }[],
+    contentType: string,
+    original: { classes: string[]; manifest: string },
+  ): Promise<{ wrong: string[]; refused: number }> {
     const wrong: string[] = [];
     let refused = 0;
     for (const { byte, bit } of flips) {
       const damaged = Buffer.from(archive);
       damaged[byte] ^= 1 << bit;
       const rowsBefore = (await store.datasets.list({ limit: 100 })).items.length;
-      const res = await postZip(damaged);
+      const res = await postArchive(damaged, contentType);
       const where = `byte ${byte} bit ${bit}`;
       if (res.statusCode === 201) {
         const got = await registered(res.json().id);
@@ -121,7 +125,54 @@ describe("corrupted archives: a flipped bit is refused as a 4xx or changes nothi
       const rowsAfter = (await store.datasets.list({ limit: 100 })).items.length;
       if (rowsAfter !== rowsBefore) wrong.push(`${where}: refused but a row was written`);
     }
+    return { wrong, refused };
+  }
+
+  test("every flip is a 4xx archive problem that writes nothing, or the very same dataset", async () => {
+    // Seeded, so that a failure names a flip that reproduces.
+    const rng = new Rng(20240531);
+    const flips: { byte: number; bit: number }[] = [];
+    for (let i = 0; i < 200; i++) {
+      flips.push({ byte: rng.nextInt(archive.length), bit: rng.nextInt(8) });
+    }
+    for (const byte of centralNameBytes(archive)) {
+      for (let bit = 0; bit < 8; bit++) flips.push({ byte, bit });
+    }
+    const { wrong, refused } = await flipEach(archive, flips, "application/zip", original);
     assert.deepEqual(wrong, [], `${wrong.length} of ${flips.length} flips misbehaved`);
     assert.ok(refused > flips.length / 2, `only ${refused} of ${flips.length} flips were refused`);
+  });
+
+  test("a tar.gz, and a tar's headers, likewise: every flip refused or the very same dataset", async () => {
+    const tar = craftTar([
+      { name: "cat", type: "5" },
+      { name: "cat/0.png", data: await png(4, 4, 10) },
+      { name: "cat/1.png", data: await png(4, 4, 60) },
+      { name: "dog/0.png", data: await png(4, 4, 110) },
+      { name: "dog/1.png", data: await png(4, 4, 160) },
+    ]);
+    const tgz = gzipSync(tar);
+    const intact = await postArchive(tgz, "application/gzip");
+    assert.equal(intact.statusCode, 201, intact.body);
+    const tarOriginal = await registered(intact.json().id);
+    // The same images as the zip above, so the very same dataset.
+    assert.deepEqual(tarOriginal, original);
+    const rng = new Rng(20261207);
+    const flips = Array.from({ length: 300 }, () => ({ byte: rng.nextInt(tgz.length), bit: rng.nextInt(8) }));
+    const gz = await flipEach(tgz, flips, "application/gzip", original);
+    assert.deepEqual(gz.wrong, [], `${gz.wrong.length} of ${flips.length} tar.gz flips misbehaved`);
+    assert.ok(
+      gz.refused > flips.length / 2,
+      `only ${gz.refused} of ${flips.length} tar.gz flips were refused`,
+    );
+    // Header blocks: at 0, then after each entry's data (each PNG here fits in one block).
+    const headers = [0, 512, 1536, 2560, 3584];
+    const headerFlips = Array.from({ length: 100 }, () => ({
+      byte: headers[rng.nextInt(headers.length)] + rng.nextInt(512),
+      bit: rng.nextInt(8),
+    }));
+    const plain = await flipEach(tar, headerFlips, "application/x-tar", original);
+    assert.deepEqual(plain.wrong, [], `${plain.wrong.length} tar header flips misbehaved`);
+    assert.ok(plain.refused > 90, `only ${plain.refused} of 100 tar header flips were refused`);
   });
 });

@@ -46,13 +46,13 @@ export const API_ERRORS = {
     status: 400,
     title: "Unsafe archive entry",
     description:
-      "an archive entry is absolute, has `..`, `.` or empty parts, a backslash, a drive letter, control characters, or is a symlink or device",
+      "an archive entry is absolute, has `..`, `.` or empty parts, a backslash, a drive letter, control characters, or is a symlink, hard link, device or FIFO",
   },
   archive_invalid: {
     status: 400,
     title: "Invalid archive",
     description:
-      "the body is not a readable zip (truncated, encrypted, ZIP64, unknown compression, bad checksum, a local header that disagrees with the central directory, overlapping entries, names repeated or differing only by case) or not one folder per class",
+      "the body is not a readable zip, tar or tar.gz (truncated, encrypted, ZIP64, unknown compression or tar entry type, bad checksum, a local header that disagrees with the central directory, overlapping entries, names repeated or differing only by case, bytes of another archive type than the Content-Type names) or not one folder per class",
   },
   unauthorized: {
     status: 401,

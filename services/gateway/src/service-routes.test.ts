@@ -131,16 +131,18 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
     assert.equal(res.statusCode, 415);
     assert.equal(res.json().code, "unsupported_media_type");
     assert.match(res.json().detail, /this route accepts application\/json$/);
-    // A dataset upload names both of its types, in the detail and in Accept-Post.
-    const tar = await gw.app.inject({
+    // A dataset upload names all of its types, in the detail and in Accept-Post.
+    const upload = await gw.app.inject({
       method: "POST",
       url: "/v1/datasets",
-      headers: { ...key.headers, "content-type": "application/x-tar", "idempotency-key": "k-tar" },
-      payload: Buffer.from("not a zip"),
+      headers: { ...key.headers, "content-type": "application/x-7z-compressed", "idempotency-key": "k-7z" },
+      payload: Buffer.from("not an archive we read"),
     });
-    assert.equal(tar.statusCode, 415);
-    assert.match(tar.json().detail, /accepts application\/json, application\/zip/);
-    assert.equal(tar.headers["accept-post"], "application/json, application/zip");
+    assert.equal(upload.statusCode, 415);
+    const accepted =
+      "application/json, application/zip, application/x-zip-compressed, application/x-tar, application/tar, application/gzip, application/x-gzip, application/x-compressed-tar";
+    assert.match(upload.json().detail, new RegExp(`accepts ${accepted}$`));
+    assert.equal(upload.headers["accept-post"], accepted);
   });
 
   test("malformed JSON is malformed_body", async () => {
@@ -235,7 +237,16 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
       }
     }
     const upload = doc.paths["/v1/datasets"].post.requestBody.content;
-    assert.deepEqual(Object.keys(upload).sort(), ["application/json", "application/zip"]);
+    assert.deepEqual(Object.keys(upload).sort(), [
+      "application/gzip",
+      "application/json",
+      "application/tar",
+      "application/x-compressed-tar",
+      "application/x-gzip",
+      "application/x-tar",
+      "application/x-zip-compressed",
+      "application/zip",
+    ]);
     assert.equal(
       doc.paths["/v1/jobs/{id}/events"].get.responses["200"].content["text/event-stream"].schema.type,
       "string",

@@ -1,6 +1,6 @@
 /**
  * Helpers for the gateway's tests (not part of the public API): an app over an in-memory PGlite store and
- * a temporary artifact directory, keys with given scopes, tiny PNGs and zip archives.
+ * a temporary artifact directory, keys with given scopes, tiny PNGs, and zip and tar archives.
  */
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -169,4 +169,75 @@ export function craftZip(entries: CraftedEntry[]): Buffer {
   end.writeUInt32LE(directory.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, directory, end]);
+}
+
+/** One entry of {@link craftTar}. */
+export interface CraftedTarEntry {
+  /** The header's name field (at most 100 bytes; longer names need `prefix`, a pax `path` or an `L` entry). */
+  name: string;
+  data?: Uint8Array;
+  /** Type flag (default "0", a regular file): "5" folder, "2" symlink, "x" pax, "L" GNU long name, … */
+  type?: string;
+  /** POSIX ustar prefix field. */
+  prefix?: string;
+  linkname?: string;
+  /** Default "posix" (`ustar\0` `00`); "gnu" writes `ustar ` ` \0`; "none" a pre-POSIX header. */
+  magic?: "posix" | "gnu" | "none";
+  /** Size written in the header (default: the data's), and whether in base-256. */
+  declaredSize?: number;
+  base256?: boolean;
+}
+
+/** The data of a pax header holding `records` (`<length> <key>=<value>\n`, the length counting itself). */
+export function paxData(records: Record<string, string>): Buffer {
+  const lines = Object.entries(records).map(([key, value]) => {
+    const body = ` ${key}=${value}\n`;
+    let length = Buffer.byteLength(body) + 1;
+    while (String(length).length + Buffer.byteLength(body) !== length) length++;
+    return `${length}${body}`;
+  });
+  return Buffer.from(lines.join(""), "utf8");
+}
+
+/** One 512-byte tar header with a correct checksum. */
+export function tarHeader(entry: CraftedTarEntry): Buffer {
+  const header = Buffer.alloc(512);
+  const size = entry.declaredSize ?? entry.data?.length ?? 0;
+  header.write(entry.name, 0, 100, "utf8");
+  header.write("0000644\0", 100, "latin1");
+  header.write("0001750\0", 108, "latin1");
+  header.write("0001750\0", 116, "latin1");
+  if (entry.base256) {
+    header[124] = 0x80;
+    header.writeUIntBE(size, 130, 6);
+  } else header.write(`${size.toString(8).padStart(11, "0")}\0`, 124, "latin1");
+  header.write("14712345670\0", 136, "latin1");
+  header.write(entry.type ?? "0", 156, "latin1");
+  if (entry.linkname) header.write(entry.linkname, 157, 100, "utf8");
+  const magic = entry.magic ?? "posix";
+  if (magic === "posix") header.write("ustar\u000000", 257, "latin1");
+  if (magic === "gnu") header.write("ustar  \u0000", 257, "latin1");
+  if (entry.prefix) header.write(entry.prefix, 345, 155, "utf8");
+  return sealTarHeader(header);
+}
+
+/** Writes the checksum of the tar header in `block` (its first 512 bytes), after a test changed it. */
+export function sealTarHeader(block: Buffer): Buffer {
+  block.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += block[i];
+  block.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+  return block;
+}
+
+/** A tar archive built block by block (end blocks included unless `end: false`), to write what no tar tool would. */
+export function craftTar(entries: CraftedTarEntry[], { end = true } = {}): Buffer {
+  const blocks: Buffer[] = [];
+  for (const entry of entries) {
+    blocks.push(tarHeader(entry));
+    const data = Buffer.from(entry.data ?? new Uint8Array());
+    blocks.push(data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  if (end) blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
 }

@@ -73,7 +73,8 @@ interface CentralEntry {
 }
 
 const invalid = (detail: string) => new ApiError("archive_invalid", detail);
-const unsafe = (name: string, why: string) =>
+/** An `archive_unsafe_path` refusal naming the entry (shared with the tar reader, so both read alike). */
+export const unsafeEntry = (name: string, why: string) =>
   new ApiError("archive_unsafe_path", `entry ${JSON.stringify(name.slice(0, 120))} ${why}`, {
     errors: [{ field: "/body", message: `entry ${JSON.stringify(name.slice(0, 120))} ${why}` }],
   });
@@ -81,17 +82,18 @@ const bomb = (detail: string) => new ApiError("archive_bomb", detail);
 
 /** Refuses names that could reach outside the extraction root on any system. */
 export function checkEntryName(name: string): void {
-  if (name.length === 0) throw unsafe(name, "has an empty name");
-  if (name.includes("\\")) throw unsafe(name, "contains a backslash");
-  if (name.startsWith("/")) throw unsafe(name, "is an absolute path");
-  if (/^[A-Za-z]:/.test(name)) throw unsafe(name, "starts with a drive letter");
+  if (name.length === 0) throw unsafeEntry(name, "has an empty name");
+  if (name.includes("\\")) throw unsafeEntry(name, "contains a backslash");
+  if (name.startsWith("/")) throw unsafeEntry(name, "is an absolute path");
+  if (/^[A-Za-z]:/.test(name)) throw unsafeEntry(name, "starts with a drive letter");
   for (const char of name) {
     const code = char.codePointAt(0)!;
-    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) throw unsafe(name, "contains a control character");
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+      throw unsafeEntry(name, "contains a control character");
   }
   const segments = (name.endsWith("/") ? name.slice(0, -1) : name).split("/");
   if (segments.some((s) => s === "" || s === "." || s === "..")) {
-    throw unsafe(name, "has an empty, '.' or '..' path segment");
+    throw unsafeEntry(name, "has an empty, '.' or '..' path segment");
   }
 }
 
@@ -165,7 +167,7 @@ function readCentralDirectory(buf: Buffer, limits: ZipLimits): CentralEntry[] {
     if (madeBy >> 8 === UNIX) {
       const type = (externalAttributes >>> 16) & S_IFMT;
       if (type !== 0 && type !== S_IFREG && type !== S_IFDIR) {
-        throw unsafe(name, "is a symlink or another special file");
+        throw unsafeEntry(name, "is a symlink or another special file");
       }
     }
     if (flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION | FLAG_MASKED_DIRECTORY)) {
@@ -216,7 +218,7 @@ function readCentralDirectory(buf: Buffer, limits: ZipLimits): CentralEntry[] {
  * Refuses a name that equals an earlier one, or one of its folders, after NFC normalisation and case
  * folding while being spelled differently (`cat/0.png` then `Cat/1.png`).
  */
-function checkFoldedName(name: string, seen: Map<string, string>): void {
+export function checkFoldedName(name: string, seen: Map<string, string>): void {
   const segments = (name.endsWith("/") ? name.slice(0, -1) : name).split("/");
   for (let i = 1; i <= segments.length; i++) {
     const path = segments.slice(0, i).join("/");

@@ -20,7 +20,7 @@ import {
   SPLIT_TEST,
   toImageSet,
 } from "../../../../shared/data/index.js";
-import { readZip } from "../archive/zip-reader.js";
+import { readArchive } from "../archive/read-archive.js";
 import { type ArtifactStore, sha256Hex } from "../artifact-store.js";
 import type { Dataset, DatasetRepository } from "../store/index.js";
 import { type JsonImage, jsonImageEntries, type SplitSpec, uploadSplit } from "./upload-split.js";
@@ -178,14 +178,18 @@ export class DatasetService {
     });
   }
 
-  /** Registers an ImageFolder zip (`class/file.png`, or `train/class/file.png` and `test/class/file.png`). */
+  /**
+   * Registers an ImageFolder archive (`class/file.png`, or `train/class/file.png` and `test/class/file.png`)
+   * sent as `mediaType`: a zip, a tar or a tar.gz (archive/read-archive.ts).
+   */
   async createFromArchive(
     archive: Uint8Array,
+    mediaType: string,
     options: UploadOptions,
     owner: string | null,
   ): Promise<Dataset> {
     const { limits } = this.#deps;
-    const entries = await readZip(archive, {
+    const entries = await readArchive(archive, mediaType, {
       // Folder entries carry no bytes: one per class, twice over (and train/, test/) with a user split.
       maxEntries: limits.maxFiles + 2 * (limits.maxClasses + 1),
       maxEntryBytes: limits.maxFileBytes,

@@ -1,12 +1,14 @@
 /**
  * Dataset routes. `POST /v1/datasets` takes one of:
- * - `application/zip`: an ImageFolder archive (`class/file.png`, or `train/` and `test/` folders of
- *   classes), options in the query string;
+ * - an ImageFolder archive (`class/file.png`, or `train/` and `test/` folders of classes) as a zip
+ *   (`application/zip`), a tar or a tar.gz (`application/x-tar`, `application/gzip`, …: ARCHIVE_TYPES),
+ *   options in the query string;
  * - `application/json` with `images` (base64 files with labels, optionally their split), options in the body;
  * - `application/json` with `builtin` (a few-shot task of a bundled dataset).
  * `GET /v1/datasets/:id/files` lists every image with its class and split.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { ARCHIVE_TYPES, isZipType, mediaTypeOf } from "../archive/read-archive.js";
 import type { BuiltinRequest, DatasetSpec, JsonImage, UploadOptions } from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
 import { freeQuietly } from "../lifecycle/free-quietly.js";
@@ -25,8 +27,16 @@ import {
 import { type Dataset, pageOfList } from "../store/index.js";
 import type { AppContext } from "./context.js";
 
-/** Zip media types accepted for archive uploads. */
-export const ZIP_TYPES = ["application/zip", "application/x-zip-compressed"];
+/** The request body of one archive media type, for the route schema and OpenAPI. */
+function archiveBody(mediaType: string) {
+  // No `type`: the body arrives as bytes (a Buffer), which only the reader judges.
+  return {
+    schema: {
+      contentMediaType: mediaType,
+      description: `${isZipType(mediaType) ? "a zip" : "a tar, or a tar compressed with gzip (told apart by the bytes)"}: an ImageFolder archive, class/file.png, or train/class/file.png and test/class/file.png to bring the test split`,
+    },
+  };
+}
 
 /** The API's view of a dataset row. */
 export function toDatasetResource(dataset: Dataset) {
@@ -60,7 +70,7 @@ export async function datasetRoutes(
 ): Promise<void> {
   const { limits } = context;
   app.addContentTypeParser(
-    ZIP_TYPES,
+    [...ARCHIVE_TYPES],
     { parseAs: "buffer", bodyLimit: limits.uploadBodyBytes },
     (_request, body, done) => done(null, body),
   );
@@ -86,14 +96,7 @@ export async function datasetRoutes(
                 else: imagesDatasetRequest,
               },
             },
-            "application/zip": {
-              // No `type`: the body arrives as bytes (a Buffer), which only the reader judges.
-              schema: {
-                contentMediaType: "application/zip",
-                description:
-                  "an ImageFolder archive: class/file.png, or train/class/file.png and test/class/file.png to bring the test split",
-              },
-            },
+            ...Object.fromEntries(ARCHIVE_TYPES.map((type) => [type, archiveBody(type)])),
           },
         },
         response: { 201: datasetSchema, ...problemResponses },
@@ -102,7 +105,7 @@ export async function datasetRoutes(
         scope: "submit",
         tag: "datasets",
         summary:
-          "Register a dataset: an ImageFolder zip, base64 images with labels, or a built-in few-shot task",
+          "Register a dataset: an ImageFolder zip, tar or tar.gz, base64 images with labels, or a built-in few-shot task",
         description:
           "Uploads are checked completely before anything is written: archive structure and entry paths, declared and inflated sizes, compression ratio, file count, formats by magic bytes, declared pixel counts, decodable pixels. A refused upload leaves no files and no row.",
       },
@@ -112,7 +115,8 @@ export async function datasetRoutes(
       const body = request.body;
       let dataset: Dataset;
       if (Buffer.isBuffer(body)) {
-        dataset = await context.datasets.createFromArchive(body, request.query, owner);
+        const mediaType = mediaTypeOf(request.headers["content-type"]);
+        dataset = await context.datasets.createFromArchive(body, mediaType, request.query, owner);
       } else if (body.builtin !== undefined) {
         dataset = await context.datasets.createBuiltin(body, owner);
       } else {
