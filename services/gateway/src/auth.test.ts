@@ -134,16 +134,21 @@ describe("auth: API keys, scopes, revocation, rate limits, embedded mode, key ad
     const limited = await bearer(store, ["read"], 3);
     const other = await bearer(store, ["read"], 3);
     const statuses = [];
+    const remaining = [];
     for (let i = 0; i < 4; i++) {
-      statuses.push(
-        (await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: limited.headers })).statusCode,
-      );
+      const res = await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: limited.headers });
+      statuses.push(res.statusCode);
+      // The IETF RateLimit fields on successes and on the 429: the key's policy, then what is left.
+      assert.equal(res.headers["ratelimit-policy"], '"per-key";q=3;w=60');
+      remaining.push(/^"per-key";r=(\d+);t=(\d+)$/.exec(String(res.headers.ratelimit))?.[1]);
     }
     assert.deepEqual(statuses, [200, 200, 200, 429]);
+    assert.deepEqual(remaining, ["2", "1", "0", "0"]);
     const refused = await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: limited.headers });
     assert.equal(refused.json().code, "rate_limited");
     const retryAfter = Number(refused.headers["retry-after"]);
     assert.ok(retryAfter >= 1 && retryAfter <= 20, `Retry-After ${retryAfter}`);
+    assert.equal(refused.headers.ratelimit, `"per-key";r=0;t=${retryAfter}`);
     assert.equal(
       (await gw.app.inject({ method: "GET", url: "/v1/jobs", headers: other.headers })).statusCode,
       200,

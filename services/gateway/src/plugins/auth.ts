@@ -14,12 +14,13 @@
  * address (never a forwarded header), so a gateway bound to all interfaces still demands keys from
  * every other machine.
  */
-import type { FastifyRequest } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
 import type { Scope } from "../schemas/keys.js";
 import type { ApiKeyRepository, RateLimitRepository } from "../store/index.js";
 import type { AuthFailureThrottle } from "./auth-failures.js";
 import { appPlugin } from "./plugin.js";
+import { rateLimitHeaders } from "./rate-limit-headers.js";
 import "./route-config.js";
 
 /** Who is calling. */
@@ -76,7 +77,7 @@ function unauthorized(detail: string): ApiError {
 /** Installs the onRequest hook that authenticates, rate-limits and checks scopes. */
 export const authPlugin = appPlugin<AuthOptions>("diffda-auth", async (app, options) => {
   app.decorateRequest("principal", null as unknown as Principal);
-  app.addHook("onRequest", async (request: FastifyRequest) => {
+  app.addHook("onRequest", async (request: FastifyRequest, reply: FastifyReply) => {
     const scope = request.routeOptions.config.scope;
     if (scope === undefined) return;
     const header = request.headers.authorization;
@@ -113,11 +114,13 @@ export const authPlugin = appPlugin<AuthOptions>("diffda-auth", async (app, opti
     request.principal = principal;
     if (key.rateLimitPerMinute !== null) {
       const taken = await options.limiter.take(key.id, key.rateLimitPerMinute);
+      const headers = rateLimitHeaders(key.rateLimitPerMinute, taken);
       if (!taken.ok) {
         throw new ApiError("rate_limited", `this key allows ${key.rateLimitPerMinute} requests per minute`, {
-          headers: { "retry-after": String(taken.retryAfterSeconds) },
+          headers: { ...headers, "retry-after": String(taken.retryAfterSeconds) },
         });
       }
+      reply.headers(headers);
     }
     if (!principal.admin && !principal.scopes.includes(scope)) {
       throw new ApiError("forbidden", `this route needs the ${scope} scope`);
