@@ -6,7 +6,7 @@
  * connection goes to the very address that was checked (see {@link safeLookup}), so a DNS answer that
  * changes after submission (DNS rebinding) cannot reach an internal address either.
  */
-import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from "node:dns";
 import { BlockList, isIP, type LookupFunction } from "node:net";
 
 /** What destinations are allowed. Both switches are for development and tests. */
@@ -16,6 +16,13 @@ export interface DestinationPolicy {
   /** Loopback, private and link-local addresses too (WEBHOOK_ALLOW_PRIVATE). */
   allowPrivate: boolean;
 }
+
+/** Resolves every address of a name, as `dns.lookup` with `all: true` does (a seam for tests). */
+export type Resolver = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
 /** The safe default: https to public addresses only. */
 export const STRICT_DESTINATIONS: DestinationPolicy = { allowHttp: false, allowPrivate: false };
@@ -65,7 +72,11 @@ export function destinationProblem(url: string, policy: DestinationPolicy): stri
     return policy.allowHttp ? "must be an http or https URL" : "must be an https URL";
   if (parsed.username !== "" || parsed.password !== "") return "must not hold credentials";
   if (policy.allowPrivate) return undefined;
-  const host = parsed.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  // "localhost." is localhost: the trailing dot of a fully qualified name changes nothing.
+  const host = parsed.hostname
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "")
+    .toLowerCase();
   if (isIP(host) !== 0) return isForbiddenAddress(host) ? `${host} is not a public address` : undefined;
   if (host === "localhost" || host.endsWith(".localhost") || !host.includes("."))
     return `${host} is not a public host name`;
@@ -76,9 +87,9 @@ export function destinationProblem(url: string, policy: DestinationPolicy): stri
  * A `lookup` for http(s).request that resolves the name and refuses the connection when any address it
  * resolves to is forbidden: the socket then connects to the checked address, never to a second answer.
  */
-export function safeLookup(policy: DestinationPolicy): LookupFunction {
+export function safeLookup(policy: DestinationPolicy, resolve: Resolver = dnsLookup): LookupFunction {
   return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
+    resolve(hostname, { ...options, all: true }, (error, addresses) => {
       if (error) return callback(error, "", 0);
       const bad = policy.allowPrivate ? undefined : addresses.find((a) => isForbiddenAddress(a.address));
       if (bad !== undefined || addresses.length === 0) {
