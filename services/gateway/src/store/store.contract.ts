@@ -1045,7 +1045,26 @@ export function storeContract(target: () => Target): void {
       await s.tasks.fail(claimed.lease, { message: "boom" }, { retryable: false });
       assert.deepEqual(await deliveries(job.id), ["job.failed"]);
       const [failed] = (await s.webhooks.listForJob(job.id)).items;
-      assert.equal((failed.payload as { data: { error: unknown } }).data.error !== undefined, true);
+      const data = (failed.payload as { data: { jobId: string; taskKey: string; error: unknown } }).data;
+      assert.deepEqual([data.jobId, data.taskKey, data.error], [job.id, "only", { message: "boom" }]);
+    });
+
+    it("can be queued directly for a job that wants the event, under the job's lock", async () => {
+      const s = store();
+      const { job } = await s.jobs.create({ spec: {}, tasks: one, webhook: hook(["job.succeeded"]) });
+      const id = await s.webhooks.enqueue(job.id, "job.succeeded", { note: "replayed" });
+      assert.match(id ?? "", /^msg_[0-9a-f]{32}$/);
+      assert.equal(await s.webhooks.enqueue(job.id, "job.failed"), undefined, "not subscribed");
+      await assert.rejects(
+        s.webhooks.enqueue("00000000-0000-4000-8000-00000000dead", "job.succeeded"),
+        (e: unknown) => e instanceof StoreError && e.code === "not_found",
+      );
+      const [queued] = (await s.webhooks.listForJob(job.id)).items;
+      assert.deepEqual(queued.payload, {
+        type: "job.succeeded",
+        timestamp: (queued.payload as { timestamp: string }).timestamp,
+        data: { jobId: job.id, note: "replayed" },
+      });
     });
 
     it("rate-limit job.progress per job and stop it once the job is finished", async () => {

@@ -116,6 +116,21 @@ export class WebhookRepository {
   }
 
   /**
+   * Queues a message of `eventType` for a job whose webhook subscribes to it, under the job's lock (the
+   * store's own transitions use {@link enqueueDelivery} inside theirs). Returns its id, or undefined when
+   * the job does not want it. Throws `not_found` for an unknown job.
+   */
+  async enqueue(jobId: string, eventType: WebhookEvent, data: unknown = {}): Promise<string | undefined> {
+    if (!isUuid(jobId)) throw new StoreError("not_found", `no job ${jobId}`);
+    return this.#db.transaction(async (tx) => {
+      // The job lock of job-state.ts (not imported: job-state.ts imports this module).
+      const { rows } = await tx.query("select 1 from jobs where id = $1 for no key update", [jobId]);
+      if (rows.length === 0) throw new StoreError("not_found", `no job ${jobId}`);
+      return enqueueDelivery(tx, jobId, eventType, data);
+    });
+  }
+
+  /**
    * Leases up to `limit` deliveries for `owner` for `leaseMs`: pending ones that are due, and delivering
    * ones whose holder let the lease expire (it died or hung mid-request). Oldest due first. Concurrent
    * callers never get the same row (`SKIP LOCKED`). Counts an attempt.
