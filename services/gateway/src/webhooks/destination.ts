@@ -43,8 +43,7 @@ for (const [network, prefix] of [
 ] as const)
   FORBIDDEN.addSubnet(network, prefix, "ipv4");
 for (const [network, prefix] of [
-  ["::", 128], // unspecified
-  ["::1", 128],
+  ["::", 96], // unspecified, loopback, and the deprecated IPv4-compatible ::a.b.c.d
   ["64:ff9b::", 96], // NAT64: embeds an IPv4 address that may be private
   ["fc00::", 7], // unique local
   ["fe80::", 10], // link-local

@@ -464,6 +464,7 @@ describe("webhooks: signed job events over HTTP, retries, leases across replicas
       "fd00::1",
       "::ffff:127.0.0.1",
       "::ffff:7f00:1",
+      "::7f00:1",
       "64:ff9b::a00:1",
       "224.0.0.1",
     ])
