@@ -1,7 +1,7 @@
 /**
  * The gateway process assembled from configuration: store, artifact store, compute clients, orchestrator,
- * webhook dispatcher and the HTTP app, with graceful shutdown. `main.ts` only calls {@link startGateway}; tests and the
- * embedded runner may call it with their own environment.
+ * webhook dispatcher and the HTTP app, with graceful shutdown. `main.ts` only calls {@link startGateway};
+ * tests and the embedded runner may call it with their own environment.
  */
 import type { FastifyInstance } from "fastify";
 import { clientSecurity } from "../../../shared/config/index.js";
