@@ -16,14 +16,15 @@ function pythonSignature(secret: string, id: string, timestamp: number, body: st
 }
 
 describe("webhook signatures (Standard Webhooks v1)", () => {
-  // The example of the Standard Webhooks reference libraries' tests.
+  // A fixed vector (the one Svix's and the Standard Webhooks libraries' tests use, as far as we know),
+  // so a regression shows as a changed constant; Python's hmac module confirms it independently.
   const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
   const id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
   const timestamp = 1614265330;
   const body = '{"test": 2432232314}';
   const expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
 
-  test("matches the specification's example and Python's hmac module", () => {
+  test("matches a fixed vector and Python's hmac module", () => {
     assert.equal(sign(secret, id, timestamp, body), expected);
     assert.equal(pythonSignature(secret, id, timestamp, body), expected);
   });
