@@ -648,14 +648,19 @@ describe("autoscaling and metrics", () => {
     assert.deepEqual(unknownMetrics(exprs), [], "metrics the dashboard queries but no process exports");
   });
 
-  test("the alerts query metrics that exist: failing jobs, a growing queue, services not ready", () => {
+  test("the alerts query metrics that exist: failing jobs, a growing queue, services not ready, webhooks", () => {
     for (const [overlay, objects] of OVERLAYS) {
       const [rule] = find(objects, "PrometheusRule");
       assert.ok(rule, `${overlay}: a PrometheusRule`);
       const rules = (rule.spec as { groups: { rules: { alert: string; expr: string }[] }[] }).groups.flatMap(
         (g) => g.rules,
       );
-      for (const alert of ["DiffdaJobsFailing", "DiffdaQueueGrowing", "DiffdaServiceNotReady"]) {
+      for (const alert of [
+        "DiffdaJobsFailing",
+        "DiffdaQueueGrowing",
+        "DiffdaServiceNotReady",
+        "DiffdaWebhookDeliveriesFailing",
+      ]) {
         assert.ok(
           rules.some((r) => r.alert === alert),
           `${overlay}: ${alert}`,

@@ -30,8 +30,10 @@ import { methodRoutes } from "./routes/methods.js";
 import { serviceRoutes } from "./routes/service.js";
 import { syntheticRoutes } from "./routes/synthetic.js";
 import { usageRoutes } from "./routes/usage.js";
+import { webhookRoutes } from "./routes/webhooks.js";
 import type { JobStore } from "./store/index.js";
 import { createValidatorCompiler } from "./validator.js";
+import { type DestinationPolicy, STRICT_DESTINATIONS } from "./webhooks/destination.js";
 
 /** Version reported in the OpenAPI document. */
 export const API_VERSION = "0.1.0";
@@ -61,6 +63,8 @@ export interface AppDeps {
   collector?: ArtifactCollector;
   /** Request timeouts and the upload cap. Default: {@link DEFAULT_HTTP_LIMITS}. */
   http?: Partial<HttpLimits>;
+  /** Which webhook destinations jobs may name. Default: {@link STRICT_DESTINATIONS} (public https only). */
+  webhookDestinations?: DestinationPolicy;
 }
 
 /** Builds the gateway's fastify app (call `ready()` or `inject()`; main.ts calls `listen()`). */
@@ -98,6 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       deps.collector ??
       new ArtifactCollector({ store: deps.store, artifacts: deps.artifacts }, DEFAULT_COLLECTOR_OPTIONS),
     lifecycle: deps.lifecycle ?? { draining: false },
+    webhookDestinations: deps.webhookDestinations ?? STRICT_DESTINATIONS,
   };
 
   const routes: RouteEntry[] = [];
@@ -128,6 +133,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(artifactRoutes, { context });
   await app.register(syntheticRoutes, { context });
   await app.register(usageRoutes, { context });
+  await app.register(webhookRoutes, { context });
   await app.ready();
   return app;
 }

@@ -132,6 +132,7 @@ describe("bad input over HTTP: idempotency and scopes on every route, inline upl
       "/v1/jobs/{id}/cancel",
       "/v1/keys",
       "/v1/keys/{id}/revoke",
+      "/v1/webhook-secret",
     ]);
     for (const op of posts) {
       const res = await nothingWritten(() => call("post", op.path).set(admin).send({ not: "checked yet" }));

@@ -206,6 +206,47 @@ export const GATEWAY_ENV = {
     default: 0,
     description: "uploaded datasets older than this that no live job reads are deleted (0: kept forever)",
   }),
+  SEND_WEBHOOKS: bool({
+    default: true,
+    description:
+      "run the webhook dispatcher in this process (replicas share the deliveries through leases; false: send none from here)",
+  }),
+  WEBHOOK_ALLOW_HTTP: bool({
+    default: false,
+    description: "let jobs name plain http:// webhook URLs (development and tests; default https only)",
+  }),
+  WEBHOOK_ALLOW_PRIVATE: bool({
+    default: false,
+    description:
+      "let webhooks reach loopback, private and link-local addresses and single-label hosts (development and tests)",
+  }),
+  WEBHOOK_TIMEOUT_MS: int({
+    min: 100,
+    default: 10_000,
+    description: "a webhook attempt with no complete answer after this long failed",
+  }),
+  WEBHOOK_RETRY_FOR_MS: int({
+    min: 0,
+    default: 86_400_000,
+    description:
+      "failed webhook deliveries are retried (exponential backoff from 5 s to 10 min, full jitter) until this long after the event, then marked failed",
+  }),
+  WEBHOOK_PROGRESS_INTERVAL_MS: int({
+    min: 0,
+    default: 10_000,
+    description: "at most one job.progress webhook delivery per job per this long",
+  }),
+  WEBHOOK_POLL_MS: int({
+    min: 10,
+    default: 1_000,
+    description: "how often the dispatcher looks for due webhook deliveries when it has none in hand",
+  }),
+  WEBHOOK_CONCURRENCY: int({
+    min: 1,
+    max: 100,
+    default: 8,
+    description: "webhook deliveries in flight at once from this gateway",
+  }),
   DRAIN_GRACE_MS: int({
     min: 0,
     default: 30_000,

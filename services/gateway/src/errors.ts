@@ -161,6 +161,18 @@ export const API_ERRORS = {
     description:
       "the job is well-formed but inconsistent: a parameter that its component does not take, an unknown class, a plan over the limits; `errors[]` names each field",
   },
+  webhook_url_forbidden: {
+    status: 422,
+    title: "Webhook URL forbidden",
+    description:
+      "the webhook URL is not https, holds credentials, or names a loopback, private, link-local or otherwise non-public address or host (unless the gateway allows them)",
+  },
+  webhook_secret_missing: {
+    status: 422,
+    title: "Webhook secret missing",
+    description:
+      "a job with a webhook needs this key's signing secret: create it once with `POST /v1/webhook-secret`",
+  },
   rate_limited: {
     status: 429,
     title: "Rate limited",

@@ -16,6 +16,7 @@ import {
   type SamplingSpec,
   type UtilizationSpec,
 } from "./presets.js";
+import type { JobWebhook, WebhookEvent } from "./store/index.js";
 
 /** A method as a request sends it (already schema-valid). */
 export interface MethodRequest {
@@ -60,7 +61,22 @@ export interface JobRequest {
   baselines?: string[];
   classifier?: ClassifierSpec;
   shardSize?: number;
+  webhook?: WebhookRequest;
 }
+
+/** Where a job's events are posted, as requested. */
+export interface WebhookRequest {
+  url: string;
+  /** Default {@link DEFAULT_WEBHOOK_EVENTS}. */
+  events?: WebhookEvent[];
+}
+
+/** The events a webhook gets when the request names none: the job's end, whichever it is. */
+export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEvent[] = [
+  "job.succeeded",
+  "job.failed",
+  "job.cancelled",
+];
 
 /** A method with every component resolved. */
 export interface ResolvedMethod {
@@ -85,6 +101,8 @@ export interface JobSpec {
   methods: ResolvedMethod[];
   classifier: ClassifierSpec;
   shardSize: number;
+  /** Absent when the job has no webhook. */
+  webhook?: JobWebhook;
 }
 
 /** Facts and limits the resolution needs. */
@@ -327,6 +345,14 @@ export function resolveJobSpec(
       methods,
       classifier: { ...request.classifier },
       shardSize: request.shardSize ?? context.shardSize,
+      ...(request.webhook === undefined
+        ? {}
+        : {
+            webhook: {
+              url: request.webhook.url,
+              events: [...(request.webhook.events ?? DEFAULT_WEBHOOK_EVENTS)],
+            },
+          }),
     },
     issues: [],
   };

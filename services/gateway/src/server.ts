@@ -1,7 +1,7 @@
 /**
- * The gateway process assembled from configuration: store, artifact store, compute clients, orchestrator
- * and the HTTP app, with graceful shutdown. `main.ts` only calls {@link startGateway}; tests and the
- * embedded runner may call it with their own environment.
+ * The gateway process assembled from configuration: store, artifact store, compute clients, orchestrator,
+ * webhook dispatcher and the HTTP app, with graceful shutdown. `main.ts` only calls {@link startGateway};
+ * tests and the embedded runner may call it with their own environment.
  */
 import type { FastifyInstance } from "fastify";
 import { clientSecurity } from "../../../shared/config/index.js";
@@ -22,6 +22,7 @@ import { createOrchestrator, type Orchestrator } from "./orchestrator/orchestrat
 import { createAuthFailureThrottle } from "./plugins/auth-failures.js";
 import { createGatewayMetrics } from "./plugins/metrics.js";
 import { databaseConfigFromEnv, type JobStore, openJobStore } from "./store/index.js";
+import { WebhookDispatcher } from "./webhooks/dispatcher.js";
 
 /** A running gateway. */
 export interface RunningGateway {
@@ -50,6 +51,7 @@ export async function startGateway(
   }
   const store = await openJobStore(databaseConfigFromEnv(env), {
     budget: { infraRetryMs: config.TASK_INFRA_RETRY_MS, maxLeaseLosses: config.TASK_MAX_LEASE_LOSSES },
+    webhookProgressIntervalMs: config.WEBHOOK_PROGRESS_INTERVAL_MS,
   });
   const artifacts = new ArtifactStore(config.ARTIFACT_DIR);
   const limits = restLimitsFromEnv(config);
@@ -66,6 +68,22 @@ export async function startGateway(
       datasetRetentionMs: config.DATASET_RETENTION_DAYS * day,
     },
   );
+  const webhookDestinations = {
+    allowHttp: config.WEBHOOK_ALLOW_HTTP,
+    allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+  };
+  const dispatcher = config.SEND_WEBHOOKS
+    ? new WebhookDispatcher(
+        { webhooks: store.webhooks, metrics, logger },
+        {
+          destinations: webhookDestinations,
+          timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+          retryForMs: config.WEBHOOK_RETRY_FOR_MS,
+          pollMs: config.WEBHOOK_POLL_MS,
+          concurrency: config.WEBHOOK_CONCURRENCY,
+        },
+      )
+    : undefined;
   const clients = createComputeClients({
     finetuneAddress: config.FINETUNE_ADDRESS,
     generationAddresses: config.GENERATION_ADDRESSES,
@@ -119,6 +137,7 @@ export async function startGateway(
       maxBlockMs: config.AUTH_FAILURE_MAX_BLOCK_MS,
     }),
     http: httpLimitsFromEnv(config),
+    webhookDestinations,
     ...(orchestrator ? { orchestrator } : {}),
   });
   let address: string;
@@ -132,7 +151,11 @@ export async function startGateway(
   }
   orchestrator?.start();
   collector.start(config.ARTIFACT_GC_INTERVAL_MS);
-  logger.info({ address, authMode, runTasks: config.RUN_TASKS }, "gateway listening");
+  dispatcher?.start();
+  logger.info(
+    { address, authMode, runTasks: config.RUN_TASKS, sendWebhooks: config.SEND_WEBHOOKS },
+    "gateway listening",
+  );
   let stopping: Promise<void> | undefined;
   return {
     app,
@@ -143,7 +166,11 @@ export async function startGateway(
     stop() {
       stopping ??= (async () => {
         lifecycle.draining = true;
-        await orchestrator?.stop(config.DRAIN_GRACE_MS);
+        // Attempts in flight get the same grace as tasks; the rest are made again after their lease.
+        await Promise.all([
+          orchestrator?.stop(config.DRAIN_GRACE_MS),
+          dispatcher?.stop(config.DRAIN_GRACE_MS),
+        ]);
         await collector.stop();
         await app.close();
         clients.close();

@@ -187,6 +187,8 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
       "get /v1/jobs/{id}/synthetic.zip",
       "delete /v1/jobs/{id}",
       "get /v1/usage",
+      "post /v1/webhook-secret",
+      "get /v1/jobs/{id}/webhook-deliveries",
     ];
     const present = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(
       ([path, ops]) => Object.keys(ops).map((method) => `${method} ${path}`),
@@ -214,7 +216,8 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
             params.some((p) => p.in === "header" && p.name === "idempotency-key"),
             `${method} ${path} documents Idempotency-Key`,
           );
-          if (!path.endsWith("/cancel") && !path.endsWith("/revoke")) {
+          // Actions on a resource (and the secret rotation) take no body.
+          if (!path.endsWith("/cancel") && !path.endsWith("/revoke") && path !== "/v1/webhook-secret") {
             assert.ok(
               (op.requestBody as { content?: unknown })?.content,
               `${method} ${path} has a request schema`,

@@ -24,6 +24,7 @@ export interface GatewayMetrics {
   readonly queueDepth: Gauge<"kind" | "state">;
   readonly stageDuration: Histogram<"kind" | "outcome">;
   readonly generatedImages: Counter<never>;
+  readonly webhookDeliveries: Counter<"outcome">;
 }
 
 /** Registers the gateway's metrics in `metrics.registry`; `depth` is read at every scrape. */
@@ -69,6 +70,11 @@ export function createGatewayMetrics(
     generatedImages: metrics.counter({
       name: "generated_images_total",
       help: "Synthetic images received from generation replicas and stored",
+    }),
+    webhookDeliveries: metrics.counter({
+      name: "webhook_deliveries_total",
+      help: "Webhook attempts by outcome: succeeded (2xx), retried (scheduled again), failed (gave up)",
+      labelNames: ["outcome"],
     }),
   };
 }

@@ -4,6 +4,7 @@ import type { DatasetService, UploadLimits } from "../datasets/dataset-service.j
 import type { ArtifactCollector } from "../lifecycle/collector.js";
 import type { GatewayMetrics } from "../plugins/metrics.js";
 import type { AbortedTask, JobStore } from "../store/index.js";
+import type { DestinationPolicy } from "../webhooks/destination.js";
 
 /** The orchestrator as the REST layer sees it: cancelled tasks running here are aborted at once. */
 export interface OrchestratorFacade {
@@ -41,4 +42,6 @@ export interface AppContext {
   collector: ArtifactCollector;
   /** Set while the process drains: /readyz answers 503. */
   lifecycle: { draining: boolean };
+  /** Which webhook destinations jobs may name. */
+  webhookDestinations: DestinationPolicy;
 }

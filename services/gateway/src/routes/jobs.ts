@@ -1,4 +1,4 @@
-/** Job routes: submit, read, list, cancel. Events and artifacts have their own files. */
+/** Job routes: submit, read, list, cancel. Events, artifacts and webhooks have their own files. */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { DatasetSpec } from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
@@ -9,6 +9,7 @@ import { canSee } from "../plugins/auth.js";
 import { idempotencyHeaders, idParams, noContent, pageOf, problemResponses } from "../schemas/common.js";
 import { jobListQuery, jobRequestSchema, jobSchema, jobSummarySchema } from "../schemas/jobs.js";
 import type { Job, JobState, TaskState } from "../store/index.js";
+import { destinationProblem } from "../webhooks/destination.js";
 import type { AppContext } from "./context.js";
 
 /** The API's view of a job. */
@@ -40,6 +41,26 @@ export async function visibleJob(context: AppContext, request: FastifyRequest, i
   return job;
 }
 
+/**
+ * Refuses a webhook the gateway may not call (422 webhook_url_forbidden; a hostname is checked again
+ * at each delivery) or cannot sign yet (422 webhook_secret_missing).
+ */
+async function checkWebhook(context: AppContext, principal: string, url: string): Promise<void> {
+  const problem = destinationProblem(url, context.webhookDestinations);
+  if (problem !== undefined) {
+    throw new ApiError("webhook_url_forbidden", `the webhook URL ${problem}`, {
+      errors: [{ field: "/body/webhook/url", message: problem }],
+    });
+  }
+  if (!(await context.store.webhookSecrets.exists(principal))) {
+    throw new ApiError("webhook_secret_missing", undefined, {
+      errors: [
+        { field: "/body/webhook", message: "create a signing secret with POST /v1/webhook-secret first" },
+      ],
+    });
+  }
+}
+
 /** Registers /v1/jobs. */
 export async function jobRoutes(app: FastifyInstance, { context }: { context: AppContext }): Promise<void> {
   const { store, limits } = context;
@@ -62,6 +83,8 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
       },
     },
     async (request, reply) => {
+      if (request.body.webhook !== undefined)
+        await checkWebhook(context, request.principal.id, request.body.webhook.url);
       const dataset = await store.datasets.get(request.body.datasetId);
       if (
         dataset === undefined ||
@@ -91,6 +114,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
         spec: resolved.spec,
         datasetId: dataset.id,
         apiKeyId: request.principal.apiKeyId,
+        webhook: resolved.spec.webhook ?? null,
         tasks: planJob(resolved.spec, { trainCount }),
       });
       context.metrics.jobsSubmitted.inc();

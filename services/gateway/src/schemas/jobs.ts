@@ -2,6 +2,7 @@
 // The registry itself, not shared/classifier's index: the gateway loads no ML engine.
 import { ARCHITECTURES } from "../../../../shared/classifier/architectures.js";
 import { BASELINE_IDS } from "../presets.js";
+import { WEBHOOK_EVENTS } from "../store/webhooks.js";
 import { type JsonSchema, nullableTimestamp, pageQuery, timestamp, uuidSchema } from "./common.js";
 import { methodRequestSchema, resolvedMethodSchema } from "./methods.js";
 
@@ -33,6 +34,34 @@ const classifierProperties = {
   weightDecay: { type: "number", minimum: 0, maximum: 1 },
   labelSmoothing: { type: "number", minimum: 0, maximum: 0.99 },
   imageSize: { type: "integer", minimum: 8, maximum: 1024 },
+};
+
+const webhookEventsSchema = {
+  type: "array",
+  minItems: 1,
+  maxItems: WEBHOOK_EVENTS.length,
+  uniqueItems: true,
+  items: { type: "string", enum: [...WEBHOOK_EVENTS] },
+};
+
+/** A job's webhook as requested and as stored in its spec. */
+const webhookSchema = {
+  type: "object",
+  required: ["url"],
+  properties: {
+    url: {
+      type: "string",
+      format: "uri",
+      maxLength: 2048,
+      description:
+        "https URL the job's events are POSTed to (Standard Webhooks, signed with this key's secret); loopback, private and link-local destinations are refused",
+    },
+    events: {
+      ...webhookEventsSchema,
+      description: "events to deliver (default: job.succeeded, job.failed, job.cancelled)",
+    },
+  },
+  additionalProperties: false,
 };
 
 const jobKindSchema = {
@@ -81,6 +110,7 @@ export const jobRequestSchema = {
       maximum: 10_000,
       description: "synthetic images per generation shard",
     },
+    webhook: webhookSchema,
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;
@@ -98,6 +128,7 @@ export const jobSpecSchema = {
     methods: { type: "array", items: resolvedMethodSchema },
     classifier: { type: "object", properties: classifierProperties, additionalProperties: false },
     shardSize: { type: "integer" },
+    webhook: { ...webhookSchema, required: ["url", "events"] },
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;

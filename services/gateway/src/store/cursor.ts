@@ -18,15 +18,18 @@ export function encodeCursor(position: Position): string {
   return Buffer.from(JSON.stringify([position.createdAt.toISOString(), position.id])).toString("base64url");
 }
 
-/** Reads a cursor made by {@link encodeCursor}; throws `invalid_cursor` for anything else. */
-export function decodeCursor(cursor: string): Position {
+/**
+ * Reads a cursor made by {@link encodeCursor}; throws `invalid_cursor` for anything else. `idPattern`
+ * is what the list's ids look like (default: uuids).
+ */
+export function decodeCursor(cursor: string, idPattern = /^[0-9a-f-]{36}$/): Position {
   const parsed = parseCursor(cursor);
   if (
     Array.isArray(parsed) &&
     parsed.length === 2 &&
     typeof parsed[0] === "string" &&
     typeof parsed[1] === "string" &&
-    /^[0-9a-f-]{36}$/.test(parsed[1])
+    idPattern.test(parsed[1])
   ) {
     const createdAt = new Date(parsed[0]);
     if (!Number.isNaN(createdAt.getTime())) return { createdAt, id: parsed[1] };

@@ -11,21 +11,33 @@ import { isUuid } from "./ids.js";
 import { insertEvent, lockJob } from "./job-state.js";
 import { EVENT_COLUMNS, toEvent } from "./rows.js";
 import type { JobEvent } from "./types.js";
+import { enqueueDelivery } from "./webhooks.js";
+
+/** Default spacing of `job.progress` webhook deliveries of one job. */
+export const DEFAULT_WEBHOOK_PROGRESS_INTERVAL_MS = 10_000;
 
 /** Job events. */
 export class EventRepository {
   readonly #db: Database;
+  readonly #progressIntervalMs: number;
 
-  constructor(db: Database) {
+  /** `webhookProgressIntervalMs`: at most one `job.progress` webhook delivery per job per this long. */
+  constructor(db: Database, options: { webhookProgressIntervalMs?: number } = {}) {
     this.#db = db;
+    this.#progressIntervalMs = options.webhookProgressIntervalMs ?? DEFAULT_WEBHOOK_PROGRESS_INTERVAL_MS;
   }
 
-  /** Appends an event to a job's log and returns it. Throws `not_found` for an unknown job. */
+  /**
+   * Appends an event to a job's log and returns it. Throws `not_found` for an unknown job. A
+   * `task.progress` event becomes a `job.progress` webhook delivery, at the rate limit above.
+   */
   async append(jobId: string, type: string, data: unknown = {}): Promise<JobEvent> {
     if (!isUuid(jobId)) throw new StoreError("not_found", `no job ${jobId}`);
     return this.#db.transaction(async (tx) => {
       if ((await lockJob(tx, jobId)) === undefined) throw new StoreError("not_found", `no job ${jobId}`);
       const id = await insertEvent(tx, jobId, type, data);
+      if (type === "task.progress")
+        await enqueueDelivery(tx, jobId, "job.progress", data, this.#progressIntervalMs);
       const { rows } = await tx.query(`select ${EVENT_COLUMNS} from job_events where id = $1`, [id]);
       return toEvent(rows[0]);
     });

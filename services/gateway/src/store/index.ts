@@ -1,6 +1,6 @@
 /**
  * The gateway's job store: datasets, jobs and their task DAGs with leases, events, artifact metadata,
- * idempotency keys, API keys and their rate-limit buckets, in PostgreSQL (PGlite embedded, or a server
+ * idempotency keys, API keys and their rate-limit buckets, webhook deliveries, in PostgreSQL (PGlite embedded, or a server
  * via DATABASE_URL).
  * See docs/jobs.md for the schema and the lease, retry and backoff rules.
  */
@@ -62,3 +62,13 @@ export {
   TaskRepository,
 } from "./tasks.js";
 export type * from "./types.js";
+export { WebhookSecretRepository } from "./webhook-secrets.js";
+export {
+  type DeliveryFailureOutcome,
+  type DeliveryLease,
+  type DeliveryState,
+  type LeasedDelivery,
+  WEBHOOK_EVENTS,
+  type WebhookDelivery,
+  WebhookRepository,
+} from "./webhooks.js";

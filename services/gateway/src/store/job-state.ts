@@ -6,7 +6,8 @@
  * each other in a cycle, and a job's events are inserted one transaction at a time, in commit order.
  */
 import { json, type Queryable } from "./driver.js";
-import type { AbortedTask, JobState } from "./types.js";
+import type { AbortedTask, JobState, WebhookEvent } from "./types.js";
+import { enqueueDelivery } from "./webhooks.js";
 
 /** Locks a job row for the rest of the transaction; undefined when there is no such job. */
 export async function lockJob(tx: Queryable, jobId: string): Promise<JobState | undefined> {
@@ -17,7 +18,13 @@ export async function lockJob(tx: Queryable, jobId: string): Promise<JobState | 
   return rows[0]?.state;
 }
 
-/** Appends an event; the caller holds the job lock (see the module comment). Returns its id. */
+// Job transitions reported to webhooks as they are; progress is reported by events.ts, rate-limited.
+const WEBHOOK_TRANSITIONS = new Set<string>(["job.started", "job.succeeded", "job.failed", "job.cancelled"]);
+
+/**
+ * Appends an event; the caller holds the job lock (see the module comment). A job transition its webhook
+ * subscribes to is queued for delivery in the same transaction. Returns the event's id.
+ */
 export async function insertEvent(
   tx: Queryable,
   jobId: string,
@@ -28,6 +35,7 @@ export async function insertEvent(
     "insert into job_events (job_id, type, data) values ($1, $2, coalesce($3::jsonb, '{}')) returning id",
     [jobId, type, json(data)],
   );
+  if (WEBHOOK_TRANSITIONS.has(type)) await enqueueDelivery(tx, jobId, type as WebhookEvent, data);
   return rows[0].id;
 }
 

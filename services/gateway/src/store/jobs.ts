@@ -7,7 +7,7 @@ import { StoreError } from "./errors.js";
 import { checkUuid, isUuid } from "./ids.js";
 import { cancelOpenTasks, insertEvent, lockJob } from "./job-state.js";
 import { JOB_COLUMNS, TASK_COLUMNS, toJob, toTask } from "./rows.js";
-import type { AbortedTask, Job, JobState, Page, Task, TaskState } from "./types.js";
+import type { AbortedTask, Job, JobState, JobWebhook, Page, Task, TaskState } from "./types.js";
 
 /** One task of a job being submitted. */
 export interface NewTask {
@@ -30,6 +30,8 @@ export interface NewJob {
   spec: unknown;
   datasetId?: string | null;
   apiKeyId?: string | null;
+  /** Where to post the job's events (validated by the REST layer). */
+  webhook?: JobWebhook | null;
   tasks: readonly NewTask[];
 }
 
@@ -97,9 +99,9 @@ export class JobRepository {
     );
     const insert = this.#db.transaction(async (tx) => {
       const { rows } = await tx.query(
-        `insert into jobs (id, spec, dataset_id, api_key_id) values ($1, $2::jsonb, $3, $4)
+        `insert into jobs (id, spec, dataset_id, api_key_id, webhook) values ($1, $2::jsonb, $3, $4, $5::jsonb)
          returning ${JOB_COLUMNS}`,
-        [jobId, json(input.spec ?? {}), input.datasetId ?? null, input.apiKeyId ?? null],
+        [jobId, json(input.spec ?? {}), input.datasetId ?? null, input.apiKeyId ?? null, json(input.webhook)],
       );
       await tx.query(
         `insert into tasks (id, job_id, key, kind, position, max_attempts, input)

@@ -1,9 +1,19 @@
 /** Column lists and row → record mappers, so every query returns the same shapes. */
-import type { ApiKey, Artifact, Dataset, Job, JobEvent, JobState, Task, TaskState } from "./types.js";
+import type {
+  ApiKey,
+  Artifact,
+  Dataset,
+  Job,
+  JobEvent,
+  JobState,
+  JobWebhook,
+  Task,
+  TaskState,
+} from "./types.js";
 
 /** Columns of `jobs` (alias-free). */
 export const JOB_COLUMNS =
-  "id, state, spec, dataset_id, api_key_id, result, error, created_at, updated_at, started_at, finished_at";
+  "id, state, spec, dataset_id, api_key_id, result, error, webhook, created_at, updated_at, started_at, finished_at";
 
 /** Columns of `tasks` aliased `t`, with the dependency keys in submission order. */
 export const TASK_COLUMNS = `t.id, t.job_id, t.key, t.kind, t.position, t.state, t.attempts, t.max_attempts,
@@ -37,6 +47,7 @@ export function toJob(row: R): Job {
     apiKeyId: row.api_key_id as string | null,
     result: row.result ?? null,
     error: row.error ?? null,
+    webhook: (row.webhook as JobWebhook | null) ?? null,
     createdAt: row.created_at as Date,
     updatedAt: row.updated_at as Date,
     startedAt: row.started_at as Date | null,

@@ -982,4 +982,225 @@ export function storeContract(target: () => Target): void {
       assert.equal(rows[0].n, 1);
     });
   });
+
+  describe("webhook deliveries", () => {
+    const hook = (events: string[]) => ({ url: "https://hooks.example.com/diffda", events }) as never;
+    const one: NewTask[] = [{ key: "only", kind: "x" }];
+    const deliveries = async (jobId: string) =>
+      (
+        await q<{ event_type: string; state: string }>(
+          "select event_type, state from webhook_deliveries where job_id = $1 order by created_at, id",
+          [jobId],
+        )
+      ).rows.map((row) => row.event_type);
+    const expireDelivery = (id: string) =>
+      q("update webhook_deliveries set lease_expires_at = now() - interval '1 second' where id = $1", [id]);
+
+    it("are queued with the job transitions their webhook subscribes to, and only those", async () => {
+      const s = store();
+      const { job } = await s.jobs.create({
+        spec: {},
+        tasks: one,
+        webhook: hook(["job.started", "job.succeeded", "job.failed"]),
+      });
+      assert.deepEqual(
+        (await s.jobs.get(job.id))?.webhook,
+        hook(["job.started", "job.succeeded", "job.failed"]),
+      );
+      const silent = await s.jobs.create({ spec: {}, tasks: one });
+      assert.equal(silent.job.webhook, null);
+      const claimed = await s.tasks.claim("w", 10, LEASE_MS);
+      assert.equal(claimed.length, 2);
+      for (const c of claimed) await s.tasks.complete(c.lease, { ok: true });
+      assert.deepEqual(await deliveries(job.id), ["job.started", "job.succeeded"]);
+      assert.deepEqual(await deliveries(silent.job.id), [], "no webhook, no delivery");
+
+      const cancelled = await s.jobs.create({ spec: {}, tasks: one, webhook: hook(["job.cancelled"]) });
+      await s.jobs.cancel(cancelled.job.id);
+      assert.deepEqual(
+        await deliveries(cancelled.job.id),
+        ["job.cancelled"],
+        "job.started was not asked for",
+      );
+
+      const page = await s.webhooks.listForJob(job.id);
+      assert.deepEqual(
+        page.items.map((d) => [d.eventType, d.state, d.attempts]),
+        [
+          ["job.succeeded", "pending", 0],
+          ["job.started", "pending", 0],
+        ],
+      );
+      const body = page.items[0].payload as { type: string; timestamp: string; data: { jobId: string } };
+      assert.equal(body.type, "job.succeeded");
+      assert.equal(body.data.jobId, job.id);
+      assert.ok(!Number.isNaN(Date.parse(body.timestamp)));
+      assert.match(page.items[0].id, /^msg_[0-9a-f]{32}$/);
+    });
+
+    it("report a failed job in the transaction that fails it", async () => {
+      const s = store();
+      const { job } = await s.jobs.create({ spec: {}, tasks: one, webhook: hook(["job.failed"]) });
+      const [claimed] = await s.tasks.claim("w", 1, LEASE_MS);
+      await s.tasks.fail(claimed.lease, { message: "boom" }, { retryable: false });
+      assert.deepEqual(await deliveries(job.id), ["job.failed"]);
+      const [failed] = (await s.webhooks.listForJob(job.id)).items;
+      const data = (failed.payload as { data: { jobId: string; taskKey: string; error: unknown } }).data;
+      assert.deepEqual([data.jobId, data.taskKey, data.error], [job.id, "only", { message: "boom" }]);
+    });
+
+    it("can be queued directly for a job that wants the event, under the job's lock", async () => {
+      const s = store();
+      const { job } = await s.jobs.create({ spec: {}, tasks: one, webhook: hook(["job.succeeded"]) });
+      const id = await s.webhooks.enqueue(job.id, "job.succeeded", { note: "replayed" });
+      assert.match(id ?? "", /^msg_[0-9a-f]{32}$/);
+      assert.equal(await s.webhooks.enqueue(job.id, "job.failed"), undefined, "not subscribed");
+      await assert.rejects(
+        s.webhooks.enqueue("00000000-0000-4000-8000-00000000dead", "job.succeeded"),
+        (e: unknown) => e instanceof StoreError && e.code === "not_found",
+      );
+      const [queued] = (await s.webhooks.listForJob(job.id)).items;
+      assert.deepEqual(queued.payload, {
+        type: "job.succeeded",
+        timestamp: (queued.payload as { timestamp: string }).timestamp,
+        data: { jobId: job.id, note: "replayed" },
+      });
+    });
+
+    it("rate-limit job.progress per job and stop it once the job is finished", async () => {
+      const limited = store({ webhookProgressIntervalMs: 60_000 });
+      const { job } = await limited.jobs.create({ spec: {}, tasks: one, webhook: hook(["job.progress"]) });
+      for (let i = 0; i < 3; i++) await limited.events.append(job.id, "task.progress", { step: i });
+      assert.deepEqual(await deliveries(job.id), ["job.progress"], "one per minute");
+      const [first] = (await limited.webhooks.listForJob(job.id)).items;
+      assert.equal((first.payload as { data: { step: number } }).data.step, 0);
+
+      const eager = store({ webhookProgressIntervalMs: 0 });
+      const other = await eager.jobs.create({ spec: {}, tasks: one, webhook: hook(["job.progress"]) });
+      for (let i = 0; i < 3; i++) await eager.events.append(other.job.id, "task.progress", { step: i });
+      assert.equal((await deliveries(other.job.id)).length, 3);
+      await eager.jobs.cancel(other.job.id);
+      await eager.events.append(other.job.id, "task.progress", { step: 9 });
+      assert.equal((await deliveries(other.job.id)).length, 3, "no progress after the job finished");
+    });
+
+    it("are leased once with the job's url and its owner's secret, and settled by the lease holder", async () => {
+      const s = store();
+      const { apiKey } = await s.apiKeys.create({ name: "hooks" });
+      const { secret } = await s.webhookSecrets.rotate(apiKey.id);
+      assert.equal(await s.webhookSecrets.exists(apiKey.id), true);
+      assert.equal(await s.webhookSecrets.exists("local"), false);
+      const { job } = await s.jobs.create({
+        spec: {},
+        tasks: one,
+        apiKeyId: apiKey.id,
+        webhook: hook(["job.cancelled"]),
+      });
+      await s.jobs.cancel(job.id);
+      const [leased] = await s.webhooks.lease("a", 10, LEASE_MS);
+      assert.equal(leased.url, "https://hooks.example.com/diffda");
+      assert.equal(leased.secret, secret);
+      assert.equal(leased.delivery.state, "delivering");
+      assert.deepEqual(leased.lease, { deliveryId: leased.delivery.id, owner: "a", attempt: 1 });
+      assert.deepEqual(await s.webhooks.lease("b", 10, LEASE_MS), [], "a leased delivery is not due");
+
+      await expireDelivery(leased.delivery.id);
+      const [taken] = await s.webhooks.lease("b", 10, LEASE_MS);
+      assert.equal(taken.lease.attempt, 2, "an expired lease is taken over");
+      assert.equal(await s.webhooks.recordSuccess(leased.lease, 200), false, "the stale holder is fenced");
+      assert.deepEqual(
+        await s.webhooks.recordFailure(leased.lease, {
+          status: 500,
+          error: "x",
+          retryDelayMs: 0,
+          retryForMs: 1,
+        }),
+        { outcome: "lease_lost" },
+      );
+      assert.equal(await s.webhooks.recordSuccess(taken.lease, 204), true);
+      const [done] = (await s.webhooks.listForJob(job.id)).items;
+      assert.equal(done.state, "succeeded");
+      assert.equal(done.lastStatus, 204);
+      assert.ok(done.deliveredAt instanceof Date);
+      assert.deepEqual(await s.webhooks.lease("c", 10, LEASE_MS), []);
+    });
+
+    it("never hand one delivery to two replicas leasing at once", async () => {
+      const s = store({ webhookProgressIntervalMs: 0 });
+      const { job } = await s.jobs.create({ spec: {}, tasks: one, webhook: hook(["job.progress"]) });
+      for (let i = 0; i < 12; i++) await s.events.append(job.id, "task.progress", { step: i });
+      const replicas = [s, new JobStore(await target().other()), new JobStore(await target().other())];
+      const batches = await Promise.all(
+        replicas.flatMap((replica, r) =>
+          [0, 1].map((b) => replica.webhooks.lease(`replica-${r}-${b}`, 3, LEASE_MS)),
+        ),
+      );
+      const ids = batches.flat().map((leased) => leased.delivery.id);
+      assert.equal(new Set(ids).size, ids.length, "no delivery leased twice");
+      const rest = await s.webhooks.lease("late", 100, LEASE_MS);
+      assert.equal(ids.length + rest.length, 12, "every delivery leased exactly once");
+    });
+
+    it("retry failures after the delay until the retry window closes, then fail", async () => {
+      const s = store();
+      const { job } = await s.jobs.create({ spec: {}, tasks: one, webhook: hook(["job.cancelled"]) });
+      await s.jobs.cancel(job.id);
+      const [first] = await s.webhooks.lease("a", 1, LEASE_MS);
+      const retry = await s.webhooks.recordFailure(first.lease, {
+        status: 503,
+        error: "HTTP 503",
+        retryDelayMs: 60_000,
+        retryForMs: 3_600_000,
+      });
+      assert.equal(retry.outcome, "retry_scheduled");
+      assert.deepEqual(await s.webhooks.lease("a", 1, LEASE_MS), [], "not due before the delay");
+      await q("update webhook_deliveries set next_attempt_at = now() where job_id = $1", [job.id]);
+      const [second] = await s.webhooks.lease("a", 1, LEASE_MS);
+      assert.equal(second.lease.attempt, 2);
+      assert.deepEqual(
+        await s.webhooks.recordFailure(second.lease, {
+          status: null,
+          error: "connect ECONNREFUSED",
+          retryDelayMs: 60_000,
+          retryForMs: 30_000,
+        }),
+        { outcome: "failed" },
+        "the next attempt would fall after the retry window",
+      );
+      const [failed] = (await s.webhooks.listForJob(job.id)).items;
+      assert.deepEqual(
+        [failed.state, failed.attempts, failed.lastStatus, failed.lastError],
+        ["failed", 2, null, "connect ECONNREFUSED"],
+      );
+      assert.deepEqual(await s.webhooks.lease("a", 1, LEASE_MS), []);
+    });
+
+    it("page a job's deliveries newest first and go with the job", async () => {
+      const s = store({ webhookProgressIntervalMs: 0 });
+      const { job } = await s.jobs.create({
+        spec: {},
+        tasks: one,
+        webhook: hook(["job.progress", "job.cancelled"]),
+      });
+      for (let i = 0; i < 4; i++) await s.events.append(job.id, "task.progress", { step: i });
+      await s.jobs.cancel(job.id);
+      const first = await s.webhooks.listForJob(job.id, { limit: 3 });
+      assert.equal(first.items.length, 3);
+      assert.equal(first.items[0].eventType, "job.cancelled");
+      assert.ok(first.nextCursor);
+      const second = await s.webhooks.listForJob(job.id, { limit: 3, cursor: first.nextCursor });
+      assert.equal(second.items.length, 2);
+      assert.equal(second.nextCursor, null);
+      const all = [...first.items, ...second.items].map((d) => d.id);
+      assert.equal(new Set(all).size, 5);
+      await assert.rejects(
+        s.webhooks.listForJob(job.id, { cursor: "bm9wZQ" }),
+        (e: unknown) => e instanceof StoreError && e.code === "invalid_cursor",
+      );
+      assert.deepEqual(await s.webhooks.listForJob("not-a-uuid"), { items: [], nextCursor: null });
+      await s.jobs.delete(job.id);
+      const { rows } = await q<{ n: number }>("select count(*) as n from webhook_deliveries");
+      assert.equal(rows[0].n, 0, "deleting a job deletes its deliveries");
+    });
+  });
 }

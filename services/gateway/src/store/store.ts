@@ -15,6 +15,8 @@ import { type DatabaseConfig, openDatabase } from "./open.js";
 import { RateLimitRepository } from "./rate-limits.js";
 import type { RetryBudget, RetryPolicy } from "./retry-policy.js";
 import { TaskRepository } from "./tasks.js";
+import { WebhookSecretRepository } from "./webhook-secrets.js";
+import { WebhookRepository } from "./webhooks.js";
 
 /** Tunables of the store. */
 export interface JobStoreOptions {
@@ -25,6 +27,8 @@ export interface JobStoreOptions {
   /** Attempts per task when the job does not say. Default 3. */
   defaultMaxAttempts?: number;
   idempotency?: IdempotencyOptions;
+  /** At most one `job.progress` webhook delivery per job per this long. Default 10 s. */
+  webhookProgressIntervalMs?: number;
 }
 
 /** Every repository over one database. */
@@ -38,6 +42,8 @@ export class JobStore {
   readonly apiKeys: ApiKeyRepository;
   readonly rateLimits: RateLimitRepository;
   readonly blobs: BlobRepository;
+  readonly webhooks: WebhookRepository;
+  readonly webhookSecrets: WebhookSecretRepository;
 
   constructor(
     readonly db: Database,
@@ -46,12 +52,14 @@ export class JobStore {
     this.datasets = new DatasetRepository(db);
     this.jobs = new JobRepository(db, options);
     this.tasks = new TaskRepository(db, options);
-    this.events = new EventRepository(db);
+    this.events = new EventRepository(db, options);
     this.artifacts = new ArtifactRepository(db);
     this.idempotency = new IdempotencyRepository(db, options.idempotency);
     this.apiKeys = new ApiKeyRepository(db);
     this.rateLimits = new RateLimitRepository(db);
     this.blobs = new BlobRepository(db);
+    this.webhooks = new WebhookRepository(db);
+    this.webhookSecrets = new WebhookSecretRepository(db);
   }
 
   /** Closes the database. */

@@ -31,10 +31,21 @@ export interface Job {
   apiKeyId: string | null;
   result: unknown;
   error: unknown;
+  /** Where the job's events are posted; null: nowhere. */
+  webhook: JobWebhook | null;
   createdAt: Date;
   updatedAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;
+}
+
+/** The events a job's webhook may subscribe to (see webhooks.ts). */
+export type WebhookEvent = "job.started" | "job.progress" | "job.succeeded" | "job.failed" | "job.cancelled";
+
+/** Where a job's events go, as stored on the job. */
+export interface JobWebhook {
+  url: string;
+  events: WebhookEvent[];
 }
 
 /** One node of a job's DAG. */
