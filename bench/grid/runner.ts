@@ -197,7 +197,7 @@ async function record(
     if (found === undefined) throw new Error(`job ${job.id} has no result for ${method.label}`);
     methods[method.label] = storedMethod(cell, method, found, job, ctx);
   }
-  const dataset = await getDataset(ctx.client, job.datasetId);
+  const dataset = await getDataset(ctx.client, job.spec.datasetId);
   const { name: _name, ...request } = cell.dataset;
   const previous = await readCell(ctx.resultsDir, cell.id);
   return mergeCell(previous, {

@@ -143,7 +143,8 @@ export interface Job {
   id: string;
   name: string | null;
   state: JobState;
-  datasetId: string;
+  /** null once the dataset was deleted (finished jobs keep their results). */
+  datasetId: string | null;
   spec: JobSpec;
   tasks: TaskCounts;
   result: JobResult | null;
@@ -159,7 +160,7 @@ export interface JobSummary {
   id: string;
   name: string | null;
   state: JobState;
-  datasetId: string;
+  datasetId: string | null;
   createdAt: string;
   finishedAt: string | null;
 }

@@ -59,11 +59,13 @@ export async function followJob(
   options: { lastEventId?: number } = {},
 ): Promise<FollowedJob> {
   const initial = await getJob(client, jobId);
-  const dataset = await getDataset(client, initial.datasetId);
-  const progress = createJobProgress(planStages(initial.spec, dataset.trainCount));
+  // A finished job outlives its dataset (datasetId null once deleted): follow it without the counts.
+  const dataset = initial.datasetId === null ? undefined : await getDataset(client, initial.datasetId);
+  const trainCount = dataset?.trainCount ?? 0;
+  const progress = createJobProgress(planStages(initial.spec, trainCount));
   const renderer = createRenderer({ stream: ctx.io.stdout });
   ctx.print(
-    `job ${jobId}${initial.name ? ` "${initial.name}"` : ""}: ${initial.spec.methods.length} methods × ${initial.spec.seeds.length} seeds on ${dataset.name} (${dataset.trainCount} train images)`,
+    `job ${jobId}${initial.name ? ` "${initial.name}"` : ""}: ${initial.spec.methods.length} methods × ${initial.spec.seeds.length} seeds on ${dataset ? `${dataset.name} (${trainCount} train images)` : "a deleted dataset"}`,
   );
   const tick = setInterval(() => renderer.update(progress.stages()), 1000);
   try {

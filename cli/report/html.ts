@@ -120,7 +120,7 @@ export function renderReportHtml(input: ReportInput): string {
   );
   const datasetLine = dataset
     ? `${escapeXml(dataset.name)} — ${dataset.classes.length} classes, ${dataset.trainCount} train / ${dataset.testCount} test images, ${dataset.image.width}×${dataset.image.height}×${dataset.image.channels}`
-    : escapeXml(job.datasetId);
+    : escapeXml(job.datasetId ?? `${job.spec.datasetId} (deleted)`);
   const methods = job.spec.methods
     .map(
       (m) =>

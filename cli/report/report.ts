@@ -44,7 +44,8 @@ export async function writeReport(
     throw new Error(`job ${jobId} is ${job.state}: a report needs a succeeded job`);
   }
   const results = resultsData(job);
-  const dataset = await getDataset(client, job.datasetId).catch(() => undefined);
+  const dataset =
+    job.datasetId === null ? undefined : await getDataset(client, job.datasetId).catch(() => undefined);
   const perClass = options.perClass ?? 8;
   const classes = job.result.classes;
 

@@ -156,7 +156,7 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     const first = await getJob(client, finishedJob);
     const { job } = await submitRun(client, {
       presets: ["real-guidance"],
-      dataset: { dataset: first.datasetId },
+      dataset: { dataset: first.spec.datasetId },
       baselines: ["no-augmentation"],
       seeds: [3],
     });
@@ -346,7 +346,7 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
       const first = await getJob(client, finishedJob);
       const { job } = await submitRun(client, {
         presets: ["real-guidance"],
-        dataset: { dataset: first.datasetId },
+        dataset: { dataset: first.spec.datasetId },
         baselines: [],
       });
       const watching = followJobEvents(client, job.id, { onEvent: () => {} });
@@ -374,7 +374,7 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     );
     const first = await getJob(client, finishedJob);
     await assert.rejects(
-      submitRun(client, { presets: ["no-such-method"], dataset: { dataset: first.datasetId } }),
+      submitRun(client, { presets: ["no-such-method"], dataset: { dataset: first.spec.datasetId } }),
       (e: ApiError) =>
         e.status === 400 && e.code === "validation_failed" && /\/body\/methods\/0\/preset/.test(e.message),
     );

@@ -13,7 +13,15 @@ import { after, before, describe, test } from "node:test";
 import { Rng } from "../../../shared/random/index.js";
 import { API_ERRORS } from "./errors.js";
 import type { JobStore } from "./store/index.js";
-import { bearer, idemKey, openTestStore, png, type TestGateway, testGateway } from "./test-support.js";
+import {
+  bearer,
+  dereferenced,
+  idemKey,
+  openTestStore,
+  png,
+  type TestGateway,
+  testGateway,
+} from "./test-support.js";
 
 type Schema = Record<string, unknown>;
 interface Operation {
@@ -331,8 +339,8 @@ describe("REST fuzz: requests generated from the OpenAPI document", () => {
   });
 
   test("at least 500 bad requests, none answered 5xx, every error a catalog problem", async () => {
-    const doc = JSON.parse(
-      (await send(base, { label: "doc", method: "GET", path: "/openapi.json" })).text,
+    const doc = dereferenced(
+      JSON.parse((await send(base, { label: "doc", method: "GET", path: "/openapi.json" })).text),
     ) as {
       paths: Record<
         string,

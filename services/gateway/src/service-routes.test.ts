@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Ajv } from "ajv";
+import addFormats from "ajv-formats";
 import { API_ERRORS, PROBLEM_CONTENT_TYPE } from "./errors.js";
 import { PRESETS } from "./presets.js";
 import { MIGRATIONS } from "./store/index.js";
-import { bearer, type TestGateway, testGateway } from "./test-support.js";
+import { bearer, dereferenced, type TestGateway, testGateway } from "./test-support.js";
 
 describe("service routes, methods, OpenAPI and problem documents", () => {
   let gw: TestGateway;
@@ -160,7 +162,7 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
   test("GET /openapi.json documents every route with request and response schemas", async () => {
     const res = await gw.app.inject({ method: "GET", url: "/openapi.json" });
     assert.equal(res.statusCode, 200);
-    const doc = res.json();
+    const doc = dereferenced(res.json());
     assert.equal(doc.openapi, "3.1.0");
     const expected = [
       "get /healthz",
@@ -213,7 +215,10 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
         if (method === "post") {
           const params = op.parameters as { name: string; in: string }[];
           assert.ok(
-            params.some((p) => p.in === "header" && p.name === "idempotency-key"),
+            params.some(
+              (p) =>
+                p.in === "header" && p.name === "Idempotency-Key" && (p as { required?: boolean }).required,
+            ),
             `${method} ${path} documents Idempotency-Key`,
           );
           // Actions on a resource (and the secret rotation) take no body.
@@ -262,5 +267,64 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
       ),
     );
     assert.equal(operationIds.size, ids, "operationIds are unique");
+  });
+
+  test("the document: named components by $ref, shared plugin headers, an example on every operation that fits its schema", async () => {
+    const raw = (await gw.app.inject({ method: "GET", url: "/openapi.json" })).json();
+    const schemas = raw.components.schemas as Record<string, unknown>;
+    for (const name of ["Job", "JobRequest", "Dataset", "Problem", "Artifact", "WebhookDelivery", "Usage"]) {
+      assert.ok(schemas[name], `components.schemas.${name}`);
+    }
+    assert.deepEqual(raw.paths["/v1/jobs/{id}"].get.responses["200"].content["application/json"].schema, {
+      $ref: "#/components/schemas/Job",
+    });
+    assert.deepEqual(raw.paths["/v1/jobs"].post.parameters, [
+      { $ref: "#/components/parameters/IdempotencyKey" },
+    ]);
+    const doc = dereferenced(raw);
+    const ajv = new Ajv({ strict: false, allErrors: true });
+    addFormats.default(ajv);
+    const problems: string[] = [];
+    let examples = 0;
+    type Media = { schema?: object; example?: unknown };
+    type Op = {
+      parameters: { example?: unknown }[];
+      requestBody?: { content: Record<string, Media> };
+      responses: Record<string, { content?: Record<string, Media>; headers?: Record<string, unknown> }>;
+      "x-scope"?: string;
+    };
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, Op>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const where = `${method} ${path}`;
+        const media: Media[] = [
+          ...Object.values(op.requestBody?.content ?? {}),
+          ...Object.values(op.responses).flatMap((r) => Object.values(r.content ?? {})),
+        ];
+        const withExample = media.filter((m) => m.example !== undefined);
+        const paramExamples = (op.parameters as { example?: unknown }[]).filter(
+          (p) => p.example !== undefined,
+        );
+        if (withExample.length + paramExamples.length === 0) problems.push(`${where}: no example`);
+        for (const m of withExample) {
+          examples++;
+          if (typeof m.example === "string" || m.schema === undefined) continue;
+          const validate = ajv.compile(m.schema);
+          if (!validate(m.example))
+            problems.push(`${where}: example does not fit: ${ajv.errorsText(validate.errors)}`);
+        }
+        if (op["x-scope"] !== undefined) {
+          const success = Object.entries(op.responses).find(([status]) => status.startsWith("2"))?.[1] as {
+            headers?: Record<string, unknown>;
+          };
+          assert.ok(success?.headers?.RateLimit, `${where}: RateLimit on success`);
+          assert.ok(
+            (op.responses["4XX"] as { headers?: Record<string, unknown> }).headers?.["Retry-After"],
+            where,
+          );
+        }
+      }
+    }
+    assert.deepEqual(problems, []);
+    assert.ok(examples >= 20, `${examples} examples`);
   });
 });

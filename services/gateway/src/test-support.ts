@@ -241,3 +241,20 @@ export function craftTar(entries: CraftedTarEntry[], { end = true } = {}): Buffe
   if (end) blocks.push(Buffer.alloc(1024));
   return Buffer.concat(blocks);
 }
+
+/** A copy of an OpenAPI document with every local `$ref` replaced by what it points to (no cycles here). */
+export function dereferenced<T>(doc: T): T {
+  const resolve = (pointer: string): unknown =>
+    pointer
+      .replace(/^#\//, "")
+      .split("/")
+      .reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], doc);
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(walk);
+    if (typeof value !== "object" || value === null) return value;
+    const { $ref, ...rest } = value as Record<string, unknown>;
+    if (typeof $ref === "string") return { ...(walk(resolve($ref)) as object), ...(walk(rest) as object) };
+    return Object.fromEntries(Object.entries(rest).map(([key, child]) => [key, walk(child)]));
+  };
+  return walk(doc) as T;
+}

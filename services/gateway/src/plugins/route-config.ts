@@ -8,6 +8,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Scope an API key needs; absent: a public route (health, metrics, the OpenAPI document). */
     scope?: Scope;
+    /** OpenAPI: the operation's stable name (generated clients name their methods by it). */
+    operationId?: string;
     /** OpenAPI: a one-line summary, a longer description, and the tag that groups the route. */
     summary?: string;
     description?: string;

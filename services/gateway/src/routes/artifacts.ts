@@ -33,6 +33,7 @@ export async function artifactRoutes(
         response: { 200: artifactPageSchema, ...problemResponses },
       },
       config: {
+        operationId: "listArtifacts",
         scope: "read",
         tag: "artifacts",
         summary: "A job's artifacts in key order: synthetic/…, adapter/…, checkpoint/…",
@@ -78,6 +79,7 @@ export async function artifactRoutes(
         },
       },
       config: {
+        operationId: "getArtifact",
         scope: "read",
         tag: "artifacts",
         summary: "Download one artifact by key",

@@ -102,6 +102,7 @@ export async function datasetRoutes(
         response: { 201: datasetSchema, ...problemResponses },
       },
       config: {
+        operationId: "createDataset",
         scope: "submit",
         tag: "datasets",
         summary:
@@ -144,7 +145,12 @@ export async function datasetRoutes(
     "/v1/datasets/:id",
     {
       schema: { params: idParams, response: { 200: datasetSchema, ...problemResponses } },
-      config: { scope: "read", tag: "datasets", summary: "One dataset" },
+      config: {
+        operationId: "getDataset",
+        scope: "read",
+        tag: "datasets",
+        summary: "One dataset",
+      },
     },
     async (request) => toDatasetResource(await visibleDataset(request, request.params.id)),
   );
@@ -161,6 +167,7 @@ export async function datasetRoutes(
         response: { 200: pageOf(datasetFileSchema), ...problemResponses },
       },
       config: {
+        operationId: "listDatasetFiles",
         scope: "read",
         tag: "datasets",
         summary: "The dataset's images with their class and split, in manifest order (`?split=` filters)",
@@ -183,6 +190,7 @@ export async function datasetRoutes(
     {
       schema: { params: idParams, response: { 204: noContent, ...problemResponses } },
       config: {
+        operationId: "deleteDataset",
         scope: "submit",
         tag: "datasets",
         summary: "Delete a dataset and free its images (409 while a queued or running job reads it)",
@@ -214,6 +222,7 @@ export async function datasetRoutes(
         response: { 200: pageOf(datasetSchema), ...problemResponses },
       },
       config: {
+        operationId: "listDatasets",
         scope: "read",
         tag: "datasets",
         summary: "Datasets visible to this key (its own and the shared ones), newest first",

@@ -83,6 +83,7 @@ export async function eventRoutes(app: FastifyInstance, { context }: { context: 
         },
       },
       config: {
+        operationId: "streamJobEvents",
         scope: "read",
         tag: "jobs",
         summary: "Job progress as Server-Sent Events, resumable with Last-Event-ID",

@@ -74,6 +74,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
         response: { 201: jobSchema, ...problemResponses },
       },
       config: {
+        operationId: "createJob",
         scope: "submit",
         tag: "jobs",
         summary:
@@ -135,6 +136,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
     {
       schema: { params: idParams, response: { 200: jobSchema, ...problemResponses } },
       config: {
+        operationId: "getJob",
         scope: "read",
         tag: "jobs",
         summary:
@@ -152,6 +154,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
     {
       schema: { querystring: jobListQuery, response: { 200: pageOf(jobSummarySchema), ...problemResponses } },
       config: {
+        operationId: "listJobs",
         scope: "read",
         tag: "jobs",
         summary: "Jobs of this key (all for admins), newest first, cursor-paginated",
@@ -187,6 +190,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
         response: { 200: jobSchema, ...problemResponses },
       },
       config: {
+        operationId: "cancelJob",
         scope: "submit",
         tag: "jobs",
         summary: "Cancel a queued or running job: its tasks stop, running RPCs are aborted",
@@ -210,6 +214,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
     {
       schema: { params: idParams, response: { 204: noContent, ...problemResponses } },
       config: {
+        operationId: "deleteJob",
         scope: "submit",
         tag: "jobs",
         summary:

@@ -25,6 +25,7 @@ export async function keyRoutes(app: FastifyInstance, { context }: { context: Ap
         response: { 201: createdKeySchema, ...problemResponses },
       },
       config: {
+        operationId: "createApiKey",
         scope: "admin",
         tag: "keys",
         summary: "Create an API key; its token is shown only in this answer",
@@ -56,6 +57,7 @@ export async function keyRoutes(app: FastifyInstance, { context }: { context: Ap
         },
       },
       config: {
+        operationId: "listApiKeys",
         scope: "admin",
         tag: "keys",
         summary: "List API keys, revoked ones included (never their secrets)",
@@ -72,7 +74,12 @@ export async function keyRoutes(app: FastifyInstance, { context }: { context: Ap
         params: idParams,
         response: { 200: keySchema, ...problemResponses },
       },
-      config: { scope: "admin", tag: "keys", summary: "Revoke an API key at once (kept for audit)" },
+      config: {
+        operationId: "revokeApiKey",
+        scope: "admin",
+        tag: "keys",
+        summary: "Revoke an API key at once (kept for audit)",
+      },
     },
     async (request): Promise<ApiKey> => {
       await keys.revoke(request.params.id);

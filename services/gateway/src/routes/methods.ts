@@ -21,6 +21,7 @@ export async function methodRoutes(app: FastifyInstance): Promise<void> {
         },
       },
       config: {
+        operationId: "listMethods",
         scope: "read",
         tag: "methods",
         summary:

@@ -2,27 +2,9 @@
 import type { FastifyInstance } from "fastify";
 import { ApiError } from "../errors.js";
 import { buildOpenApi, type RouteEntry } from "../openapi.js";
-import { problemResponses } from "../schemas/common.js";
+import { problemResponses, serviceStatusSchema } from "../schemas/common.js";
 import { MIGRATIONS } from "../store/index.js";
 import type { AppContext } from "./context.js";
-
-const statusSchema = {
-  type: "object",
-  required: ["status"],
-  properties: {
-    status: { type: "string", enum: ["ok", "ready"] },
-    checks: {
-      type: "object",
-      properties: {
-        store: { type: "string" },
-        migrations: { type: "string" },
-        draining: { type: "boolean" },
-      },
-      additionalProperties: false,
-    },
-  },
-  additionalProperties: false,
-};
 
 /** Options of {@link serviceRoutes}. */
 export interface ServiceRoutesOptions {
@@ -39,8 +21,12 @@ export async function serviceRoutes(
   app.get(
     "/healthz",
     {
-      schema: { response: { 200: statusSchema, ...problemResponses } },
-      config: { tag: "service", summary: "Liveness: the process is up" },
+      schema: { response: { 200: serviceStatusSchema, ...problemResponses } },
+      config: {
+        operationId: "getHealth",
+        tag: "service",
+        summary: "Liveness: the process is up",
+      },
     },
     async () => ({ status: "ok" as const }),
   );
@@ -48,8 +34,9 @@ export async function serviceRoutes(
   app.get(
     "/readyz",
     {
-      schema: { response: { 200: statusSchema, ...problemResponses } },
+      schema: { response: { 200: serviceStatusSchema, ...problemResponses } },
       config: {
+        operationId: "getReadiness",
         tag: "service",
         summary: "Readiness: the store answers, migrations are applied, and the gateway is not draining",
       },
@@ -87,7 +74,12 @@ export async function serviceRoutes(
           ...problemResponses,
         },
       },
-      config: { tag: "service", summary: "Prometheus metrics (diffda_ prefix)", produces: "text/plain" },
+      config: {
+        operationId: "getMetrics",
+        tag: "service",
+        summary: "Prometheus metrics (diffda_ prefix)",
+        produces: "text/plain",
+      },
     },
     async (_request, reply) => {
       const registry = context.metrics.metrics.registry;
@@ -106,7 +98,11 @@ export async function serviceRoutes(
           ...problemResponses,
         },
       },
-      config: { tag: "service", summary: "This API's OpenAPI 3.1 document" },
+      config: {
+        operationId: "getOpenApiDocument",
+        tag: "service",
+        summary: "This API's OpenAPI 3.1 document",
+      },
     },
     async () => {
       document ??= buildOpenApi(routes, { title: "diffda gateway", version });

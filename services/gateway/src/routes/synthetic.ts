@@ -138,6 +138,7 @@ export async function syntheticRoutes(
         },
       },
       config: {
+        operationId: "downloadSyntheticSet",
         scope: "read",
         tag: "artifacts",
         summary: "The synthetic images in a trainer's format (zip, imagefolder, webdataset)",
@@ -163,6 +164,7 @@ export async function syntheticRoutes(
         },
       },
       config: {
+        operationId: "downloadSyntheticZip",
         scope: "read",
         tag: "artifacts",
         summary: "The synthetic images as a zip archive (the zip format of /synthetic)",

@@ -1,34 +1,8 @@
 /** `GET /v1/usage`: what the calling key holds in the artifact store. */
 import type { FastifyInstance } from "fastify";
 import { problemResponses } from "../schemas/common.js";
+import { usageSchema } from "../schemas/usage.js";
 import type { AppContext } from "./context.js";
-
-const countAndBytes = {
-  type: "object",
-  required: ["count", "bytes"],
-  properties: { count: { type: "integer", minimum: 0 }, bytes: { type: "integer", minimum: 0 } },
-  additionalProperties: false,
-} as const;
-
-/** The response of `GET /v1/usage`. */
-export const usageSchema = {
-  type: "object",
-  required: ["scope", "datasets", "jobs", "distinctBytes"],
-  properties: {
-    scope: { type: "string", enum: ["key", "all"], description: "`all` for the local admin without a key" },
-    datasets: {
-      ...countAndBytes,
-      description: "uploaded datasets and the bytes of their images and manifests",
-    },
-    jobs: { ...countAndBytes, description: "jobs and the bytes of their artifacts" },
-    distinctBytes: {
-      type: "integer",
-      minimum: 0,
-      description: "bytes of the distinct blobs behind both (identical content is stored once)",
-    },
-  },
-  additionalProperties: false,
-} as const;
 
 /** Registers /v1/usage. */
 export async function usageRoutes(app: FastifyInstance, { context }: { context: AppContext }): Promise<void> {
@@ -37,6 +11,7 @@ export async function usageRoutes(app: FastifyInstance, { context }: { context: 
     {
       schema: { response: { 200: usageSchema, ...problemResponses } },
       config: {
+        operationId: "getUsage",
         scope: "read",
         tag: "usage",
         summary: "Datasets, jobs and the bytes they hold, for the calling key",

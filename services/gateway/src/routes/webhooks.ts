@@ -33,6 +33,7 @@ export async function webhookRoutes(
     {
       schema: { headers: idempotencyHeaders, response: { 201: webhookSecretSchema, ...problemResponses } },
       config: {
+        operationId: "rotateWebhookSecret",
         scope: "submit",
         tag: "webhooks",
         summary: "Create or rotate this key's webhook signing secret; it is shown only in this answer",
@@ -55,6 +56,7 @@ export async function webhookRoutes(
         response: { 200: pageOf(webhookDeliverySchema), ...problemResponses },
       },
       config: {
+        operationId: "listWebhookDeliveries",
         scope: "read",
         tag: "webhooks",
         summary:

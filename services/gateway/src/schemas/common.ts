@@ -92,16 +92,40 @@ export function pageOf(item: JsonSchema): JsonSchema {
   };
 }
 
-/** The Idempotency-Key header every POST documents (the idempotency plugin enforces it). */
+/**
+ * The Idempotency-Key header every POST requires (the idempotency plugin enforces it, with its own
+ * `idempotency_key_missing` answer, before this schema is checked; docs/api.md says why it is required).
+ */
 export const idempotencyHeaders = {
   type: "object",
+  required: ["idempotency-key"],
   properties: {
     "idempotency-key": {
       type: "string",
       minLength: 1,
       maxLength: 255,
+      pattern: "^[\\x21-\\x7e]+$",
       description:
-        "required on POST: a client-chosen unique key; a retry with the same key and payload replays the first response",
+        "a client-chosen unique key (1–255 visible ASCII characters), required on every POST; a retry with the same key and payload replays the first answer (Idempotent-Replayed: true)",
     },
   },
 } as const;
+
+/** `/healthz` and `/readyz`. */
+export const serviceStatusSchema = {
+  type: "object",
+  required: ["status"],
+  properties: {
+    status: { type: "string", enum: ["ok", "ready"] },
+    checks: {
+      type: "object",
+      properties: {
+        store: { type: "string" },
+        migrations: { type: "string" },
+        draining: { type: "boolean" },
+      },
+      additionalProperties: false,
+    },
+  },
+  additionalProperties: false,
+};
