@@ -14,8 +14,6 @@ from typing import BinaryIO, List, Tuple, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-# Images are compressed already; stored entries also keep the gateway's compression-ratio check quiet.
-_SPOOL_BYTES = 8 * 1024 * 1024
 
 
 def archive_media_type(head: bytes) -> str:
@@ -67,8 +65,8 @@ def image_folder_entries(root: PathLike) -> List[Tuple[str, Path]]:
 
 
 def zip_image_folder(root: PathLike) -> BinaryIO:
-    """An ImageFolder directory as a zip in a spooled temporary file (memory, then disk), at offset 0."""
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - the caller closes it
+    """An ImageFolder directory as a zip in an anonymous temporary file, at offset 0."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_STORED) as archive:
         for name, path in image_folder_entries(root):
             archive.write(path, name)

@@ -294,6 +294,7 @@ class Client:
         poll_interval: float = 1.0,
         max_poll_interval: float = 15.0,
         on_poll: Optional[Callable[[Job], None]] = None,
+        reconnect_delay: float = 1.0,
     ) -> Job:
         """Waits until the job is succeeded, failed or cancelled and returns it.
 
@@ -303,11 +304,12 @@ class Client:
         with another content type), or with ``follow_events=False``, it polls ``GET /v1/jobs/{id}``
         instead, ``poll_interval`` growing by half each time up to ``max_poll_interval``, calling
         ``on_poll`` with each job it reads. Raises :class:`JobWaitTimeout` after ``timeout`` seconds
-        (None: no limit); the job itself keeps running.
+        (None: no limit); the job itself keeps running. Reconnects wait ``reconnect_delay`` seconds, or
+        what the stream's ``retry:`` field asked for.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         if follow_events:
-            job = self._follow(job_id, on_event, deadline, timeout, last_event_id)
+            job = self._follow(job_id, on_event, deadline, timeout, last_event_id, reconnect_delay)
             if job is not None:
                 return job
         return self._poll(job_id, deadline, timeout, poll_interval, max_poll_interval, on_poll)
@@ -319,10 +321,10 @@ class Client:
         deadline: Optional[float],
         timeout: Optional[float],
         last: int,
+        delay: float,
     ) -> Optional[Job]:
         """Follows the stream until the final event: the job, or None to fall back to polling."""
         failures = 0
-        delay = 1.0
         while True:
             remaining = _remaining(deadline)
             if remaining is not None and remaining <= 0:
