@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -183,7 +184,8 @@ class Transport:
                     raise error from None
                 log.info("%s %s: %s %s, retry %d in %.2f s", method, path, answer.code, error.code, attempt, wait)
             except TRANSPORT_ERRORS as failure:
-                if attempt >= self.max_attempts:
+                # A certificate the client rejects stays rejected: retrying only delays the news.
+                if attempt >= self.max_attempts or _is_certificate_error(failure):
                     raise DiffdaError(0, "unreachable", f"cannot reach {self.base_url}", str(failure)) from failure
                 wait = self.backoff_delay(attempt)
                 log.info("%s %s: %s, retry %d in %.2f s", method, path, failure, attempt, wait)
@@ -209,6 +211,11 @@ class Transport:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
         return None
+
+
+def _is_certificate_error(failure: BaseException) -> bool:
+    reason = getattr(failure, "reason", failure)
+    return isinstance(reason, ssl.SSLCertVerificationError)
 
 
 def _query_value(value: Any) -> str:
