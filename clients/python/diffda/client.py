@@ -75,7 +75,8 @@ class Client:
     def ready(self) -> bool:
         """Whether the gateway answers ``GET /readyz`` with 200 (False while it starts or drains)."""
         try:
-            self.transport.request("GET", "/readyz")
+            # One attempt: a 503 here is the answer, not something to wait out.
+            self.transport.request("GET", "/readyz", max_attempts=1)
             return True
         except DiffdaError:
             return False
@@ -105,9 +106,14 @@ class Client:
         ``source`` is an ImageFolder directory (``<class>/<image>``, or ``train/<class>/<image>`` and
         ``test/<class>/<image>`` to bring the test split; zipped here), an archive file (.zip, .tar or
         .tar.gz, sent as it is with the media type its bytes show), or a built-in task as a mapping,
-        ``{"builtin": "fashion-mnist", "shots": 5}`` (the keyword options do not apply to it).
+        ``{"builtin": "fashion-mnist", "shots": 5}`` (its options go in the mapping: ``seed``,
+        ``classes``, ``testPerClass``, ``name``).
         """
         if isinstance(source, Mapping):
+            given = [k for k, v in {"size": size, "channels": channels, "test_fraction": test_fraction,
+                                    "split_seed": split_seed, "name": name}.items() if v is not None]
+            if given:
+                raise ValueError(f"{given} apply to uploads; a built-in task takes its options in the mapping")
             if "builtin" not in source:
                 raise ValueError("a mapping source must name a built-in dataset: {'builtin': …, 'shots': …}")
             return self.create_builtin_dataset(**_builtin_kwargs(source))

@@ -122,6 +122,7 @@ class Transport:
         headers: Optional[Mapping[str, str]] = None,
         idempotency_key: Optional[str] = None,
         timeout: Optional[float] = None,
+        max_attempts: Optional[int] = None,
     ) -> Response:
         """Sends one logical request (retrying) and reads the whole 2xx answer."""
         raw = self.open(
@@ -134,6 +135,7 @@ class Transport:
             headers=headers,
             idempotency_key=idempotency_key,
             timeout=timeout,
+            max_attempts=max_attempts,
         )
         with raw:
             return Response(raw.status, _header_map(raw.headers), raw.read())
@@ -150,6 +152,7 @@ class Transport:
         headers: Optional[Mapping[str, str]] = None,
         idempotency_key: Optional[str] = None,
         timeout: Optional[float] = None,
+        max_attempts: Optional[int] = None,
     ) -> http.client.HTTPResponse:
         """Sends one logical request (retrying) and returns the 2xx answer unread; close it when done."""
         url = self.url(path, query)
@@ -166,6 +169,7 @@ class Transport:
         elif body is not None:
             sent["Content-Type"] = content_type or "application/octet-stream"
 
+        attempts = self.max_attempts if max_attempts is None else max(1, max_attempts)
         attempt = 0
         while True:
             attempt += 1
@@ -179,13 +183,13 @@ class Transport:
             except urllib.error.HTTPError as answer:
                 error_body = _read_quietly(answer)
                 error = DiffdaError.from_response(answer.code, error_body, str(answer.reason or ""))
-                wait = self._retry_wait(answer.code, error.code, answer.headers, attempt)
+                wait = self._retry_wait(answer.code, error.code, answer.headers, attempt, attempts)
                 if wait is None:
                     raise error from None
                 log.info("%s %s: %s %s, retry %d in %.2f s", method, path, answer.code, error.code, attempt, wait)
             except TRANSPORT_ERRORS as failure:
                 # A certificate the client rejects stays rejected: retrying only delays the news.
-                if attempt >= self.max_attempts or _is_certificate_error(failure):
+                if attempt >= attempts or _is_certificate_error(failure):
                     raise DiffdaError(0, "unreachable", f"cannot reach {self.base_url}", str(failure)) from failure
                 wait = self.backoff_delay(attempt)
                 log.info("%s %s: %s, retry %d in %.2f s", method, path, failure, attempt, wait)
@@ -194,10 +198,10 @@ class Transport:
                     closer()
             self._sleep(wait)
 
-    def _retry_wait(self, status: int, code: str, headers: Any, attempt: int) -> Optional[float]:
+    def _retry_wait(self, status: int, code: str, headers: Any, attempt: int, attempts: int) -> Optional[float]:
         """Seconds to wait before retrying this answer, or None when it is final."""
         retryable = status in RETRY_STATUSES or (status == 409 and code == "idempotency_in_flight")
-        if not retryable or attempt >= self.max_attempts:
+        if not retryable or attempt >= attempts:
             return None
         told = retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
         if told is None:

@@ -194,6 +194,22 @@ class RetryTest(FakeServerTest):
             self.transport(max_attempts=1).request("GET", "/v1/jobs")
         self.assertEqual((caught.exception.status, caught.exception.code), (502, "http_502"))
 
+    def test_ready_asks_once(self) -> None:
+        self.script.routes["GET /readyz"] = lambda h, n: (
+            h.answer(503, problem("unavailable", 503), {"Retry-After": "1"}) if n == 0 else h.answer(200, {"ok": True})
+        )
+        client = Client(self.url)
+        self.assertFalse(client.ready())
+        self.assertEqual(self.script.count("GET /readyz"), 1)
+        self.assertTrue(client.ready())
+
+    def test_options_that_a_built_in_task_does_not_take_are_refused_before_sending(self) -> None:
+        with self.assertRaisesRegex(ValueError, "size"):
+            Client(self.url).upload_dataset({"builtin": "mnist", "shots": 1}, size=64)
+        with self.assertRaisesRegex(ValueError, "unknown built-in dataset fields"):
+            Client(self.url).upload_dataset({"builtin": "mnist", "shots": 1, "shot": 2})
+        self.assertEqual(self.script.seen, [])
+
     def test_retry_after_as_an_http_date(self) -> None:
         self.assertEqual(retry_after_seconds("120"), 120.0)
         self.assertEqual(retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0), 10.0)
