@@ -4,10 +4,12 @@ server (what a live gateway cannot be made to do on cue: answer 503 twice, drop 
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import time
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import support  # noqa: F401 - puts the package on sys.path
@@ -296,6 +298,33 @@ class WaitTest(FakeServerTest):
         with self.assertRaises(JobWaitTimeout):
             Client(self.url).wait(JOB_ID, timeout=0.5)
         self.assertLess(time.monotonic() - started, 2)
+
+
+class DownloadTest(FakeServerTest):
+    def test_a_body_cut_short_is_downloaded_again_and_only_a_whole_file_lands(self) -> None:
+        payload = b"PK" + bytes(range(256)) * 64
+
+        def route(h, n: int) -> None:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/zip")
+            h.send_header("Content-Length", str(len(payload)))
+            h.end_headers()
+            h.wfile.write(payload if n > 0 else payload[:1000])  # the first answer stops midway
+            h.close_connection = True
+
+        self.script.routes[f"GET /v1/jobs/{JOB_ID}/synthetic"] = route
+        client = Client(self.url, backoff=0.01)
+        with tempfile.TemporaryDirectory() as tmp:
+            dest = Path(tmp) / "set.zip"
+            client.download_synthetic(JOB_ID, dest, format="zip", method="diff-mix", seed=0)
+            self.assertEqual(dest.read_bytes(), payload)
+            self.assertEqual([p.name for p in Path(tmp).iterdir()], ["set.zip"], "no partial file left")
+        self.assertEqual(self.script.count(f"GET /v1/jobs/{JOB_ID}/synthetic"), 2)
+
+    def test_an_unknown_format_is_refused_before_sending(self) -> None:
+        with self.assertRaisesRegex(ValueError, "format"):
+            Client(self.url).download_synthetic(JOB_ID, "x", format="parquet")
+        self.assertEqual(self.script.seen, [])
 
 
 class SseParserTest(unittest.TestCase):
