@@ -210,10 +210,14 @@ class Client:
         classifier: Optional[Mapping[str, Any]] = None,
         shard_size: Optional[int] = None,
         name: Optional[str] = None,
+        webhook: Optional[str] = None,
+        webhook_events: Optional[Sequence[str]] = None,
     ) -> Job:
         """Submits a job: ``methods`` are preset ids (``"diff-mix"``) or method objects as the API takes
         them (``{"preset": "da-fusion", "generation": {"strength": 0.5}}``). ``kind="generate"`` makes
-        only the synthetic sets (no baselines, no classifier)."""
+        only the synthetic sets (no baselines, no classifier). ``webhook`` is a URL the job's events are
+        POSTed to, signed with this key's secret (:meth:`rotate_webhook_secret`; check them with
+        :func:`diffda.verify_webhook`); ``webhook_events`` picks which (default: the gateway's)."""
         request: Dict[str, Any] = {
             "datasetId": dataset.id if isinstance(dataset, Dataset) else dataset,
             "methods": [{"preset": m} if isinstance(m, str) else dict(m) for m in methods],
@@ -225,9 +229,23 @@ class Client:
             "classifier": dict(classifier) if classifier is not None else None,
             "shardSize": shard_size,
             "name": name,
+            "webhook": (
+                None
+                if webhook is None
+                else {"url": webhook, **({"events": list(webhook_events)} if webhook_events else {})}
+            ),
         }
         request.update({k: v for k, v in optional.items() if v is not None})
         return self.submit_job_request(request)
+
+    def rotate_webhook_secret(self) -> str:
+        """Creates or rotates this key's webhook signing secret and returns it (``whsec_…``); the
+        gateway shows it only in this answer, so keep it where the receiver can read it."""
+        return str(self._json("POST", "/v1/webhook-secret")["secret"])
+
+    def webhook_deliveries(self, job_id: str) -> List[Dict[str, Any]]:
+        """The deliveries of a job's webhook, newest first (state, attempts, last status and error)."""
+        return list(self._json("GET", f"/v1/jobs/{_quote(job_id)}/webhook-deliveries")["items"])
 
     def submit_job_request(self, request: Mapping[str, Any]) -> Job:
         """Submits a job given as the ``POST /v1/jobs`` body itself (a job file, say)."""

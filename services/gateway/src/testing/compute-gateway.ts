@@ -13,6 +13,7 @@ import { createOrchestrator, type Orchestrator } from "../orchestrator/orchestra
 import { createGatewayMetrics, type GatewayMetrics } from "../plugins/metrics.js";
 import type { JobStore } from "../store/index.js";
 import { openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
+import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { type FakeCompute, type FakeComputeOptions, startFakeCompute } from "./fake-compute.js";
 import { tinyBuiltin } from "./tiny-builtin.js";
 
@@ -35,7 +36,12 @@ export interface ComputeGateway {
 export interface ComputeGatewayOptions {
   compute?: Partial<FakeComputeOptions>;
   app?: (deps: { store: JobStore; artifacts: ArtifactStore }) => Partial<AppDeps>;
+  /** Send webhooks: loopback http destinations allowed, a dispatcher polling every 20 ms. */
+  webhooks?: boolean;
 }
+
+/** Destinations tests may use: plain http to loopback receivers. */
+export const TEST_DESTINATIONS = { allowHttp: true, allowPrivate: true } as const;
 
 /** Starts the stack; `close()` stops it and removes its files. */
 export async function startComputeGateway(options: ComputeGatewayOptions = {}): Promise<ComputeGateway> {
@@ -71,9 +77,17 @@ export async function startComputeGateway(options: ComputeGatewayOptions = {}): 
     datasets,
     orchestrator,
     metrics,
+    ...(options.webhooks ? { webhookDestinations: TEST_DESTINATIONS } : {}),
     ...options.app?.({ store, artifacts }),
   });
+  const dispatcher = options.webhooks
+    ? new WebhookDispatcher(
+        { webhooks: store.webhooks, metrics },
+        { destinations: TEST_DESTINATIONS, pollMs: 20 },
+      )
+    : undefined;
   orchestrator.start();
+  dispatcher?.start();
   return {
     store,
     gw,
@@ -92,6 +106,7 @@ export async function startComputeGateway(options: ComputeGatewayOptions = {}): 
       }
     },
     async close() {
+      await dispatcher?.stop();
       await orchestrator.stop(0);
       await compute.close();
       await gw.close();

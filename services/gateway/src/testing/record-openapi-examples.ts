@@ -8,14 +8,10 @@ import { writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { createMetrics } from "../../../../shared/telemetry/index.js";
-import { createGatewayMetrics } from "../plugins/metrics.js";
 import type { OperationExample } from "../schemas/examples.js";
-import { WebhookDispatcher } from "../webhooks/dispatcher.js";
 import { type ComputeGateway, startComputeGateway } from "./compute-gateway.js";
 
 const OUT = fileURLToPath(new URL("../schemas/examples.json", import.meta.url));
-const OPEN = { allowHttp: true, allowPrivate: true };
 
 /** Keeps an answer readable in a document: text cut to its first lines. */
 function textExample(text: string, lines = 8): string {
@@ -34,18 +30,9 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/diffda-events`;
   const stack: ComputeGateway = await startComputeGateway({
-    app: () => ({ authMode: "loopback-open", webhookDestinations: OPEN }),
+    webhooks: true,
+    app: () => ({ authMode: "loopback-open" }),
   });
-  const dispatcher = new WebhookDispatcher(
-    {
-      webhooks: stack.store.webhooks,
-      metrics: createGatewayMetrics(createMetrics({ defaultMetrics: false }), () =>
-        stack.store.tasks.queueDepth(),
-      ),
-    },
-    { destinations: OPEN, pollMs: 20 },
-  );
-  dispatcher.start();
   const examples: Record<string, OperationExample> = {};
   let keyCounter = 0;
 
@@ -166,7 +153,6 @@ async function main(): Promise<void> {
       params: { id: created.key.id },
     });
   } finally {
-    await dispatcher.stop();
     await stack.close();
     receiver.close();
   }
