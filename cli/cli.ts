@@ -12,7 +12,14 @@ import { type CliIo, type CommandContext, commandContext, DEFAULT_URL } from "./
 import { demoCommand } from "./commands/demo.js";
 import { FETCH_PARTS, type FetchPart, fetchJob } from "./commands/fetch.js";
 import { followJob } from "./commands/follow.js";
-import { cancelCommand, listCommand, methodsCommand, removeCommand, statusCommand } from "./commands/jobs.js";
+import {
+  cancelCommand,
+  listCommand,
+  methodsCommand,
+  modelsCommand,
+  removeCommand,
+  statusCommand,
+} from "./commands/jobs.js";
 import { type SubmitArgs, submitRun } from "./commands/submit.js";
 import { upCommand } from "./commands/up.js";
 import type { EmbeddedOptions } from "./embedded.js";
@@ -34,6 +41,7 @@ usage: diffda <command> [options]
   fetch <job>            download job.json, the synthetic set, adapters and classifier checkpoints
   report <job>           write a self-contained HTML report
   methods                list the method presets
+  models                 list the models the deployment serves (id, native size, digest)
 
 global:   --url URL (default $DIFFDA_URL or ${DEFAULT_URL}); API key from $DIFFDA_API_KEY
 
@@ -232,6 +240,8 @@ async function dispatch(
         : removeCommand(ctx, "job", onePositional(positionals, "job id"));
     case "methods":
       return methodsCommand(ctx);
+    case "models":
+      return modelsCommand(ctx);
     case "fetch": {
       const jobId = onePositional(positionals, "job id");
       const only = listOption(v.only);

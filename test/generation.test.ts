@@ -2,6 +2,7 @@
  * GenerationService over a real socket, the service started as its own process on the tiny test models.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { after, before, describe, it } from "node:test";
 import { LocalEngine, WorkerEngine } from "../services/generation/src/index.js";
@@ -14,6 +15,7 @@ import {
   GenerationService,
 } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import { type Client, RpcError } from "../shared/rpc/index.js";
+import { folderDigest } from "../shared/service/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
 import { pngTestImage } from "../shared/testing/png-image.js";
 import { metricValue, type ServiceProcess, startService } from "../shared/testing/service-process.js";
@@ -86,6 +88,12 @@ describe("GenerationService (own process, real socket)", () => {
     const last = events[events.length - 1];
     assert.equal(last.case, "completed");
     assert.equal(last.value.imageCount, 32);
+    // The shard names the model it drew with, by id and folder digest, as ListModels lists it.
+    const listed = await client.listModels({});
+    const drew = listed.models.find((m) => m.id === last.value.modelId);
+    assert.ok(drew, `ListModels lists ${last.value.modelId}`);
+    assert.equal(last.value.modelSha256, drew.sha256);
+    assert.equal(last.value.modelSha256, (await folderDigest(join(models.root, drew.id))).sha256);
     assert.ok((last.value.cpuSeconds ?? 0) > 0, "the shard reports the CPU it cost");
     assert.ok(events.filter((e) => e.case === "progress" && e.value.stage === "denoise").length >= 4);
     for (const [k, image] of images.entries()) {

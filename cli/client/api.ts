@@ -15,6 +15,7 @@ import type {
   JobSummary,
   MethodPreset,
   Page,
+  ServedModel,
   UploadOptions,
 } from "./types.js";
 
@@ -33,6 +34,11 @@ export async function listMethods(client: RestClient): Promise<MethodPreset[]> {
 }
 
 /** `POST /v1/datasets` with a built-in few-shot task. */
+/** `GET /v1/models`: the models the generation replicas serve. */
+export async function listModels(client: RestClient): Promise<ServedModel[]> {
+  return (await client.json<{ items: ServedModel[] }>({ method: "GET", path: "/v1/models" })).items;
+}
+
 export function createBuiltinDataset(client: RestClient, request: BuiltinDatasetRequest): Promise<Dataset> {
   return client.json<Dataset>({
     method: "POST",

@@ -272,3 +272,14 @@ export interface Problem {
   code?: string;
   errors?: { field: string; message: string }[];
 }
+
+/** An item of `GET /v1/models`. */
+export interface ServedModel {
+  id: string;
+  sha256: string;
+  bytes: number;
+  nativeSize: { height: number; width: number };
+  pipeline: string;
+  summary: string;
+  card: string;
+}

@@ -1,5 +1,5 @@
 /** `diffda status | list | cancel | rm | methods`: reading, cancelling and deleting jobs, listing presets. */
-import { cancelJob, deleteResource, getJob, listJobs, listMethods } from "../client/api.js";
+import { cancelJob, deleteResource, getJob, listJobs, listMethods, listModels } from "../client/api.js";
 import type { JobState } from "../client/types.js";
 import { formatDuration } from "../progress/bar.js";
 import { formatMeanStd } from "../results/format.js";
@@ -79,6 +79,24 @@ export async function removeCommand(
 }
 
 /** Lists the method presets. */
+/** `diffda models`: the models the deployment serves (a method picks one with generation.model). */
+export async function modelsCommand(ctx: CommandContext): Promise<number> {
+  const models = await listModels(ctx.client());
+  ctx.print(
+    renderTextTable(
+      ["id", "native size", "sha256", "summary"],
+      models.map((m) => [
+        m.id,
+        `${m.nativeSize.width}×${m.nativeSize.height}`,
+        m.sha256.slice(0, 12),
+        m.summary.length > 80 ? `${m.summary.slice(0, 79)}…` : m.summary,
+      ]),
+      ["left", "left", "left", "left"],
+    ),
+  );
+  return 0;
+}
+
 export async function methodsCommand(ctx: CommandContext): Promise<number> {
   const methods = await listMethods(ctx.client());
   ctx.print(

@@ -59,6 +59,9 @@ const generation = {
       event: { case: "completed" as const, value: { imageCount: request.count, durationSeconds: 0.5 } },
     };
   },
+  async listModels() {
+    return { models: [] };
+  },
 };
 
 /** A fake classifier: Evaluate counts labels; the other methods are not needed here. */

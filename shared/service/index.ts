@@ -22,6 +22,7 @@ export {
   type ServiceOptions,
 } from "./host.js";
 export { createLimiter, type Limiter } from "./limiter.js";
+export { cardSummary, describeModel, folderDigest, type ModelDescription } from "./model-card.js";
 export { loadModelRegistry, MODEL_ID, type ModelEntry, type ModelRegistry, modelEnv } from "./models.js";
 export { createPhaseTimer, type PhaseTimer } from "./phases.js";
 export {

@@ -347,6 +347,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/models": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The models the generation replicas serve: id, folder digest, native size, model card */
+    get: operations["listModels"];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/usage": {
     parameters: {
       query?: never;
@@ -748,6 +765,11 @@ export interface components {
         generation: {
           images: number;
           imagesPerSecond: number | null;
+          /** @description the base models the shards drew with, by id and folder digest (GET /v1/models); more than one only when replicas served different files under one id */
+          models?: {
+            id: string;
+            sha256: string;
+          }[];
           /** @description summed server time of the shards */
           seconds: number;
         } | null;
@@ -1029,6 +1051,25 @@ export interface components {
         traditionalAugmentation?: "none" | "flip_crop" | "mixup" | "cutmix";
       };
     };
+    Model: {
+      /** @description size of the folder */
+      bytes: number;
+      /** @description the model card (Markdown, at most 32 KiB) */
+      card: string;
+      /** @description the id a method names in `generation.model` */
+      id: string;
+      /** @description the size the model draws at (UNet sample size × VAE scale factor) */
+      nativeSize: {
+        height: number;
+        width: number;
+      };
+      /** @description `_class_name` of model_index.json */
+      pipeline: string;
+      /** @description digest of the model folder: SHA-256 over "<file sha256>  <relative path>\n" of every file, sorted by path; a job's result names it per method */
+      sha256: string;
+      /** @description the model card's first paragraph: what it is and what it was trained on */
+      summary: string;
+    };
     /** @description An RFC 9457 problem; `code` is stable (see the error catalog) */
     Problem: {
       /** @enum {string} */
@@ -1215,6 +1256,7 @@ export type SchemaJobSpec = components["schemas"]["JobSpec"];
 export type SchemaJobSummary = components["schemas"]["JobSummary"];
 export type SchemaMethodPreset = components["schemas"]["MethodPreset"];
 export type SchemaMethodRequest = components["schemas"]["MethodRequest"];
+export type SchemaModel = components["schemas"]["Model"];
 export type SchemaProblem = components["schemas"]["Problem"];
 export type SchemaResolvedMethod = components["schemas"]["ResolvedMethod"];
 export type SchemaServiceStatus = components["schemas"]["ServiceStatus"];
@@ -1478,7 +1520,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "1e5aa936-2959-43cb-a2a2-de245c07638e",
+           *           "id": "711e30df-adef-43da-afaf-192ba5a5e186",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -1500,7 +1542,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T00:18:22.693Z"
+           *           "createdAt": "2026-12-08T00:37:29.270Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1593,7 +1635,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "4c7924e0-10f9-4b00-8e5a-74c0fbb0ca4a",
+           *       "id": "1b06a00c-bb4e-4ae5-a940-ef33b91e0dcf",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -1615,7 +1657,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T00:18:23.772Z"
+           *       "createdAt": "2026-12-08T00:37:30.856Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -1630,7 +1672,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1e5aa936-2959-43cb-a2a2-de245c07638e
+         * @example 711e30df-adef-43da-afaf-192ba5a5e186
          */
         id: string;
       };
@@ -1670,7 +1712,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "1e5aa936-2959-43cb-a2a2-de245c07638e",
+           *       "id": "711e30df-adef-43da-afaf-192ba5a5e186",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -1692,7 +1734,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T00:18:22.693Z"
+           *       "createdAt": "2026-12-08T00:37:29.270Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -1707,7 +1749,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 4c7924e0-10f9-4b00-8e5a-74c0fbb0ca4a
+         * @example 1b06a00c-bb4e-4ae5-a940-ef33b91e0dcf
          */
         id: string;
       };
@@ -1768,7 +1810,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1e5aa936-2959-43cb-a2a2-de245c07638e
+         * @example 711e30df-adef-43da-afaf-192ba5a5e186
          */
         id: string;
       };
@@ -1886,12 +1928,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "c5de8404-d960-4e83-bdeb-86c984c945cf",
+           *           "id": "e8de049e-2079-47c8-8b62-d4ed1982efe6",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "1e5aa936-2959-43cb-a2a2-de245c07638e",
-           *           "createdAt": "2026-12-08T00:18:22.766Z",
-           *           "finishedAt": "2026-12-08T00:18:23.597Z"
+           *           "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
+           *           "createdAt": "2026-12-08T00:37:29.360Z",
+           *           "finishedAt": "2026-12-08T00:37:30.653Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1923,7 +1965,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "1e5aa936-2959-43cb-a2a2-de245c07638e",
+         *       "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
          *       "methods": [
          *         {
          *           "preset": "real-guidance"
@@ -1979,14 +2021,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c5de8404-d960-4e83-bdeb-86c984c945cf",
+           *       "id": "e8de049e-2079-47c8-8b62-d4ed1982efe6",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "1e5aa936-2959-43cb-a2a2-de245c07638e",
+           *       "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "1e5aa936-2959-43cb-a2a2-de245c07638e",
+           *         "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
            *         "seeds": [
            *           0
            *         ],
@@ -2067,15 +2109,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:18:22.766Z",
-           *       "updatedAt": "2026-12-08T00:18:22.766Z",
+           *       "createdAt": "2026-12-08T00:37:29.360Z",
+           *       "updatedAt": "2026-12-08T00:37:29.360Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf",
-           *         "events": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf/events",
-           *         "artifacts": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf/artifacts",
-           *         "cancel": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf/cancel"
+           *         "self": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6",
+           *         "events": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/events",
+           *         "artifacts": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/artifacts",
+           *         "cancel": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/cancel"
            *       }
            *     }
            */
@@ -2091,7 +2133,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5de8404-d960-4e83-bdeb-86c984c945cf
+         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
          */
         id: string;
       };
@@ -2131,14 +2173,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c5de8404-d960-4e83-bdeb-86c984c945cf",
+           *       "id": "e8de049e-2079-47c8-8b62-d4ed1982efe6",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "1e5aa936-2959-43cb-a2a2-de245c07638e",
+           *       "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "1e5aa936-2959-43cb-a2a2-de245c07638e",
+           *         "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
            *         "seeds": [
            *           0
            *         ],
@@ -2393,7 +2435,13 @@ export interface operations {
            *             "generation": {
            *               "images": 20,
            *               "seconds": 1,
-           *               "imagesPerSecond": 20
+           *               "imagesPerSecond": 20,
+           *               "models": [
+           *                 {
+           *                   "id": "tiny-sd",
+           *                   "sha256": "bed59310b1ea79eb00f4795815d4929db7ff26695b2a7212be70a1029ba61b31"
+           *                 }
+           *               ]
            *             },
            *             "cpuSeconds": {
            *               "finetune": 0,
@@ -2410,17 +2458,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 0.46499999999999997,
+           *             "seconds": 0.631,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.128,
+           *             "seconds": 0.20299999999999999,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 0.8779999999999999,
+           *             "seconds": 1.705,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -2459,15 +2507,15 @@ export interface operations {
            *         ]
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:18:22.766Z",
-           *       "updatedAt": "2026-12-08T00:18:23.597Z",
-           *       "startedAt": "2026-12-08T00:18:22.918Z",
-           *       "finishedAt": "2026-12-08T00:18:23.597Z",
+           *       "createdAt": "2026-12-08T00:37:29.360Z",
+           *       "updatedAt": "2026-12-08T00:37:30.653Z",
+           *       "startedAt": "2026-12-08T00:37:29.614Z",
+           *       "finishedAt": "2026-12-08T00:37:30.653Z",
            *       "links": {
-           *         "self": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf",
-           *         "events": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf/events",
-           *         "artifacts": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf/artifacts",
-           *         "cancel": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf/cancel"
+           *         "self": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6",
+           *         "events": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/events",
+           *         "artifacts": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/artifacts",
+           *         "cancel": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/cancel"
            *       }
            *     }
            */
@@ -2483,7 +2531,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 026988e9-7dab-4f8e-9302-4d49537e3894
+         * @example 89f2a0e2-203e-4e92-bc28-8acca13a0685
          */
         id: string;
       };
@@ -2541,7 +2589,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5de8404-d960-4e83-bdeb-86c984c945cf
+         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
          */
         id: string;
       };
@@ -2602,8 +2650,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T00:18:23.085Z",
-           *           "href": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T00:37:29.949Z",
+           *           "href": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -2625,8 +2673,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T00:18:23.160Z",
-           *           "href": "/v1/jobs/c5de8404-d960-4e83-bdeb-86c984c945cf/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T00:37:30.059Z",
+           *           "href": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -2644,7 +2692,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5de8404-d960-4e83-bdeb-86c984c945cf
+         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
          */
         id: string;
         /**
@@ -2705,7 +2753,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 026988e9-7dab-4f8e-9302-4d49537e3894
+         * @example 89f2a0e2-203e-4e92-bc28-8acca13a0685
          */
         id: string;
       };
@@ -2746,14 +2794,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "026988e9-7dab-4f8e-9302-4d49537e3894",
+           *       "id": "89f2a0e2-203e-4e92-bc28-8acca13a0685",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "4c7924e0-10f9-4b00-8e5a-74c0fbb0ca4a",
+           *       "datasetId": "1b06a00c-bb4e-4ae5-a940-ef33b91e0dcf",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "4c7924e0-10f9-4b00-8e5a-74c0fbb0ca4a",
+           *         "datasetId": "1b06a00c-bb4e-4ae5-a940-ef33b91e0dcf",
            *         "seeds": [
            *           0
            *         ],
@@ -2826,15 +2874,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:18:23.784Z",
-           *       "updatedAt": "2026-12-08T00:18:23.799Z",
+           *       "createdAt": "2026-12-08T00:37:30.874Z",
+           *       "updatedAt": "2026-12-08T00:37:30.885Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T00:18:23.799Z",
+           *       "finishedAt": "2026-12-08T00:37:30.885Z",
            *       "links": {
-           *         "self": "/v1/jobs/026988e9-7dab-4f8e-9302-4d49537e3894",
-           *         "events": "/v1/jobs/026988e9-7dab-4f8e-9302-4d49537e3894/events",
-           *         "artifacts": "/v1/jobs/026988e9-7dab-4f8e-9302-4d49537e3894/artifacts",
-           *         "cancel": "/v1/jobs/026988e9-7dab-4f8e-9302-4d49537e3894/cancel"
+           *         "self": "/v1/jobs/89f2a0e2-203e-4e92-bc28-8acca13a0685",
+           *         "events": "/v1/jobs/89f2a0e2-203e-4e92-bc28-8acca13a0685/events",
+           *         "artifacts": "/v1/jobs/89f2a0e2-203e-4e92-bc28-8acca13a0685/artifacts",
+           *         "cancel": "/v1/jobs/89f2a0e2-203e-4e92-bc28-8acca13a0685/cancel"
            *       }
            *     }
            */
@@ -2856,7 +2904,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5de8404-d960-4e83-bdeb-86c984c945cf
+         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
          */
         id: string;
       };
@@ -2899,7 +2947,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T00:18:22.766Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T00:37:29.360Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -2933,7 +2981,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5de8404-d960-4e83-bdeb-86c984c945cf
+         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
          */
         id: string;
       };
@@ -2989,7 +3037,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5de8404-d960-4e83-bdeb-86c984c945cf
+         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
          */
         id: string;
       };
@@ -3044,7 +3092,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5de8404-d960-4e83-bdeb-86c984c945cf
+         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
          */
         id: string;
       };
@@ -3086,38 +3134,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_d54a98adfe6fa67cc33a05a83a88c494",
+           *           "id": "msg_19daa83c035cd19114ba73e04e86edd2",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T00:18:23.597Z",
-           *           "deliveredAt": "2026-12-08T00:18:23.697Z",
+           *           "createdAt": "2026-12-08T00:37:30.653Z",
+           *           "deliveredAt": "2026-12-08T00:37:30.771Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T00:18:23.606Z",
+           *             "timestamp": "2026-12-08T00:37:30.663Z",
            *             "data": {
-           *               "jobId": "c5de8404-d960-4e83-bdeb-86c984c945cf"
+           *               "jobId": "e8de049e-2079-47c8-8b62-d4ed1982efe6"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_abf38db736f4887181264388eecc530c",
+           *           "id": "msg_0377d247aa62221a50b082f031e77184",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T00:18:22.918Z",
-           *           "deliveredAt": "2026-12-08T00:18:22.994Z",
+           *           "createdAt": "2026-12-08T00:37:29.614Z",
+           *           "deliveredAt": "2026-12-08T00:37:29.730Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T00:18:22.921Z",
+           *             "timestamp": "2026-12-08T00:37:29.626Z",
            *             "data": {
-           *               "jobId": "c5de8404-d960-4e83-bdeb-86c984c945cf"
+           *               "jobId": "e8de049e-2079-47c8-8b62-d4ed1982efe6"
            *             }
            *           }
            *         }
@@ -3177,14 +3225,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "aa344148-6d55-44f3-9681-724b27d93d89",
+           *           "id": "9fd91697-5d0f-4dbd-9c0f-79fa90451fee",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T00:18:23.906Z",
+           *           "createdAt": "2026-12-08T00:37:31.005Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3260,17 +3308,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "aa344148-6d55-44f3-9681-724b27d93d89",
+           *         "id": "9fd91697-5d0f-4dbd-9c0f-79fa90451fee",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T00:18:23.906Z",
+           *         "createdAt": "2026-12-08T00:37:31.005Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_aa3441486d5544f39681724b27d93d89_dd22fde40484952c928971ca51053801bb3a770fc8f86edc1977371c220c2b23"
+           *       "token": "dda_9fd916975d0f4dbd9c0f79fa90451fee_11c54046b5a440776446bccef60149ee6cf1fb152d749a3c4b594ccb3f11f846"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3291,7 +3339,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example aa344148-6d55-44f3-9681-724b27d93d89
+         * @example 9fd91697-5d0f-4dbd-9c0f-79fa90451fee
          */
         id: string;
       };
@@ -3332,15 +3380,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "aa344148-6d55-44f3-9681-724b27d93d89",
+           *       "id": "9fd91697-5d0f-4dbd-9c0f-79fa90451fee",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T00:18:23.906Z",
-           *       "revokedAt": "2026-12-08T00:18:23.914Z"
+           *       "createdAt": "2026-12-08T00:37:31.005Z",
+           *       "revokedAt": "2026-12-08T00:37:31.011Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -3751,6 +3799,82 @@ export interface operations {
       };
     };
   };
+  listModels: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The request was refused (see the error catalog) */
+      "4XX": {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The gateway or a service behind it failed */
+      "5XX": {
+        headers: {
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Success */
+      200: {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "items": [
+           *         {
+           *           "id": "tiny-ip2p",
+           *           "sha256": "7cf1dea81872ee25b7685afd463018ae2b3a3874e32de6f163731679da9c7b2c",
+           *           "bytes": 1024,
+           *           "nativeSize": {
+           *             "height": 32,
+           *             "width": 32
+           *           },
+           *           "pipeline": "OnnxStableDiffusionPipeline",
+           *           "summary": "A fake tiny-ip2p for gateway tests.",
+           *           "card": "# tiny-ip2p\n\nA fake tiny-ip2p for gateway tests.\n"
+           *         },
+           *         {
+           *           "id": "tiny-sd",
+           *           "sha256": "bed59310b1ea79eb00f4795815d4929db7ff26695b2a7212be70a1029ba61b31",
+           *           "bytes": 1024,
+           *           "nativeSize": {
+           *             "height": 32,
+           *             "width": 32
+           *           },
+           *           "pipeline": "OnnxStableDiffusionPipeline",
+           *           "summary": "A fake tiny-sd for gateway tests.",
+           *           "card": "# tiny-sd\n\nA fake tiny-sd for gateway tests.\n"
+           *         }
+           *       ]
+           *     }
+           */
+          "application/json": {
+            items: components["schemas"]["Model"][];
+          };
+        };
+      };
+    };
+  };
   getUsage: {
     parameters: {
       query?: never;
@@ -3857,8 +3981,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_9U6iahx0ehV4zo+dOYHLvhxhtUw0RWv5Ch/a0FSO8Bs=",
-           *       "createdAt": "2026-12-08T00:18:22.755Z"
+           *       "secret": "whsec_w9gQ/KNM2d5bqnLWrinj04oznvDZe73mGF0zPPDYbKI=",
+           *       "createdAt": "2026-12-08T00:37:29.340Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

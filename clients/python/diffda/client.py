@@ -89,6 +89,11 @@ class Client:
         """The method presets: seven DiffDA methods and two baselines (``GET /v1/methods``)."""
         return [Method.from_json(m) for m in self._json("GET", "/v1/methods")["items"]]
 
+    def list_models(self) -> List[Dict[str, Any]]:
+        """The models the deployment serves (``GET /v1/models``): id, sha256 of the folder, bytes,
+        nativeSize, pipeline, summary and card. Name one in a method's ``generation.model``."""
+        return list(self._json("GET", "/v1/models")["items"])
+
     # --- datasets ------------------------------------------------------------------------------
 
     def upload_dataset(

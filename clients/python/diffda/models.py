@@ -208,10 +208,12 @@ class Generation:
     images: int
     seconds: float
     images_per_second: Optional[float]
+    #: The base models the shards drew with: ``{"id", "sha256"}`` each (GET /v1/models lists them).
+    models: List[Dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Generation":
-        return cls(d["images"], d["seconds"], d.get("imagesPerSecond"))
+        return cls(d["images"], d["seconds"], d.get("imagesPerSecond"), list(d.get("models", [])))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,19 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class LiveModelsTest(unittest.TestCase):
+    def test_the_models_are_listed_and_a_result_names_the_one_it_drew_with(self) -> None:
+        live_gateway()
+        client = live_client()
+        models = {m["id"]: m for m in client.list_models()}
+        self.assertIn("tiny-sd", models)
+        dataset = client.upload_dataset({"builtin": "fashion-mnist", "shots": 2})
+        job = client.generate(dataset.id, [{"preset": "real-guidance", "generation": {"model": "tiny-sd"}}], seeds=[0])
+        done = client.wait(job.id, timeout=30)
+        generation = done.result.methods[0].generation
+        self.assertEqual(generation.models, [{"id": "tiny-sd", "sha256": models["tiny-sd"]["sha256"]}])
+
+
 class LiveWebhookTest(unittest.TestCase):
     def test_a_jobs_deliveries_are_signed_with_the_keys_secret(self) -> None:
         live_gateway()

@@ -10,6 +10,7 @@ import type { ArtifactStore } from "./artifact-store.js";
 import { DatasetService } from "./datasets/dataset-service.js";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits, serverOptions } from "./http-limits.js";
 import { ArtifactCollector, DEFAULT_COLLECTOR_OPTIONS } from "./lifecycle/collector.js";
+import type { ModelCatalog } from "./models/catalog.js";
 import { collectRoutes, type RouteEntry } from "./openapi.js";
 import { authPlugin, type RateLimiter } from "./plugins/auth.js";
 import { type AuthFailureThrottle, createAuthFailureThrottle } from "./plugins/auth-failures.js";
@@ -27,6 +28,7 @@ import { eventRoutes } from "./routes/events.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { keyRoutes } from "./routes/keys.js";
 import { methodRoutes } from "./routes/methods.js";
+import { modelRoutes } from "./routes/models.js";
 import { serviceRoutes } from "./routes/service.js";
 import { syntheticRoutes } from "./routes/synthetic.js";
 import { usageRoutes } from "./routes/usage.js";
@@ -63,6 +65,8 @@ export interface AppDeps {
   collector?: ArtifactCollector;
   /** Request timeouts and the upload cap. Default: {@link DEFAULT_HTTP_LIMITS}. */
   http?: Partial<HttpLimits>;
+  /** The served models (GET /v1/models, and jobs naming a model are checked against it). */
+  models?: ModelCatalog;
   /** Which webhook destinations jobs may name. Default: {@link STRICT_DESTINATIONS} (public https only). */
   webhookDestinations?: DestinationPolicy;
 }
@@ -103,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       new ArtifactCollector({ store: deps.store, artifacts: deps.artifacts }, DEFAULT_COLLECTOR_OPTIONS),
     lifecycle: deps.lifecycle ?? { draining: false },
     webhookDestinations: deps.webhookDestinations ?? STRICT_DESTINATIONS,
+    models: deps.models,
   };
 
   const routes: RouteEntry[] = [];
@@ -134,6 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(syntheticRoutes, { context });
   await app.register(usageRoutes, { context });
   await app.register(webhookRoutes, { context });
+  await app.register(modelRoutes, { context });
   await app.ready();
   return app;
 }

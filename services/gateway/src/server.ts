@@ -17,6 +17,7 @@ import {
 } from "./config.js";
 import { DatasetService } from "./datasets/dataset-service.js";
 import { ArtifactCollector } from "./lifecycle/collector.js";
+import { generationCatalog } from "./models/catalog.js";
 import { createComputeClients } from "./orchestrator/compute-clients.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator/orchestrator.js";
 import { createAuthFailureThrottle } from "./plugins/auth-failures.js";
@@ -123,6 +124,7 @@ export async function startGateway(
     : undefined;
   const lifecycle = { draining: false };
   const app = await buildApp({
+    models: generationCatalog(clients.generation),
     store,
     artifacts,
     limits,

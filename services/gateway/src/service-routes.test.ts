@@ -189,6 +189,7 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
       "get /v1/jobs/{id}/synthetic.zip",
       "delete /v1/jobs/{id}",
       "get /v1/usage",
+      "get /v1/models",
       "post /v1/webhook-secret",
       "get /v1/jobs/{id}/webhook-deliveries",
     ];

@@ -4,7 +4,7 @@ import {
   GenerationService,
 } from "../../../shared/gen/diffda/generation/v1/generation_pb.js";
 import type { ServiceImpl } from "../../../shared/rpc/index.js";
-import type { ModelRegistry } from "../../../shared/service/index.js";
+import { describeModel, type ModelDescription, type ModelRegistry } from "../../../shared/service/index.js";
 import { pngBytesImageData } from "../../../shared/service/wire/index.js";
 import { type ShardLimits, validateShardRequest } from "./request.js";
 import { generateShard, type ShardDeps, type ShardEvent } from "./shard.js";
@@ -63,15 +63,36 @@ export function toResponse(event: ShardEvent, seed: bigint): Response {
   }
 }
 
-/** The GenerationService handlers: validate, run the shard, map its events to messages. */
+/** The GenerationService handlers: validate, run the shard, map its events to messages; list the models. */
 export function generationHandlers(
   deps: ShardDeps & { readonly registry: ModelRegistry; readonly limits: ShardLimits },
 ): ServiceImpl<typeof GenerationService> {
+  // Described once per process (hashing a large export takes a while) and shared by every call.
+  let described: Promise<Map<string, ModelDescription>> | undefined;
+  const descriptions = () => {
+    described ??= Promise.all(deps.registry.models.map(describeModel)).then(
+      (list) => new Map(list.map((d) => [d.id, d])),
+    );
+    described.catch(() => {
+      described = undefined;
+    });
+    return described;
+  };
   return {
     async *generateShard(request, context) {
       const shard = validateShardRequest(request, deps.registry, deps.limits);
-      for await (const event of generateShard(shard, deps, context.signal))
-        yield toResponse(event, request.seed);
+      const base = shard.model.id;
+      for await (const event of generateShard(shard, deps, context.signal)) {
+        const response = toResponse(event, request.seed);
+        if (response.event?.case === "completed") {
+          const model = (await descriptions()).get(base);
+          response.event.value = { ...response.event.value, modelId: base, modelSha256: model?.sha256 ?? "" };
+        }
+        yield response;
+      }
+    },
+    async listModels() {
+      return { models: [...(await descriptions()).values()].map((d) => ({ ...d, bytes: BigInt(d.bytes) })) };
     },
   };
 }

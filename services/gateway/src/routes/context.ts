@@ -1,7 +1,9 @@
 /** What route plugins share: the store, the artifact store, services, metrics and limits. */
+
 import type { ArtifactStore } from "../artifact-store.js";
 import type { DatasetService, UploadLimits } from "../datasets/dataset-service.js";
 import type { ArtifactCollector } from "../lifecycle/collector.js";
+import type { ModelCatalog } from "../models/catalog.js";
 import type { GatewayMetrics } from "../plugins/metrics.js";
 import type { AbortedTask, JobStore } from "../store/index.js";
 import type { DestinationPolicy } from "../webhooks/destination.js";
@@ -40,6 +42,8 @@ export interface AppContext {
   limits: RestLimits;
   /** Frees the blobs of deleted resources. */
   collector: ArtifactCollector;
+  /** The served models (asked of the generation replicas); undefined without replicas. */
+  models: ModelCatalog | undefined;
   /** Set while the process drains: /readyz answers 503. */
   lifecycle: { draining: boolean };
   /** Which webhook destinations jobs may name. */

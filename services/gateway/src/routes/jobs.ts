@@ -61,6 +61,27 @@ async function checkWebhook(context: AppContext, principal: string, url: string)
   }
 }
 
+/**
+ * Refuses a job whose methods name a model no generation replica serves, naming each field. When no
+ * replica answers the check is skipped: the generate task then fails with the replica's model_not_found.
+ */
+async function checkModels(context: AppContext, methods: JobRequest["methods"]): Promise<void> {
+  const named = methods.flatMap((method, i) => {
+    const model = (method.generation as { model?: unknown } | undefined)?.model;
+    return typeof model === "string" ? [{ i, model }] : [];
+  });
+  if (named.length === 0 || context.models === undefined) return;
+  const served = await context.models.ids();
+  if (served === undefined) return;
+  const errors = named
+    .filter(({ model }) => !served.has(model))
+    .map(({ i, model }) => ({
+      field: `/body/methods/${i}/generation/model`,
+      message: `no generation replica serves "${model}" (GET /v1/models lists ${[...served].join(", ")})`,
+    }));
+  if (errors.length > 0) throw new ApiError("invalid_job_spec", errors[0].message, { errors });
+}
+
 /** Registers /v1/jobs. */
 export async function jobRoutes(app: FastifyInstance, { context }: { context: AppContext }): Promise<void> {
   const { store, limits } = context;
@@ -95,6 +116,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
           errors: [{ field: "/body/datasetId", message: "names no dataset visible to this key" }],
         });
       }
+      await checkModels(context, request.body.methods);
       const trainCount = (dataset.spec as DatasetSpec).trainCount;
       const resolved = resolveJobSpec(request.body, {
         trainCount,

@@ -24,6 +24,7 @@ import {
   resolvedMethodSchema,
   utilizationSchema,
 } from "./methods.js";
+import { modelSchema } from "./models.js";
 import { usageSchema } from "./usage.js";
 import { webhookDeliverySchema, webhookSecretSchema } from "./webhooks.js";
 
@@ -51,6 +52,7 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, object>> = {
   Finetuning: finetuningSchema,
   Generation: generationSchema,
   Utilization: utilizationSchema,
+  Model: modelSchema,
   Usage: usageSchema,
   WebhookSecret: webhookSecretSchema,
   WebhookDelivery: webhookDeliverySchema,

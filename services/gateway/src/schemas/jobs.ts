@@ -301,6 +301,17 @@ export const jobResultSchema = {
                   images: { type: "integer" },
                   seconds: { type: "number", description: "summed server time of the shards" },
                   imagesPerSecond: { type: ["number", "null"] },
+                  models: {
+                    type: "array",
+                    description:
+                      "the base models the shards drew with, by id and folder digest (GET /v1/models); more than one only when replicas served different files under one id",
+                    items: {
+                      type: "object",
+                      required: ["id", "sha256"],
+                      properties: { id: { type: "string" }, sha256: { type: "string" } },
+                      additionalProperties: false,
+                    },
+                  },
                 },
                 additionalProperties: false,
               },

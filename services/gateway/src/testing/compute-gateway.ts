@@ -9,6 +9,7 @@ import { createMetrics } from "../../../../shared/telemetry/index.js";
 import type { AppDeps } from "../app.js";
 import { ArtifactStore } from "../artifact-store.js";
 import { DatasetService } from "../datasets/dataset-service.js";
+import { generationCatalog } from "../models/catalog.js";
 import { createOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.js";
 import { createGatewayMetrics, type GatewayMetrics } from "../plugins/metrics.js";
 import type { JobStore } from "../store/index.js";
@@ -77,6 +78,7 @@ export async function startComputeGateway(options: ComputeGatewayOptions = {}): 
     datasets,
     orchestrator,
     metrics,
+    models: generationCatalog(compute.clients.generation),
     ...(options.webhooks ? { webhookDestinations: TEST_DESTINATIONS } : {}),
     ...options.app?.({ store, artifacts }),
   });

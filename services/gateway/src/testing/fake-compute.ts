@@ -91,6 +91,27 @@ export interface FakeCompute {
   close(): Promise<void>;
 }
 
+/** The models every fake replica serves (the ids the gateway tests configure). */
+export const FAKE_MODELS = ["tiny-ip2p", "tiny-sd"];
+
+/** A stable stand-in for a model folder's digest. */
+export function fakeModelDigest(id: string): string {
+  return sha256Hex(new TextEncoder().encode(`fake model ${id}`));
+}
+
+function fakeModel(id: string) {
+  return {
+    id,
+    sha256: fakeModelDigest(id),
+    bytes: 1024n,
+    nativeHeight: 32,
+    nativeWidth: 32,
+    pipeline: "OnnxStableDiffusionPipeline",
+    summary: `A fake ${id} for gateway tests.`,
+    card: `# ${id}\n\nA fake ${id} for gateway tests.\n`,
+  };
+}
+
 async function grayPng(side: number, value: number): Promise<Uint8Array> {
   const raw = { width: side, height: side, channels: 1 as const };
   return new Uint8Array(
@@ -248,12 +269,22 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
         }
         yield { event: { case: "progress", value: { stage: "generate", step: sent, totalSteps: pending } } };
         // A quarter CPU second per image sent: a failed attempt's images cost CPU nobody reports.
+        const model = request.model?.baseModel?.name ?? "";
         yield {
           event: {
             case: "completed",
-            value: { imageCount: sent, durationSeconds: 0.2, cpuSeconds: sent * 0.25 },
+            value: {
+              imageCount: sent,
+              durationSeconds: 0.2,
+              cpuSeconds: sent * 0.25,
+              modelId: model,
+              modelSha256: fakeModelDigest(model),
+            },
           },
         };
+      },
+      async listModels() {
+        return { models: FAKE_MODELS.map((id) => fakeModel(id)) };
       },
     });
   const generation = [];

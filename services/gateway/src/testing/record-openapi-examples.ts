@@ -80,6 +80,7 @@ async function main(): Promise<void> {
       response: { openapi: doc.openapi, info: doc.info, paths: {} },
     };
     await call("listMethods", "GET", "/v1/methods");
+    await call("listModels", "GET", "/v1/models");
     const body = { builtin: "fashion-mnist", shots: 2, name: "fashion 2-shot" };
     const dataset = (await call("createDataset", "POST", "/v1/datasets", { body })).json();
     const ds = { id: dataset.id };

@@ -29,6 +29,8 @@ export interface GenerateOutput {
   replica: string;
   /** Size of the images this attempt generated (from the first PNG's header); null when it generated none. */
   imageSize?: { height: number; width: number } | null;
+  /** The base model the replica drew with and its folder digest (absent: an older replica, or nothing generated). */
+  model?: { id: string; sha256: string } | null;
 }
 
 /** Height and width from a PNG's IHDR chunk (bytes 16–23), or null for anything else. */
@@ -125,6 +127,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
     let imageSize: GenerateOutput["imageSize"] = null;
     let durationSeconds = 0;
     let cpuSeconds: number | null = null;
+    let drewWith: GenerateOutput["model"] = null;
     let completed = false;
     for await (const message of stream) {
       const event = message.event;
@@ -133,6 +136,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         completed = true;
         durationSeconds = event.value.durationSeconds;
         cpuSeconds = event.value.cpuSeconds ?? null;
+        if (event.value.modelId) drewWith = { id: event.value.modelId, sha256: event.value.modelSha256 };
       } else if (event.case === "image") {
         const { sampleIndex, sample, prompt } = event.value;
         if (sampleIndex < input.firstSampleIndex || sampleIndex > last) {
@@ -194,6 +198,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
       cpuSeconds,
       replica: address,
       imageSize,
+      model: drewWith,
     };
     return { output };
   };

@@ -22,6 +22,16 @@ import type { EvaluateOutput } from "./evaluate.js";
 import type { GenerateOutput } from "./generate.js";
 import type { TrainOutput } from "./train.js";
 
+/** The distinct models generate tasks drew with, in first-seen order. */
+function modelsOf(shards: readonly Task[]): { id: string; sha256: string }[] {
+  const seen = new Map<string, { id: string; sha256: string }>();
+  for (const shard of shards) {
+    const model = (shard.output as GenerateOutput | null)?.model;
+    if (model) seen.set(`${model.id}@${model.sha256}`, { id: model.id, sha256: model.sha256 });
+  }
+  return [...seen.values()];
+}
+
 /**
  * CPU seconds of one method, summed over its seeds, from what the compute services reported. A value is
  * null when one of its tasks reported none (an older service); 0 when the method has no such stage.
@@ -87,7 +97,13 @@ export interface JobResult {
     top1Accuracy: MeanStd;
     perClassAccuracy: { mean: (number | null)[]; std: (number | null)[] };
     gainOverBaseline: (MeanStd & { baseline: string; interval: GainInterval | null }) | null;
-    generation: { images: number; seconds: number; imagesPerSecond: number | null } | null;
+    generation: {
+      images: number;
+      seconds: number;
+      imagesPerSecond: number | null;
+      /** The distinct base models its shards reported (id and folder digest); one unless replicas differ. */
+      models?: { id: string; sha256: string }[];
+    } | null;
     cpuSeconds: MethodCpu;
   }[];
   stages: Record<string, { tasks: number; seconds: number; cpuSeconds: number | null }>;
@@ -223,7 +239,12 @@ export function summarize(
       generation:
         method.generation === null
           ? null
-          : { images, seconds, imagesPerSecond: seconds > 0 ? images / seconds : null },
+          : {
+              images,
+              seconds,
+              imagesPerSecond: seconds > 0 ? images / seconds : null,
+              models: modelsOf(shards),
+            },
       cpuSeconds,
     };
   });
