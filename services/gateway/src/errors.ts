@@ -139,6 +139,12 @@ export const API_ERRORS = {
     title: "Expectation failed",
     description: "the `Expect` header asks for something other than `100-continue`",
   },
+  link_unavailable: {
+    status: 422,
+    title: "No signed link",
+    description:
+      "`?link=true` asks for a signed download URL, which only the S3 artifact store gives; download the file from the gateway instead",
+  },
   idempotency_mismatch: {
     status: 422,
     title: "Idempotency-Key reused",

@@ -64,7 +64,7 @@ function responses(schema: Record<string, JsonSchema>, produces: string | undefi
     const description =
       (part.description as string | undefined) ?? (status.startsWith("2") ? "Success" : "Error");
     out[code] =
-      status === "204"
+      status === "204" || status.startsWith("3")
         ? { description }
         : {
             description,
