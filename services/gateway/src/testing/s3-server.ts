@@ -31,6 +31,11 @@ export interface TestS3 {
   keys(prefix?: string): Promise<string[]>;
   /** Presigned requests refused by the gate, with the reason, for assertions. */
   refused: string[];
+  /**
+   * Holds every UploadPart request from now on (a crash test kills its writer mid-upload) until
+   * `release()`, which answers them 503; `held()` says how many arrived.
+   */
+  holdParts(): { held(): number; release(): void };
   close(): Promise<void>;
 }
 
@@ -47,9 +52,16 @@ export async function startTestS3(options: { bucket?: string } = {}): Promise<Te
     configureBuckets: [{ name: bucket, configs: [] }],
   });
   const refused: string[] = [];
+  let hold: { count: number; released: Promise<void>; release(): void } | undefined;
   // Koa composes its middleware when the server starts listening: the gate runs before s3rver's own.
   (server as unknown as { middleware: unknown[] }).middleware.unshift(
     async (ctx: KoaContext, next: () => Promise<void>) => {
+      if (hold !== undefined && ctx.method === "PUT" && "uploadId" in ctx.query) {
+        hold.count += 1;
+        await hold.released;
+        ctx.status = 503;
+        return;
+      }
       if (!("X-Amz-Algorithm" in ctx.query)) return next();
       const reason = verifyPresigned(ctx.method, ctx.originalUrl, ctx.get("host"), Date.now());
       if (reason === undefined) return next();
@@ -75,6 +87,21 @@ export async function startTestS3(options: { bucket?: string } = {}): Promise<Te
     region,
     client,
     refused,
+    holdParts() {
+      let release = () => {};
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const current = { count: 0, released, release };
+      hold = current;
+      return {
+        held: () => current.count,
+        release() {
+          if (hold === current) hold = undefined;
+          current.release();
+        },
+      };
+    },
     env: {
       ARTIFACT_STORE: "s3",
       S3_BUCKET: bucket,
@@ -110,6 +137,7 @@ export async function startTestS3(options: { bucket?: string } = {}): Promise<Te
       return keys;
     },
     async close() {
+      hold?.release();
       client.destroy();
       await server.close();
       await rm(directory, { recursive: true, force: true });
