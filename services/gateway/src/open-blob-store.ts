@@ -8,6 +8,12 @@ import { ArtifactStore } from "./artifact-store.js";
 import type { BlobStore } from "./blob-store.js";
 import type { GatewayEnv } from "./config.js";
 
+/**
+ * The credential variables the AWS SDK's environment provider reads (first in its chain; the chain goes
+ * on to shared files, container and instance roles, web identity). Deployments may set these.
+ */
+export const S3_CREDENTIAL_ENV = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] as const;
+
 type StoreConfig = Pick<
   GatewayEnv,
   | "ARTIFACT_STORE"
