@@ -8,14 +8,16 @@ import { randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { after, before, describe, type TestContext, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type ListObjectsV2CommandInput, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { type ListObjectsV2CommandInput, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { ConfigError } from "../../../shared/config/index.js";
 import { blobStoreContract } from "./blob-store.contract.js";
-import { sha256Hex } from "./blob-store.js";
+import { BlobStoreUnavailableError, sha256Hex } from "./blob-store.js";
 import { loadGatewayEnv } from "./config.js";
 import { openBlobStore } from "./open-blob-store.js";
+import { classifyError } from "./orchestrator/classify-error.js";
 import { S3BlobStore } from "./s3-blob-store.js";
-import { startTestS3, type TestS3 } from "./testing/s3-server.js";
+import { idemKey, png, testGateway } from "./test-support.js";
+import { startTestS3, TEST_S3_CREDENTIALS, type TestS3 } from "./testing/s3-server.js";
 
 const PART = 64 * 1024;
 
@@ -192,6 +194,57 @@ describe("S3 store: multipart, reuse, prefixes, signed links, boot check", () =>
       await refused.arrayBuffer();
     }
     assert.equal(s3.refused.length, 3);
+  });
+
+  test("an unreachable endpoint is BlobStoreUnavailableError: tasks retry it, REST answers 503", async () => {
+    const dead = new S3Client({
+      endpoint: `http://127.0.0.1:${await closedPort()}`,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials: TEST_S3_CREDENTIALS,
+      maxAttempts: 1,
+    });
+    try {
+      const store = s3.store({ client: dead });
+      const digest = sha256Hex(Buffer.from("x"));
+      const failures = [
+        () => store.put(Buffer.from("x")),
+        () => store.has(digest),
+        () => store.read(digest),
+        () => store.info(digest),
+        () => store.delete(digest),
+        async () => {
+          for await (const _ of store.digests()) break;
+        },
+      ];
+      for (const failure of failures) {
+        await assert.rejects(failure(), (error: unknown) => {
+          assert.ok(error instanceof BlobStoreUnavailableError, String(error));
+          assert.equal(classifyError(error).retryable, true);
+          return true;
+        });
+      }
+      const gw = await testGateway({ artifacts: store, authMode: "loopback-open" });
+      try {
+        const images = [];
+        for (const label of ["a", "b"]) {
+          for (let i = 0; i < 3; i++)
+            images.push({ label, data: (await png(8, 8, 30 * i)).toString("base64") });
+        }
+        const res = await gw.app.inject({
+          method: "POST",
+          url: "/v1/datasets",
+          headers: { "idempotency-key": idemKey() },
+          payload: { name: "inline", images, size: 8 },
+        });
+        assert.equal(res.statusCode, 503, res.body);
+        assert.equal(res.json().code, "unavailable");
+      } finally {
+        await gw.close();
+      }
+    } finally {
+      dead.destroy();
+    }
   });
 
   test("openBlobStore checks the bucket at boot: a missing bucket or a dead endpoint is a ConfigError", async () => {

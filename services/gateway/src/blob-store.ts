@@ -83,6 +83,21 @@ export function isDigest(name: string): boolean {
   return DIGEST.test(name);
 }
 
+/**
+ * The store could not be reached, or failed on its side (a 5xx, throttling, a timeout): worth retrying
+ * later. The orchestrator retries a task that throws it (`retryable`); the REST layer answers 503.
+ */
+export class BlobStoreUnavailableError extends Error {
+  override readonly name = "BlobStoreUnavailableError";
+  readonly code = "artifact_store_unavailable";
+  readonly retryable = true;
+
+  constructor(operation: string, cause: unknown) {
+    const reason = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    super(`the artifact store failed to ${operation} (${reason})`, { cause });
+  }
+}
+
 /** The error `read` and `stream` reject with for a missing blob (the same `code` as the file system's). */
 export function missingBlob(sha256: string): Error {
   return Object.assign(new Error(`blob ${sha256} is not stored`), { code: "ENOENT" });

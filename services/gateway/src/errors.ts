@@ -7,6 +7,7 @@
  */
 import { DataError, type DataErrorCode } from "../../../shared/data/index.js";
 import { RpcError } from "../../../shared/rpc/index.js";
+import { BlobStoreUnavailableError } from "./blob-store.js";
 import { StoreError, type StoreErrorCode } from "./store/index.js";
 
 /** Every error code the REST API answers with: its HTTP status, a title, and when it happens. */
@@ -350,6 +351,9 @@ export function toApiError(thrown: unknown): ApiError {
           ? [{ field: "/body", message: `entry ${JSON.stringify(name)}: ${thrown.code}` }]
           : undefined,
     });
+  }
+  if (thrown instanceof BlobStoreUnavailableError) {
+    return new ApiError("unavailable", "the artifact store is unreachable; retry later", { cause: thrown });
   }
   if (thrown instanceof RpcError) {
     return new ApiError(thrown.retryable ? "unavailable" : "upstream_error", thrown.message, {

@@ -34,6 +34,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import {
   type BlobInfo,
   type BlobStore,
+  BlobStoreUnavailableError,
   blobPathOf,
   type DownloadLink,
   isDigest,
@@ -103,7 +104,10 @@ export class S3BlobStore implements BlobStore {
     if (await this.#head(Key)) {
       await this.#touch(Key);
     } else if (bytes.length <= this.#options.partBytes) {
-      await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: bytes }));
+      await this.#call(
+        "store a blob",
+        this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: bytes })),
+      );
     } else {
       await this.#putMultipart(Key, bytes);
     }
@@ -140,7 +144,10 @@ export class S3BlobStore implements BlobStore {
   }
 
   async delete(sha256: string): Promise<void> {
-    await this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) }));
+    await this.#call(
+      "delete a blob",
+      this.#client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.keyOf(sha256) })),
+    );
   }
 
   /**
@@ -151,13 +158,16 @@ export class S3BlobStore implements BlobStore {
     const base = `${this.prefix}sha256/`;
     let after: string | undefined;
     for (;;) {
-      const page = await this.#client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: base,
-          MaxKeys: this.#options.listPageSize,
-          ...(after === undefined ? {} : { StartAfter: after }),
-        }),
+      const page = await this.#call(
+        "list blobs",
+        this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: base,
+            MaxKeys: this.#options.listPageSize,
+            ...(after === undefined ? {} : { StartAfter: after }),
+          }),
+        ),
       );
       const keys = (page.Contents ?? []).map((object) => object.Key ?? "").filter((key) => key !== "");
       for (const key of keys) {
@@ -189,6 +199,15 @@ export class S3BlobStore implements BlobStore {
     return { url, expiresAt: new Date(Date.now() + ttl * 1000).toISOString() };
   }
 
+  /** Awaits an S3 call, turning its transient failures into {@link BlobStoreUnavailableError}. */
+  async #call<T>(operation: string, request: Promise<T>): Promise<T> {
+    try {
+      return await request;
+    } catch (error) {
+      throw storeError(operation, error);
+    }
+  }
+
   async #get(sha256: string) {
     try {
       const output = await this.#client.send(
@@ -198,7 +217,7 @@ export class S3BlobStore implements BlobStore {
       return output.Body;
     } catch (error) {
       if (isNotFound(error)) throw missingBlob(sha256);
-      throw error;
+      throw storeError("read a blob", error);
     }
   }
 
@@ -207,27 +226,31 @@ export class S3BlobStore implements BlobStore {
       return await this.#client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw error;
+      throw storeError("look a blob up", error);
     }
   }
 
   /** Marks a blob as just reused: a copy onto itself with `used-at` replaced. */
   async #touch(Key: string): Promise<void> {
-    await this.#client.send(
-      new CopyObjectCommand({
-        Bucket: this.bucket,
-        Key,
-        CopySource: `${this.bucket}/${Key.split("/").map(encodeURIComponent).join("/")}`,
-        MetadataDirective: "REPLACE",
-        Metadata: { [USED_AT]: String(Date.now()) },
-      }),
+    await this.#call(
+      "mark a blob reused",
+      this.#client.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          CopySource: `${this.bucket}/${Key.split("/").map(encodeURIComponent).join("/")}`,
+          MetadataDirective: "REPLACE",
+          Metadata: { [USED_AT]: String(Date.now()) },
+        }),
+      ),
     );
   }
 
   /** Uploads in parts; on any failure the upload is aborted, so no part of it is ever visible. */
   async #putMultipart(Key: string, bytes: Uint8Array): Promise<void> {
-    const { UploadId } = await this.#client.send(
-      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key }),
+    const { UploadId } = await this.#call(
+      "start an upload",
+      this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key })),
     );
     if (UploadId === undefined) throw new Error("CreateMultipartUpload returned no UploadId");
     try {
@@ -239,14 +262,17 @@ export class S3BlobStore implements BlobStore {
       const worker = async () => {
         while (!failed && next < count) {
           const index = next++;
-          const part = await this.#client.send(
-            new UploadPartCommand({
-              Bucket: this.bucket,
-              Key,
-              UploadId,
-              PartNumber: index + 1,
-              Body: bytes.subarray(index * size, Math.min((index + 1) * size, bytes.length)),
-            }),
+          const part = await this.#call(
+            "upload a part",
+            this.#client.send(
+              new UploadPartCommand({
+                Bucket: this.bucket,
+                Key,
+                UploadId,
+                PartNumber: index + 1,
+                Body: bytes.subarray(index * size, Math.min((index + 1) * size, bytes.length)),
+              }),
+            ),
           );
           if (part.ETag === undefined) throw new Error(`UploadPart ${index + 1} returned no ETag`);
           etags[index] = part.ETag;
@@ -263,13 +289,16 @@ export class S3BlobStore implements BlobStore {
       );
       const rejected = settled.find((result) => result.status === "rejected");
       if (rejected) throw rejected.reason;
-      await this.#client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key,
-          UploadId,
-          MultipartUpload: { Parts: etags.map((ETag, index) => ({ ETag, PartNumber: index + 1 })) },
-        }),
+      await this.#call(
+        "complete an upload",
+        this.#client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key,
+            UploadId,
+            MultipartUpload: { Parts: etags.map((ETag, index) => ({ ETag, PartNumber: index + 1 })) },
+          }),
+        ),
       );
     } catch (error) {
       // Best effort: the original failure is what the caller needs; a failed abort leaves only parts.
@@ -280,6 +309,40 @@ export class S3BlobStore implements BlobStore {
     }
   }
 }
+
+/** Transport and server-side failures become {@link BlobStoreUnavailableError}; the rest stays as is. */
+function storeError(operation: string, error: unknown): unknown {
+  return isTransient(error) ? new BlobStoreUnavailableError(operation, error) : error;
+}
+
+/** No answer (a refused or dropped connection, a timeout), a 5xx, or throttling. */
+function isTransient(error: unknown): boolean {
+  const e = error as {
+    name?: string;
+    code?: unknown;
+    $fault?: string;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (e === null || typeof e !== "object") return false;
+  if (e.$fault === "server" || e.$retryable) return true;
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || status === 429)) return true;
+  if (["TimeoutError", "RequestTimeout", "SlowDown", "ThrottlingException"].includes(e.name ?? ""))
+    return true;
+  return typeof e.code === "string" && RETRYABLE_SYSTEM_CODES.has(e.code);
+}
+
+const RETRYABLE_SYSTEM_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+]);
 
 function isNotFound(error: unknown): boolean {
   const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };

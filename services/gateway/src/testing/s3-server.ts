@@ -73,6 +73,8 @@ export async function startTestS3(options: { bucket?: string } = {}): Promise<Te
   );
   const { port } = (await server.run()) as { port: number };
   const endpoint = `http://127.0.0.1:${port}`;
+  // The SDK warns once per process that its 2027 releases need Node 22; tests need not say so.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const client = new S3Client({
     endpoint,
     region,
