@@ -174,6 +174,11 @@ describe("S3 store: multipart, reuse, prefixes, signed links, boot check", () =>
     assert.ok(expires >= before + 119_000 && expires <= Date.now() + 121_000, link.expiresAt);
     const url = new URL(link.url);
     assert.equal(url.searchParams.get("X-Amz-Expires"), "120");
+    const signedAt = (url.searchParams.get("X-Amz-Date") ?? "").replace(
+      /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/,
+      "$1-$2-$3T$4:$5:$6Z",
+    );
+    assert.equal(expires, Date.parse(signedAt) + 120_000, "expiresAt is the URL's own expiry");
     assert.equal(url.pathname, `/${s3.bucket}/links/${blob.path}`);
     const res = await fetch(link.url);
     assert.equal(res.status, 200);

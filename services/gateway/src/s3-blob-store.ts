@@ -186,6 +186,8 @@ export class S3BlobStore implements BlobStore {
 
   async link(sha256: string, options: LinkOptions): Promise<DownloadLink> {
     const ttl = this.#options.presignTtlSeconds;
+    // X-Amz-Date has whole seconds: sign at a whole second so that expiresAt is the URL's own expiry.
+    const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);
     const url = await getSignedUrl(
       this.#client,
       new GetObjectCommand({
@@ -194,9 +196,9 @@ export class S3BlobStore implements BlobStore {
         ResponseContentType: options.mediaType,
         ResponseContentDisposition: `attachment; filename="${options.filename}"`,
       }),
-      { expiresIn: ttl },
+      { expiresIn: ttl, signingDate },
     );
-    return { url, expiresAt: new Date(Date.now() + ttl * 1000).toISOString() };
+    return { url, expiresAt: new Date(signingDate.getTime() + ttl * 1000).toISOString() };
   }
 
   /** Awaits an S3 call, turning its transient failures into {@link BlobStoreUnavailableError}. */
@@ -230,7 +232,7 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
-  /** Marks a blob as just reused: a copy onto itself with `used-at` replaced. */
+  /** Marks a blob as just reused: a copy onto itself with `used-at` replaced (objects up to 5 GiB). */
   async #touch(Key: string): Promise<void> {
     await this.#call(
       "mark a blob reused",
