@@ -120,12 +120,15 @@ export async function artifactRoutes(
       const key = request.params["*"];
       const artifact = await store.artifacts.get(job.id, key);
       if (artifact === undefined) throw new ApiError("not_found", `job ${job.id} has no artifact ${key}`);
-      const stored = await artifacts.has(artifact.sha256).catch((error: unknown) => {
+      const filename = safeName(key.split("/").pop() ?? key);
+      // A store that cannot be asked (or cannot sign: no credentials) is an outage, not a bug.
+      const [stored, link] = await Promise.all([
+        artifacts.has(artifact.sha256),
+        artifacts.link(artifact.sha256, { filename, mediaType: mediaTypeOf(artifact) }),
+      ]).catch((error: unknown) => {
         throw new ApiError("unavailable", "the artifact store is unreachable", { cause: error });
       });
       if (!stored) throw new ApiError("internal", "the artifact's file is missing from the store");
-      const filename = safeName(key.split("/").pop() ?? key);
-      const link = await artifacts.link(artifact.sha256, { filename, mediaType: mediaTypeOf(artifact) });
       if (request.query.link === true) {
         if (link === undefined) {
           throw new ApiError(
