@@ -120,6 +120,13 @@ export function blobStoreContract(name: string, open: () => Promise<ContractSubj
       await assert.rejects(store.read(blobs[3].sha256), { code: "ENOENT" });
     });
 
+    test("removing stale leftovers never touches a stored blob", async () => {
+      const blob = await store.put(randomBytes(100));
+      const removed = await store.removeStaleTemp(0, Date.now() + 3_600_000);
+      assert.ok(Number.isInteger(removed) && removed >= 0);
+      assert.equal(await store.has(blob.sha256), true);
+    });
+
     test("a large blob round-trips whole through read and stream", async () => {
       const bytes = randomBytes((subject.largeBytes ?? 256 * 1024) * 3 + 12_345);
       const blob = await store.put(bytes);
