@@ -1,8 +1,8 @@
 /**
  * The gateway on the S3 store, end to end over fake compute and an in-process S3 server: a job's files
  * land as objects in the bucket (none on disk), downloads are signed links, two gateways over one job
- * store and one bucket serve each other's artifacts, garbage collection works on objects, and a writer
- * SIGKILLed in the middle of a multipart upload leaves nothing visible.
+ * store and one bucket serve each other's artifacts, garbage collection works on objects, and a gateway
+ * process SIGKILLed in the middle of a multipart upload leaves nothing partial in the bucket.
  */
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
@@ -19,6 +19,7 @@ import type { S3BlobStore } from "./s3-blob-store.js";
 import type { Artifact } from "./store/index.js";
 import { bearer, idemKey, png, testGateway, zipToBuffer } from "./test-support.js";
 import { type ComputeGateway, startComputeGateway } from "./testing/compute-gateway.js";
+import { type FakeCompute, startFakeCompute } from "./testing/fake-compute.js";
 import { startTestS3, type TestS3 } from "./testing/s3-server.js";
 
 const PREFIX = "e2e/";
@@ -221,25 +222,48 @@ describe("the gateway on an S3 bucket", () => {
   });
 });
 
-describe("a writer killed mid-upload", () => {
+describe("a gateway killed mid-upload", () => {
+  const ADAPTER_BYTES = 6 * 1024 * 1024 + 17; // over the smallest S3_PART_BYTES: a multipart upload
   let s3: TestS3;
+  let compute: FakeCompute;
+  let dataDir: string;
   before(async () => {
     s3 = await startTestS3();
+    compute = await startFakeCompute({
+      classes: 2,
+      imageSize: 4,
+      timeoutMs: 20_000,
+      adapterBytes: ADAPTER_BYTES,
+    });
+    dataDir = await mkdtemp(join(tmpdir(), "diffda-s3-crash-"));
   });
-  after(() => s3?.close());
+  after(async () => {
+    await compute?.close();
+    await s3?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
 
-  test("SIGKILL during a multipart put leaves no visible object; the blob can be written again", async () => {
+  test("SIGKILL of the gateway process during a multipart put leaves no partial object in the bucket", async () => {
     const hold = s3.holdParts();
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", fileURLToPath(new URL("./testing/s3-put-child.ts", import.meta.url))],
+      ["--import", "tsx", fileURLToPath(new URL("./main.ts", import.meta.url))],
       {
         env: {
           ...process.env,
           ...s3.env,
           S3_PREFIX: "crash/",
           S3_PART_BYTES: String(5 * 1024 * 1024),
-          CHILD_PUT_BYTES: String(3 * 5 * 1024 * 1024 + 1),
+          HOST: "127.0.0.1",
+          PORT: "0",
+          AUTH_MODE: "loopback-open",
+          DIFFDA_DATA_DIR: dataDir,
+          DATABASE_URL: "",
+          FINETUNE_ADDRESS: compute.addresses.finetune,
+          GENERATION_ADDRESSES: compute.addresses.generation.join(","),
+          CLASSIFIER_ADDRESS: compute.addresses.classifier,
+          ARTIFACT_GC_INTERVAL_MS: "0",
+          LOG_LEVEL: "info",
         },
         stdio: ["ignore", "pipe", "pipe"],
       },
@@ -255,28 +279,60 @@ describe("a writer killed mid-upload", () => {
     const exited = new Promise<NodeJS.Signals | null>((resolve) =>
       child.once("exit", (_code, signal) => resolve(signal)),
     );
-    try {
-      const deadline = Date.now() + 60_000;
-      // The parts are held at the server: the upload has begun and cannot finish.
-      while (hold.held() < 1 || !stdout.includes("putting ")) {
-        assert.ok(child.exitCode === null, `the child exited early: ${stderr}`);
-        assert.ok(Date.now() < deadline, `no part arrived: ${stdout} ${stderr}`);
+    const deadline = Date.now() + 90_000;
+    const until = async (what: string, done: () => boolean) => {
+      while (!done()) {
+        assert.ok(child.exitCode === null, `the gateway exited while waiting for ${what}: ${stderr}`);
+        assert.ok(Date.now() < deadline, `no ${what} in time: ${stdout.slice(-2000)} ${stderr.slice(-2000)}`);
         await sleep(25);
       }
-      assert.deepEqual(await s3.keys("crash/"), []);
+    };
+    try {
+      await until("listening line", () => /"address":"http:\/\/127\.0\.0\.1:\d+"/.test(stdout));
+      const base = /"address":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(stdout)?.[1];
+      const files = [];
+      for (const name of ["shoe", "bag"]) {
+        for (let i = 0; i < 3; i++) {
+          const bytes = await png(8, 8, (i * 40 + (name === "bag" ? 9 : 0)) % 256);
+          files.push({ name: `${name}/${i}.png`, read: async () => bytes });
+        }
+      }
+      const dataset = await fetch(`${base}/v1/datasets?testFraction=0.34`, {
+        method: "POST",
+        headers: { "content-type": "application/zip", "idempotency-key": idemKey() },
+        body: await zipToBuffer(files),
+      });
+      assert.equal(dataset.status, 201, await dataset.clone().text());
+      const job = await fetch(`${base}/v1/jobs`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "idempotency-key": idemKey() },
+        body: JSON.stringify({
+          datasetId: ((await dataset.json()) as { id: string }).id,
+          kind: "generate",
+          methods: [{ preset: "diff-mix" }],
+          seeds: [0],
+        }),
+      });
+      assert.equal(job.status, 201, await job.clone().text());
+      // Fine-tuning returned the large adapter; its parts are held at the server, so the upload has
+      // begun and cannot complete.
+      await until("held part", () => hold.held() >= 1);
       child.kill("SIGKILL");
       assert.equal(await exited, "SIGKILL");
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       hold.release();
     }
-    assert.equal(stdout.includes("stored"), false);
-    const digest = /putting ([0-9a-f]{64})/.exec(stdout)?.[1];
-    assert.ok(digest);
-    assert.deepEqual(await s3.keys("crash/"), [], "nothing of the interrupted upload is visible");
-    const store = s3.store({ prefix: "crash/" });
-    assert.equal(await store.has(digest), false);
-    const blob = await store.put(Buffer.from("a later writer is not blocked"));
-    assert.deepEqual(await s3.keys("crash/"), [`crash/${blob.path}`]);
+    const keys = await s3.keys("crash/");
+    assert.ok(keys.length >= 7, `the dataset's images and manifest are there: ${keys.join()}`);
+    // Every visible object is whole: its content hashes to the digest its key names, and none is the
+    // adapter whose upload was cut.
+    for (const key of keys) {
+      const digest = key.replace(/^crash\/sha256\/([0-9a-f]{2})\/([0-9a-f]{62})$/, "$1$2");
+      const bytes = await s3.store({ prefix: "crash/" }).read(digest);
+      assert.equal(sha256Hex(bytes), digest, key);
+      assert.notEqual(bytes.length, ADAPTER_BYTES, `${key} is the interrupted adapter`);
+    }
+    assert.equal(compute.calls.finetune.length, 1);
   });
 });
