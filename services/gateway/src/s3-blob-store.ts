@@ -175,7 +175,11 @@ export class S3BlobStore implements BlobStore {
         if (extra === undefined && fan?.length === 2 && isDigest(fan + rest)) yield fan + rest;
       }
       if (!page.IsTruncated || keys.length === 0) return;
-      after = keys[keys.length - 1];
+      const last = keys[keys.length - 1];
+      // A server that answers the same page again would make this loop forever.
+      if (after !== undefined && last <= after)
+        throw new Error("ListObjectsV2 did not advance past StartAfter");
+      after = last;
     }
   }
 
