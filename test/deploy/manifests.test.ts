@@ -310,6 +310,25 @@ describe("wiring between objects", () => {
     }
   });
 
+  test("gateway replicas share nothing on disk: more than one means the S3 store and no claimed volume", () => {
+    for (const w of WORKLOADS.filter((x) => x.process === "gateway")) {
+      const config = bootConfig(w, configs.get("gateway")!);
+      const pod = podOf(w.object).spec as { volumes?: { name: string; persistentVolumeClaim?: object }[] };
+      const claimed = (pod.volumes ?? []).filter((v) => v.persistentVolumeClaim !== undefined);
+      const replicas = (w.object.spec as { replicas?: number }).replicas ?? 1;
+      if (config.ARTIFACT_STORE === "s3") {
+        assert.ok(config.S3_BUCKET, `${w.overlay}: S3_BUCKET is set`);
+        assert.deepEqual(claimed, [], `${w.overlay}: the S3 store needs no volume`);
+      } else {
+        assert.equal(replicas, 1, `${w.overlay}: a local artifact store serves one gateway replica only`);
+        assert.equal(claimed.length, 1, `${w.overlay}: the local store is on a claimed volume`);
+      }
+    }
+    const gpu = WORKLOADS.find((w) => w.overlay === "gpu" && w.process === "gateway");
+    assert.equal(gpu && bootConfig(gpu, configs.get("gateway")!).ARTIFACT_STORE, "s3");
+    assert.deepEqual(find(OVERLAYS.get("gpu") ?? [], "PersistentVolumeClaim", "diffda-artifacts"), []);
+  });
+
   test("every Secret a manifest reads is one docs/deploy.md tells the operator to create", () => {
     const docs = readFileSync(join(REPO_ROOT, "docs", "deploy.md"), "utf8");
     for (const [overlay, objects] of OVERLAYS) {

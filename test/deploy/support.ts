@@ -197,10 +197,13 @@ export async function gatewayConfig(): Promise<ProcessConfig> {
   const { GATEWAY_ENV } = await import("../../services/gateway/src/config.js");
   const { databaseConfigFromEnv } = await import("../../services/gateway/src/store/index.js");
   const { datasetCacheDir } = await import("../../shared/data/index.js");
+  const { S3_CREDENTIAL_ENV } = await import("../../services/gateway/src/open-blob-store.js");
   const extraReads = recordReads((env) => {
     databaseConfigFromEnv(env);
     datasetCacheDir();
   });
+  // The AWS SDK reads its credentials from process.env itself (the S3 artifact store).
+  for (const name of S3_CREDENTIAL_ENV) extraReads.add(name);
   for (const name of Object.keys(GATEWAY_ENV)) extraReads.delete(name);
   return { name: "gateway", schema: GATEWAY_ENV, extraReads };
 }

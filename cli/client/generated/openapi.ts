@@ -1099,6 +1099,7 @@ export interface components {
         | "unsupported_media_type"
         | "unsupported_format"
         | "expectation_failed"
+        | "link_unavailable"
         | "idempotency_mismatch"
         | "corrupt_image"
         | "invalid_dataset"
@@ -1520,7 +1521,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "711e30df-adef-43da-afaf-192ba5a5e186",
+           *           "id": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -1542,7 +1543,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T00:37:29.270Z"
+           *           "createdAt": "2026-12-08T00:42:36.663Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1635,7 +1636,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "1b06a00c-bb4e-4ae5-a940-ef33b91e0dcf",
+           *       "id": "c745e9f8-4436-4853-bd71-f84b83d516fa",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -1657,7 +1658,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T00:37:30.856Z"
+           *       "createdAt": "2026-12-08T00:42:38.366Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -1672,7 +1673,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 711e30df-adef-43da-afaf-192ba5a5e186
+         * @example 3c89e2cf-c22f-4609-a02b-cbfee2338938
          */
         id: string;
       };
@@ -1712,7 +1713,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "711e30df-adef-43da-afaf-192ba5a5e186",
+           *       "id": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -1734,7 +1735,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T00:37:29.270Z"
+           *       "createdAt": "2026-12-08T00:42:36.663Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -1749,7 +1750,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1b06a00c-bb4e-4ae5-a940-ef33b91e0dcf
+         * @example c745e9f8-4436-4853-bd71-f84b83d516fa
          */
         id: string;
       };
@@ -1810,7 +1811,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 711e30df-adef-43da-afaf-192ba5a5e186
+         * @example 3c89e2cf-c22f-4609-a02b-cbfee2338938
          */
         id: string;
       };
@@ -1928,12 +1929,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "e8de049e-2079-47c8-8b62-d4ed1982efe6",
+           *           "id": "ef3b6346-0d06-40a8-abf9-7a85c87a955f",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
-           *           "createdAt": "2026-12-08T00:37:29.360Z",
-           *           "finishedAt": "2026-12-08T00:37:30.653Z"
+           *           "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
+           *           "createdAt": "2026-12-08T00:42:36.739Z",
+           *           "finishedAt": "2026-12-08T00:42:38.107Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1965,7 +1966,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
+         *       "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
          *       "methods": [
          *         {
          *           "preset": "real-guidance"
@@ -2021,14 +2022,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "e8de049e-2079-47c8-8b62-d4ed1982efe6",
+           *       "id": "ef3b6346-0d06-40a8-abf9-7a85c87a955f",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
+           *       "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
+           *         "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
            *         "seeds": [
            *           0
            *         ],
@@ -2109,15 +2110,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:37:29.360Z",
-           *       "updatedAt": "2026-12-08T00:37:29.360Z",
+           *       "createdAt": "2026-12-08T00:42:36.739Z",
+           *       "updatedAt": "2026-12-08T00:42:36.739Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6",
-           *         "events": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/events",
-           *         "artifacts": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/artifacts",
-           *         "cancel": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/cancel"
+           *         "self": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f",
+           *         "events": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/events",
+           *         "artifacts": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/artifacts",
+           *         "cancel": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/cancel"
            *       }
            *     }
            */
@@ -2133,7 +2134,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
+         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
          */
         id: string;
       };
@@ -2173,14 +2174,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "e8de049e-2079-47c8-8b62-d4ed1982efe6",
+           *       "id": "ef3b6346-0d06-40a8-abf9-7a85c87a955f",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
+           *       "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "711e30df-adef-43da-afaf-192ba5a5e186",
+           *         "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
            *         "seeds": [
            *           0
            *         ],
@@ -2458,17 +2459,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 0.631,
+           *             "seconds": 0.688,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.20299999999999999,
+           *             "seconds": 0.22,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 1.705,
+           *             "seconds": 1.7179999999999997,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -2507,15 +2508,15 @@ export interface operations {
            *         ]
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:37:29.360Z",
-           *       "updatedAt": "2026-12-08T00:37:30.653Z",
-           *       "startedAt": "2026-12-08T00:37:29.614Z",
-           *       "finishedAt": "2026-12-08T00:37:30.653Z",
+           *       "createdAt": "2026-12-08T00:42:36.739Z",
+           *       "updatedAt": "2026-12-08T00:42:38.107Z",
+           *       "startedAt": "2026-12-08T00:42:37.078Z",
+           *       "finishedAt": "2026-12-08T00:42:38.107Z",
            *       "links": {
-           *         "self": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6",
-           *         "events": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/events",
-           *         "artifacts": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/artifacts",
-           *         "cancel": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/cancel"
+           *         "self": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f",
+           *         "events": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/events",
+           *         "artifacts": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/artifacts",
+           *         "cancel": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/cancel"
            *       }
            *     }
            */
@@ -2531,7 +2532,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 89f2a0e2-203e-4e92-bc28-8acca13a0685
+         * @example 1ba5c8db-2f17-4e62-a76b-200b74ab14f0
          */
         id: string;
       };
@@ -2589,7 +2590,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
+         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
          */
         id: string;
       };
@@ -2650,8 +2651,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T00:37:29.949Z",
-           *           "href": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T00:42:37.426Z",
+           *           "href": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -2673,8 +2674,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T00:37:30.059Z",
-           *           "href": "/v1/jobs/e8de049e-2079-47c8-8b62-d4ed1982efe6/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T00:42:37.555Z",
+           *           "href": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -2687,12 +2688,15 @@ export interface operations {
   };
   getArtifact: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description true: answer the signed download URL as JSON instead of redirecting to it (S3 store only; 422 link_unavailable on the local store) */
+        link?: boolean;
+      };
       header?: never;
       path: {
         /**
          * @description a uuid
-         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
+         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
          */
         id: string;
         /**
@@ -2727,7 +2731,7 @@ export interface operations {
           "application/problem+json": components["schemas"]["Problem"];
         };
       };
-      /** @description the file (adapter safetensors, classifier checkpoint, PNG …) */
+      /** @description the file (adapter safetensors, classifier checkpoint, PNG …); with ?link=true, its signed URL */
       200: {
         headers: {
           RateLimit: components["headers"]["RateLimit"];
@@ -2735,8 +2739,23 @@ export interface operations {
           [name: string]: unknown;
         };
         content: {
+          "application/json": {
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description signed GET URL of the file; needs no key */
+            url: string;
+          };
           "application/octet-stream": string;
         };
+      };
+      /** @description S3 store: Location is a signed URL of the file, valid for S3_PRESIGN_TTL_SECONDS, that needs no key */
+      302: {
+        headers: {
+          /** @description where the content is (a signed object-store URL) */
+          Location?: string;
+          [name: string]: unknown;
+        };
+        content?: never;
       };
     };
   };
@@ -2753,7 +2772,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 89f2a0e2-203e-4e92-bc28-8acca13a0685
+         * @example 1ba5c8db-2f17-4e62-a76b-200b74ab14f0
          */
         id: string;
       };
@@ -2794,14 +2813,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "89f2a0e2-203e-4e92-bc28-8acca13a0685",
+           *       "id": "1ba5c8db-2f17-4e62-a76b-200b74ab14f0",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "1b06a00c-bb4e-4ae5-a940-ef33b91e0dcf",
+           *       "datasetId": "c745e9f8-4436-4853-bd71-f84b83d516fa",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "1b06a00c-bb4e-4ae5-a940-ef33b91e0dcf",
+           *         "datasetId": "c745e9f8-4436-4853-bd71-f84b83d516fa",
            *         "seeds": [
            *           0
            *         ],
@@ -2874,15 +2893,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:37:30.874Z",
-           *       "updatedAt": "2026-12-08T00:37:30.885Z",
+           *       "createdAt": "2026-12-08T00:42:38.389Z",
+           *       "updatedAt": "2026-12-08T00:42:38.417Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T00:37:30.885Z",
+           *       "finishedAt": "2026-12-08T00:42:38.417Z",
            *       "links": {
-           *         "self": "/v1/jobs/89f2a0e2-203e-4e92-bc28-8acca13a0685",
-           *         "events": "/v1/jobs/89f2a0e2-203e-4e92-bc28-8acca13a0685/events",
-           *         "artifacts": "/v1/jobs/89f2a0e2-203e-4e92-bc28-8acca13a0685/artifacts",
-           *         "cancel": "/v1/jobs/89f2a0e2-203e-4e92-bc28-8acca13a0685/cancel"
+           *         "self": "/v1/jobs/1ba5c8db-2f17-4e62-a76b-200b74ab14f0",
+           *         "events": "/v1/jobs/1ba5c8db-2f17-4e62-a76b-200b74ab14f0/events",
+           *         "artifacts": "/v1/jobs/1ba5c8db-2f17-4e62-a76b-200b74ab14f0/artifacts",
+           *         "cancel": "/v1/jobs/1ba5c8db-2f17-4e62-a76b-200b74ab14f0/cancel"
            *       }
            *     }
            */
@@ -2904,7 +2923,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
+         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
          */
         id: string;
       };
@@ -2947,7 +2966,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T00:37:29.360Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T00:42:36.739Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -2981,7 +3000,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
+         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
          */
         id: string;
       };
@@ -3037,7 +3056,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
+         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
          */
         id: string;
       };
@@ -3092,7 +3111,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e8de049e-2079-47c8-8b62-d4ed1982efe6
+         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
          */
         id: string;
       };
@@ -3134,38 +3153,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_19daa83c035cd19114ba73e04e86edd2",
+           *           "id": "msg_bbd471f0f13e3580f150004dd111771b",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T00:37:30.653Z",
-           *           "deliveredAt": "2026-12-08T00:37:30.771Z",
+           *           "createdAt": "2026-12-08T00:42:38.107Z",
+           *           "deliveredAt": "2026-12-08T00:42:38.251Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T00:37:30.663Z",
+           *             "timestamp": "2026-12-08T00:42:38.127Z",
            *             "data": {
-           *               "jobId": "e8de049e-2079-47c8-8b62-d4ed1982efe6"
+           *               "jobId": "ef3b6346-0d06-40a8-abf9-7a85c87a955f"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_0377d247aa62221a50b082f031e77184",
+           *           "id": "msg_1ca87fe35abadbd682840d093e230a82",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T00:37:29.614Z",
-           *           "deliveredAt": "2026-12-08T00:37:29.730Z",
+           *           "createdAt": "2026-12-08T00:42:37.078Z",
+           *           "deliveredAt": "2026-12-08T00:42:37.199Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T00:37:29.626Z",
+           *             "timestamp": "2026-12-08T00:42:37.083Z",
            *             "data": {
-           *               "jobId": "e8de049e-2079-47c8-8b62-d4ed1982efe6"
+           *               "jobId": "ef3b6346-0d06-40a8-abf9-7a85c87a955f"
            *             }
            *           }
            *         }
@@ -3225,14 +3244,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "9fd91697-5d0f-4dbd-9c0f-79fa90451fee",
+           *           "id": "9f6d6aa6-c811-4dd0-986b-e5c195151559",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T00:37:31.005Z",
+           *           "createdAt": "2026-12-08T00:42:38.573Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3308,17 +3327,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "9fd91697-5d0f-4dbd-9c0f-79fa90451fee",
+           *         "id": "9f6d6aa6-c811-4dd0-986b-e5c195151559",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T00:37:31.005Z",
+           *         "createdAt": "2026-12-08T00:42:38.573Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_9fd916975d0f4dbd9c0f79fa90451fee_11c54046b5a440776446bccef60149ee6cf1fb152d749a3c4b594ccb3f11f846"
+           *       "token": "dda_9f6d6aa6c8114dd0986be5c195151559_32577e6bf343a2fb9c368879c9b2c0f058f95add27f6ecbe1999cd0b383b5946"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3339,7 +3358,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 9fd91697-5d0f-4dbd-9c0f-79fa90451fee
+         * @example 9f6d6aa6-c811-4dd0-986b-e5c195151559
          */
         id: string;
       };
@@ -3380,15 +3399,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "9fd91697-5d0f-4dbd-9c0f-79fa90451fee",
+           *       "id": "9f6d6aa6-c811-4dd0-986b-e5c195151559",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T00:37:31.005Z",
-           *       "revokedAt": "2026-12-08T00:37:31.011Z"
+           *       "createdAt": "2026-12-08T00:42:38.573Z",
+           *       "revokedAt": "2026-12-08T00:42:38.584Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -3981,8 +4000,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_w9gQ/KNM2d5bqnLWrinj04oznvDZe73mGF0zPPDYbKI=",
-           *       "createdAt": "2026-12-08T00:37:29.340Z"
+           *       "secret": "whsec_uVUeTbIOMAn/Nfp521waVqZrS8MxEWPCyyfx9izbfmQ=",
+           *       "createdAt": "2026-12-08T00:42:36.723Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

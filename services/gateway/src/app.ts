@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { createMetrics } from "../../../shared/telemetry/index.js";
-import type { ArtifactStore } from "./artifact-store.js";
+import type { BlobStore } from "./blob-store.js";
 import { DatasetService } from "./datasets/dataset-service.js";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits, serverOptions } from "./http-limits.js";
 import { ArtifactCollector, DEFAULT_COLLECTOR_OPTIONS } from "./lifecycle/collector.js";
@@ -43,7 +43,7 @@ export const API_VERSION = "0.1.0";
 /** What {@link buildApp} needs. */
 export interface AppDeps {
   store: JobStore;
-  artifacts: ArtifactStore;
+  artifacts: BlobStore;
   limits: RestLimits;
   /** `required`: every scoped route needs a key; `loopback-open`: local callers without a key are admin. */
   authMode: "required" | "loopback-open";

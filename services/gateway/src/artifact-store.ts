@@ -1,32 +1,20 @@
 /**
- * Content-addressed files: a blob's name is its SHA-256, stored at `<root>/sha256/ab/cdef…` (first two
+ * The local {@link BlobStore}: a blob's name is its SHA-256, stored at `<root>/sha256/ab/cdef…` (first two
  * hex digits as a fan-out folder). Writes go to a unique temp file under `<root>/tmp` (same file system),
  * are fsynced and renamed into place, so a reader never sees half a file and two writers of the same
  * content both succeed. Paths are derived from digests only: nothing from a request ever names a file.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, type ReadStream } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import type { Readable } from "node:stream";
+import { type BlobStore, blobPathOf, isDigest, type StoredBlob, sha256Hex } from "./blob-store.js";
 
-const DIGEST = /^[0-9a-f]{64}$/;
-
-/** Where a stored blob is and what it is. */
-export interface StoredBlob {
-  /** Lower-case hex SHA-256 of the content. */
-  sha256: string;
-  bytes: number;
-  /** Path relative to the store's root: `sha256/ab/cdef…`. */
-  path: string;
-}
-
-/** The SHA-256 of `bytes` as lower-case hex. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
+export { type StoredBlob, sha256Hex } from "./blob-store.js";
 
 /** A content-addressed blob store in a local directory (or a mounted volume). */
-export class ArtifactStore {
+export class ArtifactStore implements BlobStore {
+  readonly kind = "local";
   readonly root: string;
 
   constructor(root: string) {
@@ -35,8 +23,7 @@ export class ArtifactStore {
 
   /** The relative path of a digest; throws for anything that is not 64 lower-case hex digits. */
   static pathOf(sha256: string): string {
-    if (!DIGEST.test(sha256)) throw new TypeError("not a sha256 digest");
-    return `sha256/${sha256.slice(0, 2)}/${sha256.slice(2)}`;
+    return blobPathOf(sha256);
   }
 
   /** Stores `bytes` (a no-op when the content is already there) and returns its address. */
@@ -76,9 +63,10 @@ export class ArtifactStore {
     return readFile(join(this.root, ArtifactStore.pathOf(sha256)));
   }
 
-  /** A stream of a blob's content. */
-  stream(sha256: string): ReadStream {
-    return createReadStream(join(this.root, ArtifactStore.pathOf(sha256)));
+  /** A stream of a blob's content; rejects with ENOENT when it is missing (not an error mid-stream). */
+  async stream(sha256: string): Promise<Readable> {
+    const handle = await open(join(this.root, ArtifactStore.pathOf(sha256)), "r");
+    return handle.createReadStream(); // closes the handle when it ends or is destroyed
   }
 
   /** Size in bytes of a stored blob, or undefined. */
@@ -118,7 +106,7 @@ export class ArtifactStore {
       const names = await readdir(join(base, fan)).catch(() => [] as string[]);
       for (const rest of names.sort()) {
         const digest = fan + rest;
-        if (DIGEST.test(digest)) yield digest;
+        if (isDigest(digest)) yield digest;
       }
     }
   }
@@ -137,6 +125,11 @@ export class ArtifactStore {
       }
     }
     return removed;
+  }
+
+  /** A local file has no signed URL: the gateway serves it. */
+  async link(): Promise<undefined> {
+    return undefined;
   }
 }
 

@@ -19,6 +19,7 @@ import {
   number,
   oneOf,
   string,
+  url,
 } from "../../../shared/config/index.js";
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from "./http-limits.js";
 import type { RestLimits } from "./routes/context.js";
@@ -48,7 +49,44 @@ export const GATEWAY_ENV = {
   }),
   ARTIFACT_DIR: string({
     default: ".data/artifacts",
-    description: "root of the content-addressed artifact store",
+    description: "root of the content-addressed artifact store (ARTIFACT_STORE=local)",
+  }),
+  // The S3 store (docs/deploy.md); credentials come from the AWS SDK's chain (AWS_ACCESS_KEY_ID …).
+  ARTIFACT_STORE: oneOf(["local", "s3"], {
+    default: "local",
+    description: "where artifacts live: local (ARTIFACT_DIR) or s3 (S3_BUCKET, shared by every replica)",
+  }),
+  S3_BUCKET: string({
+    optional: true,
+    pattern: /[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/,
+    description: "bucket of the artifacts (required with ARTIFACT_STORE=s3; checked with HeadBucket at boot)",
+  }),
+  S3_PREFIX: string({
+    default: "",
+    pattern: /([A-Za-z0-9._-]+\/)*/,
+    description: "prepended to every object key: empty or segments ending in / (diffda/)",
+  }),
+  S3_ENDPOINT: url({
+    optional: true,
+    protocols: ["http:", "https:"],
+    description: "S3 API endpoint of a compatible server (MinIO …); unset: AWS for S3_REGION",
+  }),
+  S3_REGION: string({ default: "us-east-1", pattern: /[a-z0-9-]+/, description: "region of the bucket" }),
+  S3_FORCE_PATH_STYLE: bool({
+    default: false,
+    description: "address the bucket in the path (endpoint/bucket/key), as MinIO needs, not as a host name",
+  }),
+  S3_PRESIGN_TTL_SECONDS: int({
+    min: 1,
+    max: 604_800,
+    default: 900,
+    description: "lifetime of the signed download URLs of GET /v1/jobs/{id}/artifacts/{key}",
+  }),
+  S3_PART_BYTES: int({
+    min: 5 * MiB, // S3's smallest part
+    max: 5 * 1024 * MiB,
+    default: 8 * MiB,
+    description: "blobs larger than this are uploaded in parts of this size (multipart upload)",
   }),
   JSON_BODY_LIMIT_BYTES: int({ min: 1024, default: 1 * MiB, description: "largest JSON body (jobs, keys)" }),
   UPLOAD_BODY_LIMIT_BYTES: int({
@@ -325,6 +363,9 @@ export function loadGatewayEnv(env: Readonly<Record<string, string | undefined>>
       expected: `0 or at least HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS})`,
       received: env.HTTP_REQUEST_TIMEOUT_MS ?? String(config.HTTP_REQUEST_TIMEOUT_MS),
     });
+  }
+  if (config.ARTIFACT_STORE === "s3" && config.S3_BUCKET === undefined) {
+    issues.push({ name: "S3_BUCKET", expected: "a bucket name with ARTIFACT_STORE=s3", received: undefined });
   }
   // The TLS files and token are checked at boot, not at the first call.
   try {

@@ -7,6 +7,7 @@
  */
 import { DataError, type DataErrorCode } from "../../../shared/data/index.js";
 import { RpcError } from "../../../shared/rpc/index.js";
+import { BlobStoreUnavailableError } from "./blob-store.js";
 import { StoreError, type StoreErrorCode } from "./store/index.js";
 
 /** Every error code the REST API answers with: its HTTP status, a title, and when it happens. */
@@ -138,6 +139,12 @@ export const API_ERRORS = {
     status: 417,
     title: "Expectation failed",
     description: "the `Expect` header asks for something other than `100-continue`",
+  },
+  link_unavailable: {
+    status: 422,
+    title: "No signed link",
+    description:
+      "`?link=true` asks for a signed download URL, which only the S3 artifact store gives; download the file from the gateway instead",
   },
   idempotency_mismatch: {
     status: 422,
@@ -356,6 +363,9 @@ export function toApiError(thrown: unknown): ApiError {
           ? [{ field: "/body", message: `entry ${JSON.stringify(name)}: ${thrown.code}` }]
           : undefined,
     });
+  }
+  if (thrown instanceof BlobStoreUnavailableError) {
+    return new ApiError("unavailable", "the artifact store is unreachable; retry later", { cause: thrown });
   }
   if (thrown instanceof RpcError) {
     return new ApiError(thrown.retryable ? "unavailable" : "upstream_error", thrown.message, {

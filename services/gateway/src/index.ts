@@ -5,7 +5,9 @@
  * docs/jobs.md.
  */
 export { API_VERSION, type AppDeps, buildApp } from "./app.js";
-export { ArtifactStore, type StoredBlob, sha256Hex } from "./artifact-store.js";
+export { ArtifactStore } from "./artifact-store.js";
+export type { BlobInfo, BlobStore, DownloadLink, StoredBlob } from "./blob-store.js";
+export { sha256Hex } from "./blob-store.js";
 export {
   GATEWAY_ENV,
   type GatewayEnv,
@@ -32,6 +34,7 @@ export {
   toProblem,
 } from "./errors.js";
 export { type JobRequest, type JobSpec, type ResolvedMethod, resolveJobSpec } from "./job-spec.js";
+export { openBlobStore } from "./open-blob-store.js";
 export { buildOpenApi } from "./openapi.js";
 export { type ComputeClients, createComputeClients, generationPool } from "./orchestrator/compute-clients.js";
 export { createTaskHandlers, type JobResult, summarize } from "./orchestrator/handlers/index.js";

@@ -158,9 +158,18 @@ function responses(
       ...(options.post && success
         ? { "Idempotent-Replayed": { $ref: "#/components/headers/IdempotentReplayed" } }
         : {}),
+      ...(status.startsWith("3")
+        ? {
+            Location: {
+              description: "where the content is (a signed object-store URL)",
+              schema: { type: "string" },
+            },
+          }
+        : {}),
     };
+    // No body: a 204, and a redirect (its Location header says where the content is).
     const media =
-      status === "204"
+      status === "204" || status.startsWith("3")
         ? undefined
         : content(part, success && options.produces ? options.produces : "application/json");
     const example = options.example;

@@ -7,7 +7,6 @@ import type { FastifyInstance } from "fastify";
 import { clientSecurity } from "../../../shared/config/index.js";
 import { createLogger, createMetrics, type Logger } from "../../../shared/telemetry/index.js";
 import { buildApp } from "./app.js";
-import { ArtifactStore } from "./artifact-store.js";
 import {
   httpLimitsFromEnv,
   isLoopbackHost,
@@ -18,6 +17,7 @@ import {
 import { DatasetService } from "./datasets/dataset-service.js";
 import { ArtifactCollector } from "./lifecycle/collector.js";
 import { generationCatalog } from "./models/catalog.js";
+import { openBlobStore } from "./open-blob-store.js";
 import { createComputeClients } from "./orchestrator/compute-clients.js";
 import { createOrchestrator, type Orchestrator } from "./orchestrator/orchestrator.js";
 import { createAuthFailureThrottle } from "./plugins/auth-failures.js";
@@ -50,11 +50,11 @@ export async function startGateway(
       "AUTH_MODE=loopback-open on a non-loopback address: local callers need no key, every other caller does",
     );
   }
+  const artifacts = await openBlobStore(config);
   const store = await openJobStore(databaseConfigFromEnv(env), {
     budget: { infraRetryMs: config.TASK_INFRA_RETRY_MS, maxLeaseLosses: config.TASK_MAX_LEASE_LOSSES },
     webhookProgressIntervalMs: config.WEBHOOK_PROGRESS_INTERVAL_MS,
   });
-  const artifacts = new ArtifactStore(config.ARTIFACT_DIR);
   const limits = restLimitsFromEnv(config);
   const metrics = createGatewayMetrics(createMetrics({ defaultLabels: { service: "gateway" } }), () =>
     store.tasks.queueDepth(),
@@ -155,7 +155,13 @@ export async function startGateway(
   collector.start(config.ARTIFACT_GC_INTERVAL_MS);
   dispatcher?.start();
   logger.info(
-    { address, authMode, runTasks: config.RUN_TASKS, sendWebhooks: config.SEND_WEBHOOKS },
+    {
+      address,
+      authMode,
+      runTasks: config.RUN_TASKS,
+      sendWebhooks: config.SEND_WEBHOOKS,
+      artifactStore: artifacts.kind,
+    },
     "gateway listening",
   );
   let stopping: Promise<void> | undefined;

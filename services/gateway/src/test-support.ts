@@ -10,6 +10,7 @@ import type { FastifyInstance } from "fastify";
 import sharp from "sharp";
 import { type AppDeps, buildApp } from "./app.js";
 import { ArtifactStore } from "./artifact-store.js";
+import type { BlobStore } from "./blob-store.js";
 import { createAuthFailureThrottle } from "./plugins/auth-failures.js";
 import type { RestLimits } from "./routes/context.js";
 import { type JobStore, openJobStore } from "./store/index.js";
@@ -37,7 +38,7 @@ export const TEST_LIMITS: RestLimits = {
 export interface TestGateway {
   app: FastifyInstance;
   store: JobStore;
-  artifacts: ArtifactStore;
+  artifacts: BlobStore;
   dir: string;
   /** Files in the artifact store (relative paths), temp files included. */
   files(): Promise<string[]>;

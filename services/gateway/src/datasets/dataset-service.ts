@@ -21,7 +21,7 @@ import {
   toImageSet,
 } from "../../../../shared/data/index.js";
 import { readArchive } from "../archive/read-archive.js";
-import { type ArtifactStore, sha256Hex } from "../artifact-store.js";
+import { type BlobStore, sha256Hex } from "../blob-store.js";
 import type { Dataset, DatasetRepository } from "../store/index.js";
 import { type JsonImage, jsonImageEntries, type SplitSpec, uploadSplit } from "./upload-split.js";
 
@@ -125,7 +125,7 @@ export interface DatasetImages {
 /** Dependencies of the service. */
 export interface DatasetServiceDeps {
   datasets: DatasetRepository;
-  artifacts: ArtifactStore;
+  artifacts: BlobStore;
   limits: UploadLimits;
   /** Loads a built-in dataset (default: shared/data's cached loader). */
   loadBuiltin?: (name: string) => Promise<ByteDataset>;

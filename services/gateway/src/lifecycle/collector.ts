@@ -2,14 +2,15 @@
  * Garbage collection of the content-addressed artifact store, and the retention sweep.
  *
  * A blob may go when no row references it (see BlobRepository) and it was not written or touched within
- * `graceMs`: a writer stores the file before the row that references it, and `ArtifactStore.put` touches a
- * blob it finds already there, so a file a live job is about to reference is always younger than the
- * grace. Live jobs keep their rows (DELETE refuses them, retention skips them), so nothing a live job reads
+ * `graceMs`: a writer stores the file before the row that references it, and `BlobStore.put` touches a
+ * blob it finds already there (a local file's mtime; an S3 object's copy onto itself with `used-at`
+ * metadata, s3-blob-store.ts), so a file a live job is about to reference is always younger than the
+ * grace. Both stores answer `info` and `digests` the same way, so this file does not know which it has. Live jobs keep their rows (DELETE refuses them, retention skips them), so nothing a live job reads
  * is ever collected. Deletion after a DELETE frees only that resource's digests; the periodic sweep walks
  * the whole store (and collects what a crash between a file and its row left behind).
  */
 import type { Logger } from "../../../../shared/telemetry/index.js";
-import type { ArtifactStore } from "../artifact-store.js";
+import type { BlobStore } from "../blob-store.js";
 import type { DatasetSpec } from "../datasets/dataset-service.js";
 import type { Dataset, JobStore } from "../store/index.js";
 
@@ -51,17 +52,14 @@ const SWEEP_BATCH = 500;
 /** Collects blobs nothing references and applies the retention periods. */
 export class ArtifactCollector {
   readonly #store: JobStore;
-  readonly #artifacts: ArtifactStore;
+  readonly #artifacts: BlobStore;
   readonly #options: CollectorOptions;
   readonly #logger: Logger | undefined;
   #timer: NodeJS.Timeout | undefined;
   #first: NodeJS.Timeout | undefined;
   #running: Promise<SweepReport> | undefined;
 
-  constructor(
-    deps: { store: JobStore; artifacts: ArtifactStore; logger?: Logger },
-    options: CollectorOptions,
-  ) {
+  constructor(deps: { store: JobStore; artifacts: BlobStore; logger?: Logger }, options: CollectorOptions) {
     this.#store = deps.store;
     this.#artifacts = deps.artifacts;
     this.#logger = deps.logger;

@@ -42,6 +42,7 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
   let orchestrator: Orchestrator;
   let collector: ArtifactCollector;
   let artifactDir: string | undefined;
+  let localArtifacts: ArtifactStore; // gw.artifacts, as the local store whose files these tests count
   let owner: { headers: { authorization: string }; id: string };
   let other: { headers: { authorization: string }; id: string };
 
@@ -50,6 +51,7 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
     compute = await startFakeCompute({ classes: 2, imageSize: 4, timeoutMs: 10_000 });
     artifactDir = await mkdtemp(join(tmpdir(), "diffda-lifecycle-"));
     const artifacts = new ArtifactStore(artifactDir);
+    localArtifacts = artifacts;
     const datasets = new DatasetService({
       datasets: store.datasets,
       artifacts,
@@ -128,7 +130,7 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
 
   test("a running job keeps its dataset and artifacts; deleting after it frees the bytes", async () => {
     const datasetId = await upload(1);
-    const afterUpload = await storeBytes(gw.artifacts.root);
+    const afterUpload = await storeBytes(localArtifacts.root);
     assert.ok(afterUpload > 0);
     const usage0 = (await call("GET", "/v1/usage")).json();
     assert.equal(usage0.scope, "key");
@@ -156,12 +158,12 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
     const sweep = await collector.sweep();
     assert.equal(sweep.collected, true);
     assert.equal(sweep.blobsDeleted, 0);
-    assert.equal(await storeBytes(gw.artifacts.root), afterUpload);
+    assert.equal(await storeBytes(localArtifacts.root), afterUpload);
 
     hold.release();
     const job = await waitFinal(jobId);
     assert.equal(job.state, "succeeded", JSON.stringify(job.error));
-    const withJob = await storeBytes(gw.artifacts.root);
+    const withJob = await storeBytes(localArtifacts.root);
     assert.ok(withJob > afterUpload, "the job stored artifacts");
     // Every artifact of the finished job is still readable after another sweep.
     await collector.sweep();
@@ -185,7 +187,7 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
     assert.equal((await call("GET", `/v1/jobs/${jobId}`)).statusCode, 404);
     assert.equal((await call("DELETE", `/v1/jobs/${jobId}`)).statusCode, 404);
     assert.equal(
-      await storeBytes(gw.artifacts.root),
+      await storeBytes(localArtifacts.root),
       afterUpload,
       "the job's artifacts were freed, the dataset kept",
     );
@@ -194,7 +196,7 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
     const gone = await call("DELETE", `/v1/datasets/${datasetId}`);
     assert.equal(gone.statusCode, 204, gone.body);
     assert.equal((await call("GET", `/v1/datasets/${datasetId}`)).statusCode, 404);
-    assert.equal(await storeBytes(gw.artifacts.root), 0);
+    assert.equal(await storeBytes(localArtifacts.root), 0);
     const usage2 = (await call("GET", "/v1/usage")).json();
     assert.deepEqual(
       { d: usage2.datasets, j: usage2.jobs, b: usage2.distinctBytes },
@@ -205,7 +207,7 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
   test("a finished job keeps its result when its dataset goes; shared content stays while referenced", async () => {
     const first = await upload(2);
     const twin = await upload(2, other); // identical images: the same blobs
-    const bytes = await storeBytes(gw.artifacts.root);
+    const bytes = await storeBytes(localArtifacts.root);
     const submitted = await call("POST", "/v1/jobs", owner, {
       datasetId: first,
       methods: [{ preset: "real-guidance" }],
@@ -220,13 +222,13 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
     const kept = (await call("GET", `/v1/jobs/${job.id}`)).json();
     assert.equal(kept.datasetId, null);
     assert.deepEqual(kept.result, job.result);
-    assert.ok((await storeBytes(gw.artifacts.root)) >= bytes, "the twin dataset still holds every image");
+    assert.ok((await storeBytes(localArtifacts.root)) >= bytes, "the twin dataset still holds every image");
     const files = (await call("GET", `/v1/datasets/${twin}/files`, other)).json();
     for (const file of files.items) assert.ok(await gw.artifacts.has(file.sha256));
 
     assert.equal((await call("DELETE", `/v1/datasets/${twin}`, other)).statusCode, 204);
     assert.equal((await call("DELETE", `/v1/jobs/${job.id}`)).statusCode, 204);
-    assert.equal(await storeBytes(gw.artifacts.root), 0);
+    assert.equal(await storeBytes(localArtifacts.root), 0);
   });
 
   test("only an admin deletes a shared built-in; a non-admin gets 403 and the dataset stays", async () => {
@@ -245,8 +247,8 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
 
   test("a sweep collects orphans and stale temp files, honours the grace, and waits for unindexed datasets", async () => {
     const orphan = await gw.artifacts.put(Buffer.from("written, then the process died before its row"));
-    await mkdir(join(gw.artifacts.root, "tmp"), { recursive: true });
-    await writeFile(join(gw.artifacts.root, "tmp", "half-written"), "partial");
+    await mkdir(join(localArtifacts.root, "tmp"), { recursive: true });
+    await writeFile(join(localArtifacts.root, "tmp", "half-written"), "partial");
     const graceful = new ArtifactCollector(
       { store, artifacts: gw.artifacts },
       { graceMs: 3_600_000, jobRetentionMs: 0, datasetRetentionMs: 0 },
@@ -274,7 +276,7 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
 
     // Reusing a blob touches it: a collection inside the grace after the reuse keeps it.
     assert.equal((await call("DELETE", `/v1/datasets/${datasetId}`)).statusCode, 204);
-    assert.equal(await storeBytes(gw.artifacts.root), 0);
+    assert.equal(await storeBytes(localArtifacts.root), 0);
   });
 
   test("retention deletes finished jobs and unused uploads past their age, never live ones", async () => {
@@ -316,7 +318,7 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
     const last = await retention.sweep(Date.now() + 2 * 86_400_000);
     assert.equal(last.jobsDeleted, 1);
     assert.equal(last.datasetsDeleted, 1);
-    assert.equal(await storeBytes(gw.artifacts.root), 0);
+    assert.equal(await storeBytes(localArtifacts.root), 0);
   });
 
   test("bad ids are 404s and a DELETE needs the submit scope", async () => {

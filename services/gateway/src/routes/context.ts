@@ -1,6 +1,5 @@
 /** What route plugins share: the store, the artifact store, services, metrics and limits. */
-
-import type { ArtifactStore } from "../artifact-store.js";
+import type { BlobStore } from "../blob-store.js";
 import type { DatasetService, UploadLimits } from "../datasets/dataset-service.js";
 import type { ArtifactCollector } from "../lifecycle/collector.js";
 import type { ModelCatalog } from "../models/catalog.js";
@@ -35,7 +34,7 @@ export interface RestLimits {
 /** Shared by every route plugin. */
 export interface AppContext {
   store: JobStore;
-  artifacts: ArtifactStore;
+  artifacts: BlobStore;
   datasets: DatasetService;
   metrics: GatewayMetrics;
   orchestrator: OrchestratorFacade;

@@ -5,7 +5,7 @@
  */
 import { Readable } from "node:stream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { ArtifactStore } from "../artifact-store.js";
+import { blobPathOf } from "../blob-store.js";
 import { ApiError } from "../errors.js";
 import { EXPORT_FORMATS, type ExportBody, type ExportFormat } from "../exports/export.js";
 import { imagefolderExport } from "../exports/imagefolder.js";
@@ -81,7 +81,7 @@ export async function syntheticRoutes(
       classes: await set.classes(),
       records: (async function* () {
         for await (const record of set.records()) {
-          ArtifactStore.pathOf(record.sha256); // a malformed digest throws before anything is read
+          blobPathOf(record.sha256); // a malformed digest throws before anything is read
           yield record;
         }
       })(),

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createMetrics } from "../../../../shared/telemetry/index.js";
 import type { AppDeps } from "../app.js";
 import { ArtifactStore } from "../artifact-store.js";
+import type { BlobStore } from "../blob-store.js";
 import { DatasetService } from "../datasets/dataset-service.js";
 import { generationCatalog } from "../models/catalog.js";
 import { createOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.js";
@@ -24,7 +25,7 @@ export interface ComputeGateway {
   gw: TestGateway;
   orchestrator: Orchestrator;
   compute: FakeCompute;
-  artifacts: ArtifactStore;
+  artifacts: BlobStore;
   datasets: DatasetService;
   metrics: GatewayMetrics;
   /** Waits until a job is succeeded, failed or cancelled and returns its REST view. */
@@ -36,7 +37,11 @@ export interface ComputeGateway {
 /** Options: the fake compute's, and app dependencies to override (auth mode, collector …). */
 export interface ComputeGatewayOptions {
   compute?: Partial<FakeComputeOptions>;
-  app?: (deps: { store: JobStore; artifacts: ArtifactStore }) => Partial<AppDeps>;
+  app?: (deps: { store: JobStore; artifacts: BlobStore }) => Partial<AppDeps>;
+  /** The artifact store (an S3 bucket, one shared by two gateways); default: a fresh temp directory. */
+  artifacts?: BlobStore;
+  /** The job store (one shared by two gateways); default: a fresh in-memory one, closed by `close()`. */
+  store?: JobStore;
   /** Send webhooks: loopback http destinations allowed, a dispatcher polling every 20 ms. */
   webhooks?: boolean;
 }
@@ -46,10 +51,10 @@ export const TEST_DESTINATIONS = { allowHttp: true, allowPrivate: true } as cons
 
 /** Starts the stack; `close()` stops it and removes its files. */
 export async function startComputeGateway(options: ComputeGatewayOptions = {}): Promise<ComputeGateway> {
-  const store = await openTestStore();
+  const store = options.store ?? (await openTestStore());
   const compute = await startFakeCompute({ classes: 2, imageSize: 4, timeoutMs: 10_000, ...options.compute });
   const artifactDir = await mkdtemp(join(tmpdir(), "diffda-compute-gateway-"));
-  const artifacts = new ArtifactStore(artifactDir);
+  const artifacts = options.artifacts ?? new ArtifactStore(artifactDir);
   const datasets = new DatasetService({
     datasets: store.datasets,
     artifacts,
@@ -112,7 +117,7 @@ export async function startComputeGateway(options: ComputeGatewayOptions = {}): 
       await orchestrator.stop(0);
       await compute.close();
       await gw.close();
-      await store.close();
+      if (options.store === undefined) await store.close();
       await rm(artifactDir, { recursive: true, force: true });
     },
   };

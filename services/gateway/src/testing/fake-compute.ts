@@ -62,6 +62,8 @@ export interface FakeComputeOptions {
   readonly failShardOnce?: { readonly shardIndex: number; readonly afterImages: number };
   /** Largest message the fake servers accept (default 16 MiB); bigger ones fail with RESOURCE_EXHAUSTED. */
   readonly maxReceiveMessageBytes?: number;
+  /** Size of the textual-inversion adapter file fine-tuning returns (default: a few bytes). */
+  readonly adapterBytes?: number;
 }
 
 /** Shard calls held by {@link FakeCompute.hold}. */
@@ -87,6 +89,8 @@ export interface FakeCompute {
   };
   /** Holds every shard call from now on until released or cancelled (to observe a running job). */
   hold(): ShardHold;
+  /** Where the fakes listen (host:port), for a gateway in another process. */
+  readonly addresses: { finetune: string; generation: string[]; classifier: string };
   /** Closes the channels and stops the servers. */
   close(): Promise<void>;
 }
@@ -125,6 +129,7 @@ async function grayPng(side: number, value: number): Promise<Uint8Array> {
 export async function startFakeCompute(options: FakeComputeOptions): Promise<FakeCompute> {
   const servers: RpcServer[] = [];
   const channels: RpcChannel[] = [];
+  const listening: string[] = []; // finetune, the generation replicas, classifier
   const calls: FakeCompute["calls"] = { finetune: [], shards: [], train: [], evaluate: [], deliveries: [] };
   const side = options.imageSize ?? 8;
   let failOnce = options.failShardOnce;
@@ -140,6 +145,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
     servers.push(server);
     register(server);
     const port = await server.listen({ host: "127.0.0.1", port: 0 });
+    listening.push(`127.0.0.1:${port}`);
     server.setReady();
     const channel = createChannel({ address: `127.0.0.1:${port}`, limits });
     channels.push(channel);
@@ -159,7 +165,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
       };
     }
     const tokens = request.spec?.classes.map((c) => c.token);
-    const weights = Buffer.from(`ti ${tokens?.join(",")}`);
+    const weights = Buffer.from(`ti ${tokens?.join(",")}`.padEnd(options.adapterBytes ?? 0));
     yield {
       event: {
         case: "result" as const,
@@ -427,6 +433,11 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
       close: closeChannels,
     },
     calls,
+    addresses: {
+      finetune: listening[0],
+      generation: listening.slice(1, -1),
+      classifier: listening.at(-1) ?? "",
+    },
     hold() {
       let release = () => {};
       const gate = new Promise<void>((resolve) => {

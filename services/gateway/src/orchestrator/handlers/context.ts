@@ -3,7 +3,7 @@
  * spec never changes), outputs of succeeded dependencies, throttled progress events, and the services.
  */
 import type { Progress } from "../../../../../shared/gen/diffda/common/v1/progress_pb.js";
-import type { ArtifactStore } from "../../artifact-store.js";
+import type { BlobStore } from "../../blob-store.js";
 import type { DatasetImages, DatasetService } from "../../datasets/dataset-service.js";
 import type { JobSpec, ResolvedMethod } from "../../job-spec.js";
 import type { GatewayMetrics } from "../../plugins/metrics.js";
@@ -23,7 +23,7 @@ export interface ModelDefaults {
 /** Dependencies of the handlers. */
 export interface HandlerDeps {
   store: JobStore;
-  artifacts: ArtifactStore;
+  artifacts: BlobStore;
   datasets: DatasetService;
   clients: Omit<ComputeClients, "close">;
   models: ModelDefaults;
