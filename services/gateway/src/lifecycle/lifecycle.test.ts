@@ -1,26 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { createMetrics } from "../../../../shared/telemetry/index.js";
-import { ArtifactStore } from "../artifact-store.js";
-import { DatasetService } from "../datasets/dataset-service.js";
-import { createOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.js";
-import { createGatewayMetrics } from "../plugins/metrics.js";
+import type { ArtifactStore } from "../artifact-store.js";
 import type { JobStore } from "../store/index.js";
-import {
-  bearer,
-  idemKey,
-  openTestStore,
-  png,
-  TEST_LIMITS,
-  type TestGateway,
-  testGateway,
-  zipToBuffer,
-} from "../test-support.js";
-import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
-import { tinyBuiltin } from "../testing/tiny-builtin.js";
+import { bearer, idemKey, png, type TestGateway, zipToBuffer } from "../test-support.js";
+import { type ComputeGateway, startComputeGateway } from "../testing/compute-gateway.js";
+import type { FakeCompute } from "../testing/fake-compute.js";
 import { ArtifactCollector } from "./collector.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -39,57 +25,27 @@ describe("lifecycle: DELETE, garbage collection, retention and usage", () => {
   let store: JobStore;
   let gw: TestGateway;
   let compute: FakeCompute;
-  let orchestrator: Orchestrator;
+  let stack: ComputeGateway;
   let collector: ArtifactCollector;
-  let artifactDir: string | undefined;
   let localArtifacts: ArtifactStore; // gw.artifacts, as the local store whose files these tests count
   let owner: { headers: { authorization: string }; id: string };
   let other: { headers: { authorization: string }; id: string };
 
   before(async () => {
-    store = await openTestStore();
-    compute = await startFakeCompute({ classes: 2, imageSize: 4, timeoutMs: 10_000 });
-    artifactDir = await mkdtemp(join(tmpdir(), "diffda-lifecycle-"));
-    const artifacts = new ArtifactStore(artifactDir);
-    localArtifacts = artifacts;
-    const datasets = new DatasetService({
-      datasets: store.datasets,
-      artifacts,
-      limits: TEST_LIMITS.upload,
-      loadBuiltin: async () => tinyBuiltin(),
+    stack = await startComputeGateway({
+      app: (deps) => {
+        collector = new ArtifactCollector(deps, { graceMs: 0, jobRetentionMs: 0, datasetRetentionMs: 0 });
+        return { collector };
+      },
     });
-    const metrics = createGatewayMetrics(createMetrics({ defaultMetrics: false }), () =>
-      store.tasks.queueDepth(),
-    );
-    collector = new ArtifactCollector(
-      { store, artifacts },
-      { graceMs: 0, jobRetentionMs: 0, datasetRetentionMs: 0 },
-    );
-    orchestrator = createOrchestrator({
-      metrics,
-      tasks: store.tasks,
-      store,
-      artifacts,
-      datasets,
-      clients: compute.clients,
-      models: { base: "tiny-sd", instruct: "tiny-ip2p", architecture: "resnet8" },
-      progressIntervalMs: 0,
-      pollMs: 20,
-      leaseMs: 5_000,
-      concurrency: { generate: 2, train: 2, evaluate: 2 },
-    });
-    gw = await testGateway({ store, artifacts, datasets, orchestrator, metrics, collector });
-    orchestrator.start();
+    ({ store, gw, compute } = stack);
+    localArtifacts = stack.artifacts as ArtifactStore;
     owner = await bearer(store, ["submit", "read"]);
     other = await bearer(store, ["submit", "read"]);
   });
 
   after(async () => {
-    await orchestrator?.stop(0);
-    await compute?.close();
-    await gw?.close();
-    await store?.close();
-    if (artifactDir) await rm(artifactDir, { recursive: true, force: true });
+    await stack?.close();
   });
 
   async function upload(seed: number, who = owner) {

@@ -4,30 +4,14 @@
  * a replica dying mid-attempt is covered by another; forbidden destinations are refused.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, afterEach, before, describe, test } from "node:test";
 import { createMetrics } from "../../../../shared/telemetry/index.js";
-import { ArtifactStore } from "../artifact-store.js";
-import { DatasetService } from "../datasets/dataset-service.js";
-import { createOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.js";
 import { createGatewayMetrics, type GatewayMetrics } from "../plugins/metrics.js";
 import type { JobStore, WebhookDelivery } from "../store/index.js";
-import {
-  bearer,
-  idemKey,
-  openTestStore,
-  png,
-  TEST_LIMITS,
-  type TestGateway,
-  testGateway,
-  zipToBuffer,
-} from "../test-support.js";
-import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
-import { tinyBuiltin } from "../testing/tiny-builtin.js";
+import { bearer, idemKey, png, type TestGateway, testGateway, zipToBuffer } from "../test-support.js";
+import { type ComputeGateway, startComputeGateway } from "../testing/compute-gateway.js";
 import { type DestinationPolicy, isForbiddenAddress, safeLookup } from "./destination.js";
 import { type DispatcherOptions, WebhookDispatcher } from "./dispatcher.js";
 import { verify } from "./signature.js";
@@ -94,10 +78,8 @@ describe("webhooks: signed job events over HTTP, retries, leases across replicas
   let store: JobStore;
   let gw: TestGateway;
   let strict: TestGateway;
-  let compute: FakeCompute;
-  let orchestrator: Orchestrator;
+  let stack: ComputeGateway;
   let receiver: Receiver;
-  let artifactDir: string;
   let owner: { headers: { authorization: string }; id: string };
   let secret: string;
   const dispatchers: WebhookDispatcher[] = [];
@@ -118,35 +100,12 @@ describe("webhooks: signed job events over HTTP, retries, leases across replicas
   }
 
   before(async () => {
-    store = await openTestStore();
     receiver = new Receiver();
     await receiver.listen();
-    compute = await startFakeCompute({ classes: 2, imageSize: 4, timeoutMs: 10_000 });
-    artifactDir = await mkdtemp(join(tmpdir(), "diffda-webhooks-"));
-    const artifacts = new ArtifactStore(artifactDir);
-    const datasets = new DatasetService({
-      datasets: store.datasets,
-      artifacts,
-      limits: TEST_LIMITS.upload,
-      loadBuiltin: async () => tinyBuiltin(),
-    });
-    const metrics = freshMetrics();
-    orchestrator = createOrchestrator({
-      metrics,
-      tasks: store.tasks,
-      store,
-      artifacts,
-      datasets,
-      clients: compute.clients,
-      models: { base: "tiny-sd", instruct: "tiny-ip2p", architecture: "resnet8" },
-      progressIntervalMs: 0,
-      pollMs: 20,
-      leaseMs: 5_000,
-      concurrency: { generate: 2, train: 2, evaluate: 2 },
-    });
-    gw = await testGateway({ store, artifacts, datasets, orchestrator, metrics, webhookDestinations: OPEN });
+    // Each test starts the dispatchers it needs, so the stack sends none of its own.
+    stack = await startComputeGateway({ app: () => ({ webhookDestinations: OPEN }) });
+    ({ store, gw } = stack);
     strict = await testGateway({ store });
-    orchestrator.start();
     owner = await bearer(store, ["submit", "read"]);
     const made = await call("POST", "/v1/webhook-secret");
     assert.equal(made.statusCode, 201, made.body);
@@ -160,13 +119,9 @@ describe("webhooks: signed job events over HTTP, retries, leases across replicas
   });
 
   after(async () => {
-    await orchestrator?.stop(0);
-    await compute?.close();
-    await gw?.close();
     await strict?.close();
+    await stack?.close();
     await receiver?.close();
-    await store?.close();
-    if (artifactDir) await rm(artifactDir, { recursive: true, force: true });
   });
 
   function call(method: "GET" | "POST" | "DELETE", url: string, payload?: object, app = gw) {
