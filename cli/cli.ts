@@ -54,6 +54,8 @@ submit:   --spec FILE            a job file (a POST /v1/jobs body; "dataset" may
           --epochs N --batch-size N                                    (classifier; default: sized to the set)
           --budget steps|epochs  what every run shares: the baseline's steps (default) or epochs
           --generate-only        only the synthetic sets: no baselines, no classifier
+          --webhook URL          POST the job's events there, signed (the key needs a secret:
+                                 POST /v1/webhook-secret; docs/api.md#webhooks)
           --per-real N --inference-steps N --finetune-steps N          (quick overrides)
           --watch                follow it; --report FILE writes the report at the end
 watch:    --from EVENT_ID        resume after this event; --report FILE
@@ -89,6 +91,7 @@ const OPTIONS = {
   "batch-size": { type: "string" },
   budget: { type: "string" },
   "generate-only": { type: "boolean" },
+  webhook: { type: "string" },
   name: { type: "string" },
   "shard-size": { type: "string" },
   "per-real": { type: "string" },
@@ -153,6 +156,7 @@ function submitArgs(v: Values): SubmitArgs {
     batchSize: intOption("batch-size", v["batch-size"], 1, 4096),
     budget: budgetOption(v.budget),
     generateOnly: v["generate-only"] === true,
+    webhook: v.webhook,
     name: v.name,
     shardSize: intOption("shard-size", v["shard-size"], 1, 10_000),
     overrides: {

@@ -226,6 +226,8 @@ export interface JobRequest {
   baselines?: string[];
   classifier?: Record<string, unknown>;
   shardSize?: number;
+  /** Where the job's events are POSTed (Standard Webhooks, signed with the key's secret). */
+  webhook?: { url: string; events?: string[] };
 }
 
 /** An item of `GET /v1/jobs/{id}/artifacts`. */

@@ -31,6 +31,8 @@ export interface SubmitArgs {
   readonly name?: string;
   readonly shardSize?: number;
   readonly overrides?: QuickOverrides;
+  /** A URL the job's events are POSTed to, signed with the key's webhook secret. */
+  readonly webhook?: string;
 }
 
 /** A submitted job and its dataset. */
@@ -68,6 +70,7 @@ export async function buildSubmission(
     ...(args.baselines !== undefined ? { baselines: [...args.baselines] } : {}),
     ...(args.name !== undefined ? { name: args.name } : {}),
     ...(args.shardSize !== undefined ? { shardSize: args.shardSize } : {}),
+    ...(args.webhook !== undefined ? { webhook: { url: args.webhook } } : {}),
     // A generation-only job has no baselines: the file's (if any) would make it a 422.
     ...(args.generateOnly ? { kind: "generate" as const, baselines: [] } : {}),
     ...(Object.keys(classifier).length > 0

@@ -378,6 +378,15 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
       (e: ApiError) =>
         e.status === 400 && e.code === "validation_failed" && /\/body\/methods\/0\/preset/.test(e.message),
     );
+    // --webhook reaches the job request: a loopback destination is refused by the default allow-list.
+    await assert.rejects(
+      submitRun(client, {
+        presets: ["real-guidance"],
+        dataset: { dataset: first.spec.datasetId },
+        webhook: "https://127.0.0.1/hook",
+      }),
+      (e: ApiError) => e.status === 422 && e.code === "webhook_url_forbidden",
+    );
     // A key that is sent is always verified, even on a loopback-open gateway.
     const bogus = createRestClient({ baseUrl: gw.url, apiKey: "dda_nope_nope" });
     await assert.rejects(
