@@ -51,6 +51,7 @@ import {
 import {
   GenerateShardRequestSchema,
   GenerationService,
+  ListModelsRequestSchema,
 } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import { Rng } from "../shared/random/index.js";
 import { grpcCodeName, Health, methodPath, ServingStatus } from "../shared/rpc/index.js";
@@ -192,18 +193,21 @@ function wirePayloads(schema: DescMessage, valid: Buffer, seed: number): Payload
   one("tag varint that overflows 64 bits", Buffer.from([...Array(11).fill(0xff), 0x01]));
 
   const firstVarint = schema.fields.find((f) => wireTypeOf(f) === VARINT);
-  const firstLen = schema.fields.find((f) => wireTypeOf(f) === LEN) ?? (schema.fields[0] as DescField);
+  // A message without fields (ListModelsRequest) still gets the damage, on an unknown field number 1.
+  const firstLen = schema.fields.find((f) => wireTypeOf(f) === LEN) ?? schema.fields[0];
+  const lenName = firstLen?.name ?? "1";
+  const lenNumber = firstLen?.number ?? 1;
   one(
     `field ${firstVarint?.name ?? 1} varint that overflows 64 bits`,
     Buffer.concat([tag(firstVarint?.number ?? 1, VARINT), Buffer.from([...Array(11).fill(0xff), 0x01])]),
   );
   one(
-    `field ${firstLen.name} length past the end of the buffer`,
-    Buffer.concat([tag(firstLen.number, LEN), varint(1000), Buffer.from([1, 2, 3])]),
+    `field ${lenName} length past the end of the buffer`,
+    Buffer.concat([tag(lenNumber, LEN), varint(1000), Buffer.from([1, 2, 3])]),
   );
   one(
-    `field ${firstLen.name} length 2^32-1`,
-    Buffer.concat([tag(firstLen.number, LEN), varint(0xffffffff), Buffer.from([1, 2, 3])]),
+    `field ${lenName} length 2^32-1`,
+    Buffer.concat([tag(lenNumber, LEN), varint(0xffffffff), Buffer.from([1, 2, 3])]),
   );
   const depth = 50_000;
   one(
@@ -396,6 +400,14 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
       list.map((i) => ({ ...i, image }));
 
     // GenerationService
+    // ListModels takes no fields: only the wire-level damage of payloadsOf applies.
+    targets.push({
+      service: by("generation"),
+      serviceDesc: GenerationService,
+      method: GenerationService.method.listModels,
+      valid: [encoder(ListModelsRequestSchema)({})],
+      semantic: [],
+    });
     const gen = encoder(GenerateShardRequestSchema);
     const generate = {
       jobId: "fuzz",
@@ -725,6 +737,7 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
     "FinetuneService/Finetune",
     "FinetuneService/FinetuneUpload",
     "GenerationService/GenerateShard",
+    "GenerationService/ListModels",
     "ClassifierService/Train",
     "ClassifierService/TrainUpload",
     "ClassifierService/Evaluate",

@@ -28,8 +28,10 @@ export { createPhaseTimer, type PhaseTimer } from "./phases.js";
 export {
   createWorkMetrics,
   outcomeOf,
+  startWork,
   type WorkMetrics,
   type WorkMetricsOptions,
   type WorkOutcome,
+  type WorkRun,
 } from "./work.js";
 export { startModuleWorker } from "./worker-thread.js";

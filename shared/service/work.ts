@@ -1,5 +1,7 @@
 import type { Metrics } from "../telemetry/index.js";
 import { STAGE_SECONDS_BUCKETS } from "../telemetry/index.js";
+import { type CpuMeter, processCpu } from "./cpu-meter.js";
+import type { Limiter } from "./limiter.js";
 
 /** How a unit of work ended, as a bounded metric label. */
 export type WorkOutcome = "ok" | "cancelled" | "failed";
@@ -68,4 +70,46 @@ export function createWorkMetrics<L extends string = never>(
 export function outcomeOf(error: unknown, signal?: AbortSignal): WorkOutcome {
   if (signal?.aborted) return "cancelled";
   return error === undefined ? "ok" : "failed";
+}
+
+/** One unit of work that got its turn: see {@link startWork}. */
+export interface WorkRun {
+  /** CPU seconds of this unit so far; the meter stops at {@link WorkRun.finish}, after which this is fixed. */
+  cpuSeconds(): number;
+  /**
+   * Ends the unit (once; later calls return the first answer): stops its CPU span, frees its limiter slot,
+   * records its outcome and wall time in the work metrics. `error` is what it failed with (undefined:
+   * none); `signal` is its call's (a fired signal makes the outcome "cancelled").
+   */
+  finish(error: unknown, signal?: AbortSignal): { outcome: WorkOutcome; seconds: number; cpuSeconds: number };
+}
+
+/**
+ * What every compute entry point does around its work (a shard, a fine-tuning run, a classifier training
+ * or evaluation): wait for a slot of `limiter`, then meter the process's CPU and count the unit in
+ * `metrics` under `labels` until {@link WorkRun.finish}. Rejects, holding nothing, if `signal` fires
+ * while it waits.
+ */
+export async function startWork<L extends string>(
+  limiter: Limiter,
+  metrics: WorkMetrics<L>,
+  labels: Readonly<Record<L, string>>,
+  signal?: AbortSignal,
+  meter: CpuMeter = processCpu,
+): Promise<WorkRun> {
+  const free = await limiter.acquire(signal);
+  const cpu = meter.start();
+  const end = metrics.start(labels);
+  let finished: ReturnType<WorkRun["finish"]> | undefined;
+  return {
+    cpuSeconds: () => (finished === undefined ? cpu.seconds() : finished.cpuSeconds),
+    finish(error, finishSignal) {
+      if (finished !== undefined) return finished;
+      const cpuSeconds = cpu.stop();
+      free();
+      const outcome = outcomeOf(error, finishSignal);
+      finished = { outcome, seconds: end(outcome), cpuSeconds };
+      return finished;
+    },
+  };
 }

@@ -7,7 +7,7 @@ import type {
 } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import { type RunnerPool, type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
-import { type Limiter, outcomeOf, processCpu } from "../../../shared/service/index.js";
+import { type Limiter, startWork } from "../../../shared/service/index.js";
 import {
   invalidField,
   optionalInt,
@@ -125,9 +125,7 @@ export async function runEvaluation(
   if (images.length > deps.limits.maxImages)
     throw invalidField("images", `must hold at most ${deps.limits.maxImages} images`);
   const { config, classNames, parameters } = plan.classifier;
-  const free = await deps.limiter.acquire(signal);
-  const cpu = processCpu.start();
-  const end = deps.metrics.evaluations.start({});
+  const work = await startWork(deps.limiter, deps.metrics.evaluations, {}, signal);
   let failed: unknown;
   try {
     const shape = { channels: config.inChannels === 1 ? 1 : 3, size: config.imageSize } as const;
@@ -149,13 +147,11 @@ export async function runEvaluation(
       { event: "evaluate_done", job_id: plan.jobId, images: set.labels.length, top1: metrics.top1Accuracy },
       "evaluated",
     );
-    return { metrics, cpuSeconds: cpu.stop() };
+    return { metrics, cpuSeconds: work.cpuSeconds() };
   } catch (error) {
     failed = error;
     throw error;
   } finally {
-    cpu.stop();
-    free();
-    end(outcomeOf(failed, signal));
+    work.finish(failed, signal);
   }
 }

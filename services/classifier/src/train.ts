@@ -5,7 +5,7 @@ import { Optimizer, type TrainResultSchema } from "../../../shared/gen/diffda/cl
 import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import type { ProgressSchema } from "../../../shared/gen/diffda/common/v1/progress_pb.js";
 import { type RunnerPool, type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
-import { createEventChannel, type Limiter, outcomeOf, processCpu } from "../../../shared/service/index.js";
+import { createEventChannel, type Limiter, startWork } from "../../../shared/service/index.js";
 import { makeArtifact, SAFETENSORS_MEDIA_TYPE } from "../../../shared/service/wire/index.js";
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { ClassifierLimits } from "./config.js";
@@ -77,10 +77,8 @@ export async function* runTraining(
   checkCounts(plan, real.length, synthetic.length, deps.limits);
   const h = resolveHyperparameters(plan, real.length, synthetic.length, deps.limits);
   const log = deps.logger.child({ job_id: plan.jobId, rpc: "Train" });
-  const free = await deps.limiter.acquire(signal);
-  const cpu = processCpu.start();
   const mode = plan.utilization.kind;
-  const end = deps.metrics.trainings.start({ utilization: mode });
+  const work = await startWork(deps.limiter, deps.metrics.trainings, { utilization: mode }, signal);
   let failed: unknown;
   try {
     yield {
@@ -233,7 +231,7 @@ export async function* runTraining(
         })),
         parameterCount: BigInt(result.parameterCount),
         durationSeconds: seconds,
-        cpuSeconds: cpu.stop(),
+        cpuSeconds: work.cpuSeconds(),
         steps: BigInt(result.steps),
         imagesSeen: BigInt(result.imagesSeen),
       },
@@ -242,8 +240,6 @@ export async function* runTraining(
     failed = error;
     throw error;
   } finally {
-    cpu.stop();
-    free();
-    end(outcomeOf(failed, signal));
+    work.finish(failed, signal);
   }
 }

@@ -16,7 +16,7 @@ import {
 } from "../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import { type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
 import { encodeSafetensors } from "../../../shared/ml/safetensors/index.js";
-import { createEventChannel, type Limiter, outcomeOf, processCpu } from "../../../shared/service/index.js";
+import { createEventChannel, type Limiter, startWork } from "../../../shared/service/index.js";
 import {
   decodeImageData,
   intField,
@@ -151,10 +151,8 @@ export async function* runFinetune(
     throw invalidField("images", "must hold at least one image");
   if (images.length > deps.limits.maxImages)
     throw invalidField("images", `must hold at most ${deps.limits.maxImages} images`);
-  const free = await deps.limiter.acquire(signal);
-  const cpu = processCpu.start();
   const method = plan.engineMethod ?? "none";
-  const end = deps.metrics.runs.start({ finetuning: method });
+  const work = await startWork(deps.limiter, deps.metrics.runs, { finetuning: method }, signal);
   const log = deps.logger.child({ job_id: plan.jobId, method });
   let failed: unknown;
   try {
@@ -167,7 +165,7 @@ export async function* runFinetune(
           finalLoss: 0,
           steps: 0,
           durationSeconds: (performance.now() - started) / 1000,
-          cpuSeconds: cpu.stop(),
+          cpuSeconds: work.cpuSeconds(),
         },
       };
       return;
@@ -238,15 +236,13 @@ export async function* runFinetune(
         finalLoss,
         steps,
         durationSeconds: seconds,
-        cpuSeconds: cpu.stop(),
+        cpuSeconds: work.cpuSeconds(),
       },
     };
   } catch (error) {
     failed = error;
     throw error;
   } finally {
-    cpu.stop();
-    free();
-    end(outcomeOf(failed, signal));
+    work.finish(failed, signal);
   }
 }

@@ -1,4 +1,4 @@
-import { createEventChannel, type Limiter, outcomeOf, processCpu } from "../../../shared/service/index.js";
+import { createEventChannel, type Limiter, startWork } from "../../../shared/service/index.js";
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { EngineImage, EngineProgress, GenerationEngine } from "./engine/types.js";
 import type { GenerationMetrics } from "./metrics.js";
@@ -80,9 +80,7 @@ export async function* generateShard(
   const started = performance.now();
   const method = request.method.kind;
   const log = deps.logger.child({ job_id: request.jobId, shard_index: request.shardIndex, method });
-  const free = await deps.limiter.acquire(signal);
-  const cpu = processCpu.start();
-  const end = deps.metrics.shards.start({ generation: method });
+  const work = await startWork(deps.limiter, deps.metrics.shards, { generation: method }, signal);
   let failure: unknown;
   let stepsAfterCancel = 0;
   let lastStep: { stage: string; step: number; totalSteps: number } | undefined;
@@ -91,9 +89,7 @@ export async function* generateShard(
   const lease = await deps.metrics.phases
     .time("model", () => deps.engine.acquire(request.model))
     .catch((error: unknown) => {
-      cpu.stop();
-      free();
-      end("failed");
+      work.finish(error, signal);
       throw error;
     });
   if (request.model.adapters.length > 0)
@@ -182,7 +178,7 @@ export async function* generateShard(
       current = following;
     }
     const seconds = (performance.now() - started) / 1000;
-    yield { kind: "completed", imageCount: produced, seconds, cpuSeconds: cpu.stop() };
+    yield { kind: "completed", imageCount: produced, seconds, cpuSeconds: work.cpuSeconds() };
   } catch (error) {
     failure = error;
     throw error;
@@ -191,10 +187,7 @@ export async function* generateShard(
     // in-flight gauge and the log describe engine work that really ended.
     await Promise.allSettled(inFlight);
     lease.release();
-    cpu.stop();
-    free();
-    const outcome = outcomeOf(failure, signal);
-    const seconds = end(outcome);
+    const { outcome, seconds } = work.finish(failure, signal);
     const line = {
       event: "shard_ended",
       outcome,
