@@ -324,9 +324,17 @@ describe("wiring between objects", () => {
         assert.equal(claimed.length, 1, `${w.overlay}: the local store is on a claimed volume`);
       }
     }
-    const gpu = WORKLOADS.find((w) => w.overlay === "gpu" && w.process === "gateway");
-    assert.equal(gpu && bootConfig(gpu, configs.get("gateway")!).ARTIFACT_STORE, "s3");
-    assert.deepEqual(find(OVERLAYS.get("gpu") ?? [], "PersistentVolumeClaim", "diffda-artifacts"), []);
+    for (const overlay of ["cpu", "gpu"]) {
+      const gateway = WORKLOADS.find((w) => w.overlay === overlay && w.process === "gateway");
+      assert.equal(gateway && bootConfig(gateway, configs.get("gateway")!).ARTIFACT_STORE, "s3", overlay);
+      assert.deepEqual(find(OVERLAYS.get(overlay) ?? [], "PersistentVolumeClaim", "diffda-artifacts"), []);
+    }
+    // cpu brings its own MinIO: the gateway creates the bucket and streams downloads (no signed links).
+    const cpu = WORKLOADS.find((w) => w.overlay === "cpu" && w.process === "gateway")!;
+    const cpuConfig = bootConfig(cpu, configs.get("gateway")!);
+    assert.equal(cpuConfig.S3_ENDPOINT, "http://diffda-minio:9000");
+    assert.deepEqual([cpuConfig.S3_CREATE_BUCKET, cpuConfig.S3_SIGNED_DOWNLOADS], [true, false]);
+    assert.equal(find(OVERLAYS.get("cpu")!, "StatefulSet", "diffda-minio").length, 1);
   });
 
   test("every Secret a manifest reads is one docs/deploy.md tells the operator to create", () => {

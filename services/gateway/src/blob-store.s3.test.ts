@@ -170,6 +170,7 @@ describe("S3 store: multipart, reuse, prefixes, signed links, boot check", () =>
       filename: "model.safetensors",
       mediaType: "application/x-test",
     });
+    assert.ok(link, "the S3 store signs links by default");
     const expires = Date.parse(link.expiresAt);
     assert.ok(expires >= before + 119_000 && expires <= Date.now() + 121_000, link.expiresAt);
     const url = new URL(link.url);
@@ -268,6 +269,11 @@ describe("S3 store: multipart, reuse, prefixes, signed links, boot check", () =>
       assert.match(error.message, /HeadBucket failed/);
       return true;
     });
+    // With S3_CREATE_BUCKET a missing bucket is made at boot (an in-cluster MinIO starts empty).
+    const created = await openBlobStore(env({ S3_BUCKET: "made-at-boot", S3_CREATE_BUCKET: "true" }));
+    const put = await created.put(new TextEncoder().encode("in the new bucket"));
+    assert.ok(await created.has(put.sha256));
+    assert.ok(await openBlobStore(env({ S3_BUCKET: "made-at-boot" })), "it exists from then on");
     const dead = `http://127.0.0.1:${await closedPort()}`;
     await assert.rejects(openBlobStore(env({ S3_ENDPOINT: dead }), 5_000), (error: unknown) => {
       assert.ok(error instanceof ConfigError);

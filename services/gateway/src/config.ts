@@ -76,6 +76,16 @@ export const GATEWAY_ENV = {
     default: false,
     description: "address the bucket in the path (endpoint/bucket/key), as MinIO needs, not as a host name",
   }),
+  S3_CREATE_BUCKET: bool({
+    default: false,
+    description:
+      "create S3_BUCKET at boot when it does not exist (development clusters with an in-cluster MinIO)",
+  }),
+  S3_SIGNED_DOWNLOADS: bool({
+    default: true,
+    description:
+      "artifact downloads redirect to signed S3 URLs; false: the gateway streams them (clients cannot reach S3_ENDPOINT, e.g. an in-cluster MinIO)",
+  }),
   S3_PRESIGN_TTL_SECONDS: int({
     min: 1,
     max: 604_800,

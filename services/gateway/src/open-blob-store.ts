@@ -24,6 +24,8 @@ type StoreConfig = Pick<
   | "S3_REGION"
   | "S3_FORCE_PATH_STYLE"
   | "S3_PRESIGN_TTL_SECONDS"
+  | "S3_CREATE_BUCKET"
+  | "S3_SIGNED_DOWNLOADS"
   | "S3_PART_BYTES"
 >;
 
@@ -55,9 +57,10 @@ export async function openBlobStore(config: StoreConfig, checkTimeoutMs = 10_000
     prefix: config.S3_PREFIX,
     partBytes: config.S3_PART_BYTES,
     presignTtlSeconds: config.S3_PRESIGN_TTL_SECONDS,
+    signLinks: config.S3_SIGNED_DOWNLOADS,
   });
   try {
-    await store.checkBucket(checkTimeoutMs);
+    await store.checkBucket(checkTimeoutMs, config.S3_CREATE_BUCKET);
   } catch (error) {
     client.destroy();
     const where = config.S3_ENDPOINT ?? `AWS ${config.S3_REGION}`;

@@ -165,6 +165,25 @@ describe("the gateway on an S3 bucket", () => {
     assert.equal(shard.headers["content-type"], "application/x-tar");
   });
 
+  test("with signed downloads off (an S3 endpoint clients cannot reach) the gateway streams the object", async () => {
+    const adapter = artifacts.find((a) => a.key.startsWith("adapter/"));
+    assert.ok(adapter);
+    const unsigned = await testGateway({
+      store: first.store,
+      artifacts: s3.store({ prefix: PREFIX, partBytes: 256, signLinks: false }),
+      authMode: "loopback-open",
+    });
+    try {
+      const url = `/v1/jobs/${jobId}/artifacts/${adapter.key}`;
+      const res = await unsigned.app.inject({ method: "GET", url });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(sha256Hex(res.rawPayload), adapter.sha256);
+      assert.equal((await unsigned.app.inject({ method: "GET", url: `${url}?link=true` })).statusCode, 422);
+    } finally {
+      await unsigned.close();
+    }
+  });
+
   test("on the local store the same download streams from the gateway and ?link=true is a 422", async () => {
     const adapter = artifacts.find((a) => a.key.startsWith("adapter/"));
     assert.ok(adapter);

@@ -19,6 +19,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateBucketCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
@@ -54,6 +55,11 @@ export interface S3BlobStoreOptions {
   partBytes: number;
   /** Lifetime of a signed download URL. */
   presignTtlSeconds: number;
+  /**
+   * Whether downloads are signed links to the object (default true). Off where API clients cannot reach
+   * the S3 endpoint (an in-cluster MinIO): the gateway then streams the object itself.
+   */
+  signLinks?: boolean;
   /** Parts uploaded at once by one put. Default 4. */
   partConcurrency?: number;
   /** Keys per ListObjectsV2 page (at most 1000). Default 1000. */
@@ -80,6 +86,7 @@ export class S3BlobStore implements BlobStore {
     this.#options = {
       partBytes: options.partBytes,
       presignTtlSeconds: options.presignTtlSeconds,
+      signLinks: options.signLinks ?? true,
       partConcurrency: options.partConcurrency ?? 4,
       listPageSize: options.listPageSize ?? 1000,
     };
@@ -90,11 +97,25 @@ export class S3BlobStore implements BlobStore {
     return this.prefix + blobPathOf(sha256);
   }
 
-  /** Rejects unless the bucket exists and these credentials may use it (HeadBucket). */
-  async checkBucket(timeoutMs = 10_000): Promise<void> {
-    await this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }), {
-      abortSignal: AbortSignal.timeout(timeoutMs),
-    });
+  /**
+   * Rejects unless the bucket exists and these credentials may use it (HeadBucket). With `create`, a
+   * bucket that does not exist (404) is created first: a fresh in-cluster MinIO starts without it.
+   */
+  async checkBucket(timeoutMs = 10_000, create = false): Promise<void> {
+    const head = () =>
+      this.#client.send(new HeadBucketCommand({ Bucket: this.bucket }), {
+        abortSignal: AbortSignal.timeout(timeoutMs),
+      });
+    try {
+      await head();
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (!create || status !== 404) throw error;
+      await this.#client.send(new CreateBucketCommand({ Bucket: this.bucket }), {
+        abortSignal: AbortSignal.timeout(timeoutMs),
+      });
+      await head();
+    }
   }
 
   async put(bytes: Uint8Array): Promise<StoredBlob> {
@@ -188,7 +209,8 @@ export class S3BlobStore implements BlobStore {
     return 0;
   }
 
-  async link(sha256: string, options: LinkOptions): Promise<DownloadLink> {
+  async link(sha256: string, options: LinkOptions): Promise<DownloadLink | undefined> {
+    if (!this.#options.signLinks) return undefined;
     const ttl = this.#options.presignTtlSeconds;
     // X-Amz-Date has whole seconds: sign at a whole second so that expiresAt is the URL's own expiry.
     const signingDate = new Date(Math.floor(Date.now() / 1000) * 1000);

@@ -135,7 +135,7 @@ export async function artifactRoutes(
         if (link === undefined) {
           throw new ApiError(
             "link_unavailable",
-            `the local artifact store signs no links: download ${request.url.split("?")[0]} with your key`,
+            `this artifact store signs no links: download ${request.url.split("?")[0]} with your key`,
           );
         }
         return reply.type("application/json").send(link);
