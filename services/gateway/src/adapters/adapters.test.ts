@@ -200,6 +200,141 @@ describe("adapters as resources", () => {
     assert.equal(noKind.statusCode, 400);
   });
 
+  const submit = (methods: unknown[], headers: Record<string, string> = owner.headers, dataset = datasetId) =>
+    stack.gw.app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: { ...headers, "idempotency-key": idemKey() },
+      payload: { datasetId: dataset, kind: "generate", methods, seeds: [0] },
+    });
+
+  test("a job applies a stored adapter by id; DELETE waits for it, then frees the file", async () => {
+    const created = await upload(loraFile({}, 0.03), "name=run&kind=lora&model=tiny-sd&rank=4&alpha=4");
+    assert.equal(created.statusCode, 201, created.body);
+    const adapter = created.json();
+    const ti = await upload(
+      Buffer.from(encodeSafetensors({ "<a>": tensor([16], 0.5), "<b>": tensor([16], 0.7) })),
+      "name=classes&kind=textual_inversion&model=tiny-sd",
+    );
+    assert.equal(ti.statusCode, 201, ti.body);
+    const shards = stack.compute.calls.shards.length;
+    const finetunes = stack.compute.calls.finetune.length;
+    const hold = stack.compute.hold();
+    const job = await submit([{ preset: "real-guidance", adapters: [ti.json().id, adapter.id] }]);
+    assert.equal(job.statusCode, 201, job.body);
+    const method = job.json().spec.methods.find((m: { label: string }) => m.label === "real-guidance");
+    assert.equal(method.generation.model, "tiny-sd", "the method takes the adapters' model");
+    assert.deepEqual(
+      method.adapters.map((a: { id: string; sha256: string }) => [a.id, a.sha256]),
+      [
+        [ti.json().id, ti.json().sha256],
+        [adapter.id, adapter.sha256],
+      ],
+    );
+
+    const inUse = await stack.gw.app.inject({
+      method: "DELETE",
+      url: `/v1/adapters/${adapter.id}`,
+      headers: owner.headers,
+    });
+    assert.equal(inUse.statusCode, 409, inUse.body);
+    assert.equal(inUse.json().code, "adapter_in_use");
+    assert.match(inUse.json().detail, new RegExp(job.json().id));
+    hold.release();
+    const done = await stack.waitFinal(job.json().id, owner.headers);
+    assert.equal(done.state, "succeeded", JSON.stringify(done.error));
+
+    assert.equal(stack.compute.calls.finetune.length, finetunes, "nothing was fine-tuned");
+    const sent = stack.compute.calls.shards.slice(shards);
+    assert.ok(sent.length > 0);
+    for (const { request } of sent) {
+      assert.equal(request.model?.baseModel?.name, "tiny-sd");
+      const files = request.model?.adapters ?? [];
+      assert.deepEqual(
+        files.map((a) => [a.kind, a.file?.sha256, a.tokens, a.loraRank, a.loraAlpha]),
+        [
+          [1, ti.json().sha256, ["<a>", "<b>"], 0, 0],
+          [2, adapter.sha256, [], 4, 4],
+        ],
+      );
+      assert.equal(files[1].file?.content.length, adapter.bytes);
+      // Two classes, two tokens: the textual inversion binds them in class order.
+      assert.deepEqual(
+        request.classes.map((c) => c.token),
+        ["<a>", "<b>"],
+      );
+    }
+
+    assert.ok(await stack.artifacts.has(adapter.sha256));
+    const deleted = await stack.gw.app.inject({
+      method: "DELETE",
+      url: `/v1/adapters/${adapter.id}`,
+      headers: owner.headers,
+    });
+    assert.equal(deleted.statusCode, 204, deleted.body);
+    assert.equal(await stack.artifacts.has(adapter.sha256), false, "the collector freed the file");
+    const gone = await stack.gw.app.inject({
+      method: "GET",
+      url: `/v1/adapters/${adapter.id}`,
+      headers: owner.headers,
+    });
+    assert.equal(gone.statusCode, 404);
+  });
+
+  test("a job naming an adapter it cannot use is 422 naming the field", async () => {
+    const created = await upload(loraFile({}, 0.04), "name=mine&kind=lora&model=tiny-sd");
+    assert.equal(created.statusCode, 201, created.body);
+    const id = created.json().id;
+    const othersDataset = await stack.gw.app.inject({
+      method: "POST",
+      url: "/v1/datasets",
+      headers: { ...other.headers, "idempotency-key": idemKey() },
+      payload: { builtin: "fashion-mnist", shots: 2 },
+    });
+    assert.equal(othersDataset.statusCode, 201, othersDataset.body);
+    const foreign = await submit(
+      [{ preset: "real-guidance", adapters: [id] }],
+      other.headers,
+      othersDataset.json().id,
+    );
+    assert.equal(foreign.statusCode, 422, foreign.body);
+    assert.deepEqual(
+      foreign.json().errors.map((e: { field: string }) => e.field),
+      ["/body/methods/0/adapters/0"],
+    );
+    const cases: [unknown[], Record<string, string>, string][] = [
+      [
+        [{ preset: "real-guidance", adapters: ["00000000-0000-4000-8000-000000000000"] }],
+        owner.headers,
+        "/body/methods/0/adapters/0",
+      ],
+      // The adapter fits tiny-sd, the method draws with tiny-ip2p.
+      [
+        [{ preset: "real-guidance", adapters: [id], generation: { model: "tiny-ip2p" } }],
+        owner.headers,
+        "/body/methods/0/adapters/0",
+      ],
+      // Adapters replace fine-tuning.
+      [[{ preset: "da-fusion", adapters: [id] }], owner.headers, "/body/methods/0/finetuning/method"],
+    ];
+    for (const [methods, headers, field] of cases) {
+      const res = await submit(methods, headers);
+      assert.equal(res.statusCode, 422, res.body);
+      assert.equal(res.json().code, "invalid_job_spec");
+      assert.deepEqual(
+        res.json().errors.map((e: { field: string }) => e.field),
+        [field],
+      );
+    }
+    const baseline = await stack.gw.app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: { ...owner.headers, "idempotency-key": idemKey() },
+      payload: { datasetId, methods: [{ preset: "traditional", adapters: [id] }], seeds: [0] },
+    });
+    assert.equal(baseline.statusCode, 422, baseline.body);
+  });
+
   test("answers 503 when no replica answers CheckAdapters", async () => {
     const down = await startComputeGateway({
       app: () => ({

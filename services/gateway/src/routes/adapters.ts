@@ -6,8 +6,8 @@
  * embedding must resolve with the shape merging needs). Jobs apply it by id instead of fine-tuning.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { AdapterKind } from "../../../../shared/gen/diffda/common/v1/model_pb.js";
 import { inspectAdapter } from "../adapters/inspect.js";
+import { adapterKindOf } from "../adapters/kind.js";
 import { ApiError } from "../errors.js";
 import { freeQuietly } from "../lifecycle/free-quietly.js";
 import { canSee } from "../plugins/auth.js";
@@ -34,11 +34,6 @@ export function toAdapterResource(adapter: Adapter) {
     sourceJobId: adapter.sourceJobId,
     createdAt: adapter.createdAt,
   };
-}
-
-/** The contract's kind of an adapter row (a LoRA file's text-encoder keys say so themselves). */
-export function adapterKindOf(adapter: Pick<Adapter, "kind">): AdapterKind {
-  return adapter.kind === "lora" ? AdapterKind.UNET_LORA : AdapterKind.TEXTUAL_INVERSION;
 }
 
 interface UploadQuery {
