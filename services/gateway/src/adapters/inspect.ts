@@ -18,15 +18,14 @@ export interface InspectedAdapter {
   readonly tokens: readonly string[];
 }
 
-function refuse(detail: string, key?: string): ApiError {
-  return new ApiError("invalid_adapter", detail, {
-    errors: [
-      {
-        field: key === undefined ? "/body" : `/body/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`,
-        message: detail,
-      },
-    ],
-  });
+/** The JSON Pointer an `invalid_adapter` problem names a file's key by (`/body` for the file itself). */
+export function keyPointer(key: string | undefined): string {
+  return key === undefined ? "/body" : `/body/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+}
+
+/** An `invalid_adapter` problem naming `key` (or the whole body). */
+export function refuseAdapter(detail: string, key?: string): ApiError {
+  return new ApiError("invalid_adapter", detail, { errors: [{ field: keyPointer(key), message: detail }] });
 }
 
 /** Checks an upload's safetensors header and the tokens of a textual inversion; throws `invalid_adapter`. */
@@ -39,22 +38,23 @@ export function inspectAdapter(
   try {
     keys = [...decodeSafetensors(body).tensors.keys()];
   } catch (error) {
-    throw refuse(`not a safetensors file: ${error instanceof Error ? error.message : String(error)}`);
+    throw refuseAdapter(`not a safetensors file: ${error instanceof Error ? error.message : String(error)}`);
   }
-  if (keys.length === 0) throw refuse("the safetensors file holds no tensor");
+  if (keys.length === 0) throw refuseAdapter("the safetensors file holds no tensor");
   if (kind === "lora") {
-    if (tokens !== undefined) throw refuse("`tokens` is for textual inversion, not LoRA");
+    if (tokens !== undefined) throw refuseAdapter("`tokens` is for textual inversion, not LoRA");
     return { keys, tokens: [] };
   }
   const a1111 = keys.find((k) => A1111_KEYS.includes(k));
   if (a1111 !== undefined) {
     if (tokens?.length !== 1)
-      throw refuse(`an A1111 embedding (${a1111}) needs exactly one token in \`tokens\``, a1111);
+      throw refuseAdapter(`an A1111 embedding (${a1111}) needs exactly one token in \`tokens\``, a1111);
     return { keys, tokens };
   }
   if (tokens === undefined) return { keys, tokens: keys };
   if (tokens.length === 1 && keys.length === 1) return { keys, tokens };
   const missing = tokens.filter((t) => !keys.includes(t));
-  if (missing.length > 0) throw refuse(`the file does not define ${missing.map((t) => `"${t}"`).join(", ")}`);
+  if (missing.length > 0)
+    throw refuseAdapter(`the file does not define ${missing.map((t) => `"${t}"`).join(", ")}`);
   return { keys, tokens };
 }

@@ -6,7 +6,7 @@
  * embedding must resolve with the shape merging needs). Jobs apply it by id instead of fine-tuning.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { inspectAdapter } from "../adapters/inspect.js";
+import { inspectAdapter, refuseAdapter } from "../adapters/inspect.js";
 import { adapterKindOf } from "../adapters/kind.js";
 import { ApiError } from "../errors.js";
 import { freeQuietly } from "../lifecycle/free-quietly.js";
@@ -119,17 +119,9 @@ export async function adapterRoutes(
         });
       }
       if (refusal !== undefined) {
-        const key = refusal.details.key;
         // The replica's message starts with its own field path; the caller knows the file as the body.
         const detail = refusal.message.replace(/^model\.adapters\[0\]\.(file\.content|tokens|kind): /, "");
-        throw new ApiError("invalid_adapter", detail, {
-          errors: [
-            {
-              field: key === undefined ? "/body" : `/body/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`,
-              message: detail,
-            },
-          ],
-        });
+        throw refuseAdapter(detail, refusal.details.key);
       }
       const blob = await context.artifacts.put(content);
       const adapter = await context.store.adapters.create({
