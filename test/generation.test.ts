@@ -14,6 +14,8 @@ import {
   type GenerateShardResponse,
   GenerationService,
 } from "../shared/gen/diffda/generation/v1/generation_pb.js";
+import { f32, type Tensor } from "../shared/ml/onnx/index.js";
+import { encodeSafetensors } from "../shared/ml/safetensors/index.js";
 import { type Client, RpcError } from "../shared/rpc/index.js";
 import { folderDigest } from "../shared/service/index.js";
 import { sha256Hex } from "../shared/service/wire/index.js";
@@ -35,6 +37,19 @@ async function sources(count: number) {
       sourceIndex: i,
     })),
   );
+}
+
+/** A float32 tensor of `dims` with small distinct values. */
+function weights(dims: number[]): Tensor {
+  const t = f32(dims);
+  for (let i = 0; i < t.data.length; i++) (t.data as Float32Array)[i] = ((i % 7) - 3) / 50;
+  return t;
+}
+
+/** An adapter of the request's AdapterSet: the safetensors of `tensors`, with its sha256. */
+function adapterFile(kind: AdapterKind, tensors: Record<string, Tensor>, tokens: string[] = []) {
+  const content = encodeSafetensors(tensors);
+  return { kind, tokens, file: { name: "adapter.safetensors", content, sha256: sha256Hex(content) } };
 }
 
 async function collect(client: Client<typeof GenerationService>, request: Request) {
@@ -397,6 +412,76 @@ describe("GenerationService (own process, real socket)", () => {
     assert.deepEqual([unknown.code, unknown.grpcCode], ["model_not_found", 5]);
     const scheduler = await rpcError(collect(client, { ...base, sampling: { scheduler: "heun" } }));
     assert.deepEqual([scheduler.code, scheduler.details.field], ["unimplemented", "sampling.scheduler"]);
+  });
+
+  it("checks adapter files against the base model without generating", async () => {
+    // attn2.to_k of the tiny UNet maps the 16-wide text states to 8: ΔW = up [8, r] · down [r, 16].
+    const module = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k";
+    const kohya = `lora_unet_${module.replaceAll(".", "_")}`;
+    const check = (adapters: ReturnType<typeof adapterFile>[], name = TINY) =>
+      client.checkAdapters({ model: { baseModel: { name }, adapters } });
+    const peft = {
+      [`unet.${module}.lora_A.weight`]: weights([2, 16]),
+      [`unet.${module}.lora_B.weight`]: weights([8, 2]),
+    };
+    assert.deepEqual(await check([adapterFile(2, peft)]), await check([]));
+    await check([
+      adapterFile(2, {
+        [`${kohya}.lora_down.weight`]: weights([2, 16]),
+        [`${kohya}.lora_up.weight`]: weights([8, 2]),
+        [`${kohya}.alpha`]: f32([], [2]),
+      }),
+    ]);
+    await check([adapterFile(1, { "<cat>": weights([16]) }, ["<cat>"]), adapterFile(2, peft)]);
+
+    const wrongShape = await rpcError(
+      check([adapterFile(2, { ...peft, [`unet.${module}.lora_A.weight`]: weights([2, 8]) })]),
+    );
+    assert.equal(wrongShape.code, "invalid_field");
+    assert.equal(wrongShape.grpcCode, 3);
+    assert.deepEqual(
+      [
+        wrongShape.details.field,
+        wrongShape.details.key,
+        wrongShape.details.expected,
+        wrongShape.details.found,
+      ],
+      ["model.adapters[0].file.content", `unet.${module}.lora_A.weight`, "[2,16]", "[2,8]"],
+    );
+    assert.match(wrongShape.message, /lora_A\.weight.*expected \[2,16\], found \[2,8\]/);
+    const wrongUp = await rpcError(
+      check([adapterFile(2, { ...peft, [`unet.${module}.lora_B.weight`]: weights([16, 2]) })]),
+    );
+    assert.equal(wrongUp.details.key, `unet.${module}.lora_B.weight`);
+
+    const unknownModule = await rpcError(
+      check([
+        adapterFile(2, {
+          "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn9.to_q.lora_A.weight": weights([2, 8]),
+          "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn9.to_q.lora_B.weight": weights([8, 2]),
+        }),
+      ]),
+    );
+    assert.deepEqual(
+      [unknownModule.code, unknownModule.details.key],
+      ["invalid_field", "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn9.to_q.lora_A.weight"],
+    );
+    const wrongWidth = await rpcError(
+      check([adapterFile(2, peft), adapterFile(1, { emb_params: weights([2, 12]) }, ["<cat>"])]),
+    );
+    assert.deepEqual(
+      [
+        wrongWidth.details.field,
+        wrongWidth.details.key,
+        wrongWidth.details.expected,
+        wrongWidth.details.found,
+      ],
+      ["model.adapters[1].file.content", "emb_params", "[2,16]", "[2,12]"],
+    );
+    const unknownKey = await rpcError(check([adapterFile(2, { "unet.conv_in.weight": weights([8, 4]) })]));
+    assert.equal(unknownKey.details.field, "model.adapters[0].file.content");
+    const noModel = await rpcError(check([adapterFile(2, peft)], "sd15"));
+    assert.deepEqual([noModel.code, noModel.grpcCode], ["model_not_found", 5]);
   });
 });
 

@@ -62,6 +62,9 @@ const generation = {
   async listModels() {
     return { models: [] };
   },
+  async checkAdapters() {
+    return {};
+  },
 };
 
 /** A fake classifier: Evaluate counts labels; the other methods are not needed here. */

@@ -72,6 +72,48 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  "/v1/adapters": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** This key's adapters (every key's for an admin), newest first */
+    get: operations["listAdapters"];
+    put?: never;
+    /**
+     * Upload a LoRA or textual-inversion safetensors file, checked against the model it names
+     * @description The header is checked here (length, JSON, dtypes, offsets within the file), then a generation replica resolves every LoRA module and embedding against the model's UNet and text encoder with the shapes merging needs. A refused file (422 `invalid_adapter`, naming the first bad key) is not kept. 503 when no replica answers.
+     */
+    post: operations["createAdapter"];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  "/v1/adapters/{id}": {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One adapter */
+    get: operations["getAdapter"];
+    put?: never;
+    post?: never;
+    /**
+     * Delete an adapter and free its file (409 while a queued or running job applies it)
+     * @description Finished jobs keep their results. The bytes are freed at once unless identical content was written within ARTIFACT_GC_GRACE_MS or is held by another resource.
+     */
+    delete: operations["deleteAdapter"];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   "/v1/datasets": {
     parameters: {
       query?: never;
@@ -405,6 +447,28 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    Adapter: {
+      /** @description LoRA alpha for files without their own (update × alpha / rank); 0: the file's own, else the rank */
+      alpha: number;
+      bytes: number;
+      /** Format: date-time */
+      createdAt: string;
+      /** Format: uuid */
+      id: string;
+      /** @enum {string} */
+      kind: "lora" | "textual_inversion";
+      /** @description the model id it was checked against; jobs use it only on that model */
+      model: string;
+      name: string;
+      /** @description LoRA rank as given at upload; 0: not given */
+      rank: number;
+      /** @description digest of the safetensors file */
+      sha256: string;
+      /** @description the job that trained it; null for uploads */
+      sourceJobId: string | null;
+      /** @description textual inversion: the placeholder tokens the file defines (write them in prompt templates) */
+      tokens: string[];
+    };
     ApiKey: {
       /** Format: date-time */
       createdAt: string;
@@ -922,6 +986,8 @@ export interface components {
       utilization: components["schemas"]["Utilization"];
     };
     MethodRequest: {
+      /** @description stored adapters (POST /v1/adapters) to generate with, by id, instead of fine-tuning (finetuning.method must be none); they must fit the method's model, which defaults to theirs */
+      adapters?: string[];
       finetuning?: {
         /** @description images per optimizer step */
         batchSize?: number;
@@ -1091,6 +1157,7 @@ export interface components {
         | "job_not_cancellable"
         | "job_not_finished"
         | "dataset_in_use"
+        | "adapter_in_use"
         | "payload_too_large"
         | "too_many_files"
         | "image_too_large"
@@ -1103,6 +1170,7 @@ export interface components {
         | "idempotency_mismatch"
         | "corrupt_image"
         | "invalid_dataset"
+        | "invalid_adapter"
         | "invalid_job_spec"
         | "webhook_url_forbidden"
         | "webhook_secret_missing"
@@ -1127,6 +1195,18 @@ export interface components {
       type: string;
     };
     ResolvedMethod: {
+      /** @description the stored adapters the generation applied, as they were when the job was submitted */
+      adapters?: {
+        alpha: number;
+        /** Format: uuid */
+        id: string;
+        /** @enum {string} */
+        kind: "lora" | "textual_inversion";
+        model: string;
+        rank: number;
+        sha256: string;
+        tokens: string[];
+      }[];
       finetuning: components["schemas"]["Finetuning"];
       generation: components["schemas"]["Generation"] | null;
       /** @enum {string} */
@@ -1239,6 +1319,7 @@ export interface components {
   };
   pathItems: never;
 }
+export type SchemaAdapter = components["schemas"]["Adapter"];
 export type SchemaApiKey = components["schemas"]["ApiKey"];
 export type SchemaApiKeyRequest = components["schemas"]["ApiKeyRequest"];
 export type SchemaArtifact = components["schemas"]["Artifact"];
@@ -1460,13 +1541,300 @@ export interface operations {
            *       "status": "ready",
            *       "checks": {
            *         "store": "ok",
-           *         "migrations": "5/5",
+           *         "migrations": "6/6",
            *         "draining": false
            *       }
            *     }
            */
           "application/json": components["schemas"]["ServiceStatus"];
         };
+      };
+    };
+  };
+  listAdapters: {
+    parameters: {
+      query?: {
+        /** @description `nextCursor` of the previous page (opaque) */
+        cursor?: string;
+        /**
+         * @description page size
+         * @example 2
+         */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The request was refused (see the error catalog) */
+      "4XX": {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The gateway or a service behind it failed */
+      "5XX": {
+        headers: {
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Success */
+      200: {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "items": [
+           *         {
+           *           "id": "40dd32c7-ca54-416f-ae5b-ea8e4c1f9884",
+           *           "name": "watercolor style",
+           *           "kind": "lora",
+           *           "model": "tiny-sd",
+           *           "sha256": "de1953be74097a387e81f894d9ca5f0960fc90c1df54ff9aa3a166eee062c95f",
+           *           "bytes": 536,
+           *           "tokens": [],
+           *           "rank": 4,
+           *           "alpha": 4,
+           *           "sourceJobId": null,
+           *           "createdAt": "2026-12-08T01:08:49.910Z"
+           *         }
+           *       ],
+           *       "nextCursor": null
+           *     }
+           */
+          "application/json": {
+            items: components["schemas"]["Adapter"][];
+            /** @description pass as `cursor` for the next page; null at the end */
+            nextCursor: string | null;
+          };
+        };
+      };
+    };
+  };
+  createAdapter: {
+    parameters: {
+      query: {
+        /**
+         * @description LoRA alpha for files whose keys carry none (PEFT); default: the file's own, else the rank
+         * @example 4
+         */
+        alpha?: number;
+        /**
+         * @description what the file holds
+         * @example lora
+         */
+        kind: "lora" | "textual_inversion";
+        /**
+         * @description the model id (GET /v1/models) the file was trained on; it is checked against that model
+         * @example tiny-sd
+         */
+        model: string;
+        /**
+         * @description a name for people
+         * @example watercolor style
+         */
+        name: string;
+        /**
+         * @description LoRA rank (kept for reference)
+         * @example 4
+         */
+        rank?: number;
+        /** @description textual inversion: the placeholder tokens, comma-separated, in the file's order; needed for A1111 files (one emb_params tensor), else the file's keys */
+        tokens?: string;
+      };
+      header: {
+        /**
+         * @description Required on every POST (400 idempotency_key_missing without it). A retry with the same key and payload replays the first answer with Idempotent-Replayed: true; the same key with another payload is 422 idempotency_mismatch. Keys are scoped to the API key and kept 24 h.
+         * @example 7d0c2f8e-2b7b-4c53-9b8e-1f3f6c1e9a10
+         */
+        "Idempotency-Key": components["parameters"]["IdempotencyKey"];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        "application/octet-stream": unknown;
+      };
+    };
+    responses: {
+      /** @description The request was refused (see the error catalog) */
+      "4XX": {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The gateway or a service behind it failed */
+      "5XX": {
+        headers: {
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Success */
+      201: {
+        headers: {
+          "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "40dd32c7-ca54-416f-ae5b-ea8e4c1f9884",
+           *       "name": "watercolor style",
+           *       "kind": "lora",
+           *       "model": "tiny-sd",
+           *       "sha256": "de1953be74097a387e81f894d9ca5f0960fc90c1df54ff9aa3a166eee062c95f",
+           *       "bytes": 536,
+           *       "tokens": [],
+           *       "rank": 4,
+           *       "alpha": 4,
+           *       "sourceJobId": null,
+           *       "createdAt": "2026-12-08T01:08:49.910Z"
+           *     }
+           */
+          "application/json": components["schemas"]["Adapter"];
+        };
+      };
+    };
+  };
+  getAdapter: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description a uuid
+         * @example 40dd32c7-ca54-416f-ae5b-ea8e4c1f9884
+         */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The request was refused (see the error catalog) */
+      "4XX": {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The gateway or a service behind it failed */
+      "5XX": {
+        headers: {
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Success */
+      200: {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "id": "40dd32c7-ca54-416f-ae5b-ea8e4c1f9884",
+           *       "name": "watercolor style",
+           *       "kind": "lora",
+           *       "model": "tiny-sd",
+           *       "sha256": "de1953be74097a387e81f894d9ca5f0960fc90c1df54ff9aa3a166eee062c95f",
+           *       "bytes": 536,
+           *       "tokens": [],
+           *       "rank": 4,
+           *       "alpha": 4,
+           *       "sourceJobId": null,
+           *       "createdAt": "2026-12-08T01:08:49.910Z"
+           *     }
+           */
+          "application/json": components["schemas"]["Adapter"];
+        };
+      };
+    };
+  };
+  deleteAdapter: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /**
+         * @description a uuid
+         * @example 40dd32c7-ca54-416f-ae5b-ea8e4c1f9884
+         */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The request was refused (see the error catalog) */
+      "4XX": {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description The gateway or a service behind it failed */
+      "5XX": {
+        headers: {
+          "Retry-After": components["headers"]["RetryAfter"];
+          [name: string]: unknown;
+        };
+        content: {
+          "application/problem+json": components["schemas"]["Problem"];
+        };
+      };
+      /** @description Deleted */
+      204: {
+        headers: {
+          RateLimit: components["headers"]["RateLimit"];
+          "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+          [name: string]: unknown;
+        };
+        content?: never;
       };
     };
   };
@@ -1521,7 +1889,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
+           *           "id": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -1543,7 +1911,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T00:42:36.663Z"
+           *           "createdAt": "2026-12-08T01:08:49.943Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1636,7 +2004,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c745e9f8-4436-4853-bd71-f84b83d516fa",
+           *       "id": "f700985b-049c-42de-93a6-7b361233c5ea",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -1658,7 +2026,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T00:42:38.366Z"
+           *       "createdAt": "2026-12-08T01:08:50.833Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -1673,7 +2041,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3c89e2cf-c22f-4609-a02b-cbfee2338938
+         * @example 76a28fb0-a140-4e5e-af94-e9ac03475b3a
          */
         id: string;
       };
@@ -1713,7 +2081,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
+           *       "id": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -1735,7 +2103,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T00:42:36.663Z"
+           *       "createdAt": "2026-12-08T01:08:49.943Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -1750,7 +2118,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c745e9f8-4436-4853-bd71-f84b83d516fa
+         * @example f700985b-049c-42de-93a6-7b361233c5ea
          */
         id: string;
       };
@@ -1811,7 +2179,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3c89e2cf-c22f-4609-a02b-cbfee2338938
+         * @example 76a28fb0-a140-4e5e-af94-e9ac03475b3a
          */
         id: string;
       };
@@ -1929,12 +2297,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "ef3b6346-0d06-40a8-abf9-7a85c87a955f",
+           *           "id": "ad799099-5f29-422b-9d35-a1283ba8a5a2",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
-           *           "createdAt": "2026-12-08T00:42:36.739Z",
-           *           "finishedAt": "2026-12-08T00:42:38.107Z"
+           *           "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
+           *           "createdAt": "2026-12-08T01:08:50.008Z",
+           *           "finishedAt": "2026-12-08T01:08:50.705Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1966,7 +2334,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
+         *       "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
          *       "methods": [
          *         {
          *           "preset": "real-guidance"
@@ -2022,14 +2390,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "ef3b6346-0d06-40a8-abf9-7a85c87a955f",
+           *       "id": "ad799099-5f29-422b-9d35-a1283ba8a5a2",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
+           *       "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
+           *         "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
            *         "seeds": [
            *           0
            *         ],
@@ -2110,15 +2478,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:42:36.739Z",
-           *       "updatedAt": "2026-12-08T00:42:36.739Z",
+           *       "createdAt": "2026-12-08T01:08:50.008Z",
+           *       "updatedAt": "2026-12-08T01:08:50.008Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f",
-           *         "events": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/events",
-           *         "artifacts": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/artifacts",
-           *         "cancel": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/cancel"
+           *         "self": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2",
+           *         "events": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/events",
+           *         "artifacts": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/artifacts",
+           *         "cancel": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/cancel"
            *       }
            *     }
            */
@@ -2134,7 +2502,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
+         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
          */
         id: string;
       };
@@ -2174,14 +2542,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "ef3b6346-0d06-40a8-abf9-7a85c87a955f",
+           *       "id": "ad799099-5f29-422b-9d35-a1283ba8a5a2",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
+           *       "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "3c89e2cf-c22f-4609-a02b-cbfee2338938",
+           *         "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
            *         "seeds": [
            *           0
            *         ],
@@ -2459,17 +2827,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 0.688,
+           *             "seconds": 0.38999999999999996,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.22,
+           *             "seconds": 0.128,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 1.7179999999999997,
+           *             "seconds": 0.8179999999999998,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -2508,15 +2876,15 @@ export interface operations {
            *         ]
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:42:36.739Z",
-           *       "updatedAt": "2026-12-08T00:42:38.107Z",
-           *       "startedAt": "2026-12-08T00:42:37.078Z",
-           *       "finishedAt": "2026-12-08T00:42:38.107Z",
+           *       "createdAt": "2026-12-08T01:08:50.008Z",
+           *       "updatedAt": "2026-12-08T01:08:50.705Z",
+           *       "startedAt": "2026-12-08T01:08:50.180Z",
+           *       "finishedAt": "2026-12-08T01:08:50.705Z",
            *       "links": {
-           *         "self": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f",
-           *         "events": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/events",
-           *         "artifacts": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/artifacts",
-           *         "cancel": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/cancel"
+           *         "self": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2",
+           *         "events": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/events",
+           *         "artifacts": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/artifacts",
+           *         "cancel": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/cancel"
            *       }
            *     }
            */
@@ -2532,7 +2900,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1ba5c8db-2f17-4e62-a76b-200b74ab14f0
+         * @example 4dbd3caa-f97f-44b4-8622-eabcabf6763a
          */
         id: string;
       };
@@ -2590,7 +2958,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
+         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
          */
         id: string;
       };
@@ -2651,8 +3019,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T00:42:37.426Z",
-           *           "href": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T01:08:50.369Z",
+           *           "href": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -2674,8 +3042,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T00:42:37.555Z",
-           *           "href": "/v1/jobs/ef3b6346-0d06-40a8-abf9-7a85c87a955f/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T01:08:50.452Z",
+           *           "href": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -2696,7 +3064,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
+         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
          */
         id: string;
         /**
@@ -2772,7 +3140,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1ba5c8db-2f17-4e62-a76b-200b74ab14f0
+         * @example 4dbd3caa-f97f-44b4-8622-eabcabf6763a
          */
         id: string;
       };
@@ -2813,14 +3181,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "1ba5c8db-2f17-4e62-a76b-200b74ab14f0",
+           *       "id": "4dbd3caa-f97f-44b4-8622-eabcabf6763a",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "c745e9f8-4436-4853-bd71-f84b83d516fa",
+           *       "datasetId": "f700985b-049c-42de-93a6-7b361233c5ea",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "c745e9f8-4436-4853-bd71-f84b83d516fa",
+           *         "datasetId": "f700985b-049c-42de-93a6-7b361233c5ea",
            *         "seeds": [
            *           0
            *         ],
@@ -2893,15 +3261,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T00:42:38.389Z",
-           *       "updatedAt": "2026-12-08T00:42:38.417Z",
+           *       "createdAt": "2026-12-08T01:08:50.845Z",
+           *       "updatedAt": "2026-12-08T01:08:50.855Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T00:42:38.417Z",
+           *       "finishedAt": "2026-12-08T01:08:50.855Z",
            *       "links": {
-           *         "self": "/v1/jobs/1ba5c8db-2f17-4e62-a76b-200b74ab14f0",
-           *         "events": "/v1/jobs/1ba5c8db-2f17-4e62-a76b-200b74ab14f0/events",
-           *         "artifacts": "/v1/jobs/1ba5c8db-2f17-4e62-a76b-200b74ab14f0/artifacts",
-           *         "cancel": "/v1/jobs/1ba5c8db-2f17-4e62-a76b-200b74ab14f0/cancel"
+           *         "self": "/v1/jobs/4dbd3caa-f97f-44b4-8622-eabcabf6763a",
+           *         "events": "/v1/jobs/4dbd3caa-f97f-44b4-8622-eabcabf6763a/events",
+           *         "artifacts": "/v1/jobs/4dbd3caa-f97f-44b4-8622-eabcabf6763a/artifacts",
+           *         "cancel": "/v1/jobs/4dbd3caa-f97f-44b4-8622-eabcabf6763a/cancel"
            *       }
            *     }
            */
@@ -2923,7 +3291,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
+         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
          */
         id: string;
       };
@@ -2966,7 +3334,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T00:42:36.739Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T01:08:50.008Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3000,7 +3368,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
+         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
          */
         id: string;
       };
@@ -3056,7 +3424,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
+         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
          */
         id: string;
       };
@@ -3111,7 +3479,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef3b6346-0d06-40a8-abf9-7a85c87a955f
+         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
          */
         id: string;
       };
@@ -3153,38 +3521,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_bbd471f0f13e3580f150004dd111771b",
+           *           "id": "msg_3d65d1d1f17ad1f2f65f8dcab489bd92",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T00:42:38.107Z",
-           *           "deliveredAt": "2026-12-08T00:42:38.251Z",
+           *           "createdAt": "2026-12-08T01:08:50.705Z",
+           *           "deliveredAt": "2026-12-08T01:08:50.781Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T00:42:38.127Z",
+           *             "timestamp": "2026-12-08T01:08:50.709Z",
            *             "data": {
-           *               "jobId": "ef3b6346-0d06-40a8-abf9-7a85c87a955f"
+           *               "jobId": "ad799099-5f29-422b-9d35-a1283ba8a5a2"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_1ca87fe35abadbd682840d093e230a82",
+           *           "id": "msg_3758f7fca6e1d65dbbd9be18a65941bc",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T00:42:37.078Z",
-           *           "deliveredAt": "2026-12-08T00:42:37.199Z",
+           *           "createdAt": "2026-12-08T01:08:50.180Z",
+           *           "deliveredAt": "2026-12-08T01:08:50.229Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T00:42:37.083Z",
+           *             "timestamp": "2026-12-08T01:08:50.184Z",
            *             "data": {
-           *               "jobId": "ef3b6346-0d06-40a8-abf9-7a85c87a955f"
+           *               "jobId": "ad799099-5f29-422b-9d35-a1283ba8a5a2"
            *             }
            *           }
            *         }
@@ -3244,14 +3612,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "9f6d6aa6-c811-4dd0-986b-e5c195151559",
+           *           "id": "f6c40e16-bbce-48e8-9c96-195e5dc41d06",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T00:42:38.573Z",
+           *           "createdAt": "2026-12-08T01:08:50.961Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3327,17 +3695,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "9f6d6aa6-c811-4dd0-986b-e5c195151559",
+           *         "id": "f6c40e16-bbce-48e8-9c96-195e5dc41d06",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T00:42:38.573Z",
+           *         "createdAt": "2026-12-08T01:08:50.961Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_9f6d6aa6c8114dd0986be5c195151559_32577e6bf343a2fb9c368879c9b2c0f058f95add27f6ecbe1999cd0b383b5946"
+           *       "token": "dda_f6c40e16bbce48e89c96195e5dc41d06_40f9acb2f93d3e4335fef72b503f0301aed4affb6db9c2286ea663b4dafdba30"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3358,7 +3726,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 9f6d6aa6-c811-4dd0-986b-e5c195151559
+         * @example f6c40e16-bbce-48e8-9c96-195e5dc41d06
          */
         id: string;
       };
@@ -3399,15 +3767,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "9f6d6aa6-c811-4dd0-986b-e5c195151559",
+           *       "id": "f6c40e16-bbce-48e8-9c96-195e5dc41d06",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T00:42:38.573Z",
-           *       "revokedAt": "2026-12-08T00:42:38.584Z"
+           *       "createdAt": "2026-12-08T01:08:50.961Z",
+           *       "revokedAt": "2026-12-08T01:08:50.966Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4000,8 +4368,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_uVUeTbIOMAn/Nfp521waVqZrS8MxEWPCyyfx9izbfmQ=",
-           *       "createdAt": "2026-12-08T00:42:36.723Z"
+           *       "secret": "whsec_ZAKhNwTeJs28fg4olOjd4pGDeF/pBR+Y2qzlDrEIEAI=",
+           *       "createdAt": "2026-12-08T01:08:49.993Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

@@ -21,6 +21,7 @@ import { idempotencyPlugin } from "./plugins/idempotency.js";
 import { createGatewayMetrics, type GatewayMetrics, metricsPlugin } from "./plugins/metrics.js";
 import { textPlugin } from "./plugins/text.js";
 import { UploadSlots } from "./plugins/upload-slots.js";
+import { adapterRoutes } from "./routes/adapters.js";
 import { artifactRoutes } from "./routes/artifacts.js";
 import type { AppContext, OrchestratorFacade, RestLimits } from "./routes/context.js";
 import { datasetRoutes } from "./routes/datasets.js";
@@ -140,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(usageRoutes, { context });
   await app.register(webhookRoutes, { context });
   await app.register(modelRoutes, { context });
+  await app.register(adapterRoutes, { context });
   await app.ready();
   return app;
 }

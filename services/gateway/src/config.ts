@@ -104,6 +104,11 @@ export const GATEWAY_ENV = {
     default: 64 * MiB,
     description: "largest dataset upload body (zip, tar or tar.gz archive, or JSON with base64 images)",
   }),
+  ADAPTER_BODY_LIMIT_BYTES: int({
+    min: 1024,
+    default: 64 * MiB,
+    description: "largest adapter upload body (a LoRA or textual-inversion safetensors file)",
+  }),
   UPLOAD_MAX_FILES: int({ min: 1, default: 10_000, description: "most files in one dataset upload" }),
   UPLOAD_MAX_FILE_BYTES: int({ min: 1024, default: 16 * MiB, description: "largest single image file" }),
   UPLOAD_MAX_PIXELS: int({
@@ -324,6 +329,7 @@ export function restLimitsFromEnv(env: GatewayEnv): RestLimits {
   return {
     jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES,
     uploadBodyBytes: env.UPLOAD_BODY_LIMIT_BYTES,
+    adapterBodyBytes: env.ADAPTER_BODY_LIMIT_BYTES,
     upload: {
       maxFiles: env.UPLOAD_MAX_FILES,
       maxFileBytes: env.UPLOAD_MAX_FILE_BYTES,

@@ -98,6 +98,12 @@ export const API_ERRORS = {
     description:
       "a queued or running job reads this dataset (the detail names up to five); delete it when they finish",
   },
+  adapter_in_use: {
+    status: 409,
+    title: "Adapter in use",
+    description:
+      "a queued or running job applies this adapter (the detail names up to five); delete it when they finish",
+  },
   payload_too_large: {
     status: 413,
     title: "Payload too large",
@@ -161,6 +167,12 @@ export const API_ERRORS = {
     title: "Invalid dataset",
     description:
       "the images do not make a usable dataset: an empty class, too many classes, no test images, too few images for the shots asked, test classes that training lacks, entries outside `train/` and `test/` in an archive that has them",
+  },
+  invalid_adapter: {
+    status: 422,
+    title: "Invalid adapter",
+    description:
+      "the adapter file is not sound safetensors, or does not fit the model it names: `errors[]` names the first bad key (with expected and found shapes)",
   },
   invalid_job_spec: {
     status: 422,

@@ -25,6 +25,8 @@ export interface MethodRequest {
   finetuning?: Partial<FinetuningSpec>;
   generation?: Partial<GenerationSpec>;
   utilization?: Partial<UtilizationSpec>;
+  /** Stored adapters (POST /v1/adapters) to generate with instead of fine-tuning, by id. */
+  adapters?: string[];
 }
 
 /** Classifier settings of a job; unset fields take the classifier service's defaults. */
@@ -87,6 +89,19 @@ export interface ResolvedMethod {
   finetuning: FinetuningSpec;
   generation: GenerationSpec | null;
   utilization: UtilizationSpec;
+  /** Stored adapters the generation applies, in order (absent: none); fine-tuning is then "none". */
+  adapters?: ResolvedAdapter[];
+}
+
+/** A stored adapter as a job's spec records it: what the generate task sends, by the file's digest. */
+export interface ResolvedAdapter {
+  id: string;
+  kind: "lora" | "textual_inversion";
+  model: string;
+  sha256: string;
+  tokens: string[];
+  rank: number;
+  alpha: number;
 }
 
 /** The spec a job stores: what ran, reproducibly. */
@@ -115,6 +130,8 @@ export interface ResolveContext {
   maxSyntheticImages: number;
   /** Most (method, seed) runs one job may hold. */
   maxRuns: number;
+  /** The stored adapters the methods name that the caller may use, by id (absent ids are refused). */
+  adapters?: ReadonlyMap<string, ResolvedAdapter>;
 }
 
 const DEFAULT_SAMPLING: SamplingSpec = {
@@ -128,7 +145,65 @@ function given<T extends object>(value: T | undefined): (keyof T)[] {
   return value === undefined ? [] : (Object.keys(value) as (keyof T)[]).filter((k) => value[k] !== undefined);
 }
 
+/**
+ * The stored adapters a method names, checked: they replace fine-tuning (which must be "none"), need a
+ * generating method, must be visible to the caller, and must all fit the method's model. A method that
+ * names no model takes the adapters' one.
+ */
+function resolveAdapters(
+  request: MethodRequest,
+  method: Omit<ResolvedMethod, "label">,
+  at: string,
+  issues: FieldIssue[],
+  known: ReadonlyMap<string, ResolvedAdapter> | undefined,
+): ResolvedAdapter[] | undefined {
+  const ids = request.adapters;
+  if (ids === undefined || ids.length === 0) return undefined;
+  const before = issues.length;
+  if (method.generation === null) {
+    issues.push({ field: `${at}/adapters`, message: "a method that generates nothing applies no adapters" });
+    return undefined;
+  }
+  if (method.finetuning.method !== "none") {
+    issues.push({
+      field: `${at}/finetuning/method`,
+      message: `adapters replace fine-tuning: set finetuning.method to none, not ${method.finetuning.method}`,
+    });
+  }
+  const adapters: ResolvedAdapter[] = [];
+  ids.forEach((id, k) => {
+    const adapter = known?.get(id);
+    if (adapter === undefined) {
+      issues.push({ field: `${at}/adapters/${k}`, message: `names no adapter visible to this key (${id})` });
+      return;
+    }
+    const model = method.generation?.model ?? adapters[0]?.model ?? adapter.model;
+    if (adapter.model !== model) {
+      issues.push({
+        field: `${at}/adapters/${k}`,
+        message: `adapter ${id} fits model "${adapter.model}", the method generates with "${model}"`,
+      });
+      return;
+    }
+    adapters.push(structuredClone(adapter));
+  });
+  if (issues.length > before) return undefined;
+  if (method.generation.model === undefined) method.generation.model = adapters[0].model;
+  return adapters;
+}
+
 function resolveMethod(
+  request: MethodRequest,
+  at: string,
+  issues: FieldIssue[],
+  known?: ReadonlyMap<string, ResolvedAdapter>,
+): Omit<ResolvedMethod, "label"> {
+  const method = resolveComponents(request, at, issues);
+  const adapters = resolveAdapters(request, method, at, issues, known);
+  return adapters === undefined ? method : { ...method, adapters };
+}
+
+function resolveComponents(
   request: MethodRequest,
   at: string,
   issues: FieldIssue[],
@@ -283,7 +358,7 @@ export function resolveJobSpec(
     if (m.label !== undefined) claim(m.label, `/body/methods/${i}/label`);
   });
   const resolved = request.methods.map((m, i) => {
-    const method = resolveMethod(m, `/body/methods/${i}`, issues);
+    const method = resolveMethod(m, `/body/methods/${i}`, issues, context.adapters);
     let label = m.label;
     if (label === undefined) {
       const stem = m.preset ?? "custom";

@@ -190,6 +190,10 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
       "delete /v1/jobs/{id}",
       "get /v1/usage",
       "get /v1/models",
+      "post /v1/adapters",
+      "get /v1/adapters",
+      "get /v1/adapters/{id}",
+      "delete /v1/adapters/{id}",
       "post /v1/webhook-secret",
       "get /v1/jobs/{id}/webhook-deliveries",
     ];

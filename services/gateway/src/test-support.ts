@@ -19,6 +19,7 @@ import { type JobStore, openJobStore } from "./store/index.js";
 export const TEST_LIMITS: RestLimits = {
   jsonBodyBytes: 256 * 1024,
   uploadBodyBytes: 2 * 1024 * 1024,
+  adapterBodyBytes: 256 * 1024,
   upload: {
     maxFiles: 50,
     maxFileBytes: 256 * 1024,

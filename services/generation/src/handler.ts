@@ -6,6 +6,7 @@ import {
 import type { ServiceImpl } from "../../../shared/rpc/index.js";
 import { describeModel, type ModelDescription, type ModelRegistry } from "../../../shared/service/index.js";
 import { pngBytesImageData } from "../../../shared/service/wire/index.js";
+import { checkAdapters, componentWeightCache } from "./check-adapters.js";
 import { type ShardLimits, validateShardRequest } from "./request.js";
 import { generateShard, type ShardDeps, type ShardEvent } from "./shard.js";
 
@@ -63,7 +64,10 @@ export function toResponse(event: ShardEvent, seed: bigint): Response {
   }
 }
 
-/** The GenerationService handlers: validate, run the shard, map its events to messages; list the models. */
+/**
+ * The GenerationService handlers: validate, run the shard, map its events to messages; list the models;
+ * check adapter files against a model.
+ */
 export function generationHandlers(
   deps: ShardDeps & { readonly registry: ModelRegistry; readonly limits: ShardLimits },
 ): ServiceImpl<typeof GenerationService> {
@@ -78,6 +82,7 @@ export function generationHandlers(
     });
     return described;
   };
+  const weightsOf = componentWeightCache();
   return {
     async *generateShard(request, context) {
       const shard = validateShardRequest(request, deps.registry, deps.limits);
@@ -93,6 +98,10 @@ export function generationHandlers(
     },
     async listModels() {
       return { models: [...(await descriptions()).values()].map((d) => ({ ...d, bytes: BigInt(d.bytes) })) };
+    },
+    async checkAdapters(request) {
+      await checkAdapters(request.model, deps.registry, weightsOf);
+      return {};
     },
   };
 }

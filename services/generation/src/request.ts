@@ -133,7 +133,8 @@ const ADAPTER_KINDS: Readonly<Record<number, EngineAdapterKind>> = {
   [AdapterKind.FULL_UNET]: "full_unet",
 };
 
-function modelSpec(set: AdapterSet | undefined, registry: ModelRegistry): ModelSpec {
+/** A request's base model and adapter files, checked field by field (`model` is the field name). */
+export function modelSpec(set: AdapterSet | undefined, registry: ModelRegistry): ModelSpec {
   if (!set) throw invalidField("model", "is required");
   const base = registry.resolve(set.baseModel?.name ?? "", "model.base_model.name");
   countField(set.adapters, "model.adapters", { max: 16 });

@@ -50,7 +50,8 @@ export async function loadTextualInversionFile(path: string, token?: string): Pr
 /** The module path of the CLIP token embedding, where its initializer is named (else: the Gather on input_ids). */
 const TOKEN_EMBEDDING = "text_model.embeddings.token_embedding";
 
-function tokenEmbedding(model: ModelProto, index: ReturnType<typeof indexModuleWeights>) {
+/** The text encoder's token-embedding table: the named one, else the single Gather on the token ids. */
+export function tokenEmbedding(model: ModelProto, index: ReturnType<typeof indexModuleWeights>) {
   const named = index.get(TOKEN_EMBEDDING);
   if (named?.layout === "embedding") return named;
   // Anonymous table: the Gather whose indices are the graph's integer input (through Casts).

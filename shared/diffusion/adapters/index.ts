@@ -7,8 +7,16 @@ export {
   adapterFingerprint,
   loadLoraFile,
   loadTextualInversionFile,
+  tokenEmbedding,
   withAdapters,
 } from "./apply.js";
+export {
+  type AdapterMismatch,
+  type ComponentWeights,
+  loraMismatch,
+  readComponentWeights,
+  textualInversionMismatch,
+} from "./check.js";
 export {
   addDelta,
   flattenIndex,

@@ -99,6 +99,7 @@ export async function startFakeGateway(options: { progressIntervalMs?: number } 
     limits: {
       jsonBodyBytes: 256 * 1024,
       uploadBodyBytes: 4 << 20,
+      adapterBodyBytes: 1 << 20,
       upload,
       shardSize: 8,
       maxSyntheticImages: 10_000,

@@ -4,7 +4,10 @@
  * refuse a job that names a model no replica serves. Replicas are asked in turn until one answers, so
  * one replica down does not hide the catalog.
  */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { AdapterSetSchema } from "../../../../shared/gen/diffda/common/v1/model_pb.js";
 import type { ModelDescription } from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
+import { RpcError } from "../../../../shared/rpc/index.js";
 import type { GenerationPool } from "../orchestrator/compute-clients.js";
 
 /** A served model as the REST API shows it. */
@@ -24,7 +27,16 @@ export interface ModelCatalog {
   list(): Promise<CatalogModel[]>;
   /** The served ids, or undefined when no replica answers (then nothing can be checked). */
   ids(): Promise<Set<string> | undefined>;
+  /**
+   * Asks a replica whether adapter files fit the model they name (CheckAdapters): undefined when they do,
+   * the replica's refusal (invalid_field naming the first bad key, model_not_found) when not. Replicas
+   * are asked in turn; throws when none answers.
+   */
+  checkAdapters(set: MessageInitShape<typeof AdapterSetSchema>): Promise<RpcError | undefined>;
 }
+
+/** Refusals that are about the files or the model, not the replica: asking another would not help. */
+const VERDICTS = new Set(["invalid_field", "model_not_found", "unimplemented"]);
 
 /** Options of {@link generationCatalog}. */
 export interface CatalogOptions {
@@ -78,6 +90,21 @@ export function generationCatalog(pool: GenerationPool, options: CatalogOptions 
   };
   return {
     list,
+    async checkAdapters(set) {
+      let last: unknown = new Error("no generation replica");
+      for (let i = 0; i < pool.size; i++) {
+        try {
+          const { client } = pool.pick(i, 1);
+          await client.checkAdapters({ model: set }, { signal: AbortSignal.timeout(timeoutMs) });
+          return undefined;
+        } catch (error) {
+          const refusal = RpcError.from(error);
+          if (VERDICTS.has(refusal.code)) return refusal;
+          last = error;
+        }
+      }
+      throw last;
+    },
     async ids() {
       try {
         return new Set((await list()).map((m) => m.id));

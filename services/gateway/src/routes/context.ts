@@ -18,6 +18,8 @@ export interface RestLimits {
   jsonBodyBytes: number;
   /** Largest dataset upload body (zip or JSON with base64 images). */
   uploadBodyBytes: number;
+  /** Largest adapter upload body (one safetensors file). */
+  adapterBodyBytes: number;
   upload: UploadLimits;
   /** Default images per generation shard. */
   shardSize: number;

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { DatasetSpec } from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
-import { type JobRequest, type JobSpec, resolveJobSpec } from "../job-spec.js";
+import { type JobRequest, type JobSpec, type ResolvedAdapter, resolveJobSpec } from "../job-spec.js";
 import { freeQuietly } from "../lifecycle/free-quietly.js";
 import { planJob } from "../orchestrator/planner.js";
 import { canSee } from "../plugins/auth.js";
@@ -82,6 +82,33 @@ async function checkModels(context: AppContext, methods: JobRequest["methods"]):
   if (errors.length > 0) throw new ApiError("invalid_job_spec", errors[0].message, { errors });
 }
 
+/**
+ * The stored adapters the methods name that this caller may use (its own; an admin's: any), as the
+ * spec records them. Ids it may not see are left out, so resolution refuses them as unknown.
+ */
+async function visibleAdapters(
+  context: AppContext,
+  principal: Parameters<typeof canSee>[0],
+  methods: JobRequest["methods"],
+): Promise<Map<string, ResolvedAdapter>> {
+  const ids = new Set(methods.flatMap((m) => m.adapters ?? []));
+  const found = new Map<string, ResolvedAdapter>();
+  for (const id of ids) {
+    const adapter = await context.store.adapters.get(id);
+    if (adapter === undefined || !canSee(principal, adapter.apiKeyId)) continue;
+    found.set(id, {
+      id,
+      kind: adapter.kind,
+      model: adapter.baseModel,
+      sha256: adapter.sha256,
+      tokens: adapter.tokens,
+      rank: adapter.loraRank,
+      alpha: adapter.loraAlpha,
+    });
+  }
+  return found;
+}
+
 /** Registers /v1/jobs. */
 export async function jobRoutes(app: FastifyInstance, { context }: { context: AppContext }): Promise<void> {
   const { store, limits } = context;
@@ -123,6 +150,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
         shardSize: limits.shardSize,
         maxSyntheticImages: limits.maxSyntheticImages,
         maxRuns: limits.maxRuns,
+        adapters: await visibleAdapters(context, request.principal, request.body.methods),
       });
       if (resolved.spec === undefined) {
         throw new ApiError(
@@ -138,6 +166,7 @@ export async function jobRoutes(app: FastifyInstance, { context }: { context: Ap
         datasetId: dataset.id,
         apiKeyId: request.principal.apiKeyId,
         webhook: resolved.spec.webhook ?? null,
+        adapterIds: resolved.spec.methods.flatMap((m) => (m.adapters ?? []).map((a) => a.id)),
         tasks: planJob(resolved.spec, { trainCount }),
       });
       context.metrics.jobsSubmitted.inc();

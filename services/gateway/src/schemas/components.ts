@@ -4,6 +4,7 @@
  * get one type per concept (Job, Dataset, Problem …). Names are part of the public API: renaming one
  * renames a generated type.
  */
+import { adapterSchema } from "./adapters.js";
 import { problemSchema, serviceStatusSchema } from "./common.js";
 import { builtinDatasetRequest, datasetFileSchema, datasetSchema, imagesDatasetRequest } from "./datasets.js";
 import {
@@ -53,6 +54,7 @@ export const COMPONENT_SCHEMAS: Readonly<Record<string, object>> = {
   Generation: generationSchema,
   Utilization: utilizationSchema,
   Model: modelSchema,
+  Adapter: adapterSchema,
   Usage: usageSchema,
   WebhookSecret: webhookSecretSchema,
   WebhookDelivery: webhookDeliverySchema,

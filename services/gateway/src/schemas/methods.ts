@@ -12,7 +12,7 @@ import {
   TRADITIONAL_AUGMENTATIONS,
   UTILIZATION_MODES,
 } from "../presets.js";
-import type { JsonSchema } from "./common.js";
+import { type JsonSchema, uuidSchema } from "./common.js";
 
 const positiveInt = (max: number, description?: string) => ({
   type: "integer",
@@ -213,6 +213,15 @@ export const methodRequestSchema = {
     finetuning: finetuningOverride,
     generation: generationOverride,
     utilization: utilizationOverride,
+    adapters: {
+      type: "array",
+      items: uuidSchema,
+      minItems: 1,
+      maxItems: 16,
+      uniqueItems: true,
+      description:
+        "stored adapters (POST /v1/adapters) to generate with, by id, instead of fine-tuning (finetuning.method must be none); they must fit the method's model, which defaults to theirs",
+    },
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;
@@ -228,6 +237,24 @@ export const resolvedMethodSchema = {
     finetuning: finetuningSchema,
     generation: { anyOf: [generationSchema, { type: "null" }] },
     utilization: utilizationSchema,
+    adapters: {
+      type: "array",
+      description: "the stored adapters the generation applied, as they were when the job was submitted",
+      items: {
+        type: "object",
+        required: ["id", "kind", "model", "sha256", "tokens", "rank", "alpha"],
+        properties: {
+          id: uuidSchema,
+          kind: { type: "string", enum: ["lora", "textual_inversion"] },
+          model: { type: "string" },
+          sha256: { type: "string" },
+          tokens: { type: "array", items: { type: "string" } },
+          rank: { type: "integer", minimum: 0 },
+          alpha: { type: "number", minimum: 0 },
+        },
+        additionalProperties: false,
+      },
+    },
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;

@@ -1,7 +1,8 @@
 /**
  * Which content-addressed blobs the store's rows still hold, and how many bytes each API key holds.
  * Garbage collection asks before deleting a file; `GET /v1/usage` reports the key's view. A blob is held
- * by an artifact row (a job's output) or a dataset_blobs row (an uploaded dataset's manifest and images).
+ * by an artifact row (a job's output), a dataset_blobs row (an uploaded dataset's manifest and images) or
+ * an adapter row (an uploaded adapter's safetensors).
  */
 import type { Database } from "./driver.js";
 import { checkUuid } from "./ids.js";
@@ -28,7 +29,9 @@ export class BlobRepository {
     const { rows } = await this.#db.query<{ sha256: string }>(
       `select sha256 from artifacts where sha256 = any($1::text[])
        union
-       select sha256 from dataset_blobs where sha256 = any($1::text[])`,
+       select sha256 from dataset_blobs where sha256 = any($1::text[])
+       union
+       select sha256 from adapters where sha256 = any($1::text[])`,
       [[...digests]],
     );
     return new Set(rows.map((row) => row.sha256));

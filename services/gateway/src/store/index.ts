@@ -4,6 +4,7 @@
  * via DATABASE_URL).
  * See docs/jobs.md for the schema and the lease, retry and backoff rules.
  */
+export { type AdapterDeleteOutcome, AdapterRepository, type NewAdapter } from "./adapters.js";
 export { ApiKeyRepository, type NewApiKey } from "./api-keys.js";
 export { ArtifactRepository, type NewArtifact } from "./artifacts.js";
 export { BlobRepository, type StorageUsage } from "./blobs.js";

@@ -32,6 +32,8 @@ export interface NewJob {
   apiKeyId?: string | null;
   /** Where to post the job's events (validated by the REST layer). */
   webhook?: JobWebhook | null;
+  /** Adapters the job applies (recorded so deleting one waits for the job to finish). */
+  adapterIds?: readonly string[];
   tasks: readonly NewTask[];
 }
 
@@ -78,6 +80,7 @@ export class JobRepository {
     checkUuid("id", input.id);
     checkUuid("datasetId", input.datasetId);
     checkUuid("apiKeyId", input.apiKeyId);
+    for (const adapterId of input.adapterIds ?? []) checkUuid("adapterIds", adapterId);
     const jobId = input.id ?? randomUUID();
     const ids = new Map(input.tasks.map((task) => [task.key, randomUUID()]));
     const tasks = input.tasks.map((task, position) => {
@@ -117,6 +120,13 @@ export class JobRepository {
           [json(edges)],
         );
       }
+      if ((input.adapterIds ?? []).length > 0) {
+        await tx.query(
+          `insert into job_adapters (job_id, adapter_id)
+           select $1, x from unnest($2::uuid[]) as x on conflict do nothing`,
+          [jobId, [...new Set(input.adapterIds)]],
+        );
+      }
       await insertEvent(tx, jobId, "job.created", { tasks: tasks.length });
       const stored = await tx.query(
         `select ${TASK_COLUMNS} from tasks t where t.job_id = $1 order by t.position`,
@@ -125,7 +135,8 @@ export class JobRepository {
       return { job: toJob(rows[0]), tasks: stored.rows.map(toTask) };
     });
     return insert.catch((error: unknown) => {
-      if (sqlState(error) === "23503") throw new StoreError("invalid_argument", "unknown dataset or API key");
+      if (sqlState(error) === "23503")
+        throw new StoreError("invalid_argument", "unknown dataset, API key or adapter");
       if (sqlState(error) === "23505") throw new StoreError("conflict", `a job with id ${jobId} exists`);
       throw error;
     });

@@ -905,6 +905,98 @@ export function storeContract(target: () => Target): void {
     });
   });
 
+  describe("adapters", () => {
+    const lora = (apiKeyId: string, name: string, sha: string) => ({
+      apiKeyId,
+      name,
+      kind: "lora" as const,
+      baseModel: "tiny-sd",
+      sha256: sha.repeat(64),
+      bytes: 1234,
+      loraRank: 4,
+      loraAlpha: 8,
+    });
+
+    it("are registered, read back and listed per key, newest first with a cursor", async () => {
+      const s = store();
+      const { apiKey } = await s.apiKeys.create({ name: "team" });
+      const { apiKey: other } = await s.apiKeys.create({ name: "other" });
+      const first = await s.adapters.create(lora(apiKey.id, "first", "a"));
+      const ti = await s.adapters.create({
+        apiKeyId: apiKey.id,
+        name: "cats",
+        kind: "textual_inversion",
+        baseModel: "tiny-sd",
+        sha256: "b".repeat(64),
+        bytes: 99,
+        tokens: ["<cat>", "<kitten>"],
+      });
+      assert.deepEqual(await s.adapters.get(first.id), first);
+      assert.deepEqual(
+        [first.kind, first.loraRank, first.loraAlpha, first.bytes, first.tokens, first.sourceJobId],
+        ["lora", 4, 8, 1234, [], null],
+      );
+      assert.deepEqual([ti.tokens, ti.loraRank, ti.loraAlpha], [["<cat>", "<kitten>"], 0, 0]);
+      assert.equal(await s.adapters.get("not-a-uuid"), undefined);
+      const page = await s.adapters.list({ apiKeyId: apiKey.id, limit: 1 });
+      assert.deepEqual(
+        page.items.map((a) => a.id),
+        [ti.id],
+      );
+      assert.ok(page.nextCursor);
+      const next = await s.adapters.list({ apiKeyId: apiKey.id, limit: 1, cursor: page.nextCursor });
+      assert.deepEqual(
+        next.items.map((a) => a.id),
+        [first.id],
+      );
+      assert.equal(next.nextCursor, null);
+      assert.deepEqual((await s.adapters.list({ apiKeyId: other.id })).items, []);
+      assert.equal((await s.adapters.list()).items.length, 2);
+      await assert.rejects(s.adapters.create({ ...lora(apiKey.id, "x", "a"), sha256: "nope" }), StoreError);
+      await assert.rejects(
+        s.adapters.create({ ...lora(apiKey.id, "x", "a"), apiKeyId: "00000000-0000-4000-8000-000000000000" }),
+        (error: unknown) => error instanceof StoreError && error.code === "invalid_argument",
+      );
+    });
+
+    it("refuse deletion while a queued or running job uses them, and hold their blob until deleted", async () => {
+      const s = store();
+      const { apiKey } = await s.apiKeys.create({ name: "team" });
+      const adapter = await s.adapters.create(lora(apiKey.id, "style", "c"));
+      const { job } = await s.jobs.create({
+        spec: {},
+        adapterIds: [adapter.id],
+        tasks: [{ key: "k", kind: "x" }],
+      });
+      assert.deepEqual(
+        (await s.adapters.ofJob(job.id)).map((a) => a.id),
+        [adapter.id],
+      );
+      assert.deepEqual(await s.blobs.referenced([adapter.sha256, "d".repeat(64)]), new Set([adapter.sha256]));
+      assert.deepEqual(await s.adapters.delete(adapter.id), { outcome: "in_use", jobIds: [job.id] });
+      await s.jobs.cancel(job.id);
+      assert.deepEqual(await s.adapters.delete(adapter.id), { outcome: "deleted", sha256: adapter.sha256 });
+      assert.deepEqual(await s.adapters.delete(adapter.id), { outcome: "not_found" });
+      assert.equal(await s.adapters.get(adapter.id), undefined);
+      assert.deepEqual(await s.blobs.referenced([adapter.sha256]), new Set());
+      // The finished job stays; it just no longer lists the adapter.
+      assert.equal((await s.jobs.get(job.id))?.state, "cancelled");
+      assert.deepEqual(await s.adapters.ofJob(job.id), []);
+      await assert.rejects(
+        s.jobs.create({ spec: {}, adapterIds: [adapter.id], tasks: [{ key: "k", kind: "x" }] }),
+        (error: unknown) => error instanceof StoreError && error.code === "invalid_argument",
+      );
+    });
+
+    it("go with their owner's key", async () => {
+      const s = store();
+      const { apiKey } = await s.apiKeys.create({ name: "team" });
+      const adapter = await s.adapters.create(lora(apiKey.id, "style", "e"));
+      await q("delete from api_keys where id = $1", [apiKey.id]);
+      assert.equal(await s.adapters.get(adapter.id), undefined);
+    });
+  });
+
   describe("API keys", () => {
     it("show the token once, verify it in constant time, and stop verifying after revocation", async () => {
       const s = store();

@@ -2,6 +2,7 @@
  * The job store: one object bundling a database handle and its repositories, so the gateway opens,
  * migrates and closes one thing. Services take only the repositories they use (and tests fake those).
  */
+import { AdapterRepository } from "./adapters.js";
 import { ApiKeyRepository } from "./api-keys.js";
 import { ArtifactRepository } from "./artifacts.js";
 import { BlobRepository } from "./blobs.js";
@@ -33,6 +34,7 @@ export interface JobStoreOptions {
 
 /** Every repository over one database. */
 export class JobStore {
+  readonly adapters: AdapterRepository;
   readonly datasets: DatasetRepository;
   readonly jobs: JobRepository;
   readonly tasks: TaskRepository;
@@ -49,6 +51,7 @@ export class JobStore {
     readonly db: Database,
     options: JobStoreOptions = {},
   ) {
+    this.adapters = new AdapterRepository(db);
     this.datasets = new DatasetRepository(db);
     this.jobs = new JobRepository(db, options);
     this.tasks = new TaskRepository(db, options);

@@ -28,7 +28,7 @@ export interface Target {
 }
 
 const TABLES =
-  "webhook_deliveries, webhook_secrets, job_events, artifacts, task_dependencies, tasks, jobs, datasets, idempotency_keys, rate_limit_buckets, api_keys";
+  "job_adapters, adapters, webhook_deliveries, webhook_secrets, job_events, artifacts, task_dependencies, tasks, jobs, datasets, idempotency_keys, rate_limit_buckets, api_keys";
 
 /** The URL the Postgres contract run uses. */
 export const TEST_DATABASE_URL =

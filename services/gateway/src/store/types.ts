@@ -22,6 +22,27 @@ export interface Dataset {
   createdAt: Date;
 }
 
+/** An adapter file kept as a resource: what it is, which model it fits, where its bytes are. */
+export interface Adapter {
+  id: string;
+  apiKeyId: string | null;
+  name: string;
+  kind: "lora" | "textual_inversion";
+  /** The model id it was checked against (and only applies to). */
+  baseModel: string;
+  /** Digest of the safetensors file in the artifact store. */
+  sha256: string;
+  bytes: number;
+  /** Textual inversion: the placeholder tokens the file defines. */
+  tokens: string[];
+  /** LoRA: rank and alpha (0: the file's own). */
+  loraRank: number;
+  loraAlpha: number;
+  /** The job that trained it; null for uploads. */
+  sourceJobId: string | null;
+  createdAt: Date;
+}
+
 /** A submitted run. */
 export interface Job {
   id: string;

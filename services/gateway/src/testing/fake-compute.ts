@@ -23,9 +23,11 @@ import {
   FinetuneService,
 } from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import {
+  type CheckAdaptersRequest,
   type GenerateShardRequest,
   GenerationService,
 } from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
+import { decodeSafetensors } from "../../../../shared/ml/safetensors/index.js";
 import {
   createChannel,
   createClient,
@@ -86,6 +88,8 @@ export interface FakeCompute {
     readonly evaluate: EvaluateRequest[];
     /** How each fine-tuning, training and evaluation set arrived. */
     readonly deliveries: SetDelivery[];
+    /** CheckAdapters requests. */
+    readonly checks: CheckAdaptersRequest[];
   };
   /** Holds every shard call from now on until released or cancelled (to observe a running job). */
   hold(): ShardHold;
@@ -97,6 +101,38 @@ export interface FakeCompute {
 
 /** The models every fake replica serves (the ids the gateway tests configure). */
 export const FAKE_MODELS = ["tiny-ip2p", "tiny-sd"];
+
+/**
+ * CheckAdapters of the fakes: a model outside FAKE_MODELS is not found; a file that is not safetensors, or
+ * holds a key containing "bad", is refused naming that key (as a replica names the first key that does
+ * not fit).
+ */
+function checkFakeAdapters(request: CheckAdaptersRequest) {
+  const model = request.model?.baseModel?.name ?? "";
+  if (!FAKE_MODELS.includes(model)) {
+    throw new RpcError("model_not_found", `model.base_model.name: no model "${model}"`, {
+      details: { field: "model.base_model.name" },
+    });
+  }
+  for (const [i, adapter] of (request.model?.adapters ?? []).entries()) {
+    const field = `model.adapters[${i}].file.content`;
+    let keys: string[];
+    try {
+      keys = [...decodeSafetensors(adapter.file?.content ?? new Uint8Array()).tensors.keys()];
+    } catch (error) {
+      throw new RpcError("invalid_field", `${field}: not a safetensors file (${String(error)})`, {
+        details: { field },
+      });
+    }
+    const bad = keys.find((k) => k.includes("bad"));
+    if (bad) {
+      throw new RpcError("invalid_field", `${field}: key "${bad}": does not fit ${model}`, {
+        details: { field, key: bad },
+      });
+    }
+  }
+  return {};
+}
 
 /** A stable stand-in for a model folder's digest. */
 export function fakeModelDigest(id: string): string {
@@ -130,7 +166,14 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
   const servers: RpcServer[] = [];
   const channels: RpcChannel[] = [];
   const listening: string[] = []; // finetune, the generation replicas, classifier
-  const calls: FakeCompute["calls"] = { finetune: [], shards: [], train: [], evaluate: [], deliveries: [] };
+  const calls: FakeCompute["calls"] = {
+    finetune: [],
+    shards: [],
+    train: [],
+    evaluate: [],
+    deliveries: [],
+    checks: [],
+  };
   const side = options.imageSize ?? 8;
   let failOnce = options.failShardOnce;
   let held: { gate: Promise<void>; cancelled: number } | undefined;
@@ -291,6 +334,10 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
       },
       async listModels() {
         return { models: FAKE_MODELS.map((id) => fakeModel(id)) };
+      },
+      async checkAdapters(request) {
+        calls.checks.push(request);
+        return checkFakeAdapters(request);
       },
     });
   const generation = [];

@@ -8,6 +8,8 @@ import { writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { f32 } from "../../../../shared/ml/onnx/index.js";
+import { encodeSafetensors } from "../../../../shared/ml/safetensors/index.js";
 import type { OperationExample } from "../schemas/examples.js";
 import { type ComputeGateway, startComputeGateway } from "./compute-gateway.js";
 
@@ -16,6 +18,22 @@ const OUT = fileURLToPath(new URL("../schemas/examples.json", import.meta.url));
 /** Keeps an answer readable in a document: text cut to its first lines. */
 function textExample(text: string, lines = 8): string {
   return `${text.split("\n").slice(0, lines).join("\n")}\n`;
+}
+
+/** A small PEFT-keyed LoRA file on one attention projection (the fake replicas accept its keys). */
+function exampleLora(): Buffer {
+  const module = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";
+  const weights = (dims: number[]) =>
+    f32(
+      dims,
+      Array.from({ length: dims[0] * dims[1] }, (_, i) => i / 100),
+    );
+  return Buffer.from(
+    encodeSafetensors({
+      [`${module}.lora_A.weight`]: weights([4, 8]),
+      [`${module}.lora_B.weight`]: weights([8, 4]),
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -41,14 +59,24 @@ async function main(): Promise<void> {
     operationId: string,
     method: "GET" | "POST" | "DELETE",
     path: string,
-    options: { params?: Record<string, unknown>; query?: Record<string, unknown>; body?: unknown } = {},
+    options: {
+      params?: Record<string, unknown>;
+      query?: Record<string, unknown>;
+      body?: unknown;
+      /** A body of another media type than JSON (a file): sent, not recorded. */
+      file?: { bytes: Buffer; mediaType: string };
+    } = {},
   ) {
     const query = options.query ? `?${new URLSearchParams(options.query as Record<string, string>)}` : "";
     const res = await stack.gw.app.inject({
       method,
       url: `${path}${query}`,
-      headers: method === "POST" ? { "idempotency-key": `example-${keyCounter++}` } : {},
+      headers: {
+        ...(method === "POST" ? { "idempotency-key": `example-${keyCounter++}` } : {}),
+        ...(options.file ? { "content-type": options.file.mediaType } : {}),
+      },
       ...(options.body !== undefined ? { payload: options.body as object } : {}),
+      ...(options.file ? { payload: options.file.bytes } : {}),
     });
     if (res.statusCode >= 400) throw new Error(`${operationId}: ${res.statusCode} ${res.body}`);
     const mediaType = String(res.headers["content-type"] ?? "").split(";")[0];
@@ -81,6 +109,14 @@ async function main(): Promise<void> {
     };
     await call("listMethods", "GET", "/v1/methods");
     await call("listModels", "GET", "/v1/models");
+    const adapter = (
+      await call("createAdapter", "POST", "/v1/adapters", {
+        query: { name: "watercolor style", kind: "lora", model: "tiny-sd", rank: 4, alpha: 4 },
+        file: { bytes: exampleLora(), mediaType: "application/octet-stream" },
+      })
+    ).json();
+    await call("listAdapters", "GET", "/v1/adapters", { query: { limit: 2 } });
+    await call("getAdapter", "GET", `/v1/adapters/${adapter.id}`, { params: { id: adapter.id } });
     const body = { builtin: "fashion-mnist", shots: 2, name: "fashion 2-shot" };
     const dataset = (await call("createDataset", "POST", "/v1/datasets", { body })).json();
     const ds = { id: dataset.id };
@@ -143,6 +179,7 @@ async function main(): Promise<void> {
     await stack.waitFinal(doomed.id);
     await call("deleteJob", "DELETE", `/v1/jobs/${doomed.id}`, { params: { id: doomed.id } });
     await call("deleteDataset", "DELETE", `/v1/datasets/${other.id}`, { params: { id: other.id } });
+    await call("deleteAdapter", "DELETE", `/v1/adapters/${adapter.id}`, { params: { id: adapter.id } });
 
     const created = (
       await call("createApiKey", "POST", "/v1/keys", {

@@ -32,7 +32,8 @@ export function modelKey(spec: Pick<ModelSpec, "id" | "adapters">): string {
   return `${spec.id}+${hash.digest("hex").slice(0, 24)}`;
 }
 
-function tensorsOf(file: AdapterFile): Map<string, Tensor> {
+/** The file's tensors; `invalid_field` on its content when it is not safetensors. */
+export function tensorsOf(file: AdapterFile): Map<string, Tensor> {
   try {
     return decodeSafetensors(file.bytes).tensors;
   } catch (error) {
@@ -40,7 +41,8 @@ function tensorsOf(file: AdapterFile): Map<string, Tensor> {
   }
 }
 
-function textualInversions(file: AdapterFile, tensors: Map<string, Tensor>): TextualInversion[] {
+/** A textual-inversion file's concepts, checked to define the tokens it was sent with. */
+export function textualInversions(file: AdapterFile, tensors: Map<string, Tensor>): TextualInversion[] {
   let concepts: TextualInversion[];
   try {
     concepts = parseTextualInversion(tensors, file.tokens.length === 1 ? file.tokens[0] : undefined);
@@ -60,7 +62,8 @@ function textualInversions(file: AdapterFile, tensors: Map<string, Tensor>): Tex
   return concepts;
 }
 
-function lora(file: AdapterFile, tensors: Map<string, Tensor>): LoraAdapter {
+/** A LoRA file's layers (at least one), parsed in the component its kind names. */
+export function lora(file: AdapterFile, tensors: Map<string, Tensor>): LoraAdapter {
   try {
     const layers = parseLora(tensors, {
       component: file.kind === "text_encoder_lora" ? "text_encoder" : "unet",

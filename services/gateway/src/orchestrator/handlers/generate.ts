@@ -9,7 +9,9 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { sniffFormat } from "../../../../../shared/data/index.js";
 import type { LabelledImageSchema } from "../../../../../shared/gen/diffda/common/v1/dataset_pb.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
+import { adapterKindOf } from "../../adapters/kind.js";
 import type { SyntheticMeta } from "../../exports/synthetic-set.js";
+import type { ResolvedAdapter } from "../../job-spec.js";
 import type { GenerateInput } from "../planner.js";
 import { generationFields, labelledPng } from "../proto.js";
 import type { TaskHandler } from "../task-runner.js";
@@ -48,6 +50,17 @@ export function syntheticPrefix(method: string, seed: number): string {
 /** Artifact key of one synthetic image. */
 export function syntheticKey(method: string, seed: number, shardIndex: number, sampleIndex: number): string {
   return `${syntheticPrefix(method, seed)}${String(shardIndex).padStart(5, "0")}/${String(sampleIndex).padStart(7, "0")}`;
+}
+
+/**
+ * The class tokens of stored adapters: a textual inversion with one token per class binds them in class
+ * order (as fine-tuning's does); otherwise prompts use the class names and may name the tokens themselves.
+ */
+export function storedClassTokens(
+  adapters: readonly ResolvedAdapter[],
+  classCount: number,
+): readonly string[] | undefined {
+  return adapters.find((a) => a.kind === "textual_inversion" && a.tokens.length === classCount)?.tokens;
 }
 
 /** Builds the handler. */
@@ -106,6 +119,22 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         loraAlpha: adapter.loraAlpha,
       });
     }
+    // Stored adapters (POST /v1/adapters) the method names instead of fine-tuning.
+    for (const adapter of method.adapters ?? []) {
+      adapterFiles.push({
+        kind: adapterKindOf(adapter),
+        file: {
+          name: `${adapter.id}.safetensors`,
+          mediaType: "application/vnd.safetensors",
+          content: await deps.artifacts.read(adapter.sha256),
+          sha256: adapter.sha256,
+        },
+        tokens: adapter.tokens,
+        loraRank: adapter.rank,
+        loraAlpha: adapter.alpha,
+      });
+    }
+    const classTokens = adapters?.tokens ?? storedClassTokens(method.adapters ?? [], classes.length);
     const report = loader.progress(task.jobId, task.key);
     const stream = client.generateShard(
       {
@@ -116,7 +145,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         seed: BigInt(input.seed),
         samplesPerSource: input.samplesPerSource,
         model: { baseModel: { name: adapters?.baseModel ?? model }, adapters: adapterFiles },
-        classes: classes.map((name, i) => ({ name, token: adapters?.tokens?.[i] ?? "" })),
+        classes: classes.map((name, i) => ({ name, token: classTokens?.[i] ?? "" })),
         sources,
         skipSampleIndices: [...done],
         ...generationFields(generation),

@@ -18,7 +18,43 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file diffda/generation/v1/generation.proto.
  */
 export const file_diffda_generation_v1_generation: GenFile = /*@__PURE__*/
-  fileDesc("CiVkaWZmZGEvZ2VuZXJhdGlvbi92MS9nZW5lcmF0aW9uLnByb3RvEhRkaWZmZGEuZ2VuZXJhdGlvbi52MSITChFMaXN0TW9kZWxzUmVxdWVzdCJMChJMaXN0TW9kZWxzUmVzcG9uc2USNgoGbW9kZWxzGAEgAygLMiYuZGlmZmRhLmdlbmVyYXRpb24udjEuTW9kZWxEZXNjcmlwdGlvbiKbAQoQTW9kZWxEZXNjcmlwdGlvbhIKCgJpZBgBIAEoCRIOCgZzaGEyNTYYAiABKAkSDQoFYnl0ZXMYAyABKAQSFQoNbmF0aXZlX2hlaWdodBgEIAEoDRIUCgxuYXRpdmVfd2lkdGgYBSABKA0SEAoIcGlwZWxpbmUYBiABKAkSDwoHc3VtbWFyeRgHIAEoCRIMCgRjYXJkGAggASgJIoICChJTYW1wbGluZ1BhcmFtZXRlcnMSIAoTbnVtX2luZmVyZW5jZV9zdGVwcxgBIAEoDUgAiAEBEhEKCXNjaGVkdWxlchgCIAEoCRIbCg5ndWlkYW5jZV9zY2FsZRgDIAEoAUgBiAEBEhgKEHByb21wdF90ZW1wbGF0ZXMYBCADKAkSFwoPbmVnYXRpdmVfcHJvbXB0GAUgASgJEhIKBXdpZHRoGAYgASgNSAKIAQESEwoGaGVpZ2h0GAcgASgNSAOIAQFCFgoUX251bV9pbmZlcmVuY2Vfc3RlcHNCEQoPX2d1aWRhbmNlX3NjYWxlQggKBl93aWR0aEIJCgdfaGVpZ2h0Ig0KC1RleHRUb0ltYWdlIjcKEUltZzJJbWdJbnRyYUNsYXNzEhUKCHN0cmVuZ3RoGAEgASgBSACIAQFCCwoJX3N0cmVuZ3RoIjcKEUltZzJJbWdJbnRlckNsYXNzEhUKCHN0cmVuZ3RoGAEgASgBSACIAQFCCwoJX3N0cmVuZ3RoIoICCgxJbnN0cnVjdEVkaXQSFAoMaW5zdHJ1Y3Rpb25zGAEgAygJEiEKFGltYWdlX2d1aWRhbmNlX3NjYWxlGAIgASgBSACIAQESEwoLaGFsZl9jb25jYXQYAyABKAgSGAoLYmxlbmRfd2lkdGgYBCABKA1IAYgBARIaCg1mcmFjdGFsX2FscGhhGAUgASgBSAKIAQESMwoOZnJhY3RhbF9pbWFnZXMYBiADKAsyGy5kaWZmZGEuY29tbW9uLnYxLkltYWdlRGF0YUIXChVfaW1hZ2VfZ3VpZGFuY2Vfc2NhbGVCDgoMX2JsZW5kX3dpZHRoQhAKDl9mcmFjdGFsX2FscGhhIvsBChpEZGltSW52ZXJzaW9uSW50ZXJwb2xhdGlvbhIcCg9pbnZlcnNpb25fc3RlcHMYASABKA1IAIgBARIlChhpbnZlcnNpb25fZ3VpZGFuY2Vfc2NhbGUYAiABKAFIAYgBARIYCgtzcGxpdF9yYXRpbxgDIAEoAUgCiAEBEhcKD3Byb21wdF9zdWZmaXhlcxgEIAMoCRIWCgltYXhfYW5nbGUYBSABKAFIA4gBAUISChBfaW52ZXJzaW9uX3N0ZXBzQhsKGV9pbnZlcnNpb25fZ3VpZGFuY2Vfc2NhbGVCDgoMX3NwbGl0X3JhdGlvQgwKCl9tYXhfYW5nbGUimgIKFkNsaXBHdWlkZWRQZXJ0dXJiYXRpb24SFQoIc3RyZW5ndGgYASABKAFIAIgBARIUCgdlcHNpbG9uGAIgASgBSAGIAQESFgoJc3RlcF9zaXplGAMgASgBSAKIAQESLgoKY2xpcF9tb2RlbBgEIAEoCzIaLmRpZmZkYS5jb21tb24udjEuTW9kZWxSZWYSHQoQcm90YXRpb25fZGVncmVlcxgFIAEoAUgDiAEBEhwKD2hvcml6b250YWxfZmxpcBgGIAEoCEgEiAEBQgsKCV9zdHJlbmd0aEIKCghfZXBzaWxvbkIMCgpfc3RlcF9zaXplQhMKEV9yb3RhdGlvbl9kZWdyZWVzQhIKEF9ob3Jpem9udGFsX2ZsaXAitQYKFEdlbmVyYXRlU2hhcmRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRITCgtzaGFyZF9pbmRleBgCIAEoDRIaChJmaXJzdF9zYW1wbGVfaW5kZXgYAyABKA0SDQoFY291bnQYBCABKA0SDAoEc2VlZBgFIAEoBBIaChJzYW1wbGVzX3Blcl9zb3VyY2UYBiABKA0SKwoFbW9kZWwYByABKAsyHC5kaWZmZGEuY29tbW9uLnYxLkFkYXB0ZXJTZXQSLAoHY2xhc3NlcxgIIAMoCzIbLmRpZmZkYS5jb21tb24udjEuQ2xhc3NJbmZvEjAKB3NvdXJjZXMYCSADKAsyHy5kaWZmZGEuY29tbW9uLnYxLkxhYmVsbGVkSW1hZ2USOgoIc2FtcGxpbmcYCiABKAsyKC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5TYW1wbGluZ1BhcmFtZXRlcnMSGwoTc2tpcF9zYW1wbGVfaW5kaWNlcxgLIAMoDRI6Cg10ZXh0X3RvX2ltYWdlGBQgASgLMiEuZGlmZmRhLmdlbmVyYXRpb24udjEuVGV4dFRvSW1hZ2VIABJGChNpbWcyaW1nX2ludHJhX2NsYXNzGBUgASgLMicuZGlmZmRhLmdlbmVyYXRpb24udjEuSW1nMkltZ0ludHJhQ2xhc3NIABJGChNpbWcyaW1nX2ludGVyX2NsYXNzGBYgASgLMicuZGlmZmRhLmdlbmVyYXRpb24udjEuSW1nMkltZ0ludGVyQ2xhc3NIABI7Cg1pbnN0cnVjdF9lZGl0GBcgASgLMiIuZGlmZmRhLmdlbmVyYXRpb24udjEuSW5zdHJ1Y3RFZGl0SAASWAocZGRpbV9pbnZlcnNpb25faW50ZXJwb2xhdGlvbhgYIAEoCzIwLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkRkaW1JbnZlcnNpb25JbnRlcnBvbGF0aW9uSAASUAoYY2xpcF9ndWlkZWRfcGVydHVyYmF0aW9uGBkgASgLMiwuZGlmZmRhLmdlbmVyYXRpb24udjEuQ2xpcEd1aWRlZFBlcnR1cmJhdGlvbkgAQggKBm1ldGhvZCJ1Cg5HZW5lcmF0ZWRJbWFnZRIUCgxzYW1wbGVfaW5kZXgYASABKA0SLwoGc2FtcGxlGAIgASgLMh8uZGlmZmRhLmNvbW1vbi52MS5MYWJlbGxlZEltYWdlEgwKBHNlZWQYAyABKAQSDgoGcHJvbXB0GAQgASgJIpEBCg5TaGFyZENvbXBsZXRlZBITCgtpbWFnZV9jb3VudBgBIAEoDRIYChBkdXJhdGlvbl9zZWNvbmRzGAIgASgBEhgKC2NwdV9zZWNvbmRzGAMgASgBSACIAQESEAoIbW9kZWxfaWQYBCABKAkSFAoMbW9kZWxfc2hhMjU2GAUgASgJQg4KDF9jcHVfc2Vjb25kcyLCAQoVR2VuZXJhdGVTaGFyZFJlc3BvbnNlEi4KCHByb2dyZXNzGAEgASgLMhouZGlmZmRhLmNvbW1vbi52MS5Qcm9ncmVzc0gAEjUKBWltYWdlGAIgASgLMiQuZGlmZmRhLmdlbmVyYXRpb24udjEuR2VuZXJhdGVkSW1hZ2VIABI5Cgljb21wbGV0ZWQYAyABKAsyJC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5TaGFyZENvbXBsZXRlZEgAQgcKBWV2ZW50MuABChFHZW5lcmF0aW9uU2VydmljZRJqCg1HZW5lcmF0ZVNoYXJkEiouZGlmZmRhLmdlbmVyYXRpb24udjEuR2VuZXJhdGVTaGFyZFJlcXVlc3QaKy5kaWZmZGEuZ2VuZXJhdGlvbi52MS5HZW5lcmF0ZVNoYXJkUmVzcG9uc2UwARJfCgpMaXN0TW9kZWxzEicuZGlmZmRhLmdlbmVyYXRpb24udjEuTGlzdE1vZGVsc1JlcXVlc3QaKC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5MaXN0TW9kZWxzUmVzcG9uc2ViBnByb3RvMw", [file_diffda_common_v1_dataset, file_diffda_common_v1_image, file_diffda_common_v1_model, file_diffda_common_v1_progress]);
+  fileDesc("CiVkaWZmZGEvZ2VuZXJhdGlvbi92MS9nZW5lcmF0aW9uLnByb3RvEhRkaWZmZGEuZ2VuZXJhdGlvbi52MSJDChRDaGVja0FkYXB0ZXJzUmVxdWVzdBIrCgVtb2RlbBgBIAEoCzIcLmRpZmZkYS5jb21tb24udjEuQWRhcHRlclNldCIXChVDaGVja0FkYXB0ZXJzUmVzcG9uc2UiEwoRTGlzdE1vZGVsc1JlcXVlc3QiTAoSTGlzdE1vZGVsc1Jlc3BvbnNlEjYKBm1vZGVscxgBIAMoCzImLmRpZmZkYS5nZW5lcmF0aW9uLnYxLk1vZGVsRGVzY3JpcHRpb24imwEKEE1vZGVsRGVzY3JpcHRpb24SCgoCaWQYASABKAkSDgoGc2hhMjU2GAIgASgJEg0KBWJ5dGVzGAMgASgEEhUKDW5hdGl2ZV9oZWlnaHQYBCABKA0SFAoMbmF0aXZlX3dpZHRoGAUgASgNEhAKCHBpcGVsaW5lGAYgASgJEg8KB3N1bW1hcnkYByABKAkSDAoEY2FyZBgIIAEoCSKCAgoSU2FtcGxpbmdQYXJhbWV0ZXJzEiAKE251bV9pbmZlcmVuY2Vfc3RlcHMYASABKA1IAIgBARIRCglzY2hlZHVsZXIYAiABKAkSGwoOZ3VpZGFuY2Vfc2NhbGUYAyABKAFIAYgBARIYChBwcm9tcHRfdGVtcGxhdGVzGAQgAygJEhcKD25lZ2F0aXZlX3Byb21wdBgFIAEoCRISCgV3aWR0aBgGIAEoDUgCiAEBEhMKBmhlaWdodBgHIAEoDUgDiAEBQhYKFF9udW1faW5mZXJlbmNlX3N0ZXBzQhEKD19ndWlkYW5jZV9zY2FsZUIICgZfd2lkdGhCCQoHX2hlaWdodCINCgtUZXh0VG9JbWFnZSI3ChFJbWcySW1nSW50cmFDbGFzcxIVCghzdHJlbmd0aBgBIAEoAUgAiAEBQgsKCV9zdHJlbmd0aCI3ChFJbWcySW1nSW50ZXJDbGFzcxIVCghzdHJlbmd0aBgBIAEoAUgAiAEBQgsKCV9zdHJlbmd0aCKCAgoMSW5zdHJ1Y3RFZGl0EhQKDGluc3RydWN0aW9ucxgBIAMoCRIhChRpbWFnZV9ndWlkYW5jZV9zY2FsZRgCIAEoAUgAiAEBEhMKC2hhbGZfY29uY2F0GAMgASgIEhgKC2JsZW5kX3dpZHRoGAQgASgNSAGIAQESGgoNZnJhY3RhbF9hbHBoYRgFIAEoAUgCiAEBEjMKDmZyYWN0YWxfaW1hZ2VzGAYgAygLMhsuZGlmZmRhLmNvbW1vbi52MS5JbWFnZURhdGFCFwoVX2ltYWdlX2d1aWRhbmNlX3NjYWxlQg4KDF9ibGVuZF93aWR0aEIQCg5fZnJhY3RhbF9hbHBoYSL7AQoaRGRpbUludmVyc2lvbkludGVycG9sYXRpb24SHAoPaW52ZXJzaW9uX3N0ZXBzGAEgASgNSACIAQESJQoYaW52ZXJzaW9uX2d1aWRhbmNlX3NjYWxlGAIgASgBSAGIAQESGAoLc3BsaXRfcmF0aW8YAyABKAFIAogBARIXCg9wcm9tcHRfc3VmZml4ZXMYBCADKAkSFgoJbWF4X2FuZ2xlGAUgASgBSAOIAQFCEgoQX2ludmVyc2lvbl9zdGVwc0IbChlfaW52ZXJzaW9uX2d1aWRhbmNlX3NjYWxlQg4KDF9zcGxpdF9yYXRpb0IMCgpfbWF4X2FuZ2xlIpoCChZDbGlwR3VpZGVkUGVydHVyYmF0aW9uEhUKCHN0cmVuZ3RoGAEgASgBSACIAQESFAoHZXBzaWxvbhgCIAEoAUgBiAEBEhYKCXN0ZXBfc2l6ZRgDIAEoAUgCiAEBEi4KCmNsaXBfbW9kZWwYBCABKAsyGi5kaWZmZGEuY29tbW9uLnYxLk1vZGVsUmVmEh0KEHJvdGF0aW9uX2RlZ3JlZXMYBSABKAFIA4gBARIcCg9ob3Jpem9udGFsX2ZsaXAYBiABKAhIBIgBAUILCglfc3RyZW5ndGhCCgoIX2Vwc2lsb25CDAoKX3N0ZXBfc2l6ZUITChFfcm90YXRpb25fZGVncmVlc0ISChBfaG9yaXpvbnRhbF9mbGlwIrUGChRHZW5lcmF0ZVNoYXJkUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEwoLc2hhcmRfaW5kZXgYAiABKA0SGgoSZmlyc3Rfc2FtcGxlX2luZGV4GAMgASgNEg0KBWNvdW50GAQgASgNEgwKBHNlZWQYBSABKAQSGgoSc2FtcGxlc19wZXJfc291cmNlGAYgASgNEisKBW1vZGVsGAcgASgLMhwuZGlmZmRhLmNvbW1vbi52MS5BZGFwdGVyU2V0EiwKB2NsYXNzZXMYCCADKAsyGy5kaWZmZGEuY29tbW9uLnYxLkNsYXNzSW5mbxIwCgdzb3VyY2VzGAkgAygLMh8uZGlmZmRhLmNvbW1vbi52MS5MYWJlbGxlZEltYWdlEjoKCHNhbXBsaW5nGAogASgLMiguZGlmZmRhLmdlbmVyYXRpb24udjEuU2FtcGxpbmdQYXJhbWV0ZXJzEhsKE3NraXBfc2FtcGxlX2luZGljZXMYCyADKA0SOgoNdGV4dF90b19pbWFnZRgUIAEoCzIhLmRpZmZkYS5nZW5lcmF0aW9uLnYxLlRleHRUb0ltYWdlSAASRgoTaW1nMmltZ19pbnRyYV9jbGFzcxgVIAEoCzInLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkltZzJJbWdJbnRyYUNsYXNzSAASRgoTaW1nMmltZ19pbnRlcl9jbGFzcxgWIAEoCzInLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkltZzJJbWdJbnRlckNsYXNzSAASOwoNaW5zdHJ1Y3RfZWRpdBgXIAEoCzIiLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkluc3RydWN0RWRpdEgAElgKHGRkaW1faW52ZXJzaW9uX2ludGVycG9sYXRpb24YGCABKAsyMC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5EZGltSW52ZXJzaW9uSW50ZXJwb2xhdGlvbkgAElAKGGNsaXBfZ3VpZGVkX3BlcnR1cmJhdGlvbhgZIAEoCzIsLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkNsaXBHdWlkZWRQZXJ0dXJiYXRpb25IAEIICgZtZXRob2QidQoOR2VuZXJhdGVkSW1hZ2USFAoMc2FtcGxlX2luZGV4GAEgASgNEi8KBnNhbXBsZRgCIAEoCzIfLmRpZmZkYS5jb21tb24udjEuTGFiZWxsZWRJbWFnZRIMCgRzZWVkGAMgASgEEg4KBnByb21wdBgEIAEoCSKRAQoOU2hhcmRDb21wbGV0ZWQSEwoLaW1hZ2VfY291bnQYASABKA0SGAoQZHVyYXRpb25fc2Vjb25kcxgCIAEoARIYCgtjcHVfc2Vjb25kcxgDIAEoAUgAiAEBEhAKCG1vZGVsX2lkGAQgASgJEhQKDG1vZGVsX3NoYTI1NhgFIAEoCUIOCgxfY3B1X3NlY29uZHMiwgEKFUdlbmVyYXRlU2hhcmRSZXNwb25zZRIuCghwcm9ncmVzcxgBIAEoCzIaLmRpZmZkYS5jb21tb24udjEuUHJvZ3Jlc3NIABI1CgVpbWFnZRgCIAEoCzIkLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlZEltYWdlSAASOQoJY29tcGxldGVkGAMgASgLMiQuZGlmZmRhLmdlbmVyYXRpb24udjEuU2hhcmRDb21wbGV0ZWRIAEIHCgVldmVudDLKAgoRR2VuZXJhdGlvblNlcnZpY2USagoNR2VuZXJhdGVTaGFyZBIqLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlU2hhcmRSZXF1ZXN0GisuZGlmZmRhLmdlbmVyYXRpb24udjEuR2VuZXJhdGVTaGFyZFJlc3BvbnNlMAESXwoKTGlzdE1vZGVscxInLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiguZGlmZmRhLmdlbmVyYXRpb24udjEuTGlzdE1vZGVsc1Jlc3BvbnNlEmgKDUNoZWNrQWRhcHRlcnMSKi5kaWZmZGEuZ2VuZXJhdGlvbi52MS5DaGVja0FkYXB0ZXJzUmVxdWVzdBorLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkNoZWNrQWRhcHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_diffda_common_v1_dataset, file_diffda_common_v1_image, file_diffda_common_v1_model, file_diffda_common_v1_progress]);
+
+/**
+ * Asks whether adapter files fit a base model.
+ *
+ * @generated from message diffda.generation.v1.CheckAdaptersRequest
+ */
+export type CheckAdaptersRequest = Message<"diffda.generation.v1.CheckAdaptersRequest"> & {
+  /**
+   * The base model and the adapter files to check, as GenerateShardRequest.model carries them.
+   *
+   * @generated from field: diffda.common.v1.AdapterSet model = 1;
+   */
+  model?: AdapterSet | undefined;
+};
+
+/**
+ * Describes the message diffda.generation.v1.CheckAdaptersRequest.
+ * Use `create(CheckAdaptersRequestSchema)` to create a new message.
+ */
+export const CheckAdaptersRequestSchema: GenMessage<CheckAdaptersRequest> = /*@__PURE__*/
+  messageDesc(file_diffda_generation_v1_generation, 0);
+
+/**
+ * Every adapter of the request fits its base model. No fields yet.
+ *
+ * @generated from message diffda.generation.v1.CheckAdaptersResponse
+ */
+export type CheckAdaptersResponse = Message<"diffda.generation.v1.CheckAdaptersResponse"> & {
+};
+
+/**
+ * Describes the message diffda.generation.v1.CheckAdaptersResponse.
+ * Use `create(CheckAdaptersResponseSchema)` to create a new message.
+ */
+export const CheckAdaptersResponseSchema: GenMessage<CheckAdaptersResponse> = /*@__PURE__*/
+  messageDesc(file_diffda_generation_v1_generation, 1);
 
 /**
  * Asks for the models a replica serves. No fields yet.
@@ -33,7 +69,7 @@ export type ListModelsRequest = Message<"diffda.generation.v1.ListModelsRequest"
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 0);
+  messageDesc(file_diffda_generation_v1_generation, 2);
 
 /**
  * The models a replica serves, in id order.
@@ -54,7 +90,7 @@ export type ListModelsResponse = Message<"diffda.generation.v1.ListModelsRespons
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 1);
+  messageDesc(file_diffda_generation_v1_generation, 3);
 
 /**
  * One served model folder (diffusers or Optimum ONNX layout).
@@ -127,7 +163,7 @@ export type ModelDescription = Message<"diffda.generation.v1.ModelDescription"> 
  * Use `create(ModelDescriptionSchema)` to create a new message.
  */
 export const ModelDescriptionSchema: GenMessage<ModelDescription> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 2);
+  messageDesc(file_diffda_generation_v1_generation, 4);
 
 /**
  * Denoising settings shared by every generation method. Unset fields take the method's defaults.
@@ -192,7 +228,7 @@ export type SamplingParameters = Message<"diffda.generation.v1.SamplingParameter
  * Use `create(SamplingParametersSchema)` to create a new message.
  */
 export const SamplingParametersSchema: GenMessage<SamplingParameters> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 3);
+  messageDesc(file_diffda_generation_v1_generation, 5);
 
 /**
  * Text-to-image from class prompts with classifier-free guidance. Only the sources' labels are used.
@@ -207,7 +243,7 @@ export type TextToImage = Message<"diffda.generation.v1.TextToImage"> & {
  * Use `create(TextToImageSchema)` to create a new message.
  */
 export const TextToImageSchema: GenMessage<TextToImage> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 4);
+  messageDesc(file_diffda_generation_v1_generation, 6);
 
 /**
  * SDEdit img2img from a real image with a prompt of its own class (Real-Guidance, DA-Fusion, Diff-Aug).
@@ -228,7 +264,7 @@ export type Img2ImgIntraClass = Message<"diffda.generation.v1.Img2ImgIntraClass"
  * Use `create(Img2ImgIntraClassSchema)` to create a new message.
  */
 export const Img2ImgIntraClassSchema: GenMessage<Img2ImgIntraClass> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 5);
+  messageDesc(file_diffda_generation_v1_generation, 7);
 
 /**
  * SDEdit img2img from a real image with a prompt of a target class drawn uniformly from all classes, the
@@ -250,7 +286,7 @@ export type Img2ImgInterClass = Message<"diffda.generation.v1.Img2ImgInterClass"
  * Use `create(Img2ImgInterClassSchema)` to create a new message.
  */
 export const Img2ImgInterClassSchema: GenMessage<Img2ImgInterClass> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 6);
+  messageDesc(file_diffda_generation_v1_generation, 8);
 
 /**
  * Instruction edit with an image-conditioned (InstructPix2Pix-style) model, optionally followed by
@@ -308,7 +344,7 @@ export type InstructEdit = Message<"diffda.generation.v1.InstructEdit"> & {
  * Use `create(InstructEditSchema)` to create a new message.
  */
 export const InstructEditSchema: GenMessage<InstructEdit> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 7);
+  messageDesc(file_diffda_generation_v1_generation, 9);
 
 /**
  * DDIM inversion of real images, spherical interpolation on the circle through two inverted latents of
@@ -360,7 +396,7 @@ export type DdimInversionInterpolation = Message<"diffda.generation.v1.DdimInver
  * Use `create(DdimInversionInterpolationSchema)` to create a new message.
  */
 export const DdimInversionInterpolationSchema: GenMessage<DdimInversionInterpolation> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 8);
+  messageDesc(file_diffda_generation_v1_generation, 10);
 
 /**
  * Img2img whose latents are perturbed, once, by a signed-gradient step that raises a CLIP-based
@@ -417,7 +453,7 @@ export type ClipGuidedPerturbation = Message<"diffda.generation.v1.ClipGuidedPer
  * Use `create(ClipGuidedPerturbationSchema)` to create a new message.
  */
 export const ClipGuidedPerturbationSchema: GenMessage<ClipGuidedPerturbation> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 9);
+  messageDesc(file_diffda_generation_v1_generation, 11);
 
 /**
  * Request of GenerateShard.
@@ -566,7 +602,7 @@ export type GenerateShardRequest = Message<"diffda.generation.v1.GenerateShardRe
  * Use `create(GenerateShardRequestSchema)` to create a new message.
  */
 export const GenerateShardRequestSchema: GenMessage<GenerateShardRequest> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 10);
+  messageDesc(file_diffda_generation_v1_generation, 12);
 
 /**
  * One generated sample.
@@ -609,7 +645,7 @@ export type GeneratedImage = Message<"diffda.generation.v1.GeneratedImage"> & {
  * Use `create(GeneratedImageSchema)` to create a new message.
  */
 export const GeneratedImageSchema: GenMessage<GeneratedImage> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 11);
+  messageDesc(file_diffda_generation_v1_generation, 13);
 
 /**
  * Last message of a shard that completed.
@@ -661,7 +697,7 @@ export type ShardCompleted = Message<"diffda.generation.v1.ShardCompleted"> & {
  * Use `create(ShardCompletedSchema)` to create a new message.
  */
 export const ShardCompletedSchema: GenMessage<ShardCompleted> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 12);
+  messageDesc(file_diffda_generation_v1_generation, 14);
 
 /**
  * One event of GenerateShard.
@@ -706,7 +742,7 @@ export type GenerateShardResponse = Message<"diffda.generation.v1.GenerateShardR
  * Use `create(GenerateShardResponseSchema)` to create a new message.
  */
 export const GenerateShardResponseSchema: GenMessage<GenerateShardResponse> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 13);
+  messageDesc(file_diffda_generation_v1_generation, 15);
 
 /**
  * Generates synthetic labelled images. Replicas are stateless and interchangeable: the gateway splits a
@@ -737,6 +773,20 @@ export const GenerationService: GenService<{
     methodKind: "unary";
     input: typeof ListModelsRequestSchema;
     output: typeof ListModelsResponseSchema;
+  },
+  /**
+   * Checks, without generating, that adapter files fit the base model they name: each file parses, and
+   * every LoRA module and textual-inversion embedding resolves against the model's UNet / text encoder
+   * with the shape merging needs. OK when all fit; INVALID_ARGUMENT (invalid_field) naming the first
+   * bad key (details: field, key, expected and found shapes as JSON arrays) otherwise; NOT_FOUND
+   * (model_not_found) for a base model the replica does not serve; UNIMPLEMENTED for full UNet files.
+   *
+   * @generated from rpc diffda.generation.v1.GenerationService.CheckAdapters
+   */
+  checkAdapters: {
+    methodKind: "unary";
+    input: typeof CheckAdaptersRequestSchema;
+    output: typeof CheckAdaptersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_diffda_generation_v1_generation, 0);
