@@ -1602,7 +1602,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "40dd32c7-ca54-416f-ae5b-ea8e4c1f9884",
+           *           "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1612,7 +1612,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T01:08:49.910Z"
+           *           "createdAt": "2026-12-08T01:17:45.870Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1707,7 +1707,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "40dd32c7-ca54-416f-ae5b-ea8e4c1f9884",
+           *       "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1717,7 +1717,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T01:08:49.910Z"
+           *       "createdAt": "2026-12-08T01:17:45.870Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1732,7 +1732,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 40dd32c7-ca54-416f-ae5b-ea8e4c1f9884
+         * @example 2af2360c-4658-4805-a2d8-d6289546bd14
          */
         id: string;
       };
@@ -1772,7 +1772,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "40dd32c7-ca54-416f-ae5b-ea8e4c1f9884",
+           *       "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1782,7 +1782,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T01:08:49.910Z"
+           *       "createdAt": "2026-12-08T01:17:45.870Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1797,7 +1797,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 40dd32c7-ca54-416f-ae5b-ea8e4c1f9884
+         * @example 2af2360c-4658-4805-a2d8-d6289546bd14
          */
         id: string;
       };
@@ -1889,7 +1889,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
+           *           "id": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -1911,7 +1911,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T01:08:49.943Z"
+           *           "createdAt": "2026-12-08T01:17:45.913Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2004,7 +2004,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "f700985b-049c-42de-93a6-7b361233c5ea",
+           *       "id": "cb00db78-e1b4-4030-8084-e31a0d416816",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2026,7 +2026,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T01:08:50.833Z"
+           *       "createdAt": "2026-12-08T01:17:46.732Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2041,7 +2041,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 76a28fb0-a140-4e5e-af94-e9ac03475b3a
+         * @example 5fee1e5c-c431-46e0-9215-3108ad2cdf8b
          */
         id: string;
       };
@@ -2081,7 +2081,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
+           *       "id": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2103,7 +2103,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T01:08:49.943Z"
+           *       "createdAt": "2026-12-08T01:17:45.913Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2118,7 +2118,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f700985b-049c-42de-93a6-7b361233c5ea
+         * @example cb00db78-e1b4-4030-8084-e31a0d416816
          */
         id: string;
       };
@@ -2179,7 +2179,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 76a28fb0-a140-4e5e-af94-e9ac03475b3a
+         * @example 5fee1e5c-c431-46e0-9215-3108ad2cdf8b
          */
         id: string;
       };
@@ -2297,12 +2297,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "ad799099-5f29-422b-9d35-a1283ba8a5a2",
+           *           "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
-           *           "createdAt": "2026-12-08T01:08:50.008Z",
-           *           "finishedAt": "2026-12-08T01:08:50.705Z"
+           *           "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *           "createdAt": "2026-12-08T01:17:45.978Z",
+           *           "finishedAt": "2026-12-08T01:17:46.628Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2334,7 +2334,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
+         *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
          *       "methods": [
          *         {
          *           "preset": "real-guidance"
@@ -2390,14 +2390,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "ad799099-5f29-422b-9d35-a1283ba8a5a2",
+           *       "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
+           *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
+           *         "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
            *         "seeds": [
            *           0
            *         ],
@@ -2478,15 +2478,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:08:50.008Z",
-           *       "updatedAt": "2026-12-08T01:08:50.008Z",
+           *       "createdAt": "2026-12-08T01:17:45.978Z",
+           *       "updatedAt": "2026-12-08T01:17:45.978Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2",
-           *         "events": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/events",
-           *         "artifacts": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/artifacts",
-           *         "cancel": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/cancel"
+           *         "self": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1",
+           *         "events": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/events",
+           *         "artifacts": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts",
+           *         "cancel": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/cancel"
            *       }
            *     }
            */
@@ -2502,7 +2502,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
+         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
          */
         id: string;
       };
@@ -2542,14 +2542,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "ad799099-5f29-422b-9d35-a1283ba8a5a2",
+           *       "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
+           *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "76a28fb0-a140-4e5e-af94-e9ac03475b3a",
+           *         "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
            *         "seeds": [
            *           0
            *         ],
@@ -2827,17 +2827,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 0.38999999999999996,
+           *             "seconds": 0.292,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.128,
+           *             "seconds": 0.107,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 0.8179999999999998,
+           *             "seconds": 0.702,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -2876,15 +2876,15 @@ export interface operations {
            *         ]
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:08:50.008Z",
-           *       "updatedAt": "2026-12-08T01:08:50.705Z",
-           *       "startedAt": "2026-12-08T01:08:50.180Z",
-           *       "finishedAt": "2026-12-08T01:08:50.705Z",
+           *       "createdAt": "2026-12-08T01:17:45.978Z",
+           *       "updatedAt": "2026-12-08T01:17:46.628Z",
+           *       "startedAt": "2026-12-08T01:17:46.158Z",
+           *       "finishedAt": "2026-12-08T01:17:46.628Z",
            *       "links": {
-           *         "self": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2",
-           *         "events": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/events",
-           *         "artifacts": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/artifacts",
-           *         "cancel": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/cancel"
+           *         "self": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1",
+           *         "events": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/events",
+           *         "artifacts": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts",
+           *         "cancel": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/cancel"
            *       }
            *     }
            */
@@ -2900,7 +2900,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 4dbd3caa-f97f-44b4-8622-eabcabf6763a
+         * @example 705a4a17-8ad5-4ace-b2df-017da632613a
          */
         id: string;
       };
@@ -2958,7 +2958,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
+         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
          */
         id: string;
       };
@@ -3019,8 +3019,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T01:08:50.369Z",
-           *           "href": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T01:17:46.272Z",
+           *           "href": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3042,8 +3042,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T01:08:50.452Z",
-           *           "href": "/v1/jobs/ad799099-5f29-422b-9d35-a1283ba8a5a2/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T01:17:46.349Z",
+           *           "href": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3064,7 +3064,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
+         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
          */
         id: string;
         /**
@@ -3140,7 +3140,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 4dbd3caa-f97f-44b4-8622-eabcabf6763a
+         * @example 705a4a17-8ad5-4ace-b2df-017da632613a
          */
         id: string;
       };
@@ -3181,14 +3181,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "4dbd3caa-f97f-44b4-8622-eabcabf6763a",
+           *       "id": "705a4a17-8ad5-4ace-b2df-017da632613a",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "f700985b-049c-42de-93a6-7b361233c5ea",
+           *       "datasetId": "cb00db78-e1b4-4030-8084-e31a0d416816",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "f700985b-049c-42de-93a6-7b361233c5ea",
+           *         "datasetId": "cb00db78-e1b4-4030-8084-e31a0d416816",
            *         "seeds": [
            *           0
            *         ],
@@ -3261,15 +3261,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:08:50.845Z",
-           *       "updatedAt": "2026-12-08T01:08:50.855Z",
+           *       "createdAt": "2026-12-08T01:17:46.743Z",
+           *       "updatedAt": "2026-12-08T01:17:46.750Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T01:08:50.855Z",
+           *       "finishedAt": "2026-12-08T01:17:46.750Z",
            *       "links": {
-           *         "self": "/v1/jobs/4dbd3caa-f97f-44b4-8622-eabcabf6763a",
-           *         "events": "/v1/jobs/4dbd3caa-f97f-44b4-8622-eabcabf6763a/events",
-           *         "artifacts": "/v1/jobs/4dbd3caa-f97f-44b4-8622-eabcabf6763a/artifacts",
-           *         "cancel": "/v1/jobs/4dbd3caa-f97f-44b4-8622-eabcabf6763a/cancel"
+           *         "self": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a",
+           *         "events": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/events",
+           *         "artifacts": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/artifacts",
+           *         "cancel": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/cancel"
            *       }
            *     }
            */
@@ -3291,7 +3291,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
+         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
          */
         id: string;
       };
@@ -3334,7 +3334,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T01:08:50.008Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T01:17:45.978Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3368,7 +3368,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
+         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
          */
         id: string;
       };
@@ -3424,7 +3424,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
+         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
          */
         id: string;
       };
@@ -3479,7 +3479,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ad799099-5f29-422b-9d35-a1283ba8a5a2
+         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
          */
         id: string;
       };
@@ -3521,38 +3521,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_3d65d1d1f17ad1f2f65f8dcab489bd92",
+           *           "id": "msg_ccbfbba4ece1d39d6086417ccf159765",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T01:08:50.705Z",
-           *           "deliveredAt": "2026-12-08T01:08:50.781Z",
+           *           "createdAt": "2026-12-08T01:17:46.628Z",
+           *           "deliveredAt": "2026-12-08T01:17:46.689Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T01:08:50.709Z",
+           *             "timestamp": "2026-12-08T01:17:46.631Z",
            *             "data": {
-           *               "jobId": "ad799099-5f29-422b-9d35-a1283ba8a5a2"
+           *               "jobId": "1681d873-c071-4c4a-a398-f68a6cfe42d1"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_3758f7fca6e1d65dbbd9be18a65941bc",
+           *           "id": "msg_42766b9db98558a2515c13018c1e43ee",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T01:08:50.180Z",
-           *           "deliveredAt": "2026-12-08T01:08:50.229Z",
+           *           "createdAt": "2026-12-08T01:17:46.158Z",
+           *           "deliveredAt": "2026-12-08T01:17:46.197Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T01:08:50.184Z",
+           *             "timestamp": "2026-12-08T01:17:46.161Z",
            *             "data": {
-           *               "jobId": "ad799099-5f29-422b-9d35-a1283ba8a5a2"
+           *               "jobId": "1681d873-c071-4c4a-a398-f68a6cfe42d1"
            *             }
            *           }
            *         }
@@ -3612,14 +3612,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "f6c40e16-bbce-48e8-9c96-195e5dc41d06",
+           *           "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T01:08:50.961Z",
+           *           "createdAt": "2026-12-08T01:17:46.816Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3695,17 +3695,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "f6c40e16-bbce-48e8-9c96-195e5dc41d06",
+           *         "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T01:08:50.961Z",
+           *         "createdAt": "2026-12-08T01:17:46.816Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_f6c40e16bbce48e89c96195e5dc41d06_40f9acb2f93d3e4335fef72b503f0301aed4affb6db9c2286ea663b4dafdba30"
+           *       "token": "dda_c5aeea2bded4437da27a3dea9c4404a8_410bff6a202a4fc8be3846b18365ca473acf068aaca6c4faaada7537456ac98b"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3726,7 +3726,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f6c40e16-bbce-48e8-9c96-195e5dc41d06
+         * @example c5aeea2b-ded4-437d-a27a-3dea9c4404a8
          */
         id: string;
       };
@@ -3767,15 +3767,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "f6c40e16-bbce-48e8-9c96-195e5dc41d06",
+           *       "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T01:08:50.961Z",
-           *       "revokedAt": "2026-12-08T01:08:50.966Z"
+           *       "createdAt": "2026-12-08T01:17:46.816Z",
+           *       "revokedAt": "2026-12-08T01:17:46.820Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4368,8 +4368,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_ZAKhNwTeJs28fg4olOjd4pGDeF/pBR+Y2qzlDrEIEAI=",
-           *       "createdAt": "2026-12-08T01:08:49.993Z"
+           *       "secret": "whsec_Gnl7efTNG7hka80ploxYkD7NDg2MJ4bPQXuhuN71XA8=",
+           *       "createdAt": "2026-12-08T01:17:45.962Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];
