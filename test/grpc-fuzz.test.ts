@@ -49,6 +49,7 @@ import {
   FinetuneUploadRequestSchema,
 } from "../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import {
+  CheckAdaptersRequestSchema,
   GenerateShardRequestSchema,
   GenerationService,
   ListModelsRequestSchema,
@@ -408,6 +409,33 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
       valid: [encoder(ListModelsRequestSchema)({})],
       semantic: [],
     });
+    // CheckAdapters: a valid request names the model and no adapter (nothing to refuse).
+    const check = encoder(CheckAdaptersRequestSchema);
+    targets.push({
+      service: by("generation"),
+      serviceDesc: GenerationService,
+      method: GenerationService.method.checkAdapters,
+      valid: [check({ model: { baseModel: { name: TINY } } })],
+      semantic: [
+        { name: "unknown base model", messages: [check({ model: { baseModel: { name: "no-such" } } })] },
+        { name: "no model", messages: [check({})] },
+        {
+          name: "an adapter that is not safetensors",
+          messages: [
+            check({
+              model: {
+                baseModel: { name: TINY },
+                adapters: [{ kind: 2, file: { name: "x.safetensors", content: new Uint8Array([1, 2, 3]) } }],
+              },
+            }),
+          ],
+        },
+        {
+          name: "an adapter of unspecified kind",
+          messages: [check({ model: { baseModel: { name: TINY }, adapters: [{ kind: 0 }] } })],
+        },
+      ],
+    });
     const gen = encoder(GenerateShardRequestSchema);
     const generate = {
       jobId: "fuzz",
@@ -738,6 +766,7 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
     "FinetuneService/FinetuneUpload",
     "GenerationService/GenerateShard",
     "GenerationService/ListModels",
+    "GenerationService/CheckAdapters",
     "ClassifierService/Train",
     "ClassifierService/TrainUpload",
     "ClassifierService/Evaluate",
