@@ -4,6 +4,8 @@ import { after, before, describe, test } from "node:test";
 import { f32, type Tensor } from "../../../../shared/ml/onnx/index.js";
 import { encodeSafetensors } from "../../../../shared/ml/safetensors/index.js";
 import { ArtifactCollector } from "../lifecycle/collector.js";
+import type { FinetuneOutput } from "../orchestrator/handlers/index.js";
+import { registerTrainedAdapters } from "../orchestrator/handlers/trained-adapters.js";
 import { bearer, idemKey } from "../test-support.js";
 import { type ComputeGateway, startComputeGateway } from "../testing/compute-gateway.js";
 
@@ -279,6 +281,48 @@ describe("adapters as resources", () => {
       headers: owner.headers,
     });
     assert.equal(gone.statusCode, 404);
+  });
+
+  test("the adapters a job trains become resources of its key, usable by id in a later job", async () => {
+    const trained = await submit([{ preset: "da-fusion" }]);
+    assert.equal(trained.statusCode, 201, trained.body);
+    const done = await stack.waitFinal(trained.json().id, owner.headers);
+    assert.equal(done.state, "succeeded", JSON.stringify(done.error));
+    const task = (await stack.store.tasks.list(done.id)).find((t) => t.kind === "finetune");
+    assert.ok(task, "a finetune task ran");
+    const output = task.output as FinetuneOutput;
+    const ids = output.adapterIds ?? [];
+    assert.equal(ids.length, 1, "the fake finetune trains one textual inversion");
+    const listed = await stack.gw.app.inject({
+      method: "GET",
+      url: `/v1/adapters/${ids[0]}`,
+      headers: owner.headers,
+    });
+    assert.equal(listed.statusCode, 200, listed.body);
+    assert.equal(listed.json().sourceJobId, done.id);
+    assert.equal(listed.json().kind, "textual_inversion");
+    const hidden = await stack.gw.app.inject({
+      method: "GET",
+      url: `/v1/adapters/${ids[0]}`,
+      headers: other.headers,
+    });
+    assert.equal(hidden.statusCode, 404, "another key does not see it");
+    // A retried finetune task registers the same files under the same ids, once.
+    const again = await registerTrainedAdapters(
+      stack.store,
+      { id: done.id, apiKeyId: owner.id, name: null },
+      task.key,
+      "tiny-sd",
+      output.adapters,
+    );
+    assert.deepEqual(again, ids);
+    const finetunes = stack.compute.calls.finetune.length;
+    const reuse = await submit([{ preset: "real-guidance", adapters: [ids[0]] }]);
+    assert.equal(reuse.statusCode, 201, reuse.body);
+    assert.equal((await stack.waitFinal(reuse.json().id, owner.headers)).state, "succeeded");
+    assert.equal(stack.compute.calls.finetune.length, finetunes, "nothing is fine-tuned again");
+    const shard = stack.compute.calls.shards.at(-1);
+    assert.equal(shard?.request.model?.adapters[0]?.file?.sha256, listed.json().sha256);
   });
 
   test("a job naming an adapter it cannot use is 422 naming the field", async () => {

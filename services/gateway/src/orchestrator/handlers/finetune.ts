@@ -16,6 +16,7 @@ import { classTokens, FINETUNE_METHOD_PB, finetuneHyperparameters, labelledPng }
 import type { TaskHandler } from "../task-runner.js";
 import { chunkBytesOf, chunkImages, fitsInline, imageWireBytes } from "../uploads.js";
 import type { HandlerDeps, JobLoader } from "./context.js";
+import { registerTrainedAdapters } from "./trained-adapters.js";
 
 /** One adapter file as a finetune task's output records it. */
 export interface AdapterRecord {
@@ -40,6 +41,8 @@ export interface FinetuneOutput {
   durationSeconds: number;
   /** CPU seconds the finetune service reported for the run; null when it measured none. */
   cpuSeconds: number | null;
+  /** The adapter resources its LoRA and TI files became (GET /v1/adapters/{id}); absent on older outputs. */
+  adapterIds?: string[];
 }
 
 /** The artifact key prefix of a finetune task's adapters. */
@@ -119,14 +122,27 @@ export function finetuneHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         adapters.push(record);
       }
       const learned = adapters.find((a) => a.kind === AdapterKind.TEXTUAL_INVERSION)?.tokens;
+      const baseModel = result.adapters?.baseModel?.name || deps.models.base;
+      const owner = await deps.store.jobs.get(task.jobId);
+      const adapterIds =
+        owner === undefined
+          ? []
+          : await registerTrainedAdapters(
+              deps.store,
+              { id: owner.id, apiKeyId: owner.apiKeyId, name: job.spec.name },
+              task.key,
+              baseModel,
+              adapters,
+            );
       const output: FinetuneOutput = {
-        baseModel: result.adapters?.baseModel?.name || deps.models.base,
+        baseModel,
         adapters,
         tokens: learned !== undefined && learned.length === classes.length ? learned : tokens,
         steps: result.steps,
         finalLoss: result.finalLoss,
         durationSeconds: result.durationSeconds,
         cpuSeconds: result.cpuSeconds ?? null,
+        adapterIds,
       };
       return { output };
     }
