@@ -94,6 +94,44 @@ class Client:
         nativeSize, pipeline, summary and card. Name one in a method's ``generation.model``."""
         return list(self._json("GET", "/v1/models")["items"])
 
+    # --- adapters ------------------------------------------------------------------------------
+
+    def upload_adapter(
+        self,
+        path: PathLike,
+        *,
+        name: str,
+        kind: str,
+        model: str,
+        tokens: Optional[Sequence[str]] = None,
+        rank: Optional[int] = None,
+        alpha: Optional[float] = None,
+    ) -> Dict[str, Any]:
+        """Uploads a LoRA (``kind="lora"``: PEFT, diffusers or kohya keys) or textual-inversion
+        (``kind="textual_inversion"``) safetensors file trained on ``model``. The gateway checks it
+        against the model and refuses a file that does not fit with ``invalid_adapter`` naming the key.
+        Returns the adapter resource; name its ``id`` in a method's ``adapters``."""
+        query: Dict[str, Any] = {"name": name, "kind": kind, "model": model}
+        if tokens:
+            query["tokens"] = ",".join(tokens)
+        if rank is not None:
+            query["rank"] = rank
+        if alpha is not None:
+            query["alpha"] = alpha
+        return dict(
+            self._json(
+                "POST", "/v1/adapters", query=query, body=Path(path), content_type="application/octet-stream"
+            )
+        )
+
+    def list_adapters(self) -> List[Dict[str, Any]]:
+        """This key's adapters, uploaded or trained by its jobs (``sourceJobId``), newest first."""
+        return list(self._json("GET", "/v1/adapters")["items"])
+
+    def delete_adapter(self, adapter_id: str) -> None:
+        """Deletes an adapter and frees its file (409 ``adapter_in_use`` while a live job needs it)."""
+        self.transport.request("DELETE", f"/v1/adapters/{_quote(adapter_id)}")
+
     # --- datasets ------------------------------------------------------------------------------
 
     def upload_dataset(

@@ -4,14 +4,16 @@ receiver written here checks them with verify_webhook, as a pipeline's endpoint 
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 import unittest
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from support import live_client, live_gateway
 
-from diffda import WebhookVerificationError, verify_webhook
+from diffda import DiffdaError, WebhookVerificationError, verify_webhook
 
 
 class Receiver(ThreadingHTTPServer):
@@ -49,6 +51,51 @@ class LiveModelsTest(unittest.TestCase):
         done = client.wait(job.id, timeout=30)
         generation = done.result.methods[0].generation
         self.assertEqual(generation.models, [{"id": "tiny-sd", "sha256": models["tiny-sd"]["sha256"]}])
+
+
+def safetensors(tensors: Dict[str, Tuple[int, int]]) -> bytes:
+    """A float32 safetensors file of zero tensors with these shapes, written from the format's spec."""
+    header: Dict[str, Any] = {}
+    offset = 0
+    for key, (rows, cols) in tensors.items():
+        size = rows * cols * 4
+        header[key] = {"dtype": "F32", "shape": [rows, cols], "data_offsets": [offset, offset + size]}
+        offset += size
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + bytes(offset)
+
+
+class LiveAdaptersTest(unittest.TestCase):
+    def test_an_uploaded_lora_is_checked_and_a_bad_one_refused_naming_its_key(self) -> None:
+        live_gateway()
+        client = live_client()
+        module = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q"
+        with tempfile.TemporaryDirectory() as tmp:
+            good = Path(tmp) / "lora.safetensors"
+            good.write_bytes(safetensors({f"{module}.lora_A.weight": (4, 8), f"{module}.lora_B.weight": (8, 4)}))
+            adapter = client.upload_adapter(good, name="py lora", kind="lora", model="tiny-sd", rank=4, alpha=4)
+            self.assertEqual(adapter["kind"], "lora")
+            self.assertIn(adapter["id"], [a["id"] for a in client.list_adapters()])
+            bad = Path(tmp) / "bad.safetensors"
+            bad.write_bytes(safetensors({"unet.bad_module.lora_A.weight": (4, 8)}))
+            with self.assertRaises(DiffdaError) as refused:
+                client.upload_adapter(bad, name="py bad", kind="lora", model="tiny-sd")
+            self.assertEqual((refused.exception.status, refused.exception.code), (422, "invalid_adapter"))
+            client.delete_adapter(adapter["id"])
+
+    def test_a_trained_adapter_is_listed_and_reused_by_id(self) -> None:
+        live_gateway()
+        client = live_client()
+        dataset = client.upload_dataset({"builtin": "fashion-mnist", "shots": 2})
+        trained = client.wait(client.generate(dataset.id, ["da-fusion"], seeds=[0]).id, timeout=30)
+        mine = [a for a in client.list_adapters() if a["sourceJobId"] == trained.id]
+        self.assertEqual([a["kind"] for a in mine], ["textual_inversion"])
+        reuse = client.generate(dataset.id, [{"preset": "real-guidance", "adapters": [mine[0]["id"]]}], seeds=[0])
+        self.assertEqual(client.wait(reuse.id, timeout=30).state, "succeeded")
+        client.delete_job(reuse.id)
+        client.delete_adapter(mine[0]["id"])
+        self.assertNotIn(mine[0]["id"], [a["id"] for a in client.list_adapters()])
 
 
 class LiveWebhookTest(unittest.TestCase):
