@@ -13,6 +13,7 @@ import { demoCommand } from "./commands/demo.js";
 import { FETCH_PARTS, type FetchPart, fetchJob } from "./commands/fetch.js";
 import { followJob } from "./commands/follow.js";
 import {
+  adaptersCommand,
   cancelCommand,
   listCommand,
   methodsCommand,
@@ -37,11 +38,15 @@ usage: diffda <command> [options]
   status <job>           state, task counts, top-1 per method
   list                   jobs, newest first
   cancel <job>           cancel a queued or running job
-  rm <job> | rm --dataset <id>   delete a finished job (or a dataset) and free the bytes only it held
+  rm <job> | rm --dataset <id> | rm --adapter <id>
+                         delete a finished job (or a dataset, an adapter) and free the bytes only it held
   fetch <job>            download job.json, the synthetic set, adapters and classifier checkpoints
   report <job>           write a self-contained HTML report
   methods                list the method presets
   models                 list the models the deployment serves (id, native size, digest)
+  adapters               list the key's adapters (uploaded, or trained by its jobs)
+  adapters add FILE      upload a LoRA / TI safetensors: --name N --kind lora|textual_inversion --model M
+                         [--tokens a,b]; a method then names it: "adapters": ["<id>"]
 
 global:   --url URL (default $DIFFDA_URL or ${DEFAULT_URL}); API key from $DIFFDA_API_KEY
 
@@ -92,6 +97,11 @@ const OPTIONS = {
   budget: { type: "string" },
   "generate-only": { type: "boolean" },
   webhook: { type: "string" },
+  // adapters, rm
+  kind: { type: "string" },
+  model: { type: "string" },
+  tokens: { type: "string" },
+  adapter: { type: "string" },
   name: { type: "string" },
   "shard-size": { type: "string" },
   "per-real": { type: "string" },
@@ -239,6 +249,8 @@ async function dispatch(
     case "cancel":
       return cancelCommand(ctx, onePositional(positionals, "job id"));
     case "rm":
+      if (v.adapter !== undefined && positionals.length === 0)
+        return removeCommand(ctx, "adapter", v.adapter);
       return v.dataset !== undefined && positionals.length === 0
         ? removeCommand(ctx, "dataset", String(v.dataset))
         : removeCommand(ctx, "job", onePositional(positionals, "job id"));
@@ -246,6 +258,22 @@ async function dispatch(
       return methodsCommand(ctx);
     case "models":
       return modelsCommand(ctx);
+    case "adapters": {
+      if (positionals[0] === undefined) return adaptersCommand(ctx);
+      if (positionals[0] !== "add" || positionals.length !== 2) throw new UsageError("adapters add FILE");
+      const kind = v.kind;
+      if (kind !== "lora" && kind !== "textual_inversion")
+        throw new UsageError("--kind must be lora or textual_inversion");
+      if (v.name === undefined || v.model === undefined)
+        throw new UsageError("adapters add needs --name and --model");
+      return adaptersCommand(ctx, {
+        file: positionals[1],
+        name: v.name,
+        kind,
+        model: v.model,
+        tokens: listOption(v.tokens),
+      });
+    }
     case "fetch": {
       const jobId = onePositional(positionals, "job id");
       const only = listOption(v.only);

@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { RestClient } from "./rest-client.js";
 import type {
+  AdapterResource,
   Artifact,
   ArtifactPage,
   BuiltinDatasetRequest,
@@ -117,7 +118,46 @@ export function cancelJob(client: RestClient, id: string): Promise<Job> {
 }
 
 /** `DELETE /v1/jobs/{id}` or `DELETE /v1/datasets/{id}`: the resource and the bytes only it held. */
-export async function deleteResource(client: RestClient, kind: "job" | "dataset", id: string): Promise<void> {
+/** `GET /v1/adapters`, every page: the key's adapters, uploaded or trained by its jobs. */
+export async function listAdapters(client: RestClient): Promise<AdapterResource[]> {
+  const out: AdapterResource[] = [];
+  for (let cursor: string | null = null; ; ) {
+    const page: Page<AdapterResource> = await client.json<Page<AdapterResource>>({
+      method: "GET",
+      path: `/v1/adapters${query({ limit: 100, ...(cursor ? { cursor } : {}) })}`,
+    });
+    out.push(...page.items);
+    cursor = page.nextCursor;
+    if (cursor === null) return out;
+  }
+}
+
+/** `POST /v1/adapters`: a LoRA or textual-inversion safetensors file, checked against `model`. */
+export function uploadAdapter(
+  client: RestClient,
+  file: Uint8Array,
+  options: {
+    name: string;
+    kind: AdapterResource["kind"];
+    model: string;
+    tokens?: readonly string[];
+    rank?: number;
+    alpha?: number;
+  },
+): Promise<AdapterResource> {
+  const { tokens, ...rest } = options;
+  return client.json<AdapterResource>({
+    method: "POST",
+    path: `/v1/adapters${query({ ...rest, ...(tokens?.length ? { tokens: tokens.join(",") } : {}) })}`,
+    body: { bytes: file, contentType: "application/octet-stream" },
+  });
+}
+
+export async function deleteResource(
+  client: RestClient,
+  kind: "job" | "dataset" | "adapter",
+  id: string,
+): Promise<void> {
   const response = await client.send({ method: "DELETE", path: `/v1/${kind}s/${enc(id)}` });
   await response.body?.cancel();
 }

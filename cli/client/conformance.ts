@@ -27,6 +27,8 @@ type Body<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends
 export type AnswersTheCliReads = [
   Fits<Answer<"/v1/methods", "get", 200>, { items: Cli.MethodPreset[] }>,
   Fits<Answer<"/v1/models", "get", 200>, { items: Cli.ServedModel[] }>,
+  Fits<Answer<"/v1/adapters", "get", 200>, Cli.Page<Cli.AdapterResource>>,
+  Fits<Answer<"/v1/adapters", "post", 201>, Cli.AdapterResource>,
   Fits<Answer<"/v1/datasets", "post", 201>, Cli.Dataset>,
   Fits<Answer<"/v1/datasets/{id}", "get", 200>, Cli.Dataset>,
   Fits<Answer<"/v1/jobs", "post", 201>, Cli.Job>,

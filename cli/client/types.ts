@@ -275,6 +275,22 @@ export interface Problem {
   errors?: { field: string; message: string }[];
 }
 
+/** An adapter resource (`/v1/adapters`). */
+export interface AdapterResource {
+  id: string;
+  name: string;
+  kind: "lora" | "textual_inversion";
+  /** The model id it was checked against. */
+  model: string;
+  sha256: string;
+  bytes: number;
+  tokens: string[];
+  rank: number;
+  alpha: number;
+  sourceJobId: string | null;
+  createdAt: string;
+}
+
 /** An item of `GET /v1/models`. */
 export interface ServedModel {
   id: string;

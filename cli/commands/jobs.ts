@@ -1,5 +1,15 @@
 /** `diffda status | list | cancel | rm | methods`: reading, cancelling and deleting jobs, listing presets. */
-import { cancelJob, deleteResource, getJob, listJobs, listMethods, listModels } from "../client/api.js";
+import { readFile } from "node:fs/promises";
+import {
+  cancelJob,
+  deleteResource,
+  getJob,
+  listAdapters,
+  listJobs,
+  listMethods,
+  listModels,
+  uploadAdapter,
+} from "../client/api.js";
 import type { JobState } from "../client/types.js";
 import { formatDuration } from "../progress/bar.js";
 import { formatMeanStd } from "../results/format.js";
@@ -70,7 +80,7 @@ export async function cancelCommand(ctx: CommandContext, jobId: string): Promise
 /** Deletes a finished job (or, with `dataset`, a dataset) and frees the bytes only it held. */
 export async function removeCommand(
   ctx: CommandContext,
-  kind: "job" | "dataset",
+  kind: "job" | "dataset" | "adapter",
   id: string,
 ): Promise<number> {
   await deleteResource(ctx.client(), kind, id);
@@ -79,6 +89,39 @@ export async function removeCommand(
 }
 
 /** Lists the method presets. */
+/**
+ * `diffda adapters`: the key's adapters (uploaded, or trained by its jobs); `diffda adapters add FILE
+ * --name N --kind lora|textual_inversion --model M` uploads one, checked against the model.
+ */
+export async function adaptersCommand(
+  ctx: CommandContext,
+  add?: {
+    file: string;
+    name: string;
+    kind: "lora" | "textual_inversion";
+    model: string;
+    tokens?: readonly string[];
+  },
+): Promise<number> {
+  if (add !== undefined) {
+    const { file, ...options } = add;
+    const adapter = await uploadAdapter(ctx.client(), new Uint8Array(await readFile(file)), options);
+    ctx.print(
+      `adapter ${adapter.id} (${adapter.kind} on ${adapter.model}): use it as "adapters": ["${adapter.id}"]`,
+    );
+    return 0;
+  }
+  const adapters = await listAdapters(ctx.client());
+  ctx.print(
+    renderTextTable(
+      ["id", "kind", "model", "name", "trained by job"],
+      adapters.map((a) => [a.id, a.kind, a.model, a.name, a.sourceJobId ?? "—"]),
+      ["left", "left", "left", "left", "left"],
+    ),
+  );
+  return 0;
+}
+
 /** `diffda models`: the models the deployment serves (a method picks one with generation.model). */
 export async function modelsCommand(ctx: CommandContext): Promise<number> {
   const models = await listModels(ctx.client());

@@ -16,6 +16,8 @@ import { submitRun } from "../../cli/commands/submit.js";
 import { builtinTrainImages } from "../../cli/report/grids.js";
 import { writeReport } from "../../cli/report/report.js";
 import { formatResultsTable } from "../../cli/results/table.js";
+import { f32 } from "../../shared/ml/onnx/index.js";
+import { encodeSafetensors } from "../../shared/ml/safetensors/index.js";
 import { type FakeGateway, startFakeGateway, TINY_CLASSES, tinyBuiltin } from "./support/fake-gateway.js";
 
 /** The CLI's streams, writing into arrays the test reads. */
@@ -464,6 +466,37 @@ describe("CLI client against an in-process gateway (fake compute)", () => {
     const html = await readFile(withReal, "utf8");
     assert.match(html, /<b>Real<\/b> — images of .*cli-folder per class/);
     assert.equal((html.match(/data:image\/png;base64,/g) ?? []).length, 2);
+
+    // models, adapters add / list, rm --adapter.
+    const cli = (args: string[]) => runCli([...args, "--url", gw.url], io, new AbortController().signal);
+    out.length = 0;
+    assert.equal(await cli(["models"]), 0, err.join(""));
+    assert.match(out.join(""), /^tiny-sd +32×32 +[0-9a-f]{12} +A fake tiny-sd/m);
+    const module = "unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q";
+    const zeros = (dims: number[]) => f32(dims, new Array(dims[0] * dims[1]).fill(0));
+    const loraPath = join(dir, "cli-lora.safetensors");
+    await writeFile(
+      loraPath,
+      encodeSafetensors({
+        [`${module}.lora_A.weight`]: zeros([4, 8]),
+        [`${module}.lora_B.weight`]: zeros([8, 4]),
+      }),
+    );
+    out.length = 0;
+    assert.equal(
+      await cli(["adapters", "add", loraPath, "--name", "cli lora", "--kind", "lora", "--model", "tiny-sd"]),
+      0,
+      err.join(""),
+    );
+    const adapterId = /adapter ([0-9a-f-]{36}) \(lora on tiny-sd\)/.exec(out.join(""))?.[1];
+    assert.ok(adapterId, out.join(""));
+    out.length = 0;
+    assert.equal(await cli(["adapters"]), 0);
+    assert.match(out.join(""), new RegExp(`^${adapterId} +lora +tiny-sd +cli lora`, "m"));
+    assert.equal(await cli(["rm", "--adapter", adapterId]), 0, err.join(""));
+    out.length = 0;
+    assert.equal(await cli(["adapters"]), 0);
+    assert.doesNotMatch(out.join(""), new RegExp(adapterId));
 
     out.length = 0;
     assert.equal(await runCli(["status", "--url", gw.url, finishedJob], io, new AbortController().signal), 0);

@@ -15,6 +15,7 @@ import {
   createOrchestrator,
   DatasetService,
 } from "../../../services/gateway/src/index.js";
+import { generationCatalog } from "../../../services/gateway/src/models/catalog.js";
 import { type JobStore, openJobStore } from "../../../services/gateway/src/store/index.js";
 import { startFakeCompute } from "../../../services/gateway/src/testing/fake-compute.js";
 import type { ByteDataset } from "../../../shared/data/index.js";
@@ -90,6 +91,7 @@ export async function startFakeGateway(options: { progressIntervalMs?: number } 
     concurrency: { generate: 2, train: 2, evaluate: 2 },
   });
   const app = await buildApp({
+    models: generationCatalog(compute.clients.generation),
     store,
     artifacts,
     datasets,
