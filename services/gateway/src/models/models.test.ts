@@ -68,4 +68,34 @@ describe("the model registry", () => {
     const shard = stack.compute.calls.shards.at(-1);
     assert.equal(shard?.request.model?.baseModel?.name, "tiny-sd");
   });
+
+  test("a generation-only job costs less CPU than the evaluating job of the same generation", async () => {
+    const run = async (kind: "generate" | "evaluate") => {
+      const res = await stack.gw.app.inject({
+        method: "POST",
+        url: "/v1/jobs",
+        headers: { "idempotency-key": idemKey() },
+        payload: {
+          datasetId,
+          kind,
+          methods: [{ preset: "real-guidance" }],
+          seeds: [0],
+          ...(kind === "evaluate" ? { baselines: [] } : {}),
+        },
+      });
+      assert.equal(res.statusCode, 201, res.body);
+      const job = await stack.waitFinal(res.json().id);
+      assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+      return job.result.methods.find((m: { label: string }) => m.label === "real-guidance");
+    };
+    const generated = await run("generate");
+    const evaluated = await run("evaluate");
+    assert.equal(generated.generation.images, evaluated.generation.images, "the same generation");
+    assert.equal(generated.cpuSeconds.generate, evaluated.cpuSeconds.generate);
+    assert.equal(generated.cpuSeconds.train, 0);
+    assert.ok(
+      generated.cpuSeconds.total < evaluated.cpuSeconds.total,
+      JSON.stringify([generated.cpuSeconds, evaluated.cpuSeconds]),
+    );
+  });
 });

@@ -209,8 +209,11 @@ export function summarize(
       0,
     );
     const ft = finetuneOf(method);
+    // A generation-only job plans no classifier runs: those stages cost nothing (0), not "unmeasured" (null).
     const runTasks = (kind: "train" | "evaluate") =>
-      spec.seeds.map((seed) => byKey.get(`${kind}:${method.label}:seed=${seed}`));
+      spec.kind === "generate"
+        ? []
+        : spec.seeds.map((seed) => byKey.get(`${kind}:${method.label}:seed=${seed}`));
     const cpu = {
       finetune: ft === null ? 0 : cpuOf(byKey.get(ft)),
       generate: sumKnown(shards.map(cpuOf)),
