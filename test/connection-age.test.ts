@@ -41,16 +41,23 @@ class HeadlessServiceDns implements experimental.Resolver {
   static getDefaultAuthority(target: experimental.GrpcUri): string {
     return target.path;
   }
+  #destroyed = false;
   updateResolution(): void {
+    if (this.#destroyed) return;
     dns.asked++;
     const endpoints = dns.ports.map((port) => ({ addresses: [{ host: "127.0.0.1", port }] }));
     // A resolver answers asynchronously; `null`: no service config in DNS (the channel's own applies).
+    // Never after destroy: an answer to a closed channel made grpc-js resolve and reconnect again and
+    // again, which kept the test process busy after its suite had passed.
     setImmediate(() => {
+      if (this.#destroyed) return;
       this.#listener({ ok: true, value: endpoints }, {}, null, "");
       for (const wake of dns.waiters.splice(0)) wake();
     });
   }
-  destroy(): void {}
+  destroy(): void {
+    this.#destroyed = true;
+  }
 }
 experimental.registerResolver("dns", HeadlessServiceDns);
 
