@@ -112,12 +112,12 @@ describe("webhooks through a gateway SIGKILL, with two replicas on one store", {
   }, async () => {
     const first = await startGatewayProcess(env());
     gateways.push(first);
-    // biome-ignore lint/suspicious/noExplicitAny: JSON answers read field by field
     const call = async (
       gateway: GatewayProcess,
       method: string,
       path: string,
       body?: unknown,
+      // biome-ignore lint/suspicious/noExplicitAny: JSON answers read field by field
     ): Promise<any> => {
       const res = await fetch(`${gateway.url}${path}`, {
         method,
