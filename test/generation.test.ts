@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { LocalEngine, WorkerEngine } from "../services/generation/src/index.js";
 import { decodePng } from "../shared/data/index.js";
 import { drawTargetClass } from "../shared/diffusion/index.js";
-import type { AdapterKind } from "../shared/gen/diffda/common/v1/model_pb.js";
+import { AdapterKind } from "../shared/gen/diffda/common/v1/model_pb.js";
 import {
   type GenerateShardRequestSchema,
   type GenerateShardResponse,
@@ -412,6 +412,50 @@ describe("GenerationService (own process, real socket)", () => {
     assert.deepEqual([unknown.code, unknown.grpcCode], ["model_not_found", 5]);
     const scheduler = await rpcError(collect(client, { ...base, sampling: { scheduler: "heun" } }));
     assert.deepEqual([scheduler.code, scheduler.details.field], ["unimplemented", "sampling.scheduler"]);
+  });
+
+  it("a kohya LoRA draws exactly what the same weights in PEFT keys draw, and not what the base model draws", async () => {
+    // The images a job gets from an uploaded kohya file (the gateway sends the stored bytes as they are)
+    // must be those of the engine applying that LoRA: the same weights named the PEFT way are the
+    // reference, the base model the control.
+    const module = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k";
+    const kohya = `lora_unet_${module.replaceAll(".", "_")}`;
+    const strong = (dims: number[]) => {
+      const t = weights(dims);
+      for (let i = 0; i < t.data.length; i++) (t.data as Float32Array)[i] *= 40;
+      return t;
+    };
+    const draw = async (
+      adapters: (ReturnType<typeof adapterFile> & { loraRank?: number; loraAlpha?: number })[],
+    ) =>
+      (
+        await collect(client, { ...base, count: 4, model: { baseModel: { name: TINY }, adapters } })
+      ).images.map((i) => sha256Hex(i.sample?.image?.data ?? new Uint8Array()));
+    const viaKohya = await draw([
+      {
+        ...adapterFile(AdapterKind.UNET_LORA, {
+          [`${kohya}.lora_down.weight`]: strong([2, 16]),
+          [`${kohya}.lora_up.weight`]: strong([8, 2]),
+          [`${kohya}.alpha`]: f32([], [2]),
+        }),
+        loraRank: 2,
+        loraAlpha: 2,
+      },
+    ]);
+    const viaPeft = await draw([
+      {
+        ...adapterFile(AdapterKind.UNET_LORA, {
+          [`unet.${module}.lora_A.weight`]: strong([2, 16]),
+          [`unet.${module}.lora_B.weight`]: strong([8, 2]),
+        }),
+        loraRank: 2,
+        loraAlpha: 2,
+      },
+    ]);
+    const plain = await draw([]);
+    assert.equal(viaKohya.length, 4);
+    assert.deepEqual(viaKohya, viaPeft, "the two key conventions are one LoRA");
+    assert.notDeepEqual(viaKohya, plain, "the LoRA changes what is drawn");
   });
 
   it("checks adapter files against the base model without generating", async () => {
