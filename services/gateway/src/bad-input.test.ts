@@ -127,6 +127,7 @@ describe("bad input over HTTP: idempotency and scopes on every route, inline upl
   test("every POST route answers 400 idempotency_key_missing without the header, whatever the body", async () => {
     const posts = operations.filter((op) => op.method === "post");
     assert.deepEqual(posts.map((op) => op.path).sort(), [
+      "/v1/adapters",
       "/v1/datasets",
       "/v1/jobs",
       "/v1/jobs/{id}/cancel",

@@ -231,13 +231,21 @@ describe("the gateway on an S3 bucket", () => {
       await first.gw.app.inject({ method: "GET", url: `/v1/datasets/${datasetId}/files` })
     ).json().items as { sha256: string }[];
     const datasetKeys = new Set(datasetFiles.map((f) => PREFIX + blobPathOf(f.sha256)));
-    const jobOnly = artifacts.filter((a) => !datasetKeys.has(PREFIX + blobPathOf(a.sha256)));
+    // The adapters the job trained are resources of their own (GET /v1/adapters): they outlive the job.
+    const trained = new Set(
+      (await first.store.adapters.list({ limit: 100 })).items.map((a) => PREFIX + blobPathOf(a.sha256)),
+    );
+    const jobOnly = artifacts.filter((a) => {
+      const key = PREFIX + blobPathOf(a.sha256);
+      return !datasetKeys.has(key) && !trained.has(key);
+    });
     assert.ok(jobOnly.length > 0);
     const deleted = await first.gw.app.inject({ method: "DELETE", url: `/v1/jobs/${jobId}` });
     assert.equal(deleted.statusCode, 204, deleted.body);
     const keys = new Set(await s3.keys(PREFIX));
     for (const artifact of jobOnly) assert.equal(keys.has(PREFIX + blobPathOf(artifact.sha256)), false);
     for (const key of datasetKeys) assert.ok(keys.has(key), key);
+    for (const key of trained) assert.ok(keys.has(key), `the trained adapter ${key} is kept`);
   });
 });
 
