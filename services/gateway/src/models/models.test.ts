@@ -1,7 +1,7 @@
 /** GET /v1/models over fake compute, jobs naming a model, and the model a result names. */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { idemKey } from "../test-support.js";
+import { idemKey, png, zipToBuffer } from "../test-support.js";
 import { type ComputeGateway, startComputeGateway } from "../testing/compute-gateway.js";
 import { fakeModelDigest } from "../testing/fake-compute.js";
 
@@ -69,7 +69,21 @@ describe("the model registry", () => {
     assert.equal(shard?.request.model?.baseModel?.name, "tiny-sd");
   });
 
-  test("a generation-only job costs less CPU than the evaluating job of the same generation", async () => {
+  test("a generation-only job on an uploaded set costs less CPU than the evaluating job of the same generation", async () => {
+    const files = [];
+    for (const name of ["shoe", "bag"]) {
+      for (let i = 0; i < 3; i++) {
+        const bytes = await png(8, 8, (i * 40 + (name === "bag" ? 9 : 0)) % 256);
+        files.push({ name: `${name}/${i}.png`, read: async () => bytes });
+      }
+    }
+    const uploaded = await stack.gw.app.inject({
+      method: "POST",
+      url: "/v1/datasets?testFraction=0.34",
+      headers: { "content-type": "application/zip", "idempotency-key": idemKey() },
+      payload: await zipToBuffer(files),
+    });
+    assert.equal(uploaded.statusCode, 201, uploaded.body);
     const run = async (kind: "generate" | "evaluate") => {
       const res = await stack.gw.app.inject({
         method: "POST",
@@ -86,10 +100,19 @@ describe("the model registry", () => {
       assert.equal(res.statusCode, 201, res.body);
       const job = await stack.waitFinal(res.json().id);
       assert.equal(job.state, "succeeded", JSON.stringify(job.error));
-      return job.result.methods.find((m: { label: string }) => m.label === "real-guidance");
+      return {
+        jobId: job.id,
+        ...job.result.methods.find((m: { label: string }) => m.label === "real-guidance"),
+      };
     };
     const generated = await run("generate");
     const evaluated = await run("evaluate");
+    // It returns its synthetic set: every image of the method, in the download.
+    const set = await stack.gw.app.inject({
+      method: "GET",
+      url: `/v1/jobs/${generated.jobId}/synthetic.zip`,
+    });
+    assert.equal(set.statusCode, 200);
     assert.equal(generated.generation.images, evaluated.generation.images, "the same generation");
     assert.equal(generated.cpuSeconds.generate, evaluated.cpuSeconds.generate);
     assert.equal(generated.cpuSeconds.train, 0);
