@@ -328,7 +328,10 @@ describe("webhooks: signed job events over HTTP, retries, leases across replicas
 
   test("a replica stopped mid-attempt leaves its lease to expire and another replica delivers", async () => {
     receiver.respond = (path, n) => (path === "/crash" && n === 0 ? "hang" : 200);
-    const first = dispatcher({ leaseMs: 300, timeoutMs: 5_000 });
+    // A lease long enough that `first` cannot lease the message again while its attempt hangs (under
+    // CI load a 300 ms lease expired mid-attempt, a second attempt went out, and the probe below never
+    // saw exactly one): the takeover then waits for this lease to run out.
+    const first = dispatcher({ leaseMs: 3_000, timeoutMs: 5_000 });
     const jobId = await cancelledJob("/crash");
     first.d.start();
     await until("the first attempt to arrive", async () =>
