@@ -24,7 +24,7 @@ export function writeInterClassTarget(
   strength: number,
   gamma: number,
   classCount: number,
-  out: Float32Array,
+  out: Float32Array | Float64Array,
   offset = 0,
 ): void {
   if (!(strength >= 0 && strength <= 1)) {

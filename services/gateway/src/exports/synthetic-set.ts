@@ -5,7 +5,7 @@
  * metadata is defined once. Records stream page by page from the artifact listing: a set of 200,000
  * images is never listed in memory at once.
  */
-import { DEFAULT_SOFT_LABEL_GAMMA } from "../../../../shared/data/index.js";
+import { DEFAULT_SOFT_LABEL_GAMMA, writeInterClassTarget } from "../../../../shared/data/index.js";
 import type { DatasetService } from "../datasets/dataset-service.js";
 import type { JobSpec, ResolvedMethod } from "../job-spec.js";
 import type { Artifact, Job, JobStore } from "../store/index.js";
@@ -96,11 +96,18 @@ function softLabel(
 ): number[] | null {
   const gamma = method?.utilization.softLabelGamma;
   if (gamma === undefined || meta.interClass === null) return null;
-  const w = meta.interClass.strength ** (gamma > 0 ? gamma : DEFAULT_SOFT_LABEL_GAMMA);
-  const row = new Array<number>(classCount).fill(0);
-  row[meta.label] += w;
-  row[meta.interClass.sourceLabel] += 1 - w;
-  return row;
+  // The classifier's own definition of the target, in float64 so the row sums to 1 exactly as written.
+  const row = new Float64Array(classCount);
+  const { sourceLabel, strength } = meta.interClass;
+  writeInterClassTarget(
+    sourceLabel,
+    meta.label,
+    strength,
+    gamma > 0 ? gamma : DEFAULT_SOFT_LABEL_GAMMA,
+    classCount,
+    row,
+  );
+  return Array.from(row);
 }
 
 /** Reads a job's synthetic set as records. */
@@ -113,13 +120,6 @@ export class SyntheticSet {
     this.#deps = deps;
     this.#job = job;
     this.#filter = filter;
-  }
-
-  /** How many images the export holds (one listing pass; no image is read). */
-  async count(): Promise<number> {
-    let n = 0;
-    for await (const _ of syntheticRows(this.#deps.store, this.#job.id, filterPrefix(this.#filter))) n++;
-    return n;
   }
 
   /** The class names of the job's dataset (in label order), or null when the dataset is gone. */
@@ -166,18 +166,18 @@ export class SyntheticSet {
 
   #sourcesLoad?: Promise<{ classes: string[]; trainFiles: string[] } | null>;
 
-  /** The dataset's classes and train file names, read once; null when the dataset was deleted. */
+  /**
+   * The dataset's classes (its row's, in label order) and train file names (the listing: for an upload
+   * its manifest alone, no image read), once; null when the dataset was deleted.
+   */
   #sources(): Promise<{ classes: string[]; trainFiles: string[] } | null> {
     this.#sourcesLoad ??= (async () => {
       if (this.#job.datasetId === null) return null;
       const dataset = await this.#deps.store.datasets.get(this.#job.datasetId);
       if (dataset === undefined) return null;
-      const [files, images] = await Promise.all([
-        this.#deps.datasets.files(dataset),
-        this.#deps.datasets.images(dataset),
-      ]);
+      const files = await this.#deps.datasets.files(dataset);
       return {
-        classes: images.classes,
+        classes: dataset.classes,
         trainFiles: files.filter((file) => file.split === "train").map((file) => file.name),
       };
     })();
