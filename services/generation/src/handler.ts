@@ -82,6 +82,9 @@ export function generationHandlers(
     });
     return described;
   };
+  // Hashing starts with the service, in the background, rather than inside the first shard's
+  // completion or the first ListModels: a large export takes seconds to hash.
+  descriptions();
   const weightsOf = componentWeightCache();
   return {
     async *generateShard(request, context) {
