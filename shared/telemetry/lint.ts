@@ -5,13 +5,10 @@
  * (or a stock gRPC name) and only labels with a documented meaning (labels.ts).
  */
 import { LABEL_MEANINGS } from "./labels.js";
-import { METRIC_PREFIX, STOCK_PREFIXES } from "./metrics.js";
+import { METRIC_NAME, METRIC_PREFIX, NON_BASE_UNITS, STOCK_PREFIXES } from "./metrics.js";
 
 /** prom-client's default metrics, kept under their stock names and labels. */
 const DEFAULT_METRIC_PREFIXES = ["process_", "nodejs_"];
-const NON_BASE_UNITS =
-  /_(milliseconds|ms|microseconds|us|nanoseconds|ns|minutes|hours|days|kilobytes|kb|megabytes|mb|gigabytes|gb|percent)(_|$)/;
-const SNAKE = /^[a-z][a-z0-9_]*$/;
 
 /** The problems found, one line each ("<metric>: <problem>"); empty when the exposition is clean. */
 export function lintExposition(text: string): string[] {
@@ -46,7 +43,7 @@ export function lintExposition(text: string): string[] {
   }
   for (const [name, type] of types) {
     if (!help.has(name)) problems.push(`${name}: no help text`);
-    if (!SNAKE.test(name)) problems.push(`${name}: not snake_case (colons are for recording rules)`);
+    if (!METRIC_NAME.test(name)) problems.push(`${name}: not snake_case (colons are for recording rules)`);
     if (type === "counter" && !name.endsWith("_total"))
       problems.push(`${name}: a counter must end in _total`);
     if (type !== "counter" && name.endsWith("_total"))

@@ -10,11 +10,15 @@ export const METRIC_PREFIX = "diffda_";
  */
 const FORBIDDEN_LABELS = new Set(["job_id", "task_id", "request_id", "shard_index", "prompt", "dataset_id"]);
 
-/** Unit suffixes that are not base units; use seconds, bytes and ratios instead. */
-const NON_BASE_UNITS =
-  /_(milliseconds|ms|microseconds|us|nanoseconds|ns|minutes|hours|days|kilobytes|kb|megabytes|mb|gigabytes|gb|percent)(_total)?$/;
+/**
+ * Name parts that are not base units (`_ms`, `_mb_total`, `_minutes_`…); use seconds, bytes and ratios.
+ * The lint of an exposition (lint.ts) applies the same rule.
+ */
+export const NON_BASE_UNITS =
+  /_(milliseconds|ms|microseconds|us|nanoseconds|ns|minutes|hours|days|kilobytes|kb|megabytes|mb|gigabytes|gb|percent)(_|$)/;
 
-const NAME = /^[a-z][a-z0-9_]*$/;
+/** A metric name: snake_case (colons are for recording rules). */
+export const METRIC_NAME = /^[a-z][a-z0-9_]*$/;
 
 /**
  * Prefixes of metrics that follow a standard exporter's names instead of diffda's (the gRPC server
@@ -73,7 +77,7 @@ export interface MetricsConfig {
 
 function check(kind: "counter" | "histogram" | "gauge", name: string, labels: readonly string[]): string {
   const stock = STOCK_PREFIXES.some((prefix) => name.startsWith(prefix));
-  if (!NAME.test(name) || name.startsWith(METRIC_PREFIX)) {
+  if (!METRIC_NAME.test(name) || name.startsWith(METRIC_PREFIX)) {
     throw new TypeError(`metric name "${name}" must be snake_case without the "${METRIC_PREFIX}" prefix`);
   }
   if (NON_BASE_UNITS.test(name)) {
