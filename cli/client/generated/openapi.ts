@@ -891,6 +891,47 @@ export interface components {
           };
         };
       };
+      /** @description how the auto method chose its setting on the validation split (null: no auto method) */
+      search?: {
+        candidates: {
+          label: string;
+          rungsReached: number;
+          setting: {
+            preset: string;
+            replaceProbability: number | null;
+            strength: number | null;
+          };
+          validation: {
+            mean: number | null;
+            runs: {
+              seed: number;
+              top1Accuracy: number;
+            }[];
+          };
+        }[];
+        chosen: null | {
+          label: string;
+          setting: {
+            preset: string;
+            replaceProbability: number | null;
+            strength: number | null;
+          };
+        };
+        /** @description the search's compute: its fine-tuning, generation, training and scoring */
+        cpuSeconds: number | null;
+        label: string;
+        /**
+         * @description no_augmentation when no candidate beat no-augmentation on validation by minGain
+         * @enum {string|null}
+         */
+        recommendation: "augment" | "no_augmentation" | null;
+        rungs: {
+          seeds: number[];
+          survivors: string[];
+        }[];
+        /** @description training images held out to score the candidates */
+        validationImages: number;
+      } | null;
       /** @description per task kind: tasks, summed wall-clock seconds between start and finish, and summed CPU seconds the services reported (null: a task reported none) */
       stages: {
         [key: string]: {
@@ -904,7 +945,7 @@ export interface components {
       /** @description what to know before trusting a figure: `small_test_split` (under 100 test images), `gain_unresolved` (a gain whose interval includes 0), `resized` (synthetic images generated at another size than the classifier's, both named) */
       warnings?: {
         /** @enum {string} */
-        code: "gain_unresolved" | "small_test_split" | "resized";
+        code: "gain_unresolved" | "small_test_split" | "resized" | "auto_no_gain";
         message: string;
         method?: string;
       }[];
@@ -938,6 +979,22 @@ export interface components {
       kind?: "evaluate" | "generate";
       methods: components["schemas"]["ResolvedMethod"][];
       name: string | null;
+      search?: {
+        candidates: {
+          label: string;
+          setting: {
+            preset: string;
+            replaceProbability: number | null;
+            strength: number | null;
+          };
+          syntheticOf: string | null;
+        }[];
+        label: string;
+        minGain: number;
+        rungSeeds: number[][];
+        seed: number;
+        validationFraction: number;
+      };
       seeds: number[];
       shardSize: number;
       version: number;
@@ -1086,7 +1143,7 @@ export interface components {
       /** @description name of this method in results (default: the preset id, or custom-<n>); unique in the job */
       label?: string;
       /**
-       * @description start from this preset; the other fields override it
+       * @description start from this preset; the other fields override it. auto: let the service choose a preset and its strength and p on a validation split (see search)
        * @enum {string}
        */
       preset?:
@@ -1098,7 +1155,51 @@ export interface components {
         | "da-fusion"
         | "diff-aug"
         | "diff-mix"
-        | "diff-ii";
+        | "diff-ii"
+        | "auto";
+      search?: {
+        /**
+         * @description validation top-1 (0–1) the best candidate must gain over no-augmentation to be chosen
+         * @default 0.02
+         */
+        minGain: number;
+        /**
+         * @description DiffDA presets to try (at most 24 candidates in all)
+         * @default [
+         *       "real-guidance",
+         *       "da-fusion",
+         *       "diffusemix"
+         *     ]
+         */
+        presets: string[];
+        /**
+         * @description replacement probabilities p to try (local replacement, or the preset's global one)
+         * @default [
+         *       0.2,
+         *       0.5
+         *     ]
+         */
+        replaceProbabilities: number[];
+        /**
+         * @description rounds of successive halving; round r trains each survivor with 2^r more classifier seeds
+         * @default 2
+         */
+        rungs: number;
+        /**
+         * @description SDEdit strengths to try where the preset's mode takes one
+         * @default [
+         *       0.3,
+         *       0.6,
+         *       0.9
+         *     ]
+         */
+        strengths: number[];
+        /**
+         * @description share of each class's training images held out to score the candidates
+         * @default 0.3
+         */
+        validationFraction: number;
+      };
       utilization?: {
         /** @description Beta(α, α) of MixUp/CutMix (paper: 1.0) */
         mixAlpha?: number;
@@ -1437,9 +1538,9 @@ export interface operations {
            * @example # HELP diffda_http_request_duration_seconds HTTP request duration by method, route pattern and status code
            *     # TYPE diffda_http_request_duration_seconds histogram
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 1
-           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 1
-           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
+           *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
+           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 0
+           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.25",method="GET",route="/healthz",status_code="200"} 1
            */
@@ -1602,7 +1703,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
+           *           "id": "98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1612,7 +1713,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T01:17:45.870Z"
+           *           "createdAt": "2026-12-08T02:59:52.717Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1707,7 +1808,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
+           *       "id": "98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1717,7 +1818,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T01:17:45.870Z"
+           *       "createdAt": "2026-12-08T02:59:52.717Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1732,7 +1833,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 2af2360c-4658-4805-a2d8-d6289546bd14
+         * @example 98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7
          */
         id: string;
       };
@@ -1772,7 +1873,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
+           *       "id": "98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1782,7 +1883,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T01:17:45.870Z"
+           *       "createdAt": "2026-12-08T02:59:52.717Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1797,7 +1898,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 2af2360c-4658-4805-a2d8-d6289546bd14
+         * @example 98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7
          */
         id: string;
       };
@@ -1889,7 +1990,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *           "id": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -1911,7 +2012,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T01:17:45.913Z"
+           *           "createdAt": "2026-12-08T02:59:52.909Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2004,7 +2105,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "cb00db78-e1b4-4030-8084-e31a0d416816",
+           *       "id": "c3b23087-05e9-4b98-bce9-2182140d76e5",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2026,7 +2127,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T01:17:46.732Z"
+           *       "createdAt": "2026-12-08T03:00:00.179Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2041,7 +2142,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 5fee1e5c-c431-46e0-9215-3108ad2cdf8b
+         * @example 2dcd60e2-b8f4-403e-97c5-4dd2e52e9516
          */
         id: string;
       };
@@ -2081,7 +2182,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *       "id": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2103,7 +2204,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T01:17:45.913Z"
+           *       "createdAt": "2026-12-08T02:59:52.909Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2118,7 +2219,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example cb00db78-e1b4-4030-8084-e31a0d416816
+         * @example c3b23087-05e9-4b98-bce9-2182140d76e5
          */
         id: string;
       };
@@ -2179,7 +2280,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 5fee1e5c-c431-46e0-9215-3108ad2cdf8b
+         * @example 2dcd60e2-b8f4-403e-97c5-4dd2e52e9516
          */
         id: string;
       };
@@ -2297,12 +2398,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
+           *           "id": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
-           *           "createdAt": "2026-12-08T01:17:45.978Z",
-           *           "finishedAt": "2026-12-08T01:17:46.628Z"
+           *           "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
+           *           "createdAt": "2026-12-08T02:59:53.248Z",
+           *           "finishedAt": "2026-12-08T02:59:59.413Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2334,7 +2435,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+         *       "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
          *       "methods": [
          *         {
          *           "preset": "real-guidance"
@@ -2390,14 +2491,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
+           *       "id": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *       "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *         "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
            *         "seeds": [
            *           0
            *         ],
@@ -2478,15 +2579,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:17:45.978Z",
-           *       "updatedAt": "2026-12-08T01:17:45.978Z",
+           *       "createdAt": "2026-12-08T02:59:53.248Z",
+           *       "updatedAt": "2026-12-08T02:59:53.248Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1",
-           *         "events": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/events",
-           *         "artifacts": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts",
-           *         "cancel": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/cancel"
+           *         "self": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
+           *         "events": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/events",
+           *         "artifacts": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/artifacts",
+           *         "cancel": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/cancel"
            *       }
            *     }
            */
@@ -2502,7 +2603,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
          */
         id: string;
       };
@@ -2542,14 +2643,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
+           *       "id": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *       "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *         "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
            *         "seeds": [
            *           0
            *         ],
@@ -2827,17 +2928,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 0.292,
+           *             "seconds": 3.4640000000000004,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.107,
+           *             "seconds": 0.601,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 0.702,
+           *             "seconds": 7.317,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -2873,18 +2974,19 @@ export interface operations {
            *             "message": "real-guidance: the gain of +2.0 points over no-augmentation is not resolved: its 95% interval, +0.0 to +0.0 points over 1 seed(s) and 4 test images, includes 0",
            *             "method": "real-guidance"
            *           }
-           *         ]
+           *         ],
+           *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:17:45.978Z",
-           *       "updatedAt": "2026-12-08T01:17:46.628Z",
-           *       "startedAt": "2026-12-08T01:17:46.158Z",
-           *       "finishedAt": "2026-12-08T01:17:46.628Z",
+           *       "createdAt": "2026-12-08T02:59:53.248Z",
+           *       "updatedAt": "2026-12-08T02:59:59.413Z",
+           *       "startedAt": "2026-12-08T02:59:54.397Z",
+           *       "finishedAt": "2026-12-08T02:59:59.413Z",
            *       "links": {
-           *         "self": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1",
-           *         "events": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/events",
-           *         "artifacts": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts",
-           *         "cancel": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/cancel"
+           *         "self": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
+           *         "events": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/events",
+           *         "artifacts": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/artifacts",
+           *         "cancel": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/cancel"
            *       }
            *     }
            */
@@ -2900,7 +3002,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 705a4a17-8ad5-4ace-b2df-017da632613a
+         * @example 65d084ef-3289-4d30-aa3f-729788a329c6
          */
         id: string;
       };
@@ -2958,7 +3060,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
          */
         id: string;
       };
@@ -3019,8 +3121,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T01:17:46.272Z",
-           *           "href": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T02:59:55.841Z",
+           *           "href": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3042,8 +3144,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T01:17:46.349Z",
-           *           "href": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T02:59:56.072Z",
+           *           "href": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3064,7 +3166,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
          */
         id: string;
         /**
@@ -3140,7 +3242,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 705a4a17-8ad5-4ace-b2df-017da632613a
+         * @example 65d084ef-3289-4d30-aa3f-729788a329c6
          */
         id: string;
       };
@@ -3181,14 +3283,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "705a4a17-8ad5-4ace-b2df-017da632613a",
+           *       "id": "65d084ef-3289-4d30-aa3f-729788a329c6",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "cb00db78-e1b4-4030-8084-e31a0d416816",
+           *       "datasetId": "c3b23087-05e9-4b98-bce9-2182140d76e5",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "cb00db78-e1b4-4030-8084-e31a0d416816",
+           *         "datasetId": "c3b23087-05e9-4b98-bce9-2182140d76e5",
            *         "seeds": [
            *           0
            *         ],
@@ -3261,15 +3363,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:17:46.743Z",
-           *       "updatedAt": "2026-12-08T01:17:46.750Z",
+           *       "createdAt": "2026-12-08T03:00:00.236Z",
+           *       "updatedAt": "2026-12-08T03:00:00.280Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T01:17:46.750Z",
+           *       "finishedAt": "2026-12-08T03:00:00.280Z",
            *       "links": {
-           *         "self": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a",
-           *         "events": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/events",
-           *         "artifacts": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/artifacts",
-           *         "cancel": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/cancel"
+           *         "self": "/v1/jobs/65d084ef-3289-4d30-aa3f-729788a329c6",
+           *         "events": "/v1/jobs/65d084ef-3289-4d30-aa3f-729788a329c6/events",
+           *         "artifacts": "/v1/jobs/65d084ef-3289-4d30-aa3f-729788a329c6/artifacts",
+           *         "cancel": "/v1/jobs/65d084ef-3289-4d30-aa3f-729788a329c6/cancel"
            *       }
            *     }
            */
@@ -3291,7 +3393,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
          */
         id: string;
       };
@@ -3334,7 +3436,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T01:17:45.978Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T02:59:53.248Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3368,7 +3470,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
          */
         id: string;
       };
@@ -3424,7 +3526,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
          */
         id: string;
       };
@@ -3479,7 +3581,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
          */
         id: string;
       };
@@ -3521,38 +3623,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_ccbfbba4ece1d39d6086417ccf159765",
+           *           "id": "msg_f0561135d7cfbe5239659206d39b8009",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T01:17:46.628Z",
-           *           "deliveredAt": "2026-12-08T01:17:46.689Z",
+           *           "createdAt": "2026-12-08T02:59:59.413Z",
+           *           "deliveredAt": "2026-12-08T03:00:00.002Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T01:17:46.631Z",
+           *             "timestamp": "2026-12-08T02:59:59.432Z",
            *             "data": {
-           *               "jobId": "1681d873-c071-4c4a-a398-f68a6cfe42d1"
+           *               "jobId": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_42766b9db98558a2515c13018c1e43ee",
+           *           "id": "msg_d13c19d4bd33bb17b0b6ad99b916fc3f",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T01:17:46.158Z",
-           *           "deliveredAt": "2026-12-08T01:17:46.197Z",
+           *           "createdAt": "2026-12-08T02:59:54.397Z",
+           *           "deliveredAt": "2026-12-08T02:59:54.696Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T01:17:46.161Z",
+           *             "timestamp": "2026-12-08T02:59:54.410Z",
            *             "data": {
-           *               "jobId": "1681d873-c071-4c4a-a398-f68a6cfe42d1"
+           *               "jobId": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f"
            *             }
            *           }
            *         }
@@ -3612,14 +3714,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
+           *           "id": "7e7ed7c0-e7d8-430d-a3a6-5f590d63d423",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T01:17:46.816Z",
+           *           "createdAt": "2026-12-08T03:00:00.705Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3695,17 +3797,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
+           *         "id": "7e7ed7c0-e7d8-430d-a3a6-5f590d63d423",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T01:17:46.816Z",
+           *         "createdAt": "2026-12-08T03:00:00.705Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_c5aeea2bded4437da27a3dea9c4404a8_410bff6a202a4fc8be3846b18365ca473acf068aaca6c4faaada7537456ac98b"
+           *       "token": "dda_7e7ed7c0e7d8430da3a65f590d63d423_b81e301dcbd0b56c1a6c1de5b8c01c324dbbf013b62f1f11ea2311c8411e68c3"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3726,7 +3828,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5aeea2b-ded4-437d-a27a-3dea9c4404a8
+         * @example 7e7ed7c0-e7d8-430d-a3a6-5f590d63d423
          */
         id: string;
       };
@@ -3767,15 +3869,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
+           *       "id": "7e7ed7c0-e7d8-430d-a3a6-5f590d63d423",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T01:17:46.816Z",
-           *       "revokedAt": "2026-12-08T01:17:46.820Z"
+           *       "createdAt": "2026-12-08T03:00:00.705Z",
+           *       "revokedAt": "2026-12-08T03:00:00.719Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4368,8 +4470,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_Gnl7efTNG7hka80ploxYkD7NDg2MJ4bPQXuhuN71XA8=",
-           *       "createdAt": "2026-12-08T01:17:45.962Z"
+           *       "secret": "whsec_9eUeGTVNEot91DVDoW07WZh0COwwDdeihhNaj/TsPBU=",
+           *       "createdAt": "2026-12-08T02:59:53.141Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

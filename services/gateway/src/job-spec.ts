@@ -16,6 +16,7 @@ import {
   type SamplingSpec,
   type UtilizationSpec,
 } from "./presets.js";
+import { AUTO_PRESET, resolveSearch, type SearchRequest, type SearchSpec } from "./search/search-spec.js";
 import type { JobWebhook, WebhookEvent } from "./store/index.js";
 
 /** A method as a request sends it (already schema-valid). */
@@ -27,6 +28,8 @@ export interface MethodRequest {
   utilization?: Partial<UtilizationSpec>;
   /** Stored adapters (POST /v1/adapters) to generate with instead of fine-tuning, by id. */
   adapters?: string[];
+  /** With preset "auto": the space and budget of the search (search/search-spec.ts). */
+  search?: SearchRequest;
 }
 
 /** Classifier settings of a job; unset fields take the classifier service's defaults. */
@@ -118,6 +121,8 @@ export interface JobSpec {
   shardSize: number;
   /** Absent when the job has no webhook. */
   webhook?: JobWebhook;
+  /** The `auto` method's search; absent when the job names no auto method. */
+  search?: SearchSpec;
 }
 
 /** Facts and limits the resolution needs. */
@@ -340,6 +345,7 @@ export function resolveJobSpec(
   context: ResolveContext,
 ): { spec: JobSpec; issues: [] } | { spec: undefined; issues: FieldIssue[] } {
   const issues: FieldIssue[] = [];
+  const kind = request.kind ?? "evaluate";
   const methods: ResolvedMethod[] = [];
   const labels = new Map<string, string>();
   const claim = (label: string, field: string): boolean => {
@@ -357,7 +363,35 @@ export function resolveJobSpec(
   request.methods.forEach((m, i) => {
     if (m.label !== undefined) claim(m.label, `/body/methods/${i}/label`);
   });
-  const resolved = request.methods.map((m, i) => {
+  const seeds = request.seeds ?? [0];
+  let search: SearchSpec | undefined;
+  const resolved: ResolvedMethod[] = [];
+  request.methods.forEach((m, i) => {
+    const at = `/body/methods/${i}`;
+    if (m.preset !== AUTO_PRESET) {
+      resolved.push(resolvedRequest(m, i));
+      return;
+    }
+    if (search !== undefined || kind === "generate") {
+      issues.push({
+        field: `${at}/preset`,
+        message:
+          search !== undefined ? "a job holds one auto method" : "a generation-only job chooses nothing",
+      });
+      return;
+    }
+    const label = m.label ?? AUTO_PRESET;
+    if (m.label === undefined && !claim(label, at)) return;
+    search = resolveSearch(m, label, seeds[0], at, issues, (r, where) => resolveMethod(r, where, issues));
+  });
+  if (search !== undefined && !(request.baselines ?? BASELINE_IDS).includes("no-augmentation"))
+    issues.push({
+      field: "/body/baselines",
+      message: "auto is compared with no-augmentation: keep that baseline",
+    });
+  function resolvedRequest(m: MethodRequest, i: number): ResolvedMethod {
+    if (m.search !== undefined)
+      issues.push({ field: `/body/methods/${i}/search`, message: `only the ${AUTO_PRESET} method searches` });
     const method = resolveMethod(m, `/body/methods/${i}`, issues, context.adapters);
     let label = m.label;
     if (label === undefined) {
@@ -367,8 +401,7 @@ export function resolveJobSpec(
       labels.set(label, `/body/methods/${i}`);
     }
     return { label, ...method };
-  });
-  const kind = request.kind ?? "evaluate";
+  }
   if (kind === "generate" && request.baselines !== undefined && request.baselines.length > 0)
     issues.push({
       field: "/body/baselines",
@@ -390,8 +423,7 @@ export function resolveJobSpec(
         });
     });
   }
-  const seeds = request.seeds ?? [0];
-  const runs = methods.length * seeds.length;
+  const runs = methods.length * seeds.length + (search === undefined ? 0 : searchRuns(search, seeds));
   if (runs > context.maxRuns) {
     issues.push({
       field: "/body/methods",
@@ -403,10 +435,11 @@ export function resolveJobSpec(
       sum + (m.generation === null ? 0 : m.generation.syntheticPerReal * context.trainCount * seeds.length),
     0,
   );
-  if (synthetic > context.maxSyntheticImages) {
+  const searched = search === undefined ? 0 : searchImages(search, context.trainCount);
+  if (synthetic + searched > context.maxSyntheticImages) {
     issues.push({
       field: "/body/methods",
-      message: `the job would generate ${synthetic} images, more than ${context.maxSyntheticImages}`,
+      message: `the job would generate ${synthetic + searched} images, more than ${context.maxSyntheticImages}`,
     });
   }
   if (issues.length > 0) return { spec: undefined, issues };
@@ -420,6 +453,7 @@ export function resolveJobSpec(
       methods,
       classifier: { ...request.classifier },
       shardSize: request.shardSize ?? context.shardSize,
+      ...(search === undefined ? {} : { search }),
       ...(request.webhook === undefined
         ? {}
         : {
@@ -431,4 +465,22 @@ export function resolveJobSpec(
     },
     issues: [],
   };
+}
+
+/** Classifier runs a search costs: every candidate on the first rung's seeds, survivors on the later ones, then the choice per job seed. */
+function searchRuns(search: SearchSpec, seeds: readonly number[]): number {
+  let runs = 0;
+  let alive = search.candidates.length;
+  for (const rung of search.rungSeeds) {
+    runs += alive * rung.length;
+    alive = 1 + Math.max(1, Math.ceil((alive - 1) / 2));
+  }
+  return runs + seeds.length;
+}
+
+/** Synthetic images a search generates: one set per distinct generation, over the training images (an upper bound). */
+function searchImages(search: SearchSpec, trainCount: number): number {
+  return search.candidates
+    .filter((c) => c.syntheticOf === c.label)
+    .reduce((sum, c) => sum + (c.generation?.syntheticPerReal ?? 0) * trainCount, 0);
 }

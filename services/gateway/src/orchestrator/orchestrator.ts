@@ -91,6 +91,7 @@ export function createOrchestrator(options: OrchestratorOptions & { tasks: TaskR
       generate: 2 * options.clients.generation.size,
       train: 1,
       evaluate: 2,
+      select: 1,
       summarize: 2,
       ...options.concurrency,
     },

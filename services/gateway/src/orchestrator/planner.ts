@@ -14,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import type { JobSpec, ResolvedMethod } from "../job-spec.js";
+import { planSearch } from "../search/plan-search.js";
 import type { NewTask } from "../store/index.js";
 
 /**
@@ -27,11 +28,18 @@ export const MAX_ATTEMPTS: Readonly<Record<TaskKind, number>> = {
   generate: 32,
   train: 32,
   evaluate: 32,
+  select: 32,
   summarize: 32,
 };
 
 /** The task kinds the orchestrator runs. */
-export type TaskKind = "finetune" | "generate" | "train" | "evaluate" | "summarize";
+export type TaskKind = "finetune" | "generate" | "train" | "evaluate" | "select" | "summarize";
+
+/**
+ * Which images a task works on: absent, the dataset's training and test splits; "search", the training
+ * images less the `auto` search's validation split, and that validation split in place of the test split.
+ */
+export type TaskSplit = "search";
 
 /** Input of a finetune task. */
 export interface FinetuneInput {
@@ -39,6 +47,7 @@ export interface FinetuneInput {
   seed: number;
   /** Labels of the methods that use this adapter. */
   methods: string[];
+  split?: TaskSplit;
 }
 
 /** Input of a generate task. */
@@ -51,6 +60,7 @@ export interface GenerateInput {
   samplesPerSource: number;
   /** Key of the finetune task whose adapters to use, or null for the base model. */
   finetuneTask: string | null;
+  split?: TaskSplit;
 }
 
 /** Input of a train task. */
@@ -59,6 +69,13 @@ export interface TrainInput {
   seed: number;
   /** Keys of the generate tasks whose images this run trains on (empty for baselines). */
   generateTasks: string[];
+  split?: TaskSplit;
+  /** The run whose synthetic images it trains on (default: its own method and seed). */
+  synthetic?: { method: string; seed: number };
+  /** A search candidate's later rung: the select task whose survivors train (the others skip). */
+  survivorsOf?: string;
+  /** The auto method's final run: the select task whose choice it trains. */
+  chosenBy?: string;
 }
 
 /** Input of an evaluate task. */
@@ -66,6 +83,7 @@ export interface EvaluateInput {
   method: string;
   seed: number;
   trainTask: string;
+  split?: TaskSplit;
 }
 
 /** Input of the summarize task. */
@@ -167,6 +185,11 @@ export function planJob(spec: JobSpec, dataset: { trainCount: number }): NewTask
       });
       evaluates.push(evaluate);
     }
+  }
+  if (spec.search !== undefined) {
+    const search = planSearch({ ...spec, search: spec.search }, dataset.trainCount, shardIndex);
+    tasks.push(...search.tasks);
+    evaluates.push(...search.evaluates);
   }
   const summarize: SummarizeInput = { evaluateTasks: evaluates };
   // A generation-only job sums up once every shard is stored.

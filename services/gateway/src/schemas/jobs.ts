@@ -5,6 +5,7 @@ import { BASELINE_IDS } from "../presets.js";
 import { WEBHOOK_EVENTS } from "../store/webhooks.js";
 import { type JsonSchema, nullableTimestamp, pageQuery, timestamp, uuidSchema } from "./common.js";
 import { methodRequestSchema, resolvedMethodSchema } from "./methods.js";
+import { searchSpecSchema, searchTraceSchema } from "./search.js";
 
 const seed = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
 
@@ -129,6 +130,7 @@ export const jobSpecSchema = {
     classifier: { type: "object", properties: classifierProperties, additionalProperties: false },
     shardSize: { type: "integer" },
     webhook: { ...webhookSchema, required: ["url", "events"] },
+    search: searchSpecSchema,
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;
@@ -348,12 +350,16 @@ export const jobResultSchema = {
         type: "object",
         required: ["code", "message"],
         properties: {
-          code: { type: "string", enum: ["gain_unresolved", "small_test_split", "resized"] },
+          code: { type: "string", enum: ["gain_unresolved", "small_test_split", "resized", "auto_no_gain"] },
           method: { type: "string" },
           message: { type: "string" },
         },
         additionalProperties: false,
       },
+    },
+    search: {
+      anyOf: [searchTraceSchema, { type: "null" }],
+      description: "how the auto method chose its setting on the validation split (null: no auto method)",
     },
     stages: {
       type: "object",

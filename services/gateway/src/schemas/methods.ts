@@ -12,7 +12,9 @@ import {
   TRADITIONAL_AUGMENTATIONS,
   UTILIZATION_MODES,
 } from "../presets.js";
+import { AUTO_PRESET } from "../search/search-spec.js";
 import { type JsonSchema, uuidSchema } from "./common.js";
+import { searchRequestSchema } from "./search.js";
 
 const positiveInt = (max: number, description?: string) => ({
   type: "integer",
@@ -201,8 +203,9 @@ export const methodRequestSchema = {
   properties: {
     preset: {
       type: "string",
-      enum: [...PRESET_IDS],
-      description: "start from this preset; the other fields override it",
+      enum: [...PRESET_IDS, AUTO_PRESET],
+      description:
+        "start from this preset; the other fields override it. auto: let the service choose a preset and its strength and p on a validation split (see search)",
     },
     label: {
       type: "string",
@@ -222,6 +225,7 @@ export const methodRequestSchema = {
       description:
         "stored adapters (POST /v1/adapters) to generate with, by id, instead of fine-tuning (finetuning.method must be none); they must fit the method's model, which defaults to theirs",
     },
+    search: searchRequestSchema,
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;

@@ -60,6 +60,11 @@ export interface FakeComputeOptions {
   readonly timeoutMs?: number;
   /** Per-class accuracy reported for a top-1 (default: the top-1 for every class). */
   readonly perClassAccuracy?: (top1: number) => number[];
+  /**
+   * The top-1 a trained checkpoint scores, planted per training request (default: 0.5 + synthetic
+   * images / 1000 + seed / 100).
+   */
+  readonly top1Of?: (request: TrainRequest) => number;
   /** The first call of shard `shardIndex` fails with UNAVAILABLE after `afterImages` images, once. */
   readonly failShardOnce?: { readonly shardIndex: number; readonly afterImages: number };
   /** Largest message the fake servers accept (default 16 MiB); bigger ones fail with RESOURCE_EXHAUSTED. */
@@ -365,7 +370,9 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
     }
     // What the evaluation scores: the synthetic images trained on and the seed.
     const checkpoint = Buffer.from(
-      `${request.syntheticImages.length}:${request.spec?.hyperparameters?.seed}`,
+      options.top1Of === undefined
+        ? `${request.syntheticImages.length}:${request.spec?.hyperparameters?.seed}`
+        : `top1=${options.top1Of(request)}`,
     );
     yield {
       event: {
@@ -392,10 +399,11 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
 
   function evaluateRun(request: EvaluateRequest) {
     calls.evaluate.push(request);
-    const [synthetic, seed] = Buffer.from(request.spec?.checkpoint?.content ?? [])
-      .toString()
-      .split(":");
-    const top1 = 0.5 + Number(synthetic) / 1000 + Number(seed) / 100;
+    const content = Buffer.from(request.spec?.checkpoint?.content ?? []).toString();
+    const [synthetic, seed] = content.split(":");
+    const top1 = content.startsWith("top1=")
+      ? Number(content.slice(5))
+      : 0.5 + Number(synthetic) / 1000 + Number(seed) / 100;
     const k = options.classes;
     // Every image predicted as its own class: the counts on the diagonal.
     const counts = new Array<number>(k * k).fill(0);

@@ -2,6 +2,8 @@
  * What every task handler needs: the job's resolved spec and dataset images (cached per job: a succeeded
  * spec never changes), outputs of succeeded dependencies, throttled progress events, and the services.
  */
+
+import { validationSplit } from "../../../../../shared/data/index.js";
 import type { Progress } from "../../../../../shared/gen/diffda/common/v1/progress_pb.js";
 import type { BlobStore } from "../../blob-store.js";
 import type { DatasetImages, DatasetService } from "../../datasets/dataset-service.js";
@@ -9,6 +11,7 @@ import type { JobSpec, ResolvedMethod } from "../../job-spec.js";
 import type { GatewayMetrics } from "../../plugins/metrics.js";
 import type { Dataset, JobStore } from "../../store/index.js";
 import type { ComputeClients } from "../compute-clients.js";
+import type { TaskSplit } from "../planner.js";
 
 /** Model ids and defaults from configuration. */
 export interface ModelDefaults {
@@ -42,6 +45,8 @@ export interface LoadedJob {
   spec: JobSpec;
   dataset: Dataset;
   images: DatasetImages;
+  /** Under a split: the index in the dataset's training images of each training image here. */
+  trainIndices?: number[];
 }
 
 /** Loads jobs and dependency outputs, with small caches. */
@@ -73,10 +78,43 @@ export class JobLoader {
     return { spec: job.spec as JobSpec, dataset, images: await this.#deps.datasets.images(dataset) };
   }
 
-  /** The method of a job by label. */
-  async method(jobId: string, label: string): Promise<{ job: LoadedJob; method: ResolvedMethod }> {
+  /**
+   * The job as a task of `split` sees it: under "search", the training images less the search's
+   * validation split, and the validation split as its test images.
+   */
+  async view(jobId: string, split?: TaskSplit): Promise<LoadedJob> {
     const job = await this.job(jobId);
-    const method = job.spec.methods.find((m) => m.label === label);
+    if (split === undefined) return job;
+    const search = job.spec.search;
+    if (search === undefined) throw new Error(`job ${jobId} has no search, so no ${split} split`);
+    const { train, classes } = job.images;
+    const held = validationSplit(
+      train.map((image) => image.label),
+      classes.length,
+      search.seed,
+      search.validationFraction,
+    );
+    return {
+      ...job,
+      images: {
+        ...job.images,
+        train: held.train.map((i) => train[i]),
+        test: held.validation.map((i) => train[i]),
+      },
+      trainIndices: held.train,
+    };
+  }
+
+  /** A method of a job by label (a search candidate too), with the job as `split` sees it. */
+  async method(
+    jobId: string,
+    label: string,
+    split?: TaskSplit,
+  ): Promise<{ job: LoadedJob; method: ResolvedMethod }> {
+    const job = await this.view(jobId, split);
+    const method =
+      job.spec.methods.find((m) => m.label === label) ??
+      job.spec.search?.candidates.find((m) => m.label === label);
     if (method === undefined) throw new Error(`job ${jobId} has no method ${label}`);
     return { job, method };
   }

@@ -8,7 +8,7 @@ import { labelledPng } from "../proto.js";
 import type { TaskHandler } from "../task-runner.js";
 import { chunkBytesOf, chunkImages, fitsInline, imageWireBytes } from "../uploads.js";
 import type { HandlerDeps, JobLoader } from "./context.js";
-import type { TrainOutput } from "./train.js";
+import type { SkippedRun, TrainOutput } from "./train.js";
 
 /** Output of an evaluate task. NaN accuracies (a class without test images) are stored as null. */
 export interface EvaluateOutput {
@@ -32,8 +32,12 @@ const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
 export function evaluateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
   return async (task, { signal }) => {
     const input = task.input as EvaluateInput;
-    const job = await loader.job(task.jobId);
-    const trained = (await loader.outputs(task.jobId, [input.trainTask])).get(input.trainTask) as TrainOutput;
+    const job = await loader.view(task.jobId, input.split);
+    const trained = (await loader.outputs(task.jobId, [input.trainTask])).get(input.trainTask) as
+      | TrainOutput
+      | SkippedRun;
+    // A search candidate dropped at an earlier rung trained nothing, so there is nothing to score.
+    if ("skipped" in trained) return { output: trained };
     const content = await deps.artifacts.read(trained.checkpoint.sha256);
     const spec = {
       jobId: task.jobId,

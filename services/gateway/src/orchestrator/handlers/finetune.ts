@@ -54,7 +54,7 @@ export function adapterPrefix(taskKey: string): string {
 export function finetuneHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
   return async (task, { signal }) => {
     const input = task.input as FinetuneInput;
-    const job = await loader.job(task.jobId);
+    const job = await loader.view(task.jobId, input.split);
     const { classes, train } = job.images;
     const tokens = TOKEN_METHODS.has(input.finetuning.method) ? classTokens(classes) : null;
     const report = loader.progress(task.jobId, task.key);
@@ -124,8 +124,9 @@ export function finetuneHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
       const learned = adapters.find((a) => a.kind === AdapterKind.TEXTUAL_INVERSION)?.tokens;
       const baseModel = result.adapters?.baseModel?.name || deps.models.base;
       const owner = await deps.store.jobs.get(task.jobId);
+      // A search's adapters learned part of the training images: scaffolding, not something to reuse.
       const adapterIds =
-        owner === undefined
+        owner === undefined || input.split !== undefined
           ? []
           : await registerTrainedAdapters(
               deps.store,

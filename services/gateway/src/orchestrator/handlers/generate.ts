@@ -67,21 +67,26 @@ export function storedClassTokens(
 export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
   return async (task, { signal, lease }) => {
     const input = task.input as GenerateInput;
-    const { job, method } = await loader.method(task.jobId, input.method);
+    const { job, method } = await loader.method(task.jobId, input.method, input.split);
     const generation = method.generation;
     if (generation === null)
       throw new RpcError("invalid_argument", `method ${input.method} generates nothing`);
     const { classes, train } = job.images;
+    // A search's shards are numbered over every training image; the split leaves fewer, so clip the range.
+    const count = Math.max(
+      0,
+      Math.min(input.count, train.length * input.samplesPerSource - input.firstSampleIndex),
+    );
     const shardPrefix = `${syntheticPrefix(input.method, input.seed)}${String(input.shardIndex).padStart(5, "0")}/`;
     const stored = async () =>
       new Set(
-        (await deps.store.artifacts.list(task.jobId, { prefix: shardPrefix, limit: input.count + 1 })).map(
+        (await deps.store.artifacts.list(task.jobId, { prefix: shardPrefix, limit: count + 1 })).map(
           (a) => (a.meta as SyntheticMeta).sampleIndex,
         ),
       );
     const done = await stored();
     const { client, address } = deps.clients.generation.pick(input.shardIndex, lease.attempt);
-    if (done.size >= input.count)
+    if (done.size >= count)
       return {
         output: { images: done.size, generated: 0, durationSeconds: 0, cpuSeconds: 0, replica: address },
       };
@@ -92,7 +97,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         input.finetuneTask,
       ) as FinetuneOutput;
     }
-    const last = input.firstSampleIndex + input.count - 1;
+    const last = input.firstSampleIndex + count - 1;
     const firstSource = Math.floor(input.firstSampleIndex / input.samplesPerSource);
     const lastSource = Math.floor(last / input.samplesPerSource);
     // Diff-II interpolates with same-class partners anywhere in the set: it gets every real image.
@@ -141,7 +146,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         jobId: task.jobId,
         shardIndex: input.shardIndex,
         firstSampleIndex: input.firstSampleIndex,
-        count: input.count,
+        count,
         seed: BigInt(input.seed),
         samplesPerSource: input.samplesPerSource,
         model: { baseModel: { name: adapters?.baseModel ?? model }, adapters: adapterFiles },
@@ -214,11 +219,8 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
     if (!completed)
       throw new RpcError("unavailable", `shard ${input.shardIndex}: the stream ended before ShardCompleted`);
     const now = await stored();
-    if (now.size < input.count) {
-      throw new RpcError(
-        "aborted",
-        `shard ${input.shardIndex}: ${now.size} of ${input.count} samples stored`,
-      );
+    if (now.size < count) {
+      throw new RpcError("aborted", `shard ${input.shardIndex}: ${now.size} of ${count} samples stored`);
     }
     const output: GenerateOutput = {
       images: now.size,

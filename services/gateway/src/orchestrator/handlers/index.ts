@@ -6,6 +6,7 @@ import { type HandlerDeps, JobLoader } from "./context.js";
 import { evaluateHandler } from "./evaluate.js";
 import { finetuneHandler } from "./finetune.js";
 import { generateHandler } from "./generate.js";
+import { selectHandler } from "./select.js";
 import { summarizeHandler } from "./summarize.js";
 import { trainHandler } from "./train.js";
 
@@ -33,6 +34,7 @@ export function createTaskHandlers(deps: HandlerDeps): Record<TaskKind, TaskHand
     generate: generateHandler(deps, loader),
     train: trainHandler(deps, loader),
     evaluate: evaluateHandler(deps, loader),
+    select: selectHandler(loader),
     summarize: summarizeHandler(deps, loader),
   };
 }

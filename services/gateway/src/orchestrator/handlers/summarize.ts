@@ -14,6 +14,7 @@ import {
   pairedBootstrap,
 } from "../../../../../shared/stats/index.js";
 import type { JobSpec } from "../../job-spec.js";
+import { autoMethod, chosenCandidate, type SearchTrace, searchTrace } from "../../search/summary.js";
 import type { Task } from "../../store/index.js";
 import { finetuneKey } from "../planner.js";
 import type { TaskHandler } from "../task-runner.js";
@@ -63,7 +64,7 @@ export type GainInterval = Omit<PairedInterval, "difference" | "resamples">;
 
 /** Something the caller should know before trusting a figure of the result. */
 export interface ResultWarning {
-  code: "gain_unresolved" | "small_test_split" | "resized";
+  code: "gain_unresolved" | "small_test_split" | "resized" | "auto_no_gain";
   /** The method it is about, when it is about one. */
   method?: string;
   message: string;
@@ -111,6 +112,8 @@ export interface JobResult {
   testImages: number | null;
   resolution: Resolution;
   warnings: ResultWarning[];
+  /** How the auto method chose (null: the job has none). */
+  search: SearchTrace | null;
 }
 
 /** Height × width in pixels. */
@@ -159,13 +162,19 @@ export function summarize(
   classes: readonly string[],
   tasks: readonly Task[],
   datasetSize: ImageSize = { height: 0, width: 0 },
+  validationImages = 0,
 ): JobResult {
   const byKey = new Map(tasks.map((t) => [t.key, t]));
+  const chosen = chosenCandidate(spec, byKey);
+  const auto = spec.search === undefined || chosen === null ? null : autoMethod(spec.search, chosen);
+  // The auto method's synthetic images are the chosen candidate's, generated during the search.
+  const shardOwner = (method: JobSpec["methods"][number]) =>
+    method === auto ? (chosen?.syntheticOf ?? "") : method.label;
   const accuracy = new Map<string, Map<number, number>>();
   const correctness = new Map<string, Map<number, number[]>>();
   const finetuneOf = (method: JobSpec["methods"][number]) =>
     method.generation !== null && method.finetuning.method !== "none" ? finetuneKey(method.finetuning) : null;
-  const methods = spec.methods.map((method) => {
+  const methods = [...spec.methods, ...(auto === null ? [] : [auto])].map((method) => {
     // Each seed's evaluation, read once: the runs and the per-image results both come from it.
     const evaluations = spec.seeds.flatMap((seed) => {
       const evaluated = byKey.get(`evaluate:${method.label}:seed=${seed}`)?.output as
@@ -201,7 +210,7 @@ export function summarize(
     );
     const perClass = classes.map((_, c) => meanStd(runs.map((r) => r.perClassAccuracy[c] ?? null)));
     const shards = tasks.filter(
-      (t) => t.kind === "generate" && t.key.startsWith(`generate:${method.label}:seed=`),
+      (t) => t.kind === "generate" && t.key.startsWith(`generate:${shardOwner(method)}:seed=`),
     );
     const images = shards.reduce((n, t) => n + ((t.output as GenerateOutput | null)?.images ?? 0), 0);
     const seconds = shards.reduce(
@@ -275,26 +284,56 @@ export function summarize(
     stage.seconds += (task.finishedAt.getTime() - task.startedAt.getTime()) / 1000;
     stage.cpuSeconds = sumKnown([stage.cpuSeconds, cpuOf(task)]);
   }
-  const resolution = resolutionOf(spec, tasks, datasetSize);
+  const resolution = resolutionOf(spec, tasks, datasetSize, chosen);
+  const search = searchTrace(spec, tasks, validationImages);
+  const autoEntry = methods.find((m) => m.label === spec.search?.label);
+  if (autoEntry !== undefined && search !== null) {
+    // Its cost is the whole search (fine-tuning and generation included) plus its own final runs.
+    const cpu = autoEntry.cpuSeconds;
+    autoEntry.cpuSeconds = {
+      finetune: 0,
+      generate: 0,
+      train: cpu.train,
+      evaluate: cpu.evaluate,
+      total: sumKnown([search.cpuSeconds, cpu.train, cpu.evaluate]),
+      perSyntheticImage: null,
+      perSyntheticImageWithFinetune: null,
+      finetuneSharedWith: [],
+    };
+  }
   return {
     classes: [...classes],
     methods,
     stages,
     testImages,
     resolution,
-    warnings: [...warningsOf(methods, testImages), ...resizeWarnings(resolution)],
+    warnings: [...warningsOf(methods, testImages), ...resizeWarnings(resolution), ...searchWarnings(search)],
+    search,
   };
 }
 
 const sizeText = (s: ImageSize) => `${s.height}×${s.width}`;
 
 /** The sizes of a job: the dataset's, the classifier's, and the first generated image's per method. */
-function resolutionOf(spec: JobSpec, tasks: readonly Task[], dataset: ImageSize): Resolution {
+function resolutionOf(
+  spec: JobSpec,
+  tasks: readonly Task[],
+  dataset: ImageSize,
+  chosen: { label: string; syntheticOf: string | null } | null,
+): Resolution {
+  // A search candidate's images count as the auto method's when it is the chosen one's; others are not reported.
+  const candidates = new Set(spec.search?.candidates.map((c) => c.label));
+  const reportedAs = (label: string | undefined) =>
+    label !== undefined && candidates.has(label)
+      ? label === chosen?.syntheticOf
+        ? spec.search?.label
+        : undefined
+      : label;
   const side = spec.classifier.imageSize;
   const generation: Record<string, ImageSize> = {};
   for (const task of tasks) {
     if (task.kind !== "generate" || task.state !== "succeeded") continue;
-    const method = (task.input as { method?: string } | null)?.method;
+    const method = reportedAs((task.input as { method?: string } | null)?.method);
     const size = (task.output as GenerateOutput | null)?.imageSize;
     if (method !== undefined && size && !(method in generation)) generation[method] = size;
   }
@@ -334,6 +373,27 @@ function gainInterval(
 
 const pts = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}`;
 
+/** The auto method fell back to no augmentation: say so, with how close the best candidate came. */
+function searchWarnings(search: SearchTrace | null): ResultWarning[] {
+  if (search?.recommendation !== "no_augmentation") return [];
+  const reference = search.candidates[0];
+  const best = search.candidates
+    .slice(1)
+    .filter((c) => c.validation.mean !== null)
+    .sort((a, b) => b.validation.mean! - a.validation.mean!)[0];
+  const margin =
+    best === undefined || reference.validation.mean === null
+      ? ""
+      : ` (the best, ${best.setting.preset}, scored ${pts(best.validation.mean! - reference.validation.mean)} points against it on ${search.validationImages} validation images)`;
+  return [
+    {
+      code: "auto_no_gain",
+      method: search.label,
+      message: `${search.label}: no candidate beat no-augmentation on the validation split${margin}; it ran without augmentation, and no augmentation is the recommendation for this dataset`,
+    },
+  ];
+}
+
 /** What the caller should know: a test split too small for the figures, gains it does not resolve. */
 function warningsOf(methods: JobResult["methods"], testImages: number | null): ResultWarning[] {
   const warnings: ResultWarning[] = [];
@@ -360,7 +420,15 @@ export function summarizeHandler(deps: HandlerDeps, loader: JobLoader): TaskHand
   return async (task) => {
     const job = await loader.job(task.jobId);
     const { classes, height, width } = job.images;
-    const result = summarize(job.spec, classes, await deps.store.tasks.list(task.jobId), { height, width });
+    const validation =
+      job.spec.search === undefined ? 0 : (await loader.view(task.jobId, "search")).images.test.length;
+    const result = summarize(
+      job.spec,
+      classes,
+      await deps.store.tasks.list(task.jobId),
+      { height, width },
+      validation,
+    );
     return { output: { methods: result.methods.length }, jobResult: result };
   };
 }

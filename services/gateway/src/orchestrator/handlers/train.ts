@@ -11,6 +11,8 @@ import type {
 } from "../../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
 import type { SyntheticMeta } from "../../exports/synthetic-set.js";
+import type { ResolvedMethod } from "../../job-spec.js";
+import type { SearchCandidate } from "../../search/search-spec.js";
 import type { Artifact } from "../../store/index.js";
 import type { TrainInput } from "../planner.js";
 import { labelledPng, type TrainedHyperparameters, trainedHyperparameters, trainSpec } from "../proto.js";
@@ -23,11 +25,14 @@ import {
   type LabelledImageInit,
   wireBytes,
 } from "../uploads.js";
-import type { HandlerDeps, JobLoader } from "./context.js";
+import type { HandlerDeps, JobLoader, LoadedJob } from "./context.js";
 import { syntheticPrefix } from "./generate.js";
+import type { SelectOutput } from "./select.js";
 
 /** Output of a train task. */
 export interface TrainOutput {
+  /** The search candidate an auto method's run trained (absent: the task's own method). */
+  method?: string;
   checkpoint: { name: string; mediaType: string; sha256: string; bytes: number };
   syntheticImages: number;
   parameterCount: number;
@@ -48,6 +53,12 @@ export interface TrainOutput {
   cpuSeconds: number | null;
 }
 
+/** Output of a search candidate's run that a rung dropped: nothing trained (nor scored). */
+export interface SkippedRun {
+  skipped: true;
+  reason: string;
+}
+
 /** Artifact key of a run's checkpoint. */
 export function checkpointKey(method: string, seed: number): string {
   return `checkpoint/${method}/seed=${seed}`;
@@ -57,14 +68,16 @@ export function checkpointKey(method: string, seed: number): string {
 export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
   return async (task, { signal }) => {
     const input = task.input as TrainInput;
-    const { job, method } = await loader.method(task.jobId, input.method);
+    const run = await resolveRun(loader, task.jobId, input);
+    if ("skipped" in run) return { output: run };
+    const { job, method, synthetic, sourceIndex } = run;
     const { classes, train } = job.images;
     // Only the listing is held at once; image bytes are read as they are sent.
     const rows: Artifact[] = [];
     if (method.generation !== null) {
       for (let after: string | undefined; ; ) {
         const page = await deps.store.artifacts.list(task.jobId, {
-          prefix: syntheticPrefix(input.method, input.seed),
+          prefix: syntheticPrefix(synthetic.method, synthetic.seed),
           afterKey: after,
           limit: 1000,
         });
@@ -78,7 +91,7 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
       return labelledPng(
         new Uint8Array(await deps.artifacts.read(artifact.sha256)),
         meta.label,
-        meta.sourceIndex,
+        sourceIndex(meta.sourceIndex),
         {
           ...(meta.interClass ? { interClass: meta.interClass } : {}),
         },
@@ -151,6 +164,7 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
         const lastEpoch = result.epochs.at(-1);
         const hyperparameters = trainedHyperparameters(result.hyperparameters);
         const output: TrainOutput = {
+          ...(method.label === input.method ? {} : { method: method.label }),
           checkpoint: { name: checkpoint.name, mediaType, sha256: blob.sha256, bytes: blob.bytes },
           syntheticImages: rows.length,
           parameterCount: Number(result.parameterCount),
@@ -168,5 +182,43 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
       }
     }
     throw new RpcError("unavailable", "the training stream ended without a result");
+  };
+}
+
+/** What a train task trains: its method (for the auto method, the chosen candidate) and synthetic set. */
+interface Run {
+  job: LoadedJob;
+  method: ResolvedMethod;
+  synthetic: { method: string; seed: number };
+  /** A synthetic image's source index in this run's real images. */
+  sourceIndex: (stored: number) => number;
+}
+
+async function resolveRun(loader: JobLoader, jobId: string, input: TrainInput): Promise<Run | SkippedRun> {
+  const own = { method: input.method, seed: input.seed };
+  if (input.survivorsOf !== undefined) {
+    const selected = (await loader.outputs(jobId, [input.survivorsOf])).get(
+      input.survivorsOf,
+    ) as SelectOutput;
+    if (!selected.survivors.includes(input.method))
+      return { skipped: true, reason: `dropped by ${input.survivorsOf}` };
+  }
+  if (input.chosenBy === undefined) {
+    const { job, method } = await loader.method(jobId, input.method, input.split);
+    return { job, method, synthetic: input.synthetic ?? own, sourceIndex: (i) => i };
+  }
+  // The auto method's final run: the chosen candidate on every training image, with the synthetic set the
+  // search generated (from the training images less validation, whose indices the split maps back).
+  const selected = (await loader.outputs(jobId, [input.chosenBy])).get(input.chosenBy) as SelectOutput;
+  const { method } = await loader.method(jobId, selected.chosen, "search");
+  const searched = await loader.view(jobId, "search");
+  const indices = searched.trainIndices ?? [];
+  const seed = searched.spec.search?.seed ?? input.seed;
+  const syntheticOf = (method as Partial<SearchCandidate>).syntheticOf ?? method.label;
+  return {
+    job: await loader.job(jobId),
+    method,
+    synthetic: { method: syntheticOf, seed },
+    sourceIndex: (i) => indices[i] ?? i,
   };
 }

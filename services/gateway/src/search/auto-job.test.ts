@@ -1,0 +1,185 @@
+/**
+ * The auto method end to end over fake compute whose classifier scores are planted: the search must find
+ * the planted best setting on the validation split, halve the candidates between rungs, never show a test
+ * image to fine-tuning, generation or the search's training and scoring, and fall back to no
+ * augmentation (with a warning) when nothing beats it.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { after, before, describe, it } from "node:test";
+import type { TrainRequest } from "../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
+import { type ComputeGateway, startComputeGateway } from "../testing/compute-gateway.js";
+
+const idemKey = () => `auto-${Math.random().toString(36).slice(2)}`;
+const digest = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+/** Real-only runs score 0.6; with synthetic images, p = 0.5 scores `best`, other settings `others`. */
+const planted =
+  (best: number, others: number) =>
+  (request: TrainRequest): number =>
+    request.syntheticImages.length === 0
+      ? 0.6
+      : request.spec?.utilization?.replaceProbability === 0.5
+        ? best
+        : others;
+
+async function runAuto(stack: ComputeGateway, search: Record<string, unknown>) {
+  const { app } = stack.gw;
+  const dataset = await app.inject({
+    method: "POST",
+    url: "/v1/datasets",
+    headers: { "idempotency-key": idemKey() },
+    payload: { builtin: "fashion-mnist", shots: 2 },
+  });
+  assert.equal(dataset.statusCode, 201, dataset.body);
+  const submitted = await app.inject({
+    method: "POST",
+    url: "/v1/jobs",
+    headers: { "idempotency-key": idemKey() },
+    payload: {
+      datasetId: dataset.json().id,
+      methods: [{ preset: "auto", search }],
+      baselines: ["no-augmentation"],
+      seeds: [0, 1],
+    },
+  });
+  assert.equal(submitted.statusCode, 201, submitted.body);
+  const job = await stack.waitFinal(submitted.json().id, {}, 60_000);
+  assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+  return job;
+}
+
+const SPACE = {
+  presets: ["real-guidance", "da-fusion"],
+  strengths: [0.3, 0.6],
+  replaceProbabilities: [0.2, 0.5, 0.8],
+  rungs: 2,
+};
+
+describe("the auto method", () => {
+  describe("with a planted best setting", () => {
+    let stack: ComputeGateway;
+    // biome-ignore lint/suspicious/noExplicitAny: the job's JSON, read field by field
+    let job: Record<string, any>;
+    before(async () => {
+      stack = await startComputeGateway({
+        app: () => ({ authMode: "loopback-open" }),
+        compute: { top1Of: planted(0.9, 0.65) },
+      });
+      job = await runAuto(stack, SPACE);
+    });
+    after(async () => stack?.close());
+
+    it("chooses it on validation and runs it on the test split", () => {
+      const search = job.result.search;
+      assert.equal(search.recommendation, "augment");
+      // The first candidate at p = 0.5: real-guidance, the lower strength (ties go to the earlier one).
+      assert.deepEqual(search.chosen.setting, {
+        preset: "real-guidance",
+        strength: 0.3,
+        replaceProbability: 0.5,
+      });
+      const auto = job.result.methods.find((m: { label: string }) => m.label === "auto");
+      assert.equal(auto.preset, "auto");
+      assert.deepEqual(
+        auto.runs.map((r: { top1Accuracy: number }) => r.top1Accuracy),
+        [0.9, 0.9],
+      );
+      assert.ok(Math.abs(auto.gainOverBaseline.mean - 0.3) < 1e-9);
+      assert.ok(auto.runs.every((r: { syntheticImages: number }) => r.syntheticImages > 0));
+      assert.ok(auto.cpuSeconds.total > auto.cpuSeconds.train, "the search's compute is in its total");
+      assert.equal(job.result.methods.length, 2, "candidates are not methods of the result");
+    });
+
+    it("halves the candidates between rungs and keeps the reference", () => {
+      const { candidates, rungs } = job.result.search;
+      // 1 reference + real-guidance 2 strengths × 3 p + da-fusion 2 × 3.
+      assert.equal(candidates.length, 13);
+      assert.deepEqual(rungs[0].seeds, [0]);
+      assert.deepEqual(rungs[1].seeds, [1, 2]);
+      assert.equal(rungs[0].survivors.length, 1 + 6);
+      assert.equal(rungs[0].survivors[0], candidates[0].label);
+      const dropped = candidates.filter((c: { label: string }) => !rungs[0].survivors.includes(c.label));
+      assert.equal(dropped.length, 6);
+      for (const c of dropped) {
+        assert.equal(c.rungsReached, 1);
+        assert.equal(c.validation.runs.length, 1);
+      }
+      const chosen = candidates.find((c: { label: string }) => c.label === job.result.search.chosen.label);
+      assert.equal(chosen.rungsReached, 2);
+      assert.deepEqual(
+        chosen.validation.runs.map((r: { seed: number }) => r.seed),
+        [0, 1, 2],
+      );
+      assert.equal(job.result.search.validationImages, 2);
+    });
+
+    it("shows no test image to the search's fine-tuning, generation, training or scoring", async () => {
+      const { calls } = stack.compute;
+      const images = await stack.datasets.images(
+        (await stack.store.datasets.get(job.spec.datasetId)) as NonNullable<
+          Awaited<ReturnType<typeof stack.store.datasets.get>>
+        >,
+      );
+      const test = new Set(images.test.map((image) => digest(image.png)));
+      const train = new Set(images.train.map((image) => digest(image.png)));
+      const sent = (list: { image?: { data: Uint8Array } }[]) =>
+        list.map((x) => digest(x.image?.data ?? new Uint8Array()));
+      for (const request of calls.finetune) {
+        assert.equal(request.images.length, 2, "fine-tuning sees the training images less validation");
+        for (const d of sent(request.images)) assert.ok(!test.has(d));
+      }
+      for (const { request } of calls.shards) for (const d of sent(request.sources)) assert.ok(!test.has(d));
+      // Search runs train on two real images, the final and baseline runs on all four.
+      const counts = calls.train.map((r) => r.realImages.length).sort();
+      assert.ok(counts.includes(2) && counts.includes(4));
+      const searchEvaluations = calls.evaluate.filter((r) => r.images.length === 2);
+      assert.ok(searchEvaluations.length > 0);
+      for (const r of searchEvaluations)
+        for (const d of sent(r.images)) {
+          assert.ok(train.has(d), "the search scores on training images (its validation split)");
+          assert.ok(!test.has(d));
+        }
+    });
+  });
+
+  describe("when nothing beats no augmentation on validation", () => {
+    let stack: ComputeGateway;
+    // biome-ignore lint/suspicious/noExplicitAny: the job's JSON, read field by field
+    let job: Record<string, any>;
+    before(async () => {
+      stack = await startComputeGateway({
+        app: () => ({ authMode: "loopback-open" }),
+        // The best candidate scores 0.61: above the reference, but by less than minGain (0.02).
+        compute: { top1Of: planted(0.61, 0.55) },
+      });
+      job = await runAuto(stack, { ...SPACE, presets: ["real-guidance"], rungs: 1 });
+    });
+    after(async () => stack?.close());
+
+    it("recommends no augmentation, runs without it, and warns", () => {
+      const search = job.result.search;
+      assert.equal(
+        search.recommendation,
+        "no_augmentation",
+        JSON.stringify(search.candidates.map((c: any) => [c.setting, c.validation])),
+      );
+      assert.equal(search.chosen.setting.preset, "no-augmentation");
+      const auto = job.result.methods.find((m: { label: string }) => m.label === "auto");
+      assert.deepEqual(
+        auto.runs.map((r: { top1Accuracy: number; syntheticImages: number }) => [
+          r.top1Accuracy,
+          r.syntheticImages,
+        ]),
+        [
+          [0.6, 0],
+          [0.6, 0],
+        ],
+      );
+      assert.equal(auto.gainOverBaseline.mean, 0);
+      const warning = job.result.warnings.find((w: { code: string }) => w.code === "auto_no_gain");
+      assert.ok(warning, JSON.stringify(job.result.warnings));
+      assert.match(warning.message, /no augmentation is the recommendation/);
+    });
+  });
+});
