@@ -59,7 +59,6 @@ export {
   sniffFormat,
 } from "./decode.js";
 export { type DedupeResult, dedupe, perClassSplit, type RawEntry, type TestCount } from "./dedupe-split.js";
-export { type ValidationSplit, validationSplit } from "./validation-split.js";
 export { DATA_ERROR_CODES, DataError, type DataErrorCode, isDataError } from "./errors.js";
 export {
   type FewShotIndices,
@@ -127,3 +126,4 @@ export {
   utilizationEpoch,
   variantsBySource,
 } from "./utilization.js";
+export { type ValidationSplit, validationSplit } from "./validation-split.js";
