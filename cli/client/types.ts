@@ -103,6 +103,31 @@ export interface JobResult {
     classifier: { height: number; width: number };
     generation: Record<string, { height: number; width: number }>;
   };
+  /** How the auto method chose (null or absent: the job had none). */
+  search?: SearchTrace | null;
+}
+
+/** A setting the auto method's search tried (null: the preset's own, or not applicable). */
+export interface CandidateSetting {
+  preset: string;
+  strength: number | null;
+  replaceProbability: number | null;
+}
+
+/** The auto method's search: candidates scored on the validation split, the rungs, the choice. */
+export interface SearchTrace {
+  label: string;
+  validationImages: number;
+  candidates: {
+    label: string;
+    setting: CandidateSetting;
+    validation: { mean: number | null; runs: { seed: number; top1Accuracy: number }[] };
+    rungsReached: number;
+  }[];
+  rungs: { seeds: number[]; survivors: string[] }[];
+  chosen: { label: string; setting: CandidateSetting } | null;
+  recommendation: "augment" | "no_augmentation" | null;
+  cpuSeconds: number | null;
 }
 
 /** A resolved method of a stored spec. */
@@ -126,6 +151,8 @@ export interface JobSpec {
   methods: ResolvedMethod[];
   classifier: Record<string, unknown>;
   shardSize: number;
+  /** The auto method's search (absent: the job has none). */
+  search?: { label: string; candidates: { label: string; setting: CandidateSetting }[] };
 }
 
 /** Task counts of a job. */

@@ -106,7 +106,12 @@ export async function submitRun(
   }
   const job = await submitJob(client, { ...built.request, methods, datasetId: dataset.id });
   onStep(
-    `job ${job.id} submitted: ${job.spec.methods.map((m) => m.label).join(", ")} × seeds ${job.spec.seeds.join(",")} — ${job.tasks.total} tasks`,
+    `job ${job.id} submitted: ${[
+      ...job.spec.methods.map((m) => m.label),
+      ...(job.spec.search
+        ? [`${job.spec.search.label} (searching ${job.spec.search.candidates.length - 1} candidates)`]
+        : []),
+    ].join(", ")} × seeds ${job.spec.seeds.join(",")} — ${job.tasks.total} tasks`,
   );
   return { job, dataset };
 }

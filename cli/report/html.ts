@@ -5,6 +5,7 @@
 import type { Dataset, Job } from "../client/types.js";
 import { formatDuration } from "../progress/bar.js";
 import { formatMeanStd, percent, seconds } from "../results/format.js";
+import { SEARCH_HEADER, searchRows, searchSummary } from "../results/search.js";
 import { formatInterval, type ResultsData } from "../results/table.js";
 import { accuracyChart, escapeXml } from "./svg-chart.js";
 
@@ -71,6 +72,17 @@ function resultsTable(results: ResultsData): string {
   );
   const warnings = results.warnings.map((w) => `<p class="warning">⚠ ${escapeXml(w.message)}</p>`).join("");
   return `<table class="results"><thead><tr>${head.map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>${warnings}`;
+}
+
+/** The auto method's search trace: what it chose and each candidate's validation score. */
+function searchSection(input: ReportInput): string {
+  const search = input.job.result?.search;
+  if (search == null) return "";
+  const rows = searchRows(search).map(
+    (cells) =>
+      `<tr>${cells.map((c, i) => `<td${i >= 2 ? ' class="num"' : ""}>${escapeXml(c)}</td>`).join("")}</tr>`,
+  );
+  return `<h2>Search (auto)</h2><p class="meta">${escapeXml(searchSummary(search))}. Scored on a validation split carved from the training images; the test split was used once, by the chosen setting. * the choice.</p><table class="search"><thead><tr>${SEARCH_HEADER.map((h) => `<th>${escapeXml(h)}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
 function perClassTable(input: ReportInput): string {
@@ -143,6 +155,7 @@ export function renderReportHtml(input: ReportInput): string {
 ${chart}
 ${resultsTable(results)}
 <p class="meta">Top-1 on ${results.testImages ?? "?"} held-out test images; Δ: gain in percentage points over each baseline, paired by seed (mean ± sample std).</p>
+${searchSection(input)}
 <h2>Per-class accuracy (mean over seeds, %)</h2>
 ${perClassTable(input)}
 <h2>Real vs synthetic images</h2>

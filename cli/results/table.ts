@@ -7,6 +7,7 @@
 import type { GainInterval, Job, MeanStd, MethodResult, ResultWarning } from "../client/types.js";
 import { formatDuration } from "../progress/bar.js";
 import { formatMeanStd, percent, points, seconds } from "./format.js";
+import { SEARCH_HEADER, searchRows, searchSummary } from "./search.js";
 import { meanStd, pairedGain } from "./stats.js";
 
 /** One method's row, as numbers (the HTML report formats the same rows). */
@@ -169,5 +170,10 @@ export function formatResultsTable(job: Pick<Job, "spec" | "result">, options: T
     data.intervalBaseline !== null
       ? "\n95% CI: paired bootstrap over seeds and test images; an interval that includes 0 does not resolve the gain."
       : "";
-  return `${title}\n\n${renderTextTable(header, rows, align)}${intervalNote}${warnings}\n\nStages (task time and cpu: summed over the stage's tasks; cpu as the services measured it)\n\n${stageTable}${total}`;
+  const search = job.result?.search;
+  const searchText =
+    search == null
+      ? ""
+      : `\n\nSearch (${searchSummary(search)}; * the choice)\n\n${renderTextTable(SEARCH_HEADER, searchRows(search), ["left", "left", "right", "right", "right"])}`;
+  return `${title}\n\n${renderTextTable(header, rows, align)}${intervalNote}${warnings}${searchText}\n\nStages (task time and cpu: summed over the stage's tasks; cpu as the services measured it)\n\n${stageTable}${total}`;
 }

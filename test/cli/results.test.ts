@@ -159,4 +159,72 @@ describe("results: the table", () => {
   test("a job without a result has no table", () => {
     assert.throws(() => formatResultsTable({ ...data, result: null }), /no result/);
   });
+
+  test("an auto method's search: what it chose, and each candidate's validation score", () => {
+    const base = job([
+      method("no-augmentation", "baseline", [0.5, 0.52, 0.54]),
+      method("auto", "diffda", [0.6, 0.6, 0.62], 80),
+    ]);
+    const setting = (preset: string, strength: number | null, p: number | null) => ({
+      preset,
+      strength,
+      replaceProbability: p,
+    });
+    const runs = (...top1: number[]) => top1.map((t, seed) => ({ seed, top1Accuracy: t }));
+    const search = {
+      label: "auto",
+      validationImages: 10,
+      candidates: [
+        {
+          label: "auto.c0",
+          setting: setting("no-augmentation", null, null),
+          validation: { mean: 0.5, runs: runs(0.5, 0.5, 0.5) },
+          rungsReached: 2,
+        },
+        {
+          label: "auto.c1",
+          setting: setting("real-guidance", 0.3, 0.5),
+          validation: { mean: 0.7, runs: runs(0.7, 0.7, 0.7) },
+          rungsReached: 2,
+        },
+        {
+          label: "auto.c2",
+          setting: setting("diffusemix", null, 0.2),
+          validation: { mean: 0.4, runs: runs(0.4) },
+          rungsReached: 1,
+        },
+      ],
+      rungs: [
+        { seeds: [0], survivors: ["auto.c0", "auto.c1"] },
+        { seeds: [1, 2], survivors: ["auto.c0", "auto.c1"] },
+      ],
+      chosen: { label: "auto.c1", setting: setting("real-guidance", 0.3, 0.5) },
+      recommendation: "augment" as const,
+      cpuSeconds: 123.4,
+    };
+    const text = formatResultsTable({ ...base, result: { ...base.result!, search } });
+    assert.match(
+      text,
+      /auto: chose real-guidance strength 0\.3 p 0\.5 — validation top-1 70\.00 vs no-augmentation 50\.00; 2 candidates, 2 rung\(s\), 10 validation images/,
+    );
+    const rows = text.split("\n").filter((l) => l.startsWith("auto.c"));
+    assert.deepEqual(
+      rows.map((l) => l.split(/ {2,}/)),
+      [
+        ["auto.c1 *", "real-guidance strength 0.3 p 0.5", "70.00", "3", "2"],
+        ["auto.c0", "no-augmentation", "50.00", "3", "2"],
+        ["auto.c2", "diffusemix p 0.2", "40.00", "1", "1"],
+      ],
+    );
+    const none = {
+      ...search,
+      chosen: { label: "auto.c0", setting: search.candidates[0].setting },
+      recommendation: "no_augmentation" as const,
+    };
+    assert.match(
+      formatResultsTable({ ...base, result: { ...base.result!, search: none } }),
+      /no candidate beat no-augmentation/,
+    );
+    assert.doesNotMatch(formatResultsTable(base), /Search/);
+  });
 });
