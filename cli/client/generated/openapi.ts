@@ -980,14 +980,34 @@ export interface components {
       methods: components["schemas"]["ResolvedMethod"][];
       name: string | null;
       search?: {
+        /** @description candidate 0 is the no-augmentation reference; each is a resolved method and the setting it tries */
         candidates: {
+          /** @description the stored adapters the generation applied, as they were when the job was submitted */
+          adapters?: {
+            alpha: number;
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "lora" | "textual_inversion";
+            model: string;
+            rank: number;
+            sha256: string;
+            tokens: string[];
+          }[];
+          finetuning: components["schemas"]["Finetuning"];
+          generation: components["schemas"]["Generation"] | null;
+          /** @enum {string} */
+          kind: "diffda" | "baseline";
           label: string;
+          preset: string | null;
           setting: {
             preset: string;
             replaceProbability: number | null;
             strength: number | null;
           };
+          /** @description the candidate whose synthetic images it trains on (candidates differing only in p share them) */
           syntheticOf: string | null;
+          utilization: components["schemas"]["Utilization"];
         }[];
         label: string;
         minGain: number;
@@ -1164,14 +1184,139 @@ export interface components {
          */
         minGain: number;
         /**
-         * @description DiffDA presets to try (at most 24 candidates in all)
+         * @description DiffDA presets to try, by id or with overrides of their components (at most 24 candidates in all)
          * @default [
          *       "real-guidance",
          *       "da-fusion",
          *       "diffusemix"
          *     ]
          */
-        presets: string[];
+        presets: (
+          | ("real-guidance" | "gif" | "diffusemix" | "da-fusion" | "diff-aug" | "diff-mix" | "diff-ii")
+          | {
+              finetuning?: {
+                /** @description images per optimizer step */
+                batchSize?: number;
+                fullUnet?: {
+                  /** @description AdamW learning rate */
+                  learningRate?: number;
+                  /** @description optimizer steps */
+                  maxTrainSteps?: number;
+                };
+                lora?: {
+                  /** @description alpha scaling, update × alpha/rank (paper: 8) */
+                  alpha?: number;
+                  /** @description AdamW learning rate (paper: 3.2e-4) */
+                  learningRate?: number;
+                  /** @description optimizer steps (paper: 500 few-shot, 1000 otherwise) */
+                  maxTrainSteps?: number;
+                  /** @description rank of the update (paper: 8) */
+                  rank?: number;
+                };
+                /**
+                 * @description what fine-tuning trains
+                 * @enum {string}
+                 */
+                method?: "none" | "textual_inversion" | "ti_lora" | "text_encoder_lora" | "full_unet";
+                /** @description square training resolution in pixels */
+                resolution?: number;
+                /** @description prompt templates with one {} for the class token or name */
+                templates?: string[];
+                textualInversion?: {
+                  /** @description token whose embedding seeds the new ones */
+                  initializerToken?: string;
+                  /** @description AdamW learning rate (paper: 5e-4) */
+                  learningRate?: number;
+                  /** @description optimizer steps (paper: 2000) */
+                  maxTrainSteps?: number;
+                };
+              };
+              generation?: {
+                /** @description DiffuseMix: seam blend width in pixels */
+                blendWidth?: number;
+                /** @description GIF: L∞ radius of the latent perturbation (paper: 0.8) */
+                epsilon?: number;
+                /** @description DiffuseMix: alpha of the fractal blend; 0 disables it */
+                fractalAlpha?: number;
+                /** @description DiffuseMix: concatenate half of the edit with the original */
+                halfConcat?: boolean;
+                /** @description GIF: random horizontal flip of the source */
+                horizontalFlip?: boolean;
+                /** @description DiffuseMix: image guidance */
+                imageGuidanceScale?: number;
+                /** @description DiffuseMix: edit instructions, one drawn per sample */
+                instructions?: string[];
+                /** @description Diff-II: guidance while inverting */
+                inversionGuidanceScale?: number;
+                /** @description Diff-II: DDIM inversion steps (paper: 200) */
+                inversionSteps?: number;
+                /** @description Diff-II: largest slerp angle, radians */
+                maxAngle?: number;
+                /**
+                 * @description how synthetic images are made
+                 * @enum {string}
+                 */
+                mode?:
+                  | "text_to_image"
+                  | "img2img_intra_class"
+                  | "img2img_inter_class"
+                  | "instruct_edit"
+                  | "ddim_inversion_interpolation"
+                  | "clip_guided_perturbation";
+                /** @description model id */
+                model?: string;
+                /** @description Diff-II: scene phrases for the first stage */
+                promptSuffixes?: string[];
+                /** @description GIF: random rotation of the source */
+                rotationDegrees?: number;
+                sampling?: {
+                  /** @description classifier-free guidance scale */
+                  guidanceScale?: number;
+                  negativePrompt?: string;
+                  /** @description denoising steps of a full schedule */
+                  numInferenceSteps?: number;
+                  /** @description prompt templates with one {} for the class phrase; one drawn per sample */
+                  promptTemplates?: string[];
+                  /** @enum {string} */
+                  scheduler?: "ddim" | "ddpm" | "dpm_solver_multistep" | "euler_ancestral";
+                };
+                /** @description Diff-II: share of the schedule using the suffixed prompt (paper: 0.3) */
+                splitRatio?: number;
+                /** @description GIF: signed-gradient step (paper: 0.1) */
+                stepSize?: number;
+                /** @description SDEdit noise strength in (0, 1] */
+                strength?: number;
+                /** @description synthetic images per real image (paper: 5) */
+                syntheticPerReal?: number;
+              };
+              /** @enum {string} */
+              preset:
+                | "real-guidance"
+                | "gif"
+                | "diffusemix"
+                | "da-fusion"
+                | "diff-aug"
+                | "diff-mix"
+                | "diff-ii";
+              utilization?: {
+                /** @description Beta(α, α) of MixUp/CutMix (paper: 1.0) */
+                mixAlpha?: number;
+                /** @description share of batches MixUp/CutMix applies to (paper: 0.5) */
+                mixProbability?: number;
+                /**
+                 * @description real_only, FC, FR, LRR or GRR
+                 * @enum {string}
+                 */
+                mode?: "real_only" | "fc" | "fr" | "lrr" | "grr";
+                /** @description LRR/GRR replacement probability p */
+                replaceProbability?: number;
+                /** @description soft labels w = strength^γ for inter-class samples (Diff-Mix: 0.5) */
+                softLabelGamma?: number;
+                /** @enum {string} */
+                traditionalAugmentation?: "none" | "flip_crop" | "mixup" | "cutmix";
+              };
+            }
+        )[];
         /**
          * @description replacement probabilities p to try (local replacement, or the preset's global one)
          * @default [
@@ -1539,8 +1684,8 @@ export interface operations {
            *     # TYPE diffda_http_request_duration_seconds histogram
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 0
+           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 1
+           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.25",method="GET",route="/healthz",status_code="200"} 1
            */
@@ -1703,7 +1848,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7",
+           *           "id": "81c30719-1b99-42f7-9746-0d5b348ef5a0",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1713,7 +1858,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T02:59:52.717Z"
+           *           "createdAt": "2026-12-08T03:28:54.425Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1808,7 +1953,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7",
+           *       "id": "81c30719-1b99-42f7-9746-0d5b348ef5a0",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1818,7 +1963,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T02:59:52.717Z"
+           *       "createdAt": "2026-12-08T03:28:54.425Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1833,7 +1978,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7
+         * @example 81c30719-1b99-42f7-9746-0d5b348ef5a0
          */
         id: string;
       };
@@ -1873,7 +2018,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7",
+           *       "id": "81c30719-1b99-42f7-9746-0d5b348ef5a0",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1883,7 +2028,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T02:59:52.717Z"
+           *       "createdAt": "2026-12-08T03:28:54.425Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1898,7 +2043,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 98a7eb7c-f433-4ea2-acd2-8ddd6a0962c7
+         * @example 81c30719-1b99-42f7-9746-0d5b348ef5a0
          */
         id: string;
       };
@@ -1990,7 +2135,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
+           *           "id": "5634f766-b6db-40be-a84a-83acd4ceac56",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2012,7 +2157,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T02:59:52.909Z"
+           *           "createdAt": "2026-12-08T03:28:54.593Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2105,7 +2250,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c3b23087-05e9-4b98-bce9-2182140d76e5",
+           *       "id": "ad2db272-c897-455e-a33f-58b78ce595f2",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2127,7 +2272,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:00:00.179Z"
+           *       "createdAt": "2026-12-08T03:28:57.105Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2142,7 +2287,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 2dcd60e2-b8f4-403e-97c5-4dd2e52e9516
+         * @example 5634f766-b6db-40be-a84a-83acd4ceac56
          */
         id: string;
       };
@@ -2182,7 +2327,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
+           *       "id": "5634f766-b6db-40be-a84a-83acd4ceac56",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2204,7 +2349,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T02:59:52.909Z"
+           *       "createdAt": "2026-12-08T03:28:54.593Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2219,7 +2364,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c3b23087-05e9-4b98-bce9-2182140d76e5
+         * @example ad2db272-c897-455e-a33f-58b78ce595f2
          */
         id: string;
       };
@@ -2280,7 +2425,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 2dcd60e2-b8f4-403e-97c5-4dd2e52e9516
+         * @example 5634f766-b6db-40be-a84a-83acd4ceac56
          */
         id: string;
       };
@@ -2398,12 +2543,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
+           *           "id": "0204b847-a15b-410b-9b20-dde8305fc816",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
-           *           "createdAt": "2026-12-08T02:59:53.248Z",
-           *           "finishedAt": "2026-12-08T02:59:59.413Z"
+           *           "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
+           *           "createdAt": "2026-12-08T03:28:55.159Z",
+           *           "finishedAt": "2026-12-08T03:28:56.853Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2435,7 +2580,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
+         *       "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
          *       "methods": [
          *         {
          *           "preset": "real-guidance"
@@ -2491,14 +2636,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
+           *       "id": "0204b847-a15b-410b-9b20-dde8305fc816",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
+           *       "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
+           *         "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
            *         "seeds": [
            *           0
            *         ],
@@ -2579,15 +2724,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T02:59:53.248Z",
-           *       "updatedAt": "2026-12-08T02:59:53.248Z",
+           *       "createdAt": "2026-12-08T03:28:55.159Z",
+           *       "updatedAt": "2026-12-08T03:28:55.159Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
-           *         "events": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/events",
-           *         "artifacts": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/artifacts",
-           *         "cancel": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/cancel"
+           *         "self": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816",
+           *         "events": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/events",
+           *         "artifacts": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/artifacts",
+           *         "cancel": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/cancel"
            *       }
            *     }
            */
@@ -2603,7 +2748,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
+         * @example 0204b847-a15b-410b-9b20-dde8305fc816
          */
         id: string;
       };
@@ -2643,14 +2788,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
+           *       "id": "0204b847-a15b-410b-9b20-dde8305fc816",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
+           *       "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "2dcd60e2-b8f4-403e-97c5-4dd2e52e9516",
+           *         "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
            *         "seeds": [
            *           0
            *         ],
@@ -2928,17 +3073,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 3.4640000000000004,
+           *             "seconds": 0.8119999999999999,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.601,
+           *             "seconds": 0.19899999999999998,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 7.317,
+           *             "seconds": 1.89,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -2978,15 +3123,15 @@ export interface operations {
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T02:59:53.248Z",
-           *       "updatedAt": "2026-12-08T02:59:59.413Z",
-           *       "startedAt": "2026-12-08T02:59:54.397Z",
-           *       "finishedAt": "2026-12-08T02:59:59.413Z",
+           *       "createdAt": "2026-12-08T03:28:55.159Z",
+           *       "updatedAt": "2026-12-08T03:28:56.853Z",
+           *       "startedAt": "2026-12-08T03:28:55.712Z",
+           *       "finishedAt": "2026-12-08T03:28:56.853Z",
            *       "links": {
-           *         "self": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f",
-           *         "events": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/events",
-           *         "artifacts": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/artifacts",
-           *         "cancel": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/cancel"
+           *         "self": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816",
+           *         "events": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/events",
+           *         "artifacts": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/artifacts",
+           *         "cancel": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/cancel"
            *       }
            *     }
            */
@@ -3002,7 +3147,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 65d084ef-3289-4d30-aa3f-729788a329c6
+         * @example 595763cb-99a8-4464-bc84-f987a76ddb1a
          */
         id: string;
       };
@@ -3060,7 +3205,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
+         * @example 0204b847-a15b-410b-9b20-dde8305fc816
          */
         id: string;
       };
@@ -3121,8 +3266,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T02:59:55.841Z",
-           *           "href": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T03:28:56.114Z",
+           *           "href": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3144,8 +3289,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T02:59:56.072Z",
-           *           "href": "/v1/jobs/3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T03:28:56.267Z",
+           *           "href": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3166,7 +3311,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
+         * @example 0204b847-a15b-410b-9b20-dde8305fc816
          */
         id: string;
         /**
@@ -3242,7 +3387,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 65d084ef-3289-4d30-aa3f-729788a329c6
+         * @example 595763cb-99a8-4464-bc84-f987a76ddb1a
          */
         id: string;
       };
@@ -3283,14 +3428,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "65d084ef-3289-4d30-aa3f-729788a329c6",
+           *       "id": "595763cb-99a8-4464-bc84-f987a76ddb1a",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "c3b23087-05e9-4b98-bce9-2182140d76e5",
+           *       "datasetId": "ad2db272-c897-455e-a33f-58b78ce595f2",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "c3b23087-05e9-4b98-bce9-2182140d76e5",
+           *         "datasetId": "ad2db272-c897-455e-a33f-58b78ce595f2",
            *         "seeds": [
            *           0
            *         ],
@@ -3363,15 +3508,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:00:00.236Z",
-           *       "updatedAt": "2026-12-08T03:00:00.280Z",
+           *       "createdAt": "2026-12-08T03:28:57.128Z",
+           *       "updatedAt": "2026-12-08T03:28:57.157Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T03:00:00.280Z",
+           *       "finishedAt": "2026-12-08T03:28:57.157Z",
            *       "links": {
-           *         "self": "/v1/jobs/65d084ef-3289-4d30-aa3f-729788a329c6",
-           *         "events": "/v1/jobs/65d084ef-3289-4d30-aa3f-729788a329c6/events",
-           *         "artifacts": "/v1/jobs/65d084ef-3289-4d30-aa3f-729788a329c6/artifacts",
-           *         "cancel": "/v1/jobs/65d084ef-3289-4d30-aa3f-729788a329c6/cancel"
+           *         "self": "/v1/jobs/595763cb-99a8-4464-bc84-f987a76ddb1a",
+           *         "events": "/v1/jobs/595763cb-99a8-4464-bc84-f987a76ddb1a/events",
+           *         "artifacts": "/v1/jobs/595763cb-99a8-4464-bc84-f987a76ddb1a/artifacts",
+           *         "cancel": "/v1/jobs/595763cb-99a8-4464-bc84-f987a76ddb1a/cancel"
            *       }
            *     }
            */
@@ -3393,7 +3538,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
+         * @example 0204b847-a15b-410b-9b20-dde8305fc816
          */
         id: string;
       };
@@ -3436,7 +3581,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T02:59:53.248Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:28:55.159Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3470,7 +3615,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
+         * @example 0204b847-a15b-410b-9b20-dde8305fc816
          */
         id: string;
       };
@@ -3526,7 +3671,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
+         * @example 0204b847-a15b-410b-9b20-dde8305fc816
          */
         id: string;
       };
@@ -3581,7 +3726,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f
+         * @example 0204b847-a15b-410b-9b20-dde8305fc816
          */
         id: string;
       };
@@ -3623,38 +3768,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_f0561135d7cfbe5239659206d39b8009",
+           *           "id": "msg_cfd71140111910c201aa1c6c47237bb9",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T02:59:59.413Z",
-           *           "deliveredAt": "2026-12-08T03:00:00.002Z",
+           *           "createdAt": "2026-12-08T03:28:56.853Z",
+           *           "deliveredAt": "2026-12-08T03:28:56.979Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T02:59:59.432Z",
+           *             "timestamp": "2026-12-08T03:28:56.864Z",
            *             "data": {
-           *               "jobId": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f"
+           *               "jobId": "0204b847-a15b-410b-9b20-dde8305fc816"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_d13c19d4bd33bb17b0b6ad99b916fc3f",
+           *           "id": "msg_cb2dce6622e3a471c0f0270f05890353",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T02:59:54.397Z",
-           *           "deliveredAt": "2026-12-08T02:59:54.696Z",
+           *           "createdAt": "2026-12-08T03:28:55.712Z",
+           *           "deliveredAt": "2026-12-08T03:28:55.853Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T02:59:54.410Z",
+           *             "timestamp": "2026-12-08T03:28:55.723Z",
            *             "data": {
-           *               "jobId": "3fe56c35-46ec-4a7b-957a-c2cf5cc9c28f"
+           *               "jobId": "0204b847-a15b-410b-9b20-dde8305fc816"
            *             }
            *           }
            *         }
@@ -3714,14 +3859,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "7e7ed7c0-e7d8-430d-a3a6-5f590d63d423",
+           *           "id": "b1aabc9c-9f24-404c-910b-0e7829d4ec84",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T03:00:00.705Z",
+           *           "createdAt": "2026-12-08T03:28:57.424Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3797,17 +3942,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "7e7ed7c0-e7d8-430d-a3a6-5f590d63d423",
+           *         "id": "b1aabc9c-9f24-404c-910b-0e7829d4ec84",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T03:00:00.705Z",
+           *         "createdAt": "2026-12-08T03:28:57.424Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_7e7ed7c0e7d8430da3a65f590d63d423_b81e301dcbd0b56c1a6c1de5b8c01c324dbbf013b62f1f11ea2311c8411e68c3"
+           *       "token": "dda_b1aabc9c9f24404c910b0e7829d4ec84_ac9ec7e71ade79e1fdf97a4fe34241bb3225bf6ba086eca2bc119419558bd821"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3828,7 +3973,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 7e7ed7c0-e7d8-430d-a3a6-5f590d63d423
+         * @example b1aabc9c-9f24-404c-910b-0e7829d4ec84
          */
         id: string;
       };
@@ -3869,15 +4014,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "7e7ed7c0-e7d8-430d-a3a6-5f590d63d423",
+           *       "id": "b1aabc9c-9f24-404c-910b-0e7829d4ec84",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T03:00:00.705Z",
-           *       "revokedAt": "2026-12-08T03:00:00.719Z"
+           *       "createdAt": "2026-12-08T03:28:57.424Z",
+           *       "revokedAt": "2026-12-08T03:28:57.489Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4470,8 +4615,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_9eUeGTVNEot91DVDoW07WZh0COwwDdeihhNaj/TsPBU=",
-           *       "createdAt": "2026-12-08T02:59:53.141Z"
+           *       "secret": "whsec_6RsSMnobxlhORzLlPj0wVtKTli7nXddJs/s9IlZW2fc=",
+           *       "createdAt": "2026-12-08T03:28:55.045Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

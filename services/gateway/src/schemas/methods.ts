@@ -5,6 +5,7 @@
  * job request may send on top of a preset.
  */
 import {
+  DIFFDA_IDS,
   FINETUNE_METHODS,
   GENERATION_MODES,
   PRESET_IDS,
@@ -12,9 +13,8 @@ import {
   TRADITIONAL_AUGMENTATIONS,
   UTILIZATION_MODES,
 } from "../presets.js";
-import { AUTO_PRESET } from "../search/search-spec.js";
+import { AUTO_PRESET, DEFAULT_SEARCH, MAX_CANDIDATES } from "../search/search-spec.js";
 import { type JsonSchema, uuidSchema } from "./common.js";
-import { searchRequestSchema } from "./search.js";
 
 const positiveInt = (max: number, description?: string) => ({
   type: "integer",
@@ -193,6 +193,75 @@ export const presetSchema = {
     generation: { anyOf: [generationSchema, { type: "null" }] },
     utilization: utilizationSchema,
     source: { type: "string", description: "where the defaults come from (sections of docs/methods.md)" },
+  },
+  additionalProperties: false,
+} as const satisfies JsonSchema;
+
+const unitList = (description: string, defaults: readonly number[]) => ({
+  type: "array",
+  minItems: 1,
+  maxItems: 8,
+  uniqueItems: true,
+  items: { type: "number", minimum: 0, maximum: 1 },
+  default: [...defaults],
+  description,
+});
+
+/** `methods[i].search` of a job request (only with preset "auto"): the space and budget of the search. */
+export const searchRequestSchema = {
+  type: "object",
+  properties: {
+    presets: {
+      type: "array",
+      minItems: 1,
+      maxItems: 7,
+      items: {
+        anyOf: [
+          { type: "string", enum: [...DIFFDA_IDS] },
+          object(
+            {
+              preset: { type: "string", enum: [...DIFFDA_IDS] },
+              finetuning: finetuningOverride,
+              generation: generationOverride,
+              utilization: utilizationOverride,
+            },
+            ["preset"],
+          ),
+        ],
+      },
+      default: [...DEFAULT_SEARCH.presets],
+      description: `DiffDA presets to try, by id or with overrides of their components (at most ${MAX_CANDIDATES} candidates in all)`,
+    },
+    strengths: unitList(
+      "SDEdit strengths to try where the preset's mode takes one",
+      DEFAULT_SEARCH.strengths,
+    ),
+    replaceProbabilities: unitList(
+      "replacement probabilities p to try (local replacement, or the preset's global one)",
+      DEFAULT_SEARCH.replaceProbabilities,
+    ),
+    validationFraction: {
+      type: "number",
+      minimum: 0.05,
+      maximum: 0.5,
+      default: DEFAULT_SEARCH.validationFraction,
+      description: "share of each class's training images held out to score the candidates",
+    },
+    rungs: {
+      type: "integer",
+      minimum: 1,
+      maximum: 4,
+      default: DEFAULT_SEARCH.rungs,
+      description:
+        "rounds of successive halving; round r trains each survivor with 2^r more classifier seeds",
+    },
+    minGain: {
+      type: "number",
+      minimum: 0,
+      maximum: 1,
+      default: DEFAULT_SEARCH.minGain,
+      description: "validation top-1 (0–1) the best candidate must gain over no-augmentation to be chosen",
+    },
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;

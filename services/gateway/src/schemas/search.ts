@@ -1,66 +1,9 @@
 /**
- * Schemas of the `auto` method's search: what a job request may ask (its space and budget), what the
- * spec stores, and the trace the result reports.
+ * Schemas of the `auto` method's search: what the spec stores and the trace the result reports (what a
+ * request may ask is methods.ts `searchRequestSchema`, beside the overrides it reuses).
  */
-import { DEFAULT_SEARCH, MAX_CANDIDATES } from "../search/search-spec.js";
 import type { JsonSchema } from "./common.js";
-
-const unitList = (description: string, defaults: readonly number[]) => ({
-  type: "array",
-  minItems: 1,
-  maxItems: 8,
-  uniqueItems: true,
-  items: { type: "number", minimum: 0, maximum: 1 },
-  default: [...defaults],
-  description,
-});
-
-/** `methods[i].search` of a job request (only with preset "auto"). */
-export const searchRequestSchema = {
-  type: "object",
-  properties: {
-    presets: {
-      type: "array",
-      minItems: 1,
-      maxItems: 7,
-      uniqueItems: true,
-      items: { type: "string", minLength: 1, maxLength: 64 },
-      default: [...DEFAULT_SEARCH.presets],
-      description: `DiffDA presets to try (at most ${MAX_CANDIDATES} candidates in all)`,
-    },
-    strengths: unitList(
-      "SDEdit strengths to try where the preset's mode takes one",
-      DEFAULT_SEARCH.strengths,
-    ),
-    replaceProbabilities: unitList(
-      "replacement probabilities p to try (local replacement, or the preset's global one)",
-      DEFAULT_SEARCH.replaceProbabilities,
-    ),
-    validationFraction: {
-      type: "number",
-      minimum: 0.05,
-      maximum: 0.5,
-      default: DEFAULT_SEARCH.validationFraction,
-      description: "share of each class's training images held out to score the candidates",
-    },
-    rungs: {
-      type: "integer",
-      minimum: 1,
-      maximum: 4,
-      default: DEFAULT_SEARCH.rungs,
-      description:
-        "rounds of successive halving; round r trains each survivor with 2^r more classifier seeds",
-    },
-    minGain: {
-      type: "number",
-      minimum: 0,
-      maximum: 1,
-      default: DEFAULT_SEARCH.minGain,
-      description: "validation top-1 (0–1) the best candidate must gain over no-augmentation to be chosen",
-    },
-  },
-  additionalProperties: false,
-} as const satisfies JsonSchema;
+import { resolvedMethodSchema } from "./methods.js";
 
 const setting = {
   type: "object",
@@ -81,13 +24,19 @@ export const searchSpecSchema = {
     label: { type: "string" },
     candidates: {
       type: "array",
+      description:
+        "candidate 0 is the no-augmentation reference; each is a resolved method and the setting it tries",
       items: {
-        type: "object",
-        required: ["label", "setting", "syntheticOf"],
+        ...resolvedMethodSchema,
+        required: [...resolvedMethodSchema.required, "setting", "syntheticOf"],
         properties: {
-          label: { type: "string" },
+          ...resolvedMethodSchema.properties,
           setting,
-          syntheticOf: { type: ["string", "null"] },
+          syntheticOf: {
+            type: ["string", "null"],
+            description:
+              "the candidate whose synthetic images it trains on (candidates differing only in p share them)",
+          },
         },
       },
     },

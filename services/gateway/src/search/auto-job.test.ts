@@ -143,6 +143,100 @@ describe("the auto method", () => {
     });
   });
 
+  describe("bad search requests", () => {
+    let stack: ComputeGateway;
+    let datasetId: string;
+    before(async () => {
+      stack = await startComputeGateway({ app: () => ({ authMode: "loopback-open" }) });
+      const dataset = await stack.gw.app.inject({
+        method: "POST",
+        url: "/v1/datasets",
+        headers: { "idempotency-key": idemKey() },
+        payload: { builtin: "fashion-mnist", shots: 2 },
+      });
+      datasetId = dataset.json().id;
+    });
+    after(async () => stack?.close());
+
+    const submit = (methods: unknown[], extra: Record<string, unknown> = {}) =>
+      stack.gw.app.inject({
+        method: "POST",
+        url: "/v1/jobs",
+        headers: { "idempotency-key": idemKey() },
+        payload: { datasetId, methods, ...extra },
+      });
+
+    it("answer problem+json naming the field, and store no job", async () => {
+      const cases: [unknown[], Record<string, unknown>, number, string][] = [
+        [
+          [{ preset: "auto", search: { presets: ["traditional"] } }],
+          {},
+          400,
+          "/body/methods/0/search/presets/0",
+        ],
+        [
+          [{ preset: "auto", search: { validationFraction: 0.9 } }],
+          {},
+          400,
+          "/body/methods/0/search/validationFraction",
+        ],
+        [[{ preset: "auto", search: { rungs: 0 } }], {}, 400, "/body/methods/0/search/rungs"],
+        [[{ preset: "auto", generation: { strength: 0.5 } }], {}, 422, "/body/methods/0/generation"],
+        [[{ preset: "gif", search: {} }], {}, 422, "/body/methods/0/search"],
+        [[{ preset: "auto" }, { preset: "auto", label: "again" }], {}, 422, "/body/methods/1/preset"],
+        [[{ preset: "auto" }], { baselines: ["traditional"] }, 422, "/body/baselines"],
+        [[{ preset: "auto" }], { kind: "generate", baselines: [] }, 422, "/body/methods/0/preset"],
+        [
+          [
+            {
+              preset: "auto",
+              search: {
+                presets: [{ preset: "da-fusion", finetuning: { method: "none", lora: { rank: 4 } } }],
+              },
+            },
+          ],
+          {},
+          422,
+          "/body/methods/0/search/presets/0/finetuning/lora",
+        ],
+      ];
+      for (const [methods, extra, status, field] of cases) {
+        const res = await submit(methods, extra);
+        assert.equal(res.statusCode, status, `${JSON.stringify(methods)}: ${res.body}`);
+        assert.match(res.headers["content-type"] as string, /application\/problem\+json/);
+        const fields = res.json().errors.map((e: { field: string }) => e.field);
+        assert.ok(
+          fields.some((f: string) => f.startsWith(field)),
+          `${JSON.stringify(methods)}: ${JSON.stringify(fields)}`,
+        );
+      }
+      const jobs = await stack.gw.app.inject({ method: "GET", url: "/v1/jobs" });
+      assert.equal(jobs.json().items.length, 0);
+    });
+
+    it("take presets with overrides of their components", async () => {
+      const res = await submit([
+        {
+          preset: "auto",
+          search: {
+            presets: [
+              { preset: "da-fusion", finetuning: { textualInversion: { maxTrainSteps: 50 } } },
+              "real-guidance",
+            ],
+            strengths: [0.5],
+            replaceProbabilities: [0.3],
+          },
+        },
+      ]);
+      assert.equal(res.statusCode, 201, res.body);
+      const candidates = res.json().spec.search.candidates;
+      assert.equal(candidates.length, 3);
+      assert.equal(candidates[1].finetuning.textualInversion.maxTrainSteps, 50);
+      assert.equal(candidates[1].generation.strength, 0.5);
+      await stack.gw.app.inject({ method: "POST", url: `/v1/jobs/${res.json().id}/cancel` });
+    });
+  });
+
   describe("when nothing beats no augmentation on validation", () => {
     let stack: ComputeGateway;
     // biome-ignore lint/suspicious/noExplicitAny: the job's JSON, read field by field

@@ -13,10 +13,15 @@ import { GENERATION_PARAMETERS, presetById } from "../presets.js";
 /** The preset id a job request names to ask for the search. */
 export const AUTO_PRESET = "auto";
 
+/** A preset the search tries, by id, or with overrides of its components (its fine-tuning budget, say). */
+export type SearchPreset =
+  | string
+  | Pick<MethodRequest, "preset" | "finetuning" | "generation" | "utilization">;
+
 /** What a request may say about the search (every field optional). */
 export interface SearchRequest {
   /** DiffDA presets to try (default {@link DEFAULT_SEARCH}.presets). */
-  presets?: string[];
+  presets?: SearchPreset[];
   /** SDEdit strengths to try, for presets whose generation mode takes one. */
   strengths?: number[];
   /** Replacement probabilities p to try; a concatenating preset is tried with local replacement at p. */
@@ -30,7 +35,7 @@ export interface SearchRequest {
 }
 
 /** The search space and budget when a request names none. */
-export const DEFAULT_SEARCH: Required<SearchRequest> = {
+export const DEFAULT_SEARCH: Required<SearchRequest> & { presets: string[] } = {
   presets: ["real-guidance", "da-fusion", "diffusemix"],
   strengths: [0.3, 0.6, 0.9],
   replaceProbabilities: [0.2, 0.5],
@@ -102,8 +107,9 @@ export function resolveSearch(
         message: "auto chooses the components itself; set search instead",
       });
   }
-  space.presets.forEach((id, k) => {
-    const preset = presetById(id);
+  const bases = space.presets.map((entry) => (typeof entry === "string" ? { preset: entry } : entry));
+  bases.forEach(({ preset: id }, k) => {
+    const preset = id === undefined ? undefined : presetById(id);
     if (preset === undefined || preset.kind !== "diffda")
       issues.push({ field: `${at}/search/presets/${k}`, message: `${id} is not a DiffDA preset` });
   });
@@ -111,8 +117,8 @@ export function resolveSearch(
 
   const candidates: SearchCandidate[] = [];
   const generators = new Map<string, string>();
-  const add = (setting: CandidateSetting, method: MethodRequest) => {
-    const resolved = resolve(method, `${at}/search`);
+  const add = (setting: CandidateSetting, method: MethodRequest, where: string) => {
+    const resolved = resolve(method, where);
     const own = candidateLabel({ label }, candidates.length);
     // Built by the same resolver, equal components serialise equally.
     const makes = JSON.stringify([resolved.finetuning, resolved.generation]);
@@ -120,27 +126,36 @@ export function resolveSearch(
     if (syntheticOf === own) generators.set(makes, own);
     candidates.push({ label: own, ...resolved, setting, syntheticOf });
   };
-  add({ preset: REFERENCE, strength: null, replaceProbability: null }, { preset: REFERENCE });
-  for (const id of space.presets) {
+  add({ preset: REFERENCE, strength: null, replaceProbability: null }, { preset: REFERENCE }, `${at}/search`);
+  bases.forEach((base, k) => {
+    const id = base.preset!;
     const preset = presetById(id)!;
-    const mode = preset.generation!.mode;
+    const mode = base.generation?.mode ?? preset.generation!.mode;
     const strengths = (GENERATION_PARAMETERS[mode] as readonly string[]).includes("strength")
       ? space.strengths
       : [null];
-    for (const strength of strengths)
+    for (const strength of strengths as (number | null)[])
       for (const p of space.replaceProbabilities) {
         // LRR and GRR presets keep their own rule; the others replace locally (a real image by its own samples).
         const utilization = preset.utilization.mode === "grr" ? "grr" : "lrr";
         add(
           { preset: id, strength, replaceProbability: p },
           {
-            preset: id,
-            ...(strength === null ? {} : { generation: { strength } }),
-            utilization: { mode: utilization, replaceProbability: p },
+            ...base,
+            ...(strength === null ? {} : { generation: { ...base.generation, strength } }),
+            utilization: { ...base.utilization, mode: utilization, replaceProbability: p },
           },
+          `${at}/search/presets/${k}`,
         );
       }
-  }
+  });
+  // Every candidate of a preset repeats its overrides' problems: report each once.
+  const seen = new Set<string>();
+  const unique = issues
+    .splice(before)
+    .filter((i) => !seen.has(`${i.field}\n${i.message}`) && seen.add(`${i.field}\n${i.message}`));
+  issues.push(...unique);
+  if (unique.length > 0) return undefined;
   if (candidates.length - 1 > MAX_CANDIDATES) {
     issues.push({
       field: `${at}/search`,
