@@ -14,6 +14,7 @@ import { UsageError } from "../../cli/args.js";
 import type { BuiltinDatasetRequest, MethodRequest } from "../../cli/client/types.js";
 import { canonicalJson } from "../../services/gateway/src/orchestrator/planner.js";
 import { PRESETS } from "../../services/gateway/src/presets.js";
+import { AUTO_PRESET, DEFAULT_SEARCH } from "../../services/gateway/src/search/search-spec.js";
 import { type GridConfig, type GridTask, type Json, setPath } from "./config.js";
 
 /** Bumped when the meaning of a fingerprint changes (old cells then count as stale). */
@@ -109,8 +110,20 @@ function fingerprint(parts: unknown): string {
     .slice(0, 16);
 }
 
-/** The budget entries applied to a method request (a deep copy). */
+/**
+ * The budget entries applied to a method request (a deep copy). The auto method's search tries its presets
+ * with their budget entries, so a candidate costs what the same preset costs in the grid.
+ */
 function methodRequest(config: GridConfig, preset: string, label: string): MethodRequest {
+  if (preset === AUTO_PRESET) {
+    const search = structuredClone(config.auto ?? {}) as Record<string, Json>;
+    const presets = (search.presets as string[] | undefined) ?? DEFAULT_SEARCH.presets;
+    search.presets = presets.map((id) => {
+      const { label: _label, ...overrides } = methodRequest(config, id, id);
+      return overrides as Json;
+    });
+    return { preset, label, search } as MethodRequest;
+  }
   const request: Record<string, unknown> = { preset, label };
   for (const entry of config.budget) {
     if (entry.methods?.includes(preset)) setPath(request, entry.path, structuredClone(entry.value));
@@ -131,6 +144,7 @@ function jobSettings(config: GridConfig): {
 }
 
 function kindOf(preset: string): "diffda" | "baseline" {
+  if (preset === AUTO_PRESET) return "diffda";
   const found = PRESETS.find((p) => p.id === preset);
   if (found === undefined) throw new Error(`unknown preset ${preset}`);
   return found.kind;

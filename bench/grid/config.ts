@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BASELINE_IDS, DIFFDA_IDS, PRESETS } from "../../services/gateway/src/presets.js";
+import { AUTO_PRESET } from "../../services/gateway/src/search/search-spec.js";
 import { BUILTIN_DATASETS } from "../../shared/data/index.js";
 
 /** The committed grid configuration. */
@@ -95,8 +96,10 @@ export interface GridConfig {
   readonly seeds: readonly number[];
   /** Baseline presets (always run; gains are reported over each). */
   readonly baselines: readonly string[];
-  /** DiffDA presets, in table order. */
+  /** DiffDA presets, in table order; `auto` runs the service's own search (see `auto`). */
   readonly methods: readonly string[];
+  /** The search of the `auto` method (its presets take the budget entries of theirs); null: the service's defaults. */
+  readonly auto: Readonly<Record<string, Json>> | null;
   /** The job's classifier settings before budget entries. */
   readonly classifier: Readonly<Record<string, Json>>;
   readonly budget: readonly BudgetEntry[];
@@ -298,6 +301,13 @@ function calibration(raw: unknown): Calibration | null {
   };
 }
 
+/** The auto method's search: its presets must be DiffDA presets (the gateway checks the rest). */
+function autoConfig(raw: unknown): Record<string, Json> {
+  const auto = object(raw, "auto") as Record<string, Json>;
+  if (auto.presets !== undefined) presetIds(auto.presets, "auto.presets", DIFFDA_IDS, "DiffDA preset");
+  return auto;
+}
+
 /** Checks a parsed configuration and returns it typed. */
 export function parseGridConfig(raw: unknown): GridConfig {
   const c = object(raw, "config");
@@ -323,7 +333,7 @@ export function parseGridConfig(raw: unknown): GridConfig {
   const baselines = presetIds(c.baselines, "baselines", BASELINE_IDS, "baseline");
   if (baselines.length === 0)
     fail("baselines", "must name at least one baseline: gains are measured over them");
-  const methods = presetIds(c.methods, "methods", DIFFDA_IDS, "DiffDA method");
+  const methods = presetIds(c.methods, "methods", [...DIFFDA_IDS, AUTO_PRESET], "DiffDA method");
   const all = [...baselines, ...methods];
   const budgetList = c.budget ?? [];
   if (!Array.isArray(budgetList)) fail("budget", "must be an array");
@@ -342,6 +352,7 @@ export function parseGridConfig(raw: unknown): GridConfig {
     budget: budgetList.map((b, i) => budgetEntry(b, `budget[${i}]`, all)),
     notes: notes.map((n, i) => note(n, `notes[${i}]`)),
     sweep: c.sweep === undefined || c.sweep === null ? null : sweepConfig(c.sweep, tasks, { methods }),
+    auto: c.auto === undefined || c.auto === null ? null : autoConfig(c.auto),
     calibration: calibration(c.calibration),
   };
 }

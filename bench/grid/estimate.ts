@@ -7,6 +7,7 @@
  */
 import { canonicalJson } from "../../services/gateway/src/orchestrator/planner.js";
 import { type MethodPreset, presetById } from "../../services/gateway/src/presets.js";
+import { AUTO_PRESET } from "../../services/gateway/src/search/search-spec.js";
 import {
   FASHION_MNIST_TEST_PER_CLASS,
   MNIST_TEST_FRACTION,
@@ -81,6 +82,8 @@ export function jobWork(cell: Cell, methods: readonly CellMethod[]): JobWork {
   let synthetic = 0;
   let imageEpochs = 0;
   for (const method of methods) {
+    // The auto method's search is sized by the service at submission; the estimate leaves it out.
+    if (method.preset === AUTO_PRESET) continue;
     const resolved = resolveMethod(method);
     const perReal = resolved.generation?.syntheticPerReal ?? 0;
     synthetic += train * perReal;
@@ -133,11 +136,13 @@ export function estimateJob(
 ): JobEstimate {
   const work = jobWork(cell, methods);
   const train = cell.task.classes.length * cell.shots;
-  const generate = methods.reduce(
-    (sum, m) =>
-      sum + generationCpu(m, train * (resolveMethod(m).generation?.syntheticPerReal ?? 0), calibration),
-    0,
-  );
+  const generate = methods
+    .filter((m) => m.preset !== AUTO_PRESET)
+    .reduce(
+      (sum, m) =>
+        sum + generationCpu(m, train * (resolveMethod(m).generation?.syntheticPerReal ?? 0), calibration),
+      0,
+    );
   const c = calibration;
   const finetune =
     work.finetuneTasks * c.cpuSecondsPerFinetuneTask +
