@@ -1,4 +1,4 @@
-import type { ChwImage } from "../../../shared/diffusion/index.js";
+import type { ChwImage } from "../diffusion/index.js";
 
 /** A mirror image (left ↔ right). */
 export function flipHorizontal(image: ChwImage): ChwImage {
