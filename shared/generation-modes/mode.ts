@@ -33,6 +33,8 @@ export interface ModeSpec<Name extends string = string, P extends Parameters = P
   readonly sources: "shard" | "all";
   /** True when samples derive from a source image (the model then needs a VAE encoder). */
   readonly needsImages: boolean;
+  /** True when samples carry `inter_class` (source label and strength), so soft labels apply to them. */
+  readonly interClass: boolean;
 }
 
 /** Declares a mode (the identity function, for the literal types). */

@@ -29,13 +29,18 @@ export type GenerationModeName = Spec["name"];
 /** The mode names, in listing order. */
 export const MODE_NAMES: readonly GenerationModeName[] = MODE_SPECS.map((s) => s.name);
 
-/** One mode with its parameter values: `{ mode, ...parameters }`, discriminated by `mode`. */
-export type ModeParameters = {
-  [S in Spec as S["name"]]: { mode: S["name"] } & ModeValues<S>;
-}[GenerationModeName];
-
 /** Every parameter of every mode, optional: what a request may send (checked against the mode after). */
 export type AnyModeParameters = Partial<UnionToIntersection<ModeValues<Spec>>>;
+
+/**
+ * One mode with its parameter values: `{ mode, ...parameters }`, discriminated by `mode`. Another mode's
+ * parameter is typed `never` (absent), so any member reads as undefined for it.
+ */
+export type ModeParameters = {
+  [S in Spec as S["name"]]: { mode: S["name"] } & ModeValues<S> & {
+      [K in Exclude<keyof AnyModeParameters, keyof ModeValues<S>>]?: never;
+    };
+}[GenerationModeName];
 
 type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void
   ? I

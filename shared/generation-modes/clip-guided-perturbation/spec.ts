@@ -26,4 +26,5 @@ export const clipGuidedPerturbation = defineMode({
   model: "base",
   sources: "shard",
   needsImages: true,
+  interClass: false,
 });

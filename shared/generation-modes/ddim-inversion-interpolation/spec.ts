@@ -27,4 +27,5 @@ export const ddimInversionInterpolation = defineMode({
   // Partners are drawn from the whole class, so every shard carries every training image.
   sources: "all",
   needsImages: true,
+  interClass: false,
 });

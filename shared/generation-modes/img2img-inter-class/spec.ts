@@ -16,4 +16,5 @@ export const img2imgInterClass = defineMode({
   model: "base",
   sources: "shard",
   needsImages: true,
+  interClass: true,
 });

@@ -13,4 +13,5 @@ export const img2imgIntraClass = defineMode({
   model: "base",
   sources: "shard",
   needsImages: true,
+  interClass: false,
 });

@@ -23,4 +23,5 @@ export const instructEdit = defineMode({
   model: "instruct",
   sources: "shard",
   needsImages: true,
+  interClass: false,
 });

@@ -12,4 +12,5 @@ export const textToImage = defineMode({
   model: "base",
   sources: "shard",
   needsImages: false,
+  interClass: false,
 });
