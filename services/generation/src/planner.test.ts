@@ -36,7 +36,11 @@ before(async () => {
   );
 });
 
-function planner(method: Init["method"], info: ModelInfo = TEXT_MODEL, extra: Partial<Init> = {}) {
+function planner(
+  method: Init["method"],
+  info: ModelInfo = TEXT_MODEL,
+  extra: { sampling?: Init["sampling"] } = {},
+) {
   const request = create(GenerateShardRequestSchema, {
     jobId: "job",
     count: 4,
@@ -139,10 +143,12 @@ describe("SamplePlanner: per-mode plans from the registry", () => {
       { case: "instructEdit", value: { halfConcat: true, fractalAlpha: 0.2 } },
       EDIT_MODEL,
     );
-    const first = (await mixing.method(16, 16)) as { mix: { fractals: unknown[]; fractalAlpha: number } };
+    const first = (await mixing.method(16, 16)) as unknown as {
+      mix: { fractals: unknown[]; fractalAlpha: number };
+    };
     assert.equal(first.mix.fractalAlpha, 0.2);
     assert.equal(first.mix.fractals.length, 8);
-    const again = (await mixing.method(16, 16)) as typeof first;
+    const again = (await mixing.method(16, 16)) as unknown as typeof first;
     assert.equal(again.mix.fractals, first.mix.fractals, "the same fractals for the next batch");
   });
 
