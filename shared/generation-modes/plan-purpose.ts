@@ -8,4 +8,5 @@ export const PLAN_PURPOSE = Object.freeze({
   partner: 0x102,
   rotation: 0x103,
   flip: 0x104,
+  crop: 0x105,
 });

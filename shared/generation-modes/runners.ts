@@ -4,6 +4,7 @@
  */
 import { clipGuidedPerturbationRunner } from "./clip-guided-perturbation/run.js";
 import { ddimInversionInterpolationRunner } from "./ddim-inversion-interpolation/run.js";
+import { img2imgFlipCropRunner } from "./img2img-flip-crop/run.js";
 import { img2imgInterClassRunner } from "./img2img-inter-class/run.js";
 import { img2imgIntraClassRunner } from "./img2img-intra-class/run.js";
 import { instructEditRunner } from "./instruct-edit/run.js";
@@ -18,6 +19,7 @@ const RUNNERS: readonly ModeRunner[] = [
   instructEditRunner,
   ddimInversionInterpolationRunner,
   clipGuidedPerturbationRunner,
+  img2imgFlipCropRunner,
 ];
 
 // Every declared mode has exactly one runner (a mode added to specs.ts but not here fails at load).

@@ -5,6 +5,7 @@
  */
 import { clipGuidedPerturbation } from "./clip-guided-perturbation/spec.js";
 import { ddimInversionInterpolation } from "./ddim-inversion-interpolation/spec.js";
+import { img2imgFlipCrop } from "./img2img-flip-crop/spec.js";
 import { img2imgInterClass } from "./img2img-inter-class/spec.js";
 import { img2imgIntraClass } from "./img2img-intra-class/spec.js";
 import { instructEdit } from "./instruct-edit/spec.js";
@@ -19,6 +20,7 @@ export const MODE_SPECS = [
   instructEdit,
   ddimInversionInterpolation,
   clipGuidedPerturbation,
+  img2imgFlipCrop,
 ] as const;
 
 type Spec = (typeof MODE_SPECS)[number];

@@ -624,6 +624,8 @@ export interface components {
       inversionSteps?: number;
       /** @description Diff-II: largest slerp angle, radians */
       maxAngle?: number;
+      /** @description Flip-crop: smallest crop side as a share of the image's */
+      minCropScale?: number;
       /**
        * @description how synthetic images are made
        * @enum {string}
@@ -634,7 +636,8 @@ export interface components {
         | "img2img_inter_class"
         | "instruct_edit"
         | "ddim_inversion_interpolation"
-        | "clip_guided_perturbation";
+        | "clip_guided_perturbation"
+        | "img2img_flip_crop";
       /** @description model id */
       model?: string;
       /** @description Diff-II: scene phrases for the first stage */
@@ -976,7 +979,8 @@ export interface components {
         | "da-fusion"
         | "diff-aug"
         | "diff-mix"
-        | "diff-ii";
+        | "diff-ii"
+        | "flip-crop-guidance";
       /** @enum {string} */
       kind: "diffda" | "baseline";
       name: string;
@@ -1046,6 +1050,8 @@ export interface components {
         inversionSteps?: number;
         /** @description Diff-II: largest slerp angle, radians */
         maxAngle?: number;
+        /** @description Flip-crop: smallest crop side as a share of the image's */
+        minCropScale?: number;
         /**
          * @description how synthetic images are made
          * @enum {string}
@@ -1056,7 +1062,8 @@ export interface components {
           | "img2img_inter_class"
           | "instruct_edit"
           | "ddim_inversion_interpolation"
-          | "clip_guided_perturbation";
+          | "clip_guided_perturbation"
+          | "img2img_flip_crop";
         /** @description model id */
         model?: string;
         /** @description Diff-II: scene phrases for the first stage */
@@ -1098,7 +1105,8 @@ export interface components {
         | "da-fusion"
         | "diff-aug"
         | "diff-mix"
-        | "diff-ii";
+        | "diff-ii"
+        | "flip-crop-guidance";
       utilization?: {
         /** @description Beta(α, α) of MixUp/CutMix (paper: 1.0) */
         mixAlpha?: number;

@@ -343,6 +343,25 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
     source:
       "docs/methods.md#generation: 200-step inversion CFG 1, DDIM 25 steps CFG 7.5, split 0.3; p 0.5 (CUB 5-shot); LRR",
   },
+  {
+    id: "flip-crop-guidance",
+    name: "Flip-crop guidance",
+    kind: "diffda",
+    reference: "diffda",
+    description:
+      "Base model, SDEdit img2img within the class from a randomly flipped and cropped source (the classic geometric augmentation, repainted), full concatenation.",
+    finetuning: { method: "none" },
+    generation: {
+      mode: "img2img_flip_crop",
+      syntheticPerReal: SYNTHETIC_PER_REAL,
+      strength: 0.5,
+      minCropScale: 0.75,
+      horizontalFlip: true,
+      sampling: { ...DPM_25, promptTemplates: ["a photo of a {}"] },
+    },
+    utilization: { mode: "fc", traditionalAugmentation: STANDARD_AUGMENTATION },
+    source: "docs/adding-a-method.md: flip, 75–100 % square crop, SDEdit strength 0.5; concat",
+  },
 ]);
 
 /** Preset ids, in listing order. */
