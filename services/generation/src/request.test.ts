@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { GenerateShardRequestSchema } from "../../../shared/gen/diffda/generation/v1/generation_pb.js";
+import { MODE_SPECS } from "../../../shared/generation-modes/specs.js";
 import { RpcError } from "../../../shared/rpc/index.js";
 import { type ShardLimits, validateShardRequest } from "./request.js";
 import { FAKE_REGISTRY } from "./testing/fake-registry.js";
@@ -56,6 +57,14 @@ describe("validateShardRequest: generation modes from the registry", () => {
       return shard.method.kind;
     });
     assert.deepEqual(kinds, ["text_to_image", "img2img", "inter_class", "instruct_edit", "diff_ii", "gif"]);
+  });
+
+  it("accepts every declared mode with its parameters unset", () => {
+    for (const spec of MODE_SPECS) {
+      const method = { case: spec.protoCase, value: {} } as Method;
+      const shard = validateShardRequest(request(method), FAKE_REGISTRY, LIMITS);
+      assert.deepEqual([shard.method.kind, shard.method.runner.spec], [spec.kind, spec]);
+    }
   });
 
   it("fills the defaults of unset parameters and resolves a named CLIP model", () => {
