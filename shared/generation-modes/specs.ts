@@ -49,7 +49,6 @@ type UnionToIntersection<U> = (U extends unknown ? (u: U) => void : never) exten
   : never;
 
 const BY_NAME: ReadonlyMap<string, ModeSpec> = new Map(MODE_SPECS.map((s) => [s.name, s]));
-const BY_CASE: ReadonlyMap<string, ModeSpec> = new Map(MODE_SPECS.map((s) => [s.protoCase, s]));
 
 /** A mode's declaration by name. */
 export function modeSpec(name: GenerationModeName): ModeSpec {
@@ -57,10 +56,3 @@ export function modeSpec(name: GenerationModeName): ModeSpec {
   if (!spec) throw new Error(`no generation mode ${name}`);
   return spec;
 }
-
-/** A mode's declaration by its proto oneof case, or undefined. */
-export function modeSpecOfCase(protoCase: string | undefined): ModeSpec | undefined {
-  return protoCase === undefined ? undefined : BY_CASE.get(protoCase);
-}
-
-export type { ModeSpec } from "./mode.js";

@@ -12,7 +12,7 @@ interface Resolved {
 }
 
 /** The crop when the request sets none: a mild one, so the object stays in view. */
-export const DEFAULT_MIN_CROP_SCALE = 0.75;
+const DEFAULT_MIN_CROP_SCALE = 0.75;
 
 /** The source flipped (p = 0.5) and cropped to a random square, each draw from the sample's own stream. */
 export function flipCrop(source: SizedImage, r: Resolved, key: PlanContext["key"]): SizedImage {
