@@ -624,6 +624,8 @@ export interface components {
       inversionSteps?: number;
       /** @description Diff-II: largest slerp angle, radians */
       maxAngle?: number;
+      /** @description Flip-crop: smallest crop side as a share of the image's */
+      minCropScale?: number;
       /**
        * @description how synthetic images are made
        * @enum {string}
@@ -634,7 +636,8 @@ export interface components {
         | "img2img_inter_class"
         | "instruct_edit"
         | "ddim_inversion_interpolation"
-        | "clip_guided_perturbation";
+        | "clip_guided_perturbation"
+        | "img2img_flip_crop";
       /** @description model id */
       model?: string;
       /** @description Diff-II: scene phrases for the first stage */
@@ -1053,7 +1056,8 @@ export interface components {
         | "da-fusion"
         | "diff-aug"
         | "diff-mix"
-        | "diff-ii";
+        | "diff-ii"
+        | "flip-crop-guidance";
       /** @enum {string} */
       kind: "diffda" | "baseline";
       name: string;
@@ -1123,6 +1127,8 @@ export interface components {
         inversionSteps?: number;
         /** @description Diff-II: largest slerp angle, radians */
         maxAngle?: number;
+        /** @description Flip-crop: smallest crop side as a share of the image's */
+        minCropScale?: number;
         /**
          * @description how synthetic images are made
          * @enum {string}
@@ -1133,7 +1139,8 @@ export interface components {
           | "img2img_inter_class"
           | "instruct_edit"
           | "ddim_inversion_interpolation"
-          | "clip_guided_perturbation";
+          | "clip_guided_perturbation"
+          | "img2img_flip_crop";
         /** @description model id */
         model?: string;
         /** @description Diff-II: scene phrases for the first stage */
@@ -1176,6 +1183,7 @@ export interface components {
         | "diff-aug"
         | "diff-mix"
         | "diff-ii"
+        | "flip-crop-guidance"
         | "auto";
       search?: {
         /**
@@ -1192,7 +1200,16 @@ export interface components {
          *     ]
          */
         presets: (
-          | ("real-guidance" | "gif" | "diffusemix" | "da-fusion" | "diff-aug" | "diff-mix" | "diff-ii")
+          | (
+              | "real-guidance"
+              | "gif"
+              | "diffusemix"
+              | "da-fusion"
+              | "diff-aug"
+              | "diff-mix"
+              | "diff-ii"
+              | "flip-crop-guidance"
+            )
           | {
               finetuning?: {
                 /** @description images per optimizer step */
@@ -1252,6 +1269,8 @@ export interface components {
                 inversionSteps?: number;
                 /** @description Diff-II: largest slerp angle, radians */
                 maxAngle?: number;
+                /** @description Flip-crop: smallest crop side as a share of the image's */
+                minCropScale?: number;
                 /**
                  * @description how synthetic images are made
                  * @enum {string}
@@ -1262,7 +1281,8 @@ export interface components {
                   | "img2img_inter_class"
                   | "instruct_edit"
                   | "ddim_inversion_interpolation"
-                  | "clip_guided_perturbation";
+                  | "clip_guided_perturbation"
+                  | "img2img_flip_crop";
                 /** @description model id */
                 model?: string;
                 /** @description Diff-II: scene phrases for the first stage */
@@ -1297,7 +1317,8 @@ export interface components {
                 | "da-fusion"
                 | "diff-aug"
                 | "diff-mix"
-                | "diff-ii";
+                | "diff-ii"
+                | "flip-crop-guidance";
               utilization?: {
                 /** @description Beta(α, α) of MixUp/CutMix (paper: 1.0) */
                 mixAlpha?: number;
@@ -1683,7 +1704,7 @@ export interface operations {
            * @example # HELP diffda_http_request_duration_seconds HTTP request duration by method, route pattern and status code
            *     # TYPE diffda_http_request_duration_seconds histogram
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
+           *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
@@ -1848,7 +1869,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "81c30719-1b99-42f7-9746-0d5b348ef5a0",
+           *           "id": "8e924e18-658c-4dc0-89a5-81ff50419107",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1858,7 +1879,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T03:28:54.425Z"
+           *           "createdAt": "2026-12-08T03:33:19.148Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1953,7 +1974,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "81c30719-1b99-42f7-9746-0d5b348ef5a0",
+           *       "id": "8e924e18-658c-4dc0-89a5-81ff50419107",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1963,7 +1984,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:28:54.425Z"
+           *       "createdAt": "2026-12-08T03:33:19.148Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1978,7 +1999,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 81c30719-1b99-42f7-9746-0d5b348ef5a0
+         * @example 8e924e18-658c-4dc0-89a5-81ff50419107
          */
         id: string;
       };
@@ -2018,7 +2039,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "81c30719-1b99-42f7-9746-0d5b348ef5a0",
+           *       "id": "8e924e18-658c-4dc0-89a5-81ff50419107",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2028,7 +2049,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:28:54.425Z"
+           *       "createdAt": "2026-12-08T03:33:19.148Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2043,7 +2064,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 81c30719-1b99-42f7-9746-0d5b348ef5a0
+         * @example 8e924e18-658c-4dc0-89a5-81ff50419107
          */
         id: string;
       };
@@ -2135,7 +2156,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "5634f766-b6db-40be-a84a-83acd4ceac56",
+           *           "id": "31273a29-0f30-4a73-9c94-00f584859886",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2157,7 +2178,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T03:28:54.593Z"
+           *           "createdAt": "2026-12-08T03:33:19.261Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2250,7 +2271,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "ad2db272-c897-455e-a33f-58b78ce595f2",
+           *       "id": "2eab576e-f7d1-449b-adac-df297869b168",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2272,7 +2293,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:28:57.105Z"
+           *       "createdAt": "2026-12-08T03:33:22.667Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2287,7 +2308,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 5634f766-b6db-40be-a84a-83acd4ceac56
+         * @example 31273a29-0f30-4a73-9c94-00f584859886
          */
         id: string;
       };
@@ -2327,7 +2348,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "5634f766-b6db-40be-a84a-83acd4ceac56",
+           *       "id": "31273a29-0f30-4a73-9c94-00f584859886",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2349,7 +2370,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:28:54.593Z"
+           *       "createdAt": "2026-12-08T03:33:19.261Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2364,7 +2385,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ad2db272-c897-455e-a33f-58b78ce595f2
+         * @example 2eab576e-f7d1-449b-adac-df297869b168
          */
         id: string;
       };
@@ -2425,7 +2446,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 5634f766-b6db-40be-a84a-83acd4ceac56
+         * @example 31273a29-0f30-4a73-9c94-00f584859886
          */
         id: string;
       };
@@ -2543,12 +2564,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "0204b847-a15b-410b-9b20-dde8305fc816",
+           *           "id": "c98b7de4-26c3-461c-8e67-6bebb694fcc0",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
-           *           "createdAt": "2026-12-08T03:28:55.159Z",
-           *           "finishedAt": "2026-12-08T03:28:56.853Z"
+           *           "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
+           *           "createdAt": "2026-12-08T03:33:19.432Z",
+           *           "finishedAt": "2026-12-08T03:33:22.412Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2580,7 +2601,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
+         *       "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
          *       "methods": [
          *         {
          *           "preset": "real-guidance"
@@ -2636,14 +2657,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "0204b847-a15b-410b-9b20-dde8305fc816",
+           *       "id": "c98b7de4-26c3-461c-8e67-6bebb694fcc0",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
+           *       "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
+           *         "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
            *         "seeds": [
            *           0
            *         ],
@@ -2724,15 +2745,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:28:55.159Z",
-           *       "updatedAt": "2026-12-08T03:28:55.159Z",
+           *       "createdAt": "2026-12-08T03:33:19.432Z",
+           *       "updatedAt": "2026-12-08T03:33:19.432Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816",
-           *         "events": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/events",
-           *         "artifacts": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/artifacts",
-           *         "cancel": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/cancel"
+           *         "self": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0",
+           *         "events": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/events",
+           *         "artifacts": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/artifacts",
+           *         "cancel": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/cancel"
            *       }
            *     }
            */
@@ -2748,7 +2769,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0204b847-a15b-410b-9b20-dde8305fc816
+         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
          */
         id: string;
       };
@@ -2788,14 +2809,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "0204b847-a15b-410b-9b20-dde8305fc816",
+           *       "id": "c98b7de4-26c3-461c-8e67-6bebb694fcc0",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
+           *       "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "5634f766-b6db-40be-a84a-83acd4ceac56",
+           *         "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
            *         "seeds": [
            *           0
            *         ],
@@ -3073,17 +3094,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 0.8119999999999999,
+           *             "seconds": 1.3679999999999999,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.19899999999999998,
+           *             "seconds": 0.16299999999999998,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 1.89,
+           *             "seconds": 3.89,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -3123,15 +3144,15 @@ export interface operations {
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:28:55.159Z",
-           *       "updatedAt": "2026-12-08T03:28:56.853Z",
-           *       "startedAt": "2026-12-08T03:28:55.712Z",
-           *       "finishedAt": "2026-12-08T03:28:56.853Z",
+           *       "createdAt": "2026-12-08T03:33:19.432Z",
+           *       "updatedAt": "2026-12-08T03:33:22.412Z",
+           *       "startedAt": "2026-12-08T03:33:19.961Z",
+           *       "finishedAt": "2026-12-08T03:33:22.412Z",
            *       "links": {
-           *         "self": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816",
-           *         "events": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/events",
-           *         "artifacts": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/artifacts",
-           *         "cancel": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/cancel"
+           *         "self": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0",
+           *         "events": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/events",
+           *         "artifacts": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/artifacts",
+           *         "cancel": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/cancel"
            *       }
            *     }
            */
@@ -3147,7 +3168,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 595763cb-99a8-4464-bc84-f987a76ddb1a
+         * @example 882473f4-1a50-409d-83f9-a8e5282013ff
          */
         id: string;
       };
@@ -3205,7 +3226,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0204b847-a15b-410b-9b20-dde8305fc816
+         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
          */
         id: string;
       };
@@ -3266,8 +3287,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:28:56.114Z",
-           *           "href": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T03:33:20.498Z",
+           *           "href": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3289,8 +3310,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:28:56.267Z",
-           *           "href": "/v1/jobs/0204b847-a15b-410b-9b20-dde8305fc816/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T03:33:20.597Z",
+           *           "href": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3311,7 +3332,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0204b847-a15b-410b-9b20-dde8305fc816
+         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
          */
         id: string;
         /**
@@ -3387,7 +3408,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 595763cb-99a8-4464-bc84-f987a76ddb1a
+         * @example 882473f4-1a50-409d-83f9-a8e5282013ff
          */
         id: string;
       };
@@ -3428,14 +3449,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "595763cb-99a8-4464-bc84-f987a76ddb1a",
+           *       "id": "882473f4-1a50-409d-83f9-a8e5282013ff",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "ad2db272-c897-455e-a33f-58b78ce595f2",
+           *       "datasetId": "2eab576e-f7d1-449b-adac-df297869b168",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "ad2db272-c897-455e-a33f-58b78ce595f2",
+           *         "datasetId": "2eab576e-f7d1-449b-adac-df297869b168",
            *         "seeds": [
            *           0
            *         ],
@@ -3508,15 +3529,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:28:57.128Z",
-           *       "updatedAt": "2026-12-08T03:28:57.157Z",
+           *       "createdAt": "2026-12-08T03:33:22.685Z",
+           *       "updatedAt": "2026-12-08T03:33:22.705Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T03:28:57.157Z",
+           *       "finishedAt": "2026-12-08T03:33:22.705Z",
            *       "links": {
-           *         "self": "/v1/jobs/595763cb-99a8-4464-bc84-f987a76ddb1a",
-           *         "events": "/v1/jobs/595763cb-99a8-4464-bc84-f987a76ddb1a/events",
-           *         "artifacts": "/v1/jobs/595763cb-99a8-4464-bc84-f987a76ddb1a/artifacts",
-           *         "cancel": "/v1/jobs/595763cb-99a8-4464-bc84-f987a76ddb1a/cancel"
+           *         "self": "/v1/jobs/882473f4-1a50-409d-83f9-a8e5282013ff",
+           *         "events": "/v1/jobs/882473f4-1a50-409d-83f9-a8e5282013ff/events",
+           *         "artifacts": "/v1/jobs/882473f4-1a50-409d-83f9-a8e5282013ff/artifacts",
+           *         "cancel": "/v1/jobs/882473f4-1a50-409d-83f9-a8e5282013ff/cancel"
            *       }
            *     }
            */
@@ -3538,7 +3559,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0204b847-a15b-410b-9b20-dde8305fc816
+         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
          */
         id: string;
       };
@@ -3581,7 +3602,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:28:55.159Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:33:19.432Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3615,7 +3636,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0204b847-a15b-410b-9b20-dde8305fc816
+         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
          */
         id: string;
       };
@@ -3671,7 +3692,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0204b847-a15b-410b-9b20-dde8305fc816
+         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
          */
         id: string;
       };
@@ -3726,7 +3747,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0204b847-a15b-410b-9b20-dde8305fc816
+         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
          */
         id: string;
       };
@@ -3768,38 +3789,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_cfd71140111910c201aa1c6c47237bb9",
+           *           "id": "msg_73ec9793567ce258ff185da966b577c1",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:28:56.853Z",
-           *           "deliveredAt": "2026-12-08T03:28:56.979Z",
+           *           "createdAt": "2026-12-08T03:33:22.412Z",
+           *           "deliveredAt": "2026-12-08T03:33:22.545Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T03:28:56.864Z",
+           *             "timestamp": "2026-12-08T03:33:22.428Z",
            *             "data": {
-           *               "jobId": "0204b847-a15b-410b-9b20-dde8305fc816"
+           *               "jobId": "c98b7de4-26c3-461c-8e67-6bebb694fcc0"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_cb2dce6622e3a471c0f0270f05890353",
+           *           "id": "msg_200231eaa6f9859cddbf68f8694ebe99",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:28:55.712Z",
-           *           "deliveredAt": "2026-12-08T03:28:55.853Z",
+           *           "createdAt": "2026-12-08T03:33:19.961Z",
+           *           "deliveredAt": "2026-12-08T03:33:20.187Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T03:28:55.723Z",
+           *             "timestamp": "2026-12-08T03:33:19.972Z",
            *             "data": {
-           *               "jobId": "0204b847-a15b-410b-9b20-dde8305fc816"
+           *               "jobId": "c98b7de4-26c3-461c-8e67-6bebb694fcc0"
            *             }
            *           }
            *         }
@@ -3859,14 +3880,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "b1aabc9c-9f24-404c-910b-0e7829d4ec84",
+           *           "id": "e56d4e3e-537e-473e-93c5-00416fd8a929",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T03:28:57.424Z",
+           *           "createdAt": "2026-12-08T03:33:22.908Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3942,17 +3963,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "b1aabc9c-9f24-404c-910b-0e7829d4ec84",
+           *         "id": "e56d4e3e-537e-473e-93c5-00416fd8a929",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T03:28:57.424Z",
+           *         "createdAt": "2026-12-08T03:33:22.908Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_b1aabc9c9f24404c910b0e7829d4ec84_ac9ec7e71ade79e1fdf97a4fe34241bb3225bf6ba086eca2bc119419558bd821"
+           *       "token": "dda_e56d4e3e537e473e93c500416fd8a929_1cdd2daa80df11b4599d30f8e610aebc0d43dabf90669f552ffcccb877c127c6"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3973,7 +3994,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example b1aabc9c-9f24-404c-910b-0e7829d4ec84
+         * @example e56d4e3e-537e-473e-93c5-00416fd8a929
          */
         id: string;
       };
@@ -4014,15 +4035,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "b1aabc9c-9f24-404c-910b-0e7829d4ec84",
+           *       "id": "e56d4e3e-537e-473e-93c5-00416fd8a929",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T03:28:57.424Z",
-           *       "revokedAt": "2026-12-08T03:28:57.489Z"
+           *       "createdAt": "2026-12-08T03:33:22.908Z",
+           *       "revokedAt": "2026-12-08T03:33:22.974Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4422,6 +4443,36 @@ export interface operations {
            *             "replaceProbability": 0.5
            *           },
            *           "source": "docs/methods.md#generation: 200-step inversion CFG 1, DDIM 25 steps CFG 7.5, split 0.3; p 0.5 (CUB 5-shot); LRR"
+           *         },
+           *         {
+           *           "id": "flip-crop-guidance",
+           *           "name": "Flip-crop guidance",
+           *           "kind": "diffda",
+           *           "reference": "diffda",
+           *           "description": "Base model, SDEdit img2img within the class from a randomly flipped and cropped source (the classic geometric augmentation, repainted), full concatenation.",
+           *           "finetuning": {
+           *             "method": "none"
+           *           },
+           *           "generation": {
+           *             "mode": "img2img_flip_crop",
+           *             "syntheticPerReal": 5,
+           *             "sampling": {
+           *               "scheduler": "dpm_solver_multistep",
+           *               "numInferenceSteps": 25,
+           *               "guidanceScale": 7.5,
+           *               "promptTemplates": [
+           *                 "a photo of a {}"
+           *               ]
+           *             },
+           *             "strength": 0.5,
+           *             "horizontalFlip": true,
+           *             "minCropScale": 0.75
+           *           },
+           *           "utilization": {
+           *             "mode": "fc",
+           *             "traditionalAugmentation": "flip_crop"
+           *           },
+           *           "source": "docs/adding-a-method.md: flip, 75–100 % square crop, SDEdit strength 0.5; concat"
            *         }
            *       ]
            *     }
@@ -4615,8 +4666,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_6RsSMnobxlhORzLlPj0wVtKTli7nXddJs/s9IlZW2fc=",
-           *       "createdAt": "2026-12-08T03:28:55.045Z"
+           *       "secret": "whsec_Ck98PL30BmdprluI0JJLoOr6qJ39P3x3RnYo0eVv8rk=",
+           *       "createdAt": "2026-12-08T03:33:19.390Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

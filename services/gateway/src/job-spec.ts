@@ -4,12 +4,13 @@
  * express checked (a parameter its component does not take, a baseline with generation, labels that
  * collide, a plan over the limits). Problems come back as field issues for a 422 `invalid_job_spec`.
  */
+import { MODE_SPECS, modeSpec } from "../../../shared/generation-modes/specs.js";
 import type { FieldIssue } from "./errors.js";
 import {
   BASELINE_IDS,
   FINETUNE_PARAMETERS,
   type FinetuningSpec,
-  GENERATION_PARAMETERS,
+  type GenerationOverride,
   type GenerationSpec,
   type MethodPreset,
   presetById,
@@ -24,7 +25,7 @@ export interface MethodRequest {
   preset?: string;
   label?: string;
   finetuning?: Partial<FinetuningSpec>;
-  generation?: Partial<GenerationSpec>;
+  generation?: GenerationOverride;
   utilization?: Partial<UtilizationSpec>;
   /** Stored adapters (POST /v1/adapters) to generate with instead of fine-tuning, by id. */
   adapters?: string[];
@@ -138,6 +139,9 @@ export interface ResolveContext {
   /** The stored adapters the methods name that the caller may use, by id (absent ids are refused). */
   adapters?: ReadonlyMap<string, ResolvedAdapter>;
 }
+
+/** The modes whose samples carry soft labels. */
+const INTER_CLASS_MODES = MODE_SPECS.filter((m) => m.interClass).map((m) => m.name);
 
 const DEFAULT_SAMPLING: SamplingSpec = {
   scheduler: "dpm_solver_multistep",
@@ -253,7 +257,8 @@ function resolveComponents(
     if (mode === undefined) {
       issue("generation/mode", "is required for a method without a preset");
     } else {
-      const allowed = new Set<string>(GENERATION_PARAMETERS[mode]);
+      const declared = modeSpec(mode);
+      const allowed = new Set<string>(Object.keys(declared.parameters));
       for (const key of given(gen)) {
         if (
           !["mode", "syntheticPerReal", "model", "sampling"].includes(key as string) &&
@@ -262,26 +267,24 @@ function resolveComponents(
           issue(`generation/${key as string}`, `generation mode ${mode} takes no ${key as string}`);
         }
       }
-      generation = {
+      const resolved: Record<string, unknown> = {
         mode,
         syntheticPerReal: gen?.syntheticPerReal ?? base?.syntheticPerReal ?? 5,
         sampling: { ...(base?.sampling ?? DEFAULT_SAMPLING), ...gen?.sampling },
       };
       const model = gen?.model ?? base?.model;
-      if (model !== undefined) generation.model = model;
+      if (model !== undefined) resolved.model = model;
+      const fromRequest = (gen ?? {}) as Record<string, unknown>;
+      const fromPreset = (base ?? {}) as Record<string, unknown>;
       for (const key of allowed) {
-        const k = key as keyof GenerationSpec;
         // A preset's parameter survives only while the mode is the preset's own.
-        const value = gen?.[k] ?? (base?.mode === mode ? base?.[k] : undefined);
-        if (value !== undefined)
-          (generation as unknown as Record<string, unknown>)[k] = structuredClone(value);
+        const value = fromRequest[key] ?? (base?.mode === mode ? fromPreset[key] : undefined);
+        if (value !== undefined) resolved[key] = structuredClone(value);
       }
-      if (
-        (mode.startsWith("img2img") || mode === "clip_guided_perturbation") &&
-        generation.strength === undefined
-      ) {
-        issue("generation/strength", `is required for ${mode}`);
+      for (const key of declared.required) {
+        if (resolved[key] === undefined) issue(`generation/${key}`, `is required for ${mode}`);
       }
+      generation = resolved as unknown as GenerationSpec;
     }
   }
 
@@ -313,11 +316,11 @@ function resolveComponents(
   }
   const gamma = util.softLabelGamma ?? (sameMode ? baseUtil?.softLabelGamma : undefined);
   if (gamma !== undefined) {
-    if (generation?.mode === "img2img_inter_class") utilization.softLabelGamma = gamma;
+    if (generation !== null && modeSpec(generation.mode).interClass) utilization.softLabelGamma = gamma;
     else if (util.softLabelGamma !== undefined) {
       issue(
         "utilization/softLabelGamma",
-        "soft labels need inter-class samples (generation mode img2img_inter_class)",
+        `soft labels need inter-class samples (generation mode ${INTER_CLASS_MODES.join(" or ")})`,
       );
     }
   }

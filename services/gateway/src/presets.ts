@@ -11,6 +11,12 @@
 // The prompt lists live with the pipelines that use them, so a preset and a run cannot drift apart.
 import { DIFFUSEMIX_PROMPTS } from "../../../shared/diffusion/pipelines/diffusemix.js";
 import { GIF_ADJECTIVES, GIF_DOMAINS } from "../../../shared/diffusion/pipelines/gif.js";
+import {
+  type AnyModeParameters,
+  type GenerationModeName,
+  MODE_NAMES,
+  type ModeParameters,
+} from "../../../shared/generation-modes/specs.js";
 
 /** Fine-tuning options (docs/methods.md#fine-tuning). */
 export const FINETUNE_METHODS = [
@@ -23,17 +29,10 @@ export const FINETUNE_METHODS = [
 /** One of {@link FINETUNE_METHODS}. */
 export type FinetuneMethod = (typeof FINETUNE_METHODS)[number];
 
-/** Generation options (docs/methods.md#generation). */
-export const GENERATION_MODES = [
-  "text_to_image",
-  "img2img_intra_class",
-  "img2img_inter_class",
-  "instruct_edit",
-  "ddim_inversion_interpolation",
-  "clip_guided_perturbation",
-] as const;
+/** Generation options (docs/methods.md#generation): the modes of shared/generation-modes, in listing order. */
+export const GENERATION_MODES = MODE_NAMES;
 /** One of {@link GENERATION_MODES}. */
-export type GenerationMode = (typeof GENERATION_MODES)[number];
+export type GenerationMode = GenerationModeName;
 
 /** Utilization options: real only (baselines), FC, FR, LRR, GRR. */
 export const UTILIZATION_MODES = ["real_only", "fc", "fr", "lrr", "grr"] as const;
@@ -91,34 +90,23 @@ export interface SamplingSpec {
   negativePrompt?: string;
 }
 
-/** The generation component. Mode-specific parameters are allowed only for their mode. */
-export interface GenerationSpec {
-  mode: GenerationMode;
+/** What every generation mode takes besides its own parameters. */
+export interface GenerationCommon {
   /** Synthetic images per real image. */
   syntheticPerReal: number;
-  /** Model id; unset: the gateway's BASE_MODEL, or INSTRUCT_MODEL for instruct_edit. */
+  /** Model id; unset: the gateway's BASE_MODEL, or INSTRUCT_MODEL for a mode that runs on an instruction-edit model. */
   model?: string;
   sampling: SamplingSpec;
-  /** SDEdit noise strength in (0, 1] (img2img modes and clip_guided_perturbation). */
-  strength?: number;
-  // clip_guided_perturbation (GIF)
-  epsilon?: number;
-  stepSize?: number;
-  rotationDegrees?: number;
-  horizontalFlip?: boolean;
-  // instruct_edit (DiffuseMix)
-  instructions?: string[];
-  imageGuidanceScale?: number;
-  halfConcat?: boolean;
-  blendWidth?: number;
-  fractalAlpha?: number;
-  // ddim_inversion_interpolation (Diff-II)
-  inversionSteps?: number;
-  inversionGuidanceScale?: number;
-  splitRatio?: number;
-  promptSuffixes?: string[];
-  maxAngle?: number;
 }
+
+/**
+ * The generation component: the mode with its own parameters (declared in shared/generation-modes) and the
+ * common fields, discriminated by `mode`.
+ */
+export type GenerationSpec = GenerationCommon & ModeParameters;
+
+/** A generation component as a request sends it on top of a preset: any field of any mode (checked after). */
+export type GenerationOverride = Partial<GenerationCommon & { mode: GenerationMode } & AnyModeParameters>;
 
 /** The utilization component (how real and synthetic images train the classifier). */
 export interface UtilizationSpec {
@@ -148,22 +136,6 @@ export interface MethodPreset {
   /** Where the defaults come from. */
   source: string;
 }
-
-/** Generation parameters each mode takes, besides `mode`, `syntheticPerReal`, `model` and `sampling`. */
-export const GENERATION_PARAMETERS: Readonly<Record<GenerationMode, readonly (keyof GenerationSpec)[]>> = {
-  text_to_image: [],
-  img2img_intra_class: ["strength"],
-  img2img_inter_class: ["strength"],
-  instruct_edit: ["instructions", "imageGuidanceScale", "halfConcat", "blendWidth", "fractalAlpha"],
-  ddim_inversion_interpolation: [
-    "inversionSteps",
-    "inversionGuidanceScale",
-    "splitRatio",
-    "promptSuffixes",
-    "maxAngle",
-  ],
-  clip_guided_perturbation: ["strength", "epsilon", "stepSize", "rotationDegrees", "horizontalFlip"],
-};
 
 /** Fine-tuning settings blocks each method takes. */
 export const FINETUNE_PARAMETERS: Readonly<Record<FinetuneMethod, readonly (keyof FinetuningSpec)[]>> = {
@@ -370,6 +342,25 @@ export const PRESETS: readonly MethodPreset[] = deepFreeze([
     utilization: { mode: "lrr", replaceProbability: 0.5, traditionalAugmentation: STANDARD_AUGMENTATION },
     source:
       "docs/methods.md#generation: 200-step inversion CFG 1, DDIM 25 steps CFG 7.5, split 0.3; p 0.5 (CUB 5-shot); LRR",
+  },
+  {
+    id: "flip-crop-guidance",
+    name: "Flip-crop guidance",
+    kind: "diffda",
+    reference: "diffda",
+    description:
+      "Base model, SDEdit img2img within the class from a randomly flipped and cropped source (the classic geometric augmentation, repainted), full concatenation.",
+    finetuning: { method: "none" },
+    generation: {
+      mode: "img2img_flip_crop",
+      syntheticPerReal: SYNTHETIC_PER_REAL,
+      strength: 0.5,
+      minCropScale: 0.75,
+      horizontalFlip: true,
+      sampling: { ...DPM_25, promptTemplates: ["a photo of a {}"] },
+    },
+    utilization: { mode: "fc", traditionalAugmentation: STANDARD_AUGMENTATION },
+    source: "docs/adding-a-method.md: flip, 75–100 % square crop, SDEdit strength 0.5; concat",
   },
 ]);
 

@@ -65,7 +65,7 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
     });
   });
 
-  test("GET /v1/methods lists the seven presets and two baselines with their components", async () => {
+  test("GET /v1/methods lists the seven published presets, the flip-crop one and two baselines with their components", async () => {
     const key = await bearer(gw.store, ["read"]);
     const res = await gw.app.inject({ method: "GET", url: "/v1/methods", headers: key.headers });
     assert.equal(res.statusCode, 200);
@@ -88,6 +88,7 @@ describe("service routes, methods, OpenAPI and problem documents", () => {
         "Diff-Aug",
         "Diff-Mix",
         "Diff-II",
+        "Flip-crop guidance",
       ],
     );
     assert.deepEqual(

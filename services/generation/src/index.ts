@@ -3,6 +3,9 @@
  * diffusion engine in a worker thread. `main.ts` is the process; the rest is usable in-process (tests,
  * benchmarks).
  */
+
+export { renderFractals } from "../../../shared/generation-modes/instruct-edit/fractals.js";
+export { flipHorizontal, rotate } from "../../../shared/generation-modes/transforms.js";
 export { GENERATION_ENV, GENERATION_PORTS } from "./config.js";
 export { findClipFolder, loadClipScorerFolder } from "./engine/clip.js";
 export { LocalEngine, type LocalEngineOptions } from "./engine/local.js";
@@ -19,7 +22,6 @@ export type {
   ModelSpec,
 } from "./engine/types.js";
 export { WorkerEngine } from "./engine/worker-engine.js";
-export { renderFractals } from "./fractals.js";
 export { generationHandlers, toResponse } from "./handler.js";
 export { createGenerationMetrics, type GenerationMetrics } from "./metrics.js";
 export { PLAN_PURPOSE, type PlannedSample, SamplePlanner } from "./planner.js";
@@ -32,4 +34,3 @@ export {
 } from "./request.js";
 export { createEngine, setupGeneration } from "./service.js";
 export { generateShard, type ShardDeps, type ShardEvent } from "./shard.js";
-export { flipHorizontal, rotate } from "./transforms.js";

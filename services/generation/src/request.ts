@@ -6,8 +6,11 @@ import type {
   GenerateShardRequest,
   SamplingParameters,
 } from "../../../shared/gen/diffda/generation/v1/generation_pb.js";
+import { checkWire, protoFieldName } from "../../../shared/generation-modes/parameters.js";
+import { runnerOfCase } from "../../../shared/generation-modes/runners.js";
+import type { ModeRunner } from "../../../shared/generation-modes/runtime.js";
 import { RpcError } from "../../../shared/rpc/index.js";
-import type { ModelEntry, ModelRegistry } from "../../../shared/service/index.js";
+import type { ModelRegistry } from "../../../shared/service/index.js";
 import {
   countField,
   enumField,
@@ -73,36 +76,13 @@ export interface ShardSampling {
   readonly height?: number;
 }
 
-/** The generation method of a shard with its validated parameters. */
-export type ShardMethod =
-  | { readonly kind: "text_to_image" }
-  | { readonly kind: "img2img"; readonly strength?: number }
-  | { readonly kind: "inter_class"; readonly strength?: number }
-  | {
-      readonly kind: "instruct_edit";
-      readonly instructions: readonly string[];
-      readonly imageGuidanceScale?: number;
-      readonly halfConcat: boolean;
-      readonly blendWidth?: number;
-      readonly fractalAlpha: number;
-      readonly fractalImages: readonly ImageData[];
-    }
-  | {
-      readonly kind: "diff_ii";
-      readonly inversionSteps?: number;
-      readonly splitRatio?: number;
-      readonly suffixes: readonly string[];
-    }
-  | {
-      readonly kind: "gif";
-      readonly strength?: number;
-      readonly epsilon?: number;
-      readonly stepSize?: number;
-      /** A CLIP model the request named; undefined: the base model's own `clip/`. */
-      readonly clipModel?: ModelEntry;
-      readonly rotationDegrees: number;
-      readonly horizontalFlip: boolean;
-    };
+/** The generation mode of a shard: its runner (shared/generation-modes) and its resolved parameters. */
+export interface ShardMethod {
+  /** The mode's name in metrics, logs and engine batches. */
+  readonly kind: string;
+  readonly runner: ModeRunner;
+  readonly resolved: unknown;
+}
 
 /** The method names of the metrics and logs. */
 export type MethodKind = ShardMethod["kind"];
@@ -207,114 +187,23 @@ function sampling(s: SamplingParameters | undefined, limits: ShardLimits): Shard
   };
 }
 
-function texts(list: readonly string[], field: string): string[] {
-  countField(list, field, { max: 256 });
-  return list.map((t, i) => stringField(t, `${field}[${i}]`, { minLength: 1, ...TEXT }));
-}
-
+/**
+ * The request's generation mode, looked up in the registry by its oneof case: every declared parameter
+ * checked against its declaration (field `<mode>.<parameter>`), then the mode's own resolution.
+ */
 function method(req: GenerateShardRequest, registry: ModelRegistry): ShardMethod {
-  const unit = { min: 0, max: 1 };
-  const m = req.method;
-  switch (m.case) {
-    case "textToImage":
-      return { kind: "text_to_image" };
-    case "img2imgIntraClass":
-      return {
-        kind: "img2img",
-        strength: optionalNumber(m.value.strength, "img2img_intra_class.strength", unit, undefined),
-      };
-    case "img2imgInterClass":
-      return {
-        kind: "inter_class",
-        strength: optionalNumber(m.value.strength, "img2img_inter_class.strength", unit, undefined),
-      };
-    case "instructEdit": {
-      const v = m.value;
-      countField(v.fractalImages, "instruct_edit.fractal_images", { max: 64 });
-      return {
-        kind: "instruct_edit",
-        instructions: texts(v.instructions, "instruct_edit.instructions"),
-        imageGuidanceScale: optionalNumber(
-          v.imageGuidanceScale,
-          "instruct_edit.image_guidance_scale",
-          { min: 0, max: 100 },
-          undefined,
-        ),
-        halfConcat: v.halfConcat,
-        blendWidth: optionalInt(v.blendWidth, "instruct_edit.blend_width", { min: 0, max: 4096 }, undefined),
-        fractalAlpha: optionalNumber(v.fractalAlpha, "instruct_edit.fractal_alpha", unit, 0),
-        fractalImages: v.fractalImages,
-      };
-    }
-    case "ddimInversionInterpolation": {
-      const v = m.value;
-      const guidance = optionalNumber(
-        v.inversionGuidanceScale,
-        "ddim_inversion_interpolation.inversion_guidance_scale",
-        { min: 0, max: 100 },
-        1,
-      );
-      if (guidance !== 1) {
-        throw new RpcError(
-          "unimplemented",
-          "ddim_inversion_interpolation.inversion_guidance_scale: only 1 (no guidance) is implemented",
-          {
-            details: { field: "ddim_inversion_interpolation.inversion_guidance_scale" },
-          },
-        );
-      }
-      const maxAngle = optionalNumber(
-        v.maxAngle,
-        "ddim_inversion_interpolation.max_angle",
-        { min: 0, max: 1e3, exclusiveMin: true },
-        2 * Math.PI,
-      );
-      if (maxAngle < 2 * Math.PI - 1e-9) {
-        throw new RpcError(
-          "unimplemented",
-          "ddim_inversion_interpolation.max_angle: angles are drawn over the full circle; only 2π is implemented",
-          {
-            details: { field: "ddim_inversion_interpolation.max_angle" },
-          },
-        );
-      }
-      return {
-        kind: "diff_ii",
-        inversionSteps: optionalInt(
-          v.inversionSteps,
-          "ddim_inversion_interpolation.inversion_steps",
-          { min: 1, max: 1000 },
-          undefined,
-        ),
-        splitRatio: optionalNumber(v.splitRatio, "ddim_inversion_interpolation.split_ratio", unit, undefined),
-        suffixes: texts(v.promptSuffixes, "ddim_inversion_interpolation.prompt_suffixes"),
-      };
-    }
-    case "clipGuidedPerturbation": {
-      const v = m.value;
-      const positive = { min: 0, max: 100, exclusiveMin: true };
-      const clipName = v.clipModel?.name ?? "";
-      return {
-        kind: "gif",
-        strength: optionalNumber(v.strength, "clip_guided_perturbation.strength", unit, undefined),
-        epsilon: optionalNumber(v.epsilon, "clip_guided_perturbation.epsilon", positive, undefined),
-        stepSize: optionalNumber(v.stepSize, "clip_guided_perturbation.step_size", positive, undefined),
-        clipModel:
-          clipName === ""
-            ? undefined
-            : registry.resolve(clipName, "clip_guided_perturbation.clip_model.name"),
-        rotationDegrees: optionalNumber(
-          v.rotationDegrees,
-          "clip_guided_perturbation.rotation_degrees",
-          { min: 0, max: 180 },
-          0,
-        ),
-        horizontalFlip: v.horizontalFlip ?? true,
-      };
-    }
-    default:
-      throw invalidField("method", "exactly one generation method must be set");
+  const runner = runnerOfCase(req.method.case);
+  if (!runner) throw invalidField("method", "exactly one generation method must be set");
+  const { spec } = runner;
+  const message = req.method.value as unknown as Readonly<Record<string, unknown>>;
+  const values: Record<string, unknown> = {};
+  for (const [name, parameter] of Object.entries(spec.parameters)) {
+    values[name] = checkWire(parameter, message[name], `${spec.name}.${protoFieldName(name)}`);
   }
+  const resolved = runner.resolve(values, message, {
+    resolveModel: (name, field) => registry.resolve(name, field),
+  });
+  return { kind: spec.kind, runner, resolved };
 }
 
 function sources(

@@ -99,9 +99,8 @@ export async function* generateShard(
     const pending = planner.pending();
     deps.metrics.skipped.inc({ generation: method }, request.count - pending.length);
     let clipDir: string | undefined;
-    if (request.method.kind === "gif") {
-      clipDir = await deps.clipFolder(request.method.clipModel?.dir ?? request.model.dir);
-    }
+    const { runner, resolved } = request.method;
+    if (runner.clipModel) clipDir = await deps.clipFolder(runner.clipModel(resolved) ?? request.model.dir);
     log.info(
       { event: "shard_started", samples: pending.length, skipped: request.count - pending.length },
       "shard started",

@@ -20,6 +20,7 @@ import {
   FinetuneMethod as FinetuneMethodPb,
 } from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
 import type { GenerateShardRequestSchema } from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
+import { modeSpec } from "../../../../shared/generation-modes/specs.js";
 import { sha256Hex } from "../artifact-store.js";
 import type { ClassifierSpec } from "../job-spec.js";
 import type {
@@ -99,58 +100,16 @@ export function generationFields(
     promptTemplates: s.promptTemplates ?? [],
     negativePrompt: s.negativePrompt ?? "",
   };
-  const defined = <T extends object>(value: T): T =>
-    Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-  switch (spec.mode) {
-    case "text_to_image":
-      return { sampling, method: { case: "textToImage", value: {} } };
-    case "img2img_intra_class":
-      return { sampling, method: { case: "img2imgIntraClass", value: defined({ strength: spec.strength }) } };
-    case "img2img_inter_class":
-      return { sampling, method: { case: "img2imgInterClass", value: defined({ strength: spec.strength }) } };
-    case "instruct_edit":
-      return {
-        sampling,
-        method: {
-          case: "instructEdit",
-          value: defined({
-            instructions: spec.instructions ?? [],
-            imageGuidanceScale: spec.imageGuidanceScale,
-            halfConcat: spec.halfConcat ?? false,
-            blendWidth: spec.blendWidth,
-            fractalAlpha: spec.fractalAlpha,
-          }),
-        },
-      };
-    case "ddim_inversion_interpolation":
-      return {
-        sampling,
-        method: {
-          case: "ddimInversionInterpolation",
-          value: defined({
-            inversionSteps: spec.inversionSteps,
-            inversionGuidanceScale: spec.inversionGuidanceScale,
-            splitRatio: spec.splitRatio,
-            promptSuffixes: spec.promptSuffixes ?? [],
-            maxAngle: spec.maxAngle,
-          }),
-        },
-      };
-    case "clip_guided_perturbation":
-      return {
-        sampling,
-        method: {
-          case: "clipGuidedPerturbation",
-          value: defined({
-            strength: spec.strength,
-            epsilon: spec.epsilon,
-            stepSize: spec.stepSize,
-            rotationDegrees: spec.rotationDegrees,
-            horizontalFlip: spec.horizontalFlip,
-          }),
-        },
-      };
-  }
+  // The mode's declared parameters that the spec sets, by the same names, in the mode's oneof message.
+  const mode = modeSpec(spec.mode);
+  const given = spec as unknown as Record<string, unknown>;
+  const value = Object.fromEntries(
+    Object.keys(mode.parameters).flatMap((name) => (given[name] === undefined ? [] : [[name, given[name]]])),
+  );
+  return {
+    sampling,
+    method: { case: mode.protoCase, value } as MessageInitShape<typeof GenerateShardRequestSchema>["method"],
+  };
 }
 
 /** The TrainSpec of a method and seed (classes and job id filled by the caller). */

@@ -4,6 +4,9 @@
  * component (what presets and stored specs hold); override variants (every field optional) are what a
  * job request may send on top of a preset.
  */
+
+import { restSchema } from "../../../../shared/generation-modes/parameters.js";
+import { MODE_SPECS } from "../../../../shared/generation-modes/specs.js";
 import {
   DIFFDA_IDS,
   FINETUNE_METHODS,
@@ -29,13 +32,6 @@ const positiveNumber = (max: number, description?: string) => ({
   ...(description ? { description } : {}),
 });
 const unit = (description: string) => ({ type: "number", minimum: 0, maximum: 1, description });
-const strings = (maxItems: number, maxLength: number, description: string) => ({
-  type: "array",
-  minItems: 1,
-  maxItems,
-  items: { type: "string", minLength: 1, maxLength },
-  description,
-});
 const template = (maxItems: number, description: string) => ({
   type: "array",
   minItems: 1,
@@ -93,6 +89,15 @@ const samplingProperties = {
 };
 const sampling = object(samplingProperties);
 
+/** The REST schema of every parameter of every mode (a parameter several modes share is declared once). */
+function modeParameterProperties(): Record<string, JsonSchema> {
+  const properties: Record<string, JsonSchema> = {};
+  for (const mode of MODE_SPECS)
+    for (const [name, parameter] of Object.entries(mode.parameters))
+      properties[name] ??= restSchema(parameter);
+  return properties;
+}
+
 const generationProperties = {
   mode: { type: "string", enum: [...GENERATION_MODES], description: "how synthetic images are made" },
   syntheticPerReal: positiveInt(100, "synthetic images per real image (paper: 5)"),
@@ -104,46 +109,8 @@ const generationProperties = {
     description: "model id",
   },
   sampling,
-  strength: {
-    type: "number",
-    exclusiveMinimum: 0,
-    maximum: 1,
-    description: "SDEdit noise strength in (0, 1]",
-  },
-  epsilon: positiveNumber(100, "GIF: L∞ radius of the latent perturbation (paper: 0.8)"),
-  stepSize: positiveNumber(100, "GIF: signed-gradient step (paper: 0.1)"),
-  rotationDegrees: {
-    type: "number",
-    minimum: 0,
-    maximum: 180,
-    description: "GIF: random rotation of the source",
-  },
-  horizontalFlip: { type: "boolean", description: "GIF: random horizontal flip of the source" },
-  instructions: strings(64, 300, "DiffuseMix: edit instructions, one drawn per sample"),
-  imageGuidanceScale: { type: "number", minimum: 0, maximum: 50, description: "DiffuseMix: image guidance" },
-  halfConcat: { type: "boolean", description: "DiffuseMix: concatenate half of the edit with the original" },
-  blendWidth: {
-    type: "integer",
-    minimum: 0,
-    maximum: 512,
-    description: "DiffuseMix: seam blend width in pixels",
-  },
-  fractalAlpha: unit("DiffuseMix: alpha of the fractal blend; 0 disables it"),
-  inversionSteps: positiveInt(1000, "Diff-II: DDIM inversion steps (paper: 200)"),
-  inversionGuidanceScale: {
-    type: "number",
-    minimum: 0,
-    maximum: 50,
-    description: "Diff-II: guidance while inverting",
-  },
-  splitRatio: unit("Diff-II: share of the schedule using the suffixed prompt (paper: 0.3)"),
-  promptSuffixes: strings(64, 200, "Diff-II: scene phrases for the first stage"),
-  maxAngle: {
-    type: "number",
-    exclusiveMinimum: 0,
-    maximum: 6.2832,
-    description: "Diff-II: largest slerp angle, radians",
-  },
+  // Every mode's parameters, as their declarations state them (shared/generation-modes).
+  ...modeParameterProperties(),
 };
 
 const utilizationProperties = {

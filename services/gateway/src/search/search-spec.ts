@@ -8,7 +8,8 @@
  */
 import type { FieldIssue } from "../errors.js";
 import type { MethodRequest, ResolvedMethod } from "../job-spec.js";
-import { GENERATION_PARAMETERS, presetById } from "../presets.js";
+import { modeSpec } from "../../../../shared/generation-modes/specs.js";
+import { presetById } from "../presets.js";
 
 /** The preset id a job request names to ask for the search. */
 export const AUTO_PRESET = "auto";
@@ -131,7 +132,7 @@ export function resolveSearch(
     const id = base.preset!;
     const preset = presetById(id)!;
     const mode = base.generation?.mode ?? preset.generation!.mode;
-    const strengths = (GENERATION_PARAMETERS[mode] as readonly string[]).includes("strength")
+    const strengths = "strength" in modeSpec(mode).parameters
       ? space.strengths
       : [null];
     for (const strength of strengths as (number | null)[])

@@ -177,7 +177,6 @@ export class LocalEngine implements GenerationEngine {
     options: GenerateOptions,
     afterCancel: () => void,
   ): Promise<EngineImage[]> {
-    const { method } = batch;
     const generated = await runMethod(model, batch, {
       signal: options.signal,
       onProgress: (p) => {
@@ -185,10 +184,7 @@ export class LocalEngine implements GenerationEngine {
         options.onProgress?.({ stage: p.stage, step: p.step, totalSteps: p.totalSteps });
       },
       inversionCache: this.#inversions,
-      scoring: () => {
-        if (method.kind !== "gif") throw new RpcError("internal", "only GIF scores");
-        return this.#scoring(batch.modelKey, model, method.clipDir, method.classPrompts);
-      },
+      scoring: (clipDir, classPrompts) => this.#scoring(batch.modelKey, model, clipDir, classPrompts),
     });
     options.signal?.throwIfAborted();
     return Promise.all(

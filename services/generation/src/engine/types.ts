@@ -59,33 +59,14 @@ export interface EngineSampling {
   readonly guidanceScale?: number;
 }
 
-/** The generation method of a batch with its resolved parameters. */
-export type EngineMethod =
-  | { readonly kind: "text_to_image"; readonly height?: number; readonly width?: number }
-  | { readonly kind: "img2img"; readonly strength?: number }
-  | { readonly kind: "inter_class"; readonly strength?: number }
-  | {
-      readonly kind: "instruct_edit";
-      readonly imageGuidanceScale?: number;
-      /** DiffuseMix mixing after the edit; absent: the plain InstructPix2Pix edit. */
-      readonly mix?: {
-        readonly halfConcat: boolean;
-        readonly blendWidth?: number;
-        readonly fractalAlpha: number;
-        readonly fractals: readonly ChwImage[];
-      };
-    }
-  | { readonly kind: "diff_ii"; readonly inversionSteps?: number; readonly splitRatio?: number }
-  | {
-      readonly kind: "gif";
-      readonly strength?: number;
-      readonly epsilon?: number;
-      readonly stepSize?: number;
-      /** Folder of the CLIP-style scorer (vision_model.onnx, text_model.onnx, config.json). */
-      readonly clipDir: string;
-      /** One scorer prompt per class, in label order. */
-      readonly classPrompts: readonly string[];
-    };
+/**
+ * The generation mode of a batch: its kind (shared/generation-modes, `ModeSpec.kind`) beside the
+ * parameters its runner named for the batch (structured-cloneable: they cross into the worker thread).
+ */
+export interface EngineMethod {
+  readonly kind: string;
+  readonly [parameter: string]: unknown;
+}
 
 /** One sample of a batch, fully planned by the service (the engine draws nothing but noise). */
 export interface EngineSample {

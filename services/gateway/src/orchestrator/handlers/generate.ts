@@ -8,6 +8,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { sniffFormat } from "../../../../../shared/data/index.js";
 import type { LabelledImageSchema } from "../../../../../shared/gen/diffda/common/v1/dataset_pb.js";
+import { modeSpec } from "../../../../../shared/generation-modes/specs.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
 import { adapterKindOf } from "../../adapters/kind.js";
 import type { SyntheticMeta } from "../../exports/synthetic-set.js";
@@ -100,15 +101,14 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
     const last = input.firstSampleIndex + count - 1;
     const firstSource = Math.floor(input.firstSampleIndex / input.samplesPerSource);
     const lastSource = Math.floor(last / input.samplesPerSource);
-    // Diff-II interpolates with same-class partners anywhere in the set: it gets every real image.
-    const wanted =
-      generation.mode === "ddim_inversion_interpolation" ? [0, train.length - 1] : [firstSource, lastSource];
+    const mode = modeSpec(generation.mode);
+    // A mode that pairs a source with others of its class (Diff-II) gets every real image.
+    const wanted = mode.sources === "all" ? [0, train.length - 1] : [firstSource, lastSource];
     const sources: MessageInitShape<typeof LabelledImageSchema>[] = [];
     for (let i = wanted[0]; i <= wanted[1] && i < train.length; i++) {
       sources.push(labelledPng(train[i].png, train[i].label, i));
     }
-    const model =
-      generation.model ?? (generation.mode === "instruct_edit" ? deps.models.instruct : deps.models.base);
+    const model = generation.model ?? (mode.model === "instruct" ? deps.models.instruct : deps.models.base);
     const adapterFiles = [];
     for (const adapter of adapters?.adapters ?? []) {
       adapterFiles.push({

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file diffda/generation/v1/generation.proto.
  */
 export const file_diffda_generation_v1_generation: GenFile = /*@__PURE__*/
-  fileDesc("CiVkaWZmZGEvZ2VuZXJhdGlvbi92MS9nZW5lcmF0aW9uLnByb3RvEhRkaWZmZGEuZ2VuZXJhdGlvbi52MSJDChRDaGVja0FkYXB0ZXJzUmVxdWVzdBIrCgVtb2RlbBgBIAEoCzIcLmRpZmZkYS5jb21tb24udjEuQWRhcHRlclNldCIXChVDaGVja0FkYXB0ZXJzUmVzcG9uc2UiEwoRTGlzdE1vZGVsc1JlcXVlc3QiTAoSTGlzdE1vZGVsc1Jlc3BvbnNlEjYKBm1vZGVscxgBIAMoCzImLmRpZmZkYS5nZW5lcmF0aW9uLnYxLk1vZGVsRGVzY3JpcHRpb24imwEKEE1vZGVsRGVzY3JpcHRpb24SCgoCaWQYASABKAkSDgoGc2hhMjU2GAIgASgJEg0KBWJ5dGVzGAMgASgEEhUKDW5hdGl2ZV9oZWlnaHQYBCABKA0SFAoMbmF0aXZlX3dpZHRoGAUgASgNEhAKCHBpcGVsaW5lGAYgASgJEg8KB3N1bW1hcnkYByABKAkSDAoEY2FyZBgIIAEoCSKCAgoSU2FtcGxpbmdQYXJhbWV0ZXJzEiAKE251bV9pbmZlcmVuY2Vfc3RlcHMYASABKA1IAIgBARIRCglzY2hlZHVsZXIYAiABKAkSGwoOZ3VpZGFuY2Vfc2NhbGUYAyABKAFIAYgBARIYChBwcm9tcHRfdGVtcGxhdGVzGAQgAygJEhcKD25lZ2F0aXZlX3Byb21wdBgFIAEoCRISCgV3aWR0aBgGIAEoDUgCiAEBEhMKBmhlaWdodBgHIAEoDUgDiAEBQhYKFF9udW1faW5mZXJlbmNlX3N0ZXBzQhEKD19ndWlkYW5jZV9zY2FsZUIICgZfd2lkdGhCCQoHX2hlaWdodCINCgtUZXh0VG9JbWFnZSI3ChFJbWcySW1nSW50cmFDbGFzcxIVCghzdHJlbmd0aBgBIAEoAUgAiAEBQgsKCV9zdHJlbmd0aCI3ChFJbWcySW1nSW50ZXJDbGFzcxIVCghzdHJlbmd0aBgBIAEoAUgAiAEBQgsKCV9zdHJlbmd0aCKCAgoMSW5zdHJ1Y3RFZGl0EhQKDGluc3RydWN0aW9ucxgBIAMoCRIhChRpbWFnZV9ndWlkYW5jZV9zY2FsZRgCIAEoAUgAiAEBEhMKC2hhbGZfY29uY2F0GAMgASgIEhgKC2JsZW5kX3dpZHRoGAQgASgNSAGIAQESGgoNZnJhY3RhbF9hbHBoYRgFIAEoAUgCiAEBEjMKDmZyYWN0YWxfaW1hZ2VzGAYgAygLMhsuZGlmZmRhLmNvbW1vbi52MS5JbWFnZURhdGFCFwoVX2ltYWdlX2d1aWRhbmNlX3NjYWxlQg4KDF9ibGVuZF93aWR0aEIQCg5fZnJhY3RhbF9hbHBoYSL7AQoaRGRpbUludmVyc2lvbkludGVycG9sYXRpb24SHAoPaW52ZXJzaW9uX3N0ZXBzGAEgASgNSACIAQESJQoYaW52ZXJzaW9uX2d1aWRhbmNlX3NjYWxlGAIgASgBSAGIAQESGAoLc3BsaXRfcmF0aW8YAyABKAFIAogBARIXCg9wcm9tcHRfc3VmZml4ZXMYBCADKAkSFgoJbWF4X2FuZ2xlGAUgASgBSAOIAQFCEgoQX2ludmVyc2lvbl9zdGVwc0IbChlfaW52ZXJzaW9uX2d1aWRhbmNlX3NjYWxlQg4KDF9zcGxpdF9yYXRpb0IMCgpfbWF4X2FuZ2xlIpoCChZDbGlwR3VpZGVkUGVydHVyYmF0aW9uEhUKCHN0cmVuZ3RoGAEgASgBSACIAQESFAoHZXBzaWxvbhgCIAEoAUgBiAEBEhYKCXN0ZXBfc2l6ZRgDIAEoAUgCiAEBEi4KCmNsaXBfbW9kZWwYBCABKAsyGi5kaWZmZGEuY29tbW9uLnYxLk1vZGVsUmVmEh0KEHJvdGF0aW9uX2RlZ3JlZXMYBSABKAFIA4gBARIcCg9ob3Jpem9udGFsX2ZsaXAYBiABKAhIBIgBAUILCglfc3RyZW5ndGhCCgoIX2Vwc2lsb25CDAoKX3N0ZXBfc2l6ZUITChFfcm90YXRpb25fZGVncmVlc0ISChBfaG9yaXpvbnRhbF9mbGlwIrUGChRHZW5lcmF0ZVNoYXJkUmVxdWVzdBIOCgZqb2JfaWQYASABKAkSEwoLc2hhcmRfaW5kZXgYAiABKA0SGgoSZmlyc3Rfc2FtcGxlX2luZGV4GAMgASgNEg0KBWNvdW50GAQgASgNEgwKBHNlZWQYBSABKAQSGgoSc2FtcGxlc19wZXJfc291cmNlGAYgASgNEisKBW1vZGVsGAcgASgLMhwuZGlmZmRhLmNvbW1vbi52MS5BZGFwdGVyU2V0EiwKB2NsYXNzZXMYCCADKAsyGy5kaWZmZGEuY29tbW9uLnYxLkNsYXNzSW5mbxIwCgdzb3VyY2VzGAkgAygLMh8uZGlmZmRhLmNvbW1vbi52MS5MYWJlbGxlZEltYWdlEjoKCHNhbXBsaW5nGAogASgLMiguZGlmZmRhLmdlbmVyYXRpb24udjEuU2FtcGxpbmdQYXJhbWV0ZXJzEhsKE3NraXBfc2FtcGxlX2luZGljZXMYCyADKA0SOgoNdGV4dF90b19pbWFnZRgUIAEoCzIhLmRpZmZkYS5nZW5lcmF0aW9uLnYxLlRleHRUb0ltYWdlSAASRgoTaW1nMmltZ19pbnRyYV9jbGFzcxgVIAEoCzInLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkltZzJJbWdJbnRyYUNsYXNzSAASRgoTaW1nMmltZ19pbnRlcl9jbGFzcxgWIAEoCzInLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkltZzJJbWdJbnRlckNsYXNzSAASOwoNaW5zdHJ1Y3RfZWRpdBgXIAEoCzIiLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkluc3RydWN0RWRpdEgAElgKHGRkaW1faW52ZXJzaW9uX2ludGVycG9sYXRpb24YGCABKAsyMC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5EZGltSW52ZXJzaW9uSW50ZXJwb2xhdGlvbkgAElAKGGNsaXBfZ3VpZGVkX3BlcnR1cmJhdGlvbhgZIAEoCzIsLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkNsaXBHdWlkZWRQZXJ0dXJiYXRpb25IAEIICgZtZXRob2QidQoOR2VuZXJhdGVkSW1hZ2USFAoMc2FtcGxlX2luZGV4GAEgASgNEi8KBnNhbXBsZRgCIAEoCzIfLmRpZmZkYS5jb21tb24udjEuTGFiZWxsZWRJbWFnZRIMCgRzZWVkGAMgASgEEg4KBnByb21wdBgEIAEoCSKRAQoOU2hhcmRDb21wbGV0ZWQSEwoLaW1hZ2VfY291bnQYASABKA0SGAoQZHVyYXRpb25fc2Vjb25kcxgCIAEoARIYCgtjcHVfc2Vjb25kcxgDIAEoAUgAiAEBEhAKCG1vZGVsX2lkGAQgASgJEhQKDG1vZGVsX3NoYTI1NhgFIAEoCUIOCgxfY3B1X3NlY29uZHMiwgEKFUdlbmVyYXRlU2hhcmRSZXNwb25zZRIuCghwcm9ncmVzcxgBIAEoCzIaLmRpZmZkYS5jb21tb24udjEuUHJvZ3Jlc3NIABI1CgVpbWFnZRgCIAEoCzIkLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlZEltYWdlSAASOQoJY29tcGxldGVkGAMgASgLMiQuZGlmZmRhLmdlbmVyYXRpb24udjEuU2hhcmRDb21wbGV0ZWRIAEIHCgVldmVudDLKAgoRR2VuZXJhdGlvblNlcnZpY2USagoNR2VuZXJhdGVTaGFyZBIqLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlU2hhcmRSZXF1ZXN0GisuZGlmZmRhLmdlbmVyYXRpb24udjEuR2VuZXJhdGVTaGFyZFJlc3BvbnNlMAESXwoKTGlzdE1vZGVscxInLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiguZGlmZmRhLmdlbmVyYXRpb24udjEuTGlzdE1vZGVsc1Jlc3BvbnNlEmgKDUNoZWNrQWRhcHRlcnMSKi5kaWZmZGEuZ2VuZXJhdGlvbi52MS5DaGVja0FkYXB0ZXJzUmVxdWVzdBorLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkNoZWNrQWRhcHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_diffda_common_v1_dataset, file_diffda_common_v1_image, file_diffda_common_v1_model, file_diffda_common_v1_progress]);
+  fileDesc("CiVkaWZmZGEvZ2VuZXJhdGlvbi92MS9nZW5lcmF0aW9uLnByb3RvEhRkaWZmZGEuZ2VuZXJhdGlvbi52MSJDChRDaGVja0FkYXB0ZXJzUmVxdWVzdBIrCgVtb2RlbBgBIAEoCzIcLmRpZmZkYS5jb21tb24udjEuQWRhcHRlclNldCIXChVDaGVja0FkYXB0ZXJzUmVzcG9uc2UiEwoRTGlzdE1vZGVsc1JlcXVlc3QiTAoSTGlzdE1vZGVsc1Jlc3BvbnNlEjYKBm1vZGVscxgBIAMoCzImLmRpZmZkYS5nZW5lcmF0aW9uLnYxLk1vZGVsRGVzY3JpcHRpb24imwEKEE1vZGVsRGVzY3JpcHRpb24SCgoCaWQYASABKAkSDgoGc2hhMjU2GAIgASgJEg0KBWJ5dGVzGAMgASgEEhUKDW5hdGl2ZV9oZWlnaHQYBCABKA0SFAoMbmF0aXZlX3dpZHRoGAUgASgNEhAKCHBpcGVsaW5lGAYgASgJEg8KB3N1bW1hcnkYByABKAkSDAoEY2FyZBgIIAEoCSKCAgoSU2FtcGxpbmdQYXJhbWV0ZXJzEiAKE251bV9pbmZlcmVuY2Vfc3RlcHMYASABKA1IAIgBARIRCglzY2hlZHVsZXIYAiABKAkSGwoOZ3VpZGFuY2Vfc2NhbGUYAyABKAFIAYgBARIYChBwcm9tcHRfdGVtcGxhdGVzGAQgAygJEhcKD25lZ2F0aXZlX3Byb21wdBgFIAEoCRISCgV3aWR0aBgGIAEoDUgCiAEBEhMKBmhlaWdodBgHIAEoDUgDiAEBQhYKFF9udW1faW5mZXJlbmNlX3N0ZXBzQhEKD19ndWlkYW5jZV9zY2FsZUIICgZfd2lkdGhCCQoHX2hlaWdodCINCgtUZXh0VG9JbWFnZSI3ChFJbWcySW1nSW50cmFDbGFzcxIVCghzdHJlbmd0aBgBIAEoAUgAiAEBQgsKCV9zdHJlbmd0aCI3ChFJbWcySW1nSW50ZXJDbGFzcxIVCghzdHJlbmd0aBgBIAEoAUgAiAEBQgsKCV9zdHJlbmd0aCKXAQoPSW1nMkltZ0ZsaXBDcm9wEhUKCHN0cmVuZ3RoGAEgASgBSACIAQESGwoObWluX2Nyb3Bfc2NhbGUYAiABKAFIAYgBARIcCg9ob3Jpem9udGFsX2ZsaXAYAyABKAhIAogBAUILCglfc3RyZW5ndGhCEQoPX21pbl9jcm9wX3NjYWxlQhIKEF9ob3Jpem9udGFsX2ZsaXAiggIKDEluc3RydWN0RWRpdBIUCgxpbnN0cnVjdGlvbnMYASADKAkSIQoUaW1hZ2VfZ3VpZGFuY2Vfc2NhbGUYAiABKAFIAIgBARITCgtoYWxmX2NvbmNhdBgDIAEoCBIYCgtibGVuZF93aWR0aBgEIAEoDUgBiAEBEhoKDWZyYWN0YWxfYWxwaGEYBSABKAFIAogBARIzCg5mcmFjdGFsX2ltYWdlcxgGIAMoCzIbLmRpZmZkYS5jb21tb24udjEuSW1hZ2VEYXRhQhcKFV9pbWFnZV9ndWlkYW5jZV9zY2FsZUIOCgxfYmxlbmRfd2lkdGhCEAoOX2ZyYWN0YWxfYWxwaGEi+wEKGkRkaW1JbnZlcnNpb25JbnRlcnBvbGF0aW9uEhwKD2ludmVyc2lvbl9zdGVwcxgBIAEoDUgAiAEBEiUKGGludmVyc2lvbl9ndWlkYW5jZV9zY2FsZRgCIAEoAUgBiAEBEhgKC3NwbGl0X3JhdGlvGAMgASgBSAKIAQESFwoPcHJvbXB0X3N1ZmZpeGVzGAQgAygJEhYKCW1heF9hbmdsZRgFIAEoAUgDiAEBQhIKEF9pbnZlcnNpb25fc3RlcHNCGwoZX2ludmVyc2lvbl9ndWlkYW5jZV9zY2FsZUIOCgxfc3BsaXRfcmF0aW9CDAoKX21heF9hbmdsZSKaAgoWQ2xpcEd1aWRlZFBlcnR1cmJhdGlvbhIVCghzdHJlbmd0aBgBIAEoAUgAiAEBEhQKB2Vwc2lsb24YAiABKAFIAYgBARIWCglzdGVwX3NpemUYAyABKAFIAogBARIuCgpjbGlwX21vZGVsGAQgASgLMhouZGlmZmRhLmNvbW1vbi52MS5Nb2RlbFJlZhIdChByb3RhdGlvbl9kZWdyZWVzGAUgASgBSAOIAQESHAoPaG9yaXpvbnRhbF9mbGlwGAYgASgISASIAQFCCwoJX3N0cmVuZ3RoQgoKCF9lcHNpbG9uQgwKCl9zdGVwX3NpemVCEwoRX3JvdGF0aW9uX2RlZ3JlZXNCEgoQX2hvcml6b250YWxfZmxpcCL5BgoUR2VuZXJhdGVTaGFyZFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhMKC3NoYXJkX2luZGV4GAIgASgNEhoKEmZpcnN0X3NhbXBsZV9pbmRleBgDIAEoDRINCgVjb3VudBgEIAEoDRIMCgRzZWVkGAUgASgEEhoKEnNhbXBsZXNfcGVyX3NvdXJjZRgGIAEoDRIrCgVtb2RlbBgHIAEoCzIcLmRpZmZkYS5jb21tb24udjEuQWRhcHRlclNldBIsCgdjbGFzc2VzGAggAygLMhsuZGlmZmRhLmNvbW1vbi52MS5DbGFzc0luZm8SMAoHc291cmNlcxgJIAMoCzIfLmRpZmZkYS5jb21tb24udjEuTGFiZWxsZWRJbWFnZRI6CghzYW1wbGluZxgKIAEoCzIoLmRpZmZkYS5nZW5lcmF0aW9uLnYxLlNhbXBsaW5nUGFyYW1ldGVycxIbChNza2lwX3NhbXBsZV9pbmRpY2VzGAsgAygNEjoKDXRleHRfdG9faW1hZ2UYFCABKAsyIS5kaWZmZGEuZ2VuZXJhdGlvbi52MS5UZXh0VG9JbWFnZUgAEkYKE2ltZzJpbWdfaW50cmFfY2xhc3MYFSABKAsyJy5kaWZmZGEuZ2VuZXJhdGlvbi52MS5JbWcySW1nSW50cmFDbGFzc0gAEkYKE2ltZzJpbWdfaW50ZXJfY2xhc3MYFiABKAsyJy5kaWZmZGEuZ2VuZXJhdGlvbi52MS5JbWcySW1nSW50ZXJDbGFzc0gAEjsKDWluc3RydWN0X2VkaXQYFyABKAsyIi5kaWZmZGEuZ2VuZXJhdGlvbi52MS5JbnN0cnVjdEVkaXRIABJYChxkZGltX2ludmVyc2lvbl9pbnRlcnBvbGF0aW9uGBggASgLMjAuZGlmZmRhLmdlbmVyYXRpb24udjEuRGRpbUludmVyc2lvbkludGVycG9sYXRpb25IABJQChhjbGlwX2d1aWRlZF9wZXJ0dXJiYXRpb24YGSABKAsyLC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5DbGlwR3VpZGVkUGVydHVyYmF0aW9uSAASQgoRaW1nMmltZ19mbGlwX2Nyb3AYGiABKAsyJS5kaWZmZGEuZ2VuZXJhdGlvbi52MS5JbWcySW1nRmxpcENyb3BIAEIICgZtZXRob2QidQoOR2VuZXJhdGVkSW1hZ2USFAoMc2FtcGxlX2luZGV4GAEgASgNEi8KBnNhbXBsZRgCIAEoCzIfLmRpZmZkYS5jb21tb24udjEuTGFiZWxsZWRJbWFnZRIMCgRzZWVkGAMgASgEEg4KBnByb21wdBgEIAEoCSKRAQoOU2hhcmRDb21wbGV0ZWQSEwoLaW1hZ2VfY291bnQYASABKA0SGAoQZHVyYXRpb25fc2Vjb25kcxgCIAEoARIYCgtjcHVfc2Vjb25kcxgDIAEoAUgAiAEBEhAKCG1vZGVsX2lkGAQgASgJEhQKDG1vZGVsX3NoYTI1NhgFIAEoCUIOCgxfY3B1X3NlY29uZHMiwgEKFUdlbmVyYXRlU2hhcmRSZXNwb25zZRIuCghwcm9ncmVzcxgBIAEoCzIaLmRpZmZkYS5jb21tb24udjEuUHJvZ3Jlc3NIABI1CgVpbWFnZRgCIAEoCzIkLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlZEltYWdlSAASOQoJY29tcGxldGVkGAMgASgLMiQuZGlmZmRhLmdlbmVyYXRpb24udjEuU2hhcmRDb21wbGV0ZWRIAEIHCgVldmVudDLKAgoRR2VuZXJhdGlvblNlcnZpY2USagoNR2VuZXJhdGVTaGFyZBIqLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlU2hhcmRSZXF1ZXN0GisuZGlmZmRhLmdlbmVyYXRpb24udjEuR2VuZXJhdGVTaGFyZFJlc3BvbnNlMAESXwoKTGlzdE1vZGVscxInLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiguZGlmZmRhLmdlbmVyYXRpb24udjEuTGlzdE1vZGVsc1Jlc3BvbnNlEmgKDUNoZWNrQWRhcHRlcnMSKi5kaWZmZGEuZ2VuZXJhdGlvbi52MS5DaGVja0FkYXB0ZXJzUmVxdWVzdBorLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkNoZWNrQWRhcHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_diffda_common_v1_dataset, file_diffda_common_v1_image, file_diffda_common_v1_model, file_diffda_common_v1_progress]);
 
 /**
  * Asks whether adapter files fit a base model.
@@ -289,6 +289,43 @@ export const Img2ImgInterClassSchema: GenMessage<Img2ImgInterClass> = /*@__PURE_
   messageDesc(file_diffda_generation_v1_generation, 8);
 
 /**
+ * SDEdit img2img within the source's class from a randomly flipped and cropped source: the geometric
+ * augmentation of classic pipelines, then a diffusion edit that repaints the cropped view.
+ *
+ * @generated from message diffda.generation.v1.Img2ImgFlipCrop
+ */
+export type Img2ImgFlipCrop = Message<"diffda.generation.v1.Img2ImgFlipCrop"> & {
+  /**
+   * Noise strength in (0, 1].
+   *
+   * @generated from field: optional double strength = 1;
+   */
+  strength?: number | undefined;
+
+  /**
+   * Smallest side of the random square crop, as a fraction of the image's shorter side, in [0.25, 1]
+   * (the side is drawn uniformly between it and 1); unset: 0.75. 1 disables the crop.
+   *
+   * @generated from field: optional double min_crop_scale = 2;
+   */
+  minCropScale?: number | undefined;
+
+  /**
+   * Random horizontal flip of the source first; unset: on.
+   *
+   * @generated from field: optional bool horizontal_flip = 3;
+   */
+  horizontalFlip?: boolean | undefined;
+};
+
+/**
+ * Describes the message diffda.generation.v1.Img2ImgFlipCrop.
+ * Use `create(Img2ImgFlipCropSchema)` to create a new message.
+ */
+export const Img2ImgFlipCropSchema: GenMessage<Img2ImgFlipCrop> = /*@__PURE__*/
+  messageDesc(file_diffda_generation_v1_generation, 9);
+
+/**
  * Instruction edit with an image-conditioned (InstructPix2Pix-style) model, optionally followed by
  * DiffuseMix's half concatenation with the original and a fractal blend. The model in the request must
  * be an instruction-edit model.
@@ -344,7 +381,7 @@ export type InstructEdit = Message<"diffda.generation.v1.InstructEdit"> & {
  * Use `create(InstructEditSchema)` to create a new message.
  */
 export const InstructEditSchema: GenMessage<InstructEdit> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 9);
+  messageDesc(file_diffda_generation_v1_generation, 10);
 
 /**
  * DDIM inversion of real images, spherical interpolation on the circle through two inverted latents of
@@ -396,7 +433,7 @@ export type DdimInversionInterpolation = Message<"diffda.generation.v1.DdimInver
  * Use `create(DdimInversionInterpolationSchema)` to create a new message.
  */
 export const DdimInversionInterpolationSchema: GenMessage<DdimInversionInterpolation> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 10);
+  messageDesc(file_diffda_generation_v1_generation, 11);
 
 /**
  * Img2img whose latents are perturbed, once, by a signed-gradient step that raises a CLIP-based
@@ -453,7 +490,7 @@ export type ClipGuidedPerturbation = Message<"diffda.generation.v1.ClipGuidedPer
  * Use `create(ClipGuidedPerturbationSchema)` to create a new message.
  */
 export const ClipGuidedPerturbationSchema: GenMessage<ClipGuidedPerturbation> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 11);
+  messageDesc(file_diffda_generation_v1_generation, 12);
 
 /**
  * Request of GenerateShard.
@@ -594,6 +631,14 @@ export type GenerateShardRequest = Message<"diffda.generation.v1.GenerateShardRe
      */
     value: ClipGuidedPerturbation;
     case: "clipGuidedPerturbation";
+  } | {
+    /**
+     * Img2img within the class from a flipped and cropped source.
+     *
+     * @generated from field: diffda.generation.v1.Img2ImgFlipCrop img2img_flip_crop = 26;
+     */
+    value: Img2ImgFlipCrop;
+    case: "img2imgFlipCrop";
   } | { case: undefined; value?: undefined };
 };
 
@@ -602,7 +647,7 @@ export type GenerateShardRequest = Message<"diffda.generation.v1.GenerateShardRe
  * Use `create(GenerateShardRequestSchema)` to create a new message.
  */
 export const GenerateShardRequestSchema: GenMessage<GenerateShardRequest> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 12);
+  messageDesc(file_diffda_generation_v1_generation, 13);
 
 /**
  * One generated sample.
@@ -645,7 +690,7 @@ export type GeneratedImage = Message<"diffda.generation.v1.GeneratedImage"> & {
  * Use `create(GeneratedImageSchema)` to create a new message.
  */
 export const GeneratedImageSchema: GenMessage<GeneratedImage> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 13);
+  messageDesc(file_diffda_generation_v1_generation, 14);
 
 /**
  * Last message of a shard that completed.
@@ -697,7 +742,7 @@ export type ShardCompleted = Message<"diffda.generation.v1.ShardCompleted"> & {
  * Use `create(ShardCompletedSchema)` to create a new message.
  */
 export const ShardCompletedSchema: GenMessage<ShardCompleted> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 14);
+  messageDesc(file_diffda_generation_v1_generation, 15);
 
 /**
  * One event of GenerateShard.
@@ -742,7 +787,7 @@ export type GenerateShardResponse = Message<"diffda.generation.v1.GenerateShardR
  * Use `create(GenerateShardResponseSchema)` to create a new message.
  */
 export const GenerateShardResponseSchema: GenMessage<GenerateShardResponse> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 15);
+  messageDesc(file_diffda_generation_v1_generation, 16);
 
 /**
  * Generates synthetic labelled images. Replicas are stateless and interchangeable: the gateway splits a

@@ -1,5 +1,5 @@
-import type { ChwImage } from "../../../shared/diffusion/index.js";
-import { Rng } from "../../../shared/random/index.js";
+import type { ChwImage } from "../../diffusion/index.js";
+import { Rng } from "../../random/index.js";
 
 /** How many fractals the server renders for a job when the request sends none (DiffuseMix draws one per sample). */
 export const RENDERED_FRACTALS = 8;

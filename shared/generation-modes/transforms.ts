@@ -1,4 +1,5 @@
-import type { ChwImage } from "../../../shared/diffusion/index.js";
+import { resizeChw } from "../data/index.js";
+import type { ChwImage } from "../diffusion/index.js";
 
 /** A mirror image (left ↔ right). */
 export function flipHorizontal(image: ChwImage): ChwImage {
@@ -45,4 +46,16 @@ export function rotate(image: ChwImage, degrees: number): ChwImage {
       }
     }
   return { ...image, data };
+}
+
+/** The `side`×`side` square at (`top`, `left`) of the image, resized (bilinear) back to the image's size. */
+export function cropSquare(image: ChwImage, top: number, left: number, side: number): ChwImage {
+  const { channels, height, width } = image;
+  const square = new Float32Array(channels * side * side);
+  for (let c = 0; c < channels; c++)
+    for (let y = 0; y < side; y++) {
+      const from = (c * height + top + y) * width + left;
+      square.set(image.data.subarray(from, from + side), (c * side + y) * side);
+    }
+  return { ...image, data: resizeChw(square, { channels, height: side, width: side }, height, width) };
 }
