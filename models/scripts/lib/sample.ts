@@ -6,18 +6,18 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type * as ort from "onnxruntime-node";
-import type { ClipTokenizer } from "../../shared/diffusion/index.js";
+import type { ClipTokenizer } from "../../../shared/diffusion/index.js";
 import {
   classifierFreeGuidanceFromBatch,
   DPMSolverMultistepScheduler,
   instructPix2PixGuidanceFromBatch,
-} from "../../shared/diffusion/index.js";
-import { kitTokenizer } from "../../shared/kit/tokenizer.js";
-import { f32, type Tensor } from "../../shared/ml/onnx/index.js";
-import { createSession, runSession } from "../../shared/ml/runtime/index.js";
-import { Rng } from "../../shared/random/index.js";
+} from "../../../shared/diffusion/index.js";
+import { kitTokenizer } from "../../../shared/kit/tokenizer.js";
+import { f32, type Tensor } from "../../../shared/ml/onnx/index.js";
+import { createSession, runSession } from "../../../shared/ml/runtime/index.js";
+import { Rng } from "../../../shared/random/index.js";
 import { LATENT_SIZE } from "./config.js";
-import { idsTensor, loadTokenizerFiles } from "./train-kit.js";
+import { idsTensor, loadTokenizerFiles } from "./kit-data.js";
 
 const LAT = 4 * LATENT_SIZE * LATENT_SIZE;
 

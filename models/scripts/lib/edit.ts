@@ -5,12 +5,12 @@
  */
 import { cp, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { KIT_MAX_LENGTH } from "../../shared/kit/corpus.js";
-import { allInstructions, applyEdit, KIT_EDITS } from "../../shared/kit/edits.js";
-import { fromModel, withParameters } from "../../shared/ml/graph/index.js";
-import { decodeModel, f32, type Tensor } from "../../shared/ml/onnx/index.js";
-import { createSession, runSession } from "../../shared/ml/runtime/index.js";
-import { Rng } from "../../shared/random/index.js";
+import { KIT_MAX_LENGTH } from "../../../shared/kit/corpus.js";
+import { allInstructions, applyEdit, KIT_EDITS } from "../../../shared/kit/edits.js";
+import { fromModel, withParameters } from "../../../shared/ml/graph/index.js";
+import { decodeModel, f32, type Tensor } from "../../../shared/ml/onnx/index.js";
+import { createSession, runSession } from "../../../shared/ml/runtime/index.js";
+import { Rng } from "../../../shared/random/index.js";
 import {
   exportOnnx,
   log,
@@ -24,7 +24,7 @@ import {
 } from "./common.js";
 import { EDIT_DIR, KIT_DIR, LATENT_SIZE, TEXT_WIDTH, UNET_EDIT } from "./config.js";
 import { unetGraph } from "./graphs.js";
-import { kitNoiseSchedule, loadLatents, pick, textCache, trainCorpus } from "./train-kit.js";
+import { kitNoiseSchedule, loadLatents, pick, textCache, trainCorpus } from "./kit-data.js";
 
 const IMG = 3 * 32 * 32;
 const LAT = 4 * LATENT_SIZE * LATENT_SIZE;
