@@ -17,7 +17,7 @@ import { PRESETS } from "../../services/gateway/src/presets.js";
 import { type GridConfig, type GridTask, type Json, setPath } from "./config.js";
 
 /** Bumped when the meaning of a fingerprint changes (old cells then count as stale). */
-export const FINGERPRINT_VERSION = 1;
+const FINGERPRINT_VERSION = 1;
 
 /** One method of a cell. */
 export interface CellMethod {
@@ -170,7 +170,7 @@ function makeCell(
 }
 
 /** The file stem of a grid cell. */
-export function gridCellId(task: string, shots: number, seed: number): string {
+function gridCellId(task: string, shots: number, seed: number): string {
   return `${task}-${shots}shot-seed${seed}`;
 }
 

@@ -10,7 +10,7 @@ import { formatMeanStd, percent, points, seconds } from "./format.js";
 import { meanStd, pairedGain } from "./stats.js";
 
 /** One method's row, as numbers (the HTML report formats the same rows). */
-export interface ResultsRow {
+interface ResultsRow {
   readonly label: string;
   readonly kind: "diffda" | "baseline";
   /** Top-1 per seed of the job's seeds, in order (null: the run has no result). */

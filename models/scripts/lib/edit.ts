@@ -30,7 +30,7 @@ const IMG = 3 * 32 * 32;
 const LAT = 4 * LATENT_SIZE * LATENT_SIZE;
 
 /** Parameters of the text-to-image UNet, with conv_in widened to the edit model's input channels (zeros). */
-export async function editInitParameters(): Promise<Map<string, Tensor>> {
+async function editInitParameters(): Promise<Map<string, Tensor>> {
   const t2i = fromModel(decodeModel(await readFile(join(KIT_DIR, "unet", "model.onnx"))));
   const out = new Map<string, Tensor>();
   for (const name of t2i.params) out.set(name, t2i.initializers.get(name) as Tensor);

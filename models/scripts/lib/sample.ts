@@ -50,7 +50,7 @@ export async function loadKit(dir: string): Promise<Kit> {
   };
 }
 
-export async function encodeText(kit: Kit, prompts: string[]): Promise<Float32Array> {
+async function encodeText(kit: Kit, prompts: string[]): Promise<Float32Array> {
   const enc = kit.tokenizer.encodeBatch(prompts);
   const out = await runSession(kit.text, { input_ids: idsTensor(enc.inputIds, prompts.length) }, [
     "last_hidden_state",
@@ -69,7 +69,7 @@ function concat(parts: Float32Array[]): Float32Array {
 }
 
 /** Decodes scaled latents to images in [0, 1] (N·3·32·32). */
-export async function decode(kit: Kit, latents: Float32Array, n: number): Promise<Float32Array> {
+async function decode(kit: Kit, latents: Float32Array, n: number): Promise<Float32Array> {
   const z = f32([n, 4, LATENT_SIZE, LATENT_SIZE]);
   const zd = z.data as Float32Array;
   for (let i = 0; i < zd.length; i++) zd[i] = latents[i] / kit.scale;
@@ -78,7 +78,7 @@ export async function decode(kit: Kit, latents: Float32Array, n: number): Promis
 }
 
 /** Encodes images in [0, 1] to scaled latents. */
-export async function encode(kit: Kit, images: Float32Array, n: number): Promise<Float32Array> {
+async function encode(kit: Kit, images: Float32Array, n: number): Promise<Float32Array> {
   const x = f32([n, 3, 32, 32]);
   (x.data as Float32Array).set(images.map((v) => v * 2 - 1));
   const z = (await runSession(kit.encoder, { sample: x })).latent_sample.data as Float32Array;

@@ -4,7 +4,7 @@ import { type NoiseScheduleConfig, SchedulerConfigError } from "./config.js";
  * Betas of the cosine schedule (Nichol & Dhariwal 2021), diffusers' `betas_for_alpha_bar` with
  * `alpha_transform_type="cosine"` and `max_beta=0.999`.
  */
-export function cosineBetas(numTrainTimesteps: number, maxBeta = 0.999): Float64Array {
+function cosineBetas(numTrainTimesteps: number, maxBeta = 0.999): Float64Array {
   const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
   const betas = new Float64Array(numTrainTimesteps);
   for (let i = 0; i < numTrainTimesteps; i++) {
@@ -16,7 +16,7 @@ export function cosineBetas(numTrainTimesteps: number, maxBeta = 0.999): Float64
 }
 
 /** Rescales betas to zero terminal SNR (Lin et al. 2023, "Common Diffusion Noise Schedules…", Algorithm 1). */
-export function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
+function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
   const n = betas.length;
   const sqrtBar = new Float64Array(n);
   let product = 1;
@@ -36,7 +36,7 @@ export function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
 }
 
 /** The betas a config describes, before any zero-SNR rescaling. */
-export function betasFromConfig(config: NoiseScheduleConfig): Float64Array {
+function betasFromConfig(config: NoiseScheduleConfig): Float64Array {
   const n = config.numTrainTimesteps;
   if (config.trainedBetas !== null) {
     if (config.trainedBetas.length !== n) {

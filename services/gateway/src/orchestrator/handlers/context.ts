@@ -11,7 +11,7 @@ import type { Dataset, JobStore } from "../../store/index.js";
 import type { ComputeClients } from "../compute-clients.js";
 
 /** Model ids and defaults from configuration. */
-export interface ModelDefaults {
+interface ModelDefaults {
   /** Text-to-image model (ModelRef.name). */
   base: string;
   /** Instruction-edit model for instruct_edit. */
