@@ -1,4 +1,5 @@
 import { type NoiseScheduleConfig, SchedulerConfigError } from "./config.js";
+import { mixPerSample } from "./mix.js";
 
 /**
  * Betas of the cosine schedule (Nichol & Dhariwal 2021), diffusers' `betas_for_alpha_bar` with
@@ -142,21 +143,6 @@ export class NoiseSchedule {
     timesteps: number | readonly number[],
     coefficients: (alphaCumprod: number) => [number, number],
   ): Float32Array {
-    if (a.length !== b.length) {
-      throw new RangeError(`sample and noise lengths differ: ${a.length} vs ${b.length}`);
-    }
-    const perSample = typeof timesteps === "number" ? [timesteps] : timesteps;
-    const batch = perSample.length;
-    if (batch === 0 || a.length % batch !== 0) {
-      throw new RangeError(`${a.length} values cannot be split into ${batch} samples`);
-    }
-    const size = a.length / batch;
-    const out = new Float32Array(a.length);
-    for (let s = 0; s < batch; s++) {
-      const [ca, cb] = coefficients(this.alphaCumprod(perSample[s]));
-      const end = (s + 1) * size;
-      for (let i = s * size; i < end; i++) out[i] = ca * a[i] + cb * b[i];
-    }
-    return out;
+    return mixPerSample(a, b, timesteps, (t) => coefficients(this.alphaCumprod(t)));
   }
 }
