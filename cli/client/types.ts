@@ -74,6 +74,7 @@ export interface MethodResult {
   cpuSeconds?: MethodCpu;
 }
 
+// jscpd:ignore-start (the CLI keeps its own copy of the wire types; cli/client/conformance.ts checks it)
 /**
  * A method's CPU seconds over its seeds (null: a task reported none; 0: no such stage). The fine-tuning
  * task is counted in full for every method that shares it.
@@ -88,6 +89,7 @@ export interface MethodCpu {
   perSyntheticImageWithFinetune: number | null;
   finetuneSharedWith: string[];
 }
+// jscpd:ignore-end
 
 /** A succeeded job's result. */
 export interface JobResult {

@@ -92,6 +92,7 @@ export async function trainEditStage(): Promise<void> {
         for (let p = 0; p < IMG; p++) ed[k * IMG + p] = out[p] * 2 - 1;
       });
       const target0 = (await runSession(encoder, { sample: edited })).latent_sample.data as Float32Array;
+      // jscpd:ignore-start (as train-kit.ts's UNet batches: the order of the RNG draws defines the data)
       const sample = f32([B, 8, LATENT_SIZE, LATENT_SIZE]);
       const target = f32([B, 4, LATENT_SIZE, LATENT_SIZE]);
       const timestep = f32([B]);
@@ -105,6 +106,7 @@ export async function trainEditStage(): Promise<void> {
         const a = schedule.alphaCumprod(t);
         const sa = Math.sqrt(a);
         const sb = Math.sqrt(1 - a);
+        // jscpd:ignore-end
         const r = rng.nextFloat();
         const dropText = r < 0.05 || (r >= 0.1 && r < 0.15);
         const dropImage = r >= 0.05 && r < 0.15;
