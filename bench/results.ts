@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The engine's figures file, shared with the engine benchmarks (each writes only its own keys). */
-export const ENGINE_RESULTS = join(dirname(fileURLToPath(import.meta.url)), "results", "engine.json");
+const ENGINE_RESULTS = join(dirname(fileURLToPath(import.meta.url)), "results", "engine.json");
 
 /**
  * Merges `figures` into a JSON results file: keys already there and not in `figures` are kept, so

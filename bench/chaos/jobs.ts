@@ -9,10 +9,10 @@ import { readZip } from "../../services/gateway/src/archive/zip-reader.js";
 import { sha256Hex } from "../../shared/service/wire/index.js";
 import { pngTestImage } from "../../shared/testing/png-image.js";
 
-export const CLASSES = ["cat", "dog"];
+const CLASSES = ["cat", "dog"];
 const SHOTS = 2; // train images per class; one more per class is held out for evaluation
 const PER_REAL = 4;
-export const SHARD_SIZE = 2;
+const SHARD_SIZE = 2;
 
 /** A submitted job and the synthetic images it must end with. */
 export interface SubmittedJob {

@@ -18,7 +18,7 @@ import { AUTO_PRESET, DEFAULT_SEARCH } from "../../services/gateway/src/search/s
 import { type GridConfig, type GridTask, type Json, setPath } from "./config.js";
 
 /** Bumped when the meaning of a fingerprint changes (old cells then count as stale). */
-export const FINGERPRINT_VERSION = 1;
+const FINGERPRINT_VERSION = 1;
 
 /** One method of a cell. */
 export interface CellMethod {
@@ -184,7 +184,7 @@ function makeCell(
 }
 
 /** The file stem of a grid cell. */
-export function gridCellId(task: string, shots: number, seed: number): string {
+function gridCellId(task: string, shots: number, seed: number): string {
   return `${task}-${shots}shot-seed${seed}`;
 }
 

@@ -29,7 +29,7 @@ import { cellStatus, listCells, readCell } from "./store.js";
 import { buildTable } from "./table.js";
 
 /** The help text. */
-export const HELP = `npm run bench:grid -- [options]
+const HELP = `npm run bench:grid -- [options]
 
 The paper's benchmark in miniature: every method preset × task × shots × seed as jobs through the
 gateway's REST API, resumable (finished cells are skipped), then the results table, docs and figures.
@@ -84,7 +84,7 @@ export interface GridIo {
 const MODEL_FILE = /\.(onnx|json|txt)$/;
 
 /** SHA-256 prefix over a model folder's files (path and content), or null if it does not exist. */
-export async function modelDigest(folders: readonly string[]): Promise<string | null> {
+async function modelDigest(folders: readonly string[]): Promise<string | null> {
   const hash = createHash("sha256");
   for (const folder of folders) {
     if (!existsSync(folder)) return null;

@@ -34,7 +34,7 @@ export interface GridTask {
  * `finetuning.*`, `generation.*`, `utilization.*`; in the job's classifier for `classifier.*`; in the
  * dataset request for `dataset.*`), for `methods` when the path is a method's.
  */
-export interface BudgetEntry {
+interface BudgetEntry {
   readonly path: string;
   readonly value: Json;
   /** The paper's value: a number or boolean checked against the presets, or a description. */
@@ -44,7 +44,7 @@ export interface BudgetEntry {
 }
 
 /** A deviation the jobs cannot override (the bundled kit instead of Stable Diffusion, the classifier …). */
-export interface Note {
+interface Note {
   readonly what: string;
   readonly paper: string;
   readonly here: string;
@@ -52,7 +52,7 @@ export interface Note {
 }
 
 /** A strength × replacement-probability sweep of one method on one task. */
-export interface SweepConfig {
+interface SweepConfig {
   readonly method: string;
   readonly task: string;
   readonly shots: number;
@@ -122,7 +122,7 @@ const MAX_JOB_METHODS = 16;
 const JOB_ROOTS = new Set(["classifier", "dataset"]);
 
 /** The value at a dotted path, or undefined. */
-export function getPath(value: unknown, path: string): unknown {
+function getPath(value: unknown, path: string): unknown {
   let at = value;
   for (const part of path.split(".")) {
     if (typeof at !== "object" || at === null) return undefined;

@@ -45,7 +45,7 @@ export interface JobEstimate extends JobWork {
 }
 
 /** The preset with a request's overrides merged in (deep for plain objects, like the gateway's resolution). */
-export function resolveMethod(method: CellMethod): MethodPreset {
+function resolveMethod(method: CellMethod): MethodPreset {
   const preset = presetById(method.preset);
   if (preset === undefined) throw new Error(`unknown preset ${method.preset}`);
   const merge = (into: Record<string, unknown>, from: Record<string, unknown>) => {

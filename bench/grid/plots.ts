@@ -45,7 +45,7 @@ export function ticks(lo: number, hi: number, count = 5): number[] {
 }
 
 /** Bars of one (task, shots): top-1 mean ± std per method, a dot per seed. */
-export function accuracyFigure(rows: readonly TableRow[], title: string, file: string): Figure {
+function accuracyFigure(rows: readonly TableRow[], title: string, file: string): Figure {
   const bars = rows.map((r) => ({
     label: r.method,
     kind: r.kind,
@@ -57,7 +57,7 @@ export function accuracyFigure(rows: readonly TableRow[], title: string, file: s
 }
 
 /** A line chart of top-1 (y) against shots (x), one line per method, for one task. */
-export function shotsFigure(rows: readonly TableRow[], title: string, file: string): Figure {
+function shotsFigure(rows: readonly TableRow[], title: string, file: string): Figure {
   const shots = [...new Set(rows.map((r) => r.shots))].sort((a, b) => a - b);
   const methods = [...new Set(rows.map((r) => r.method))];
   const means = rows.map((r) => r.top1.mean).filter((m): m is number => m !== null);
@@ -109,7 +109,7 @@ export function shotsFigure(rows: readonly TableRow[], title: string, file: stri
  * The cost–gain plane of one shot count: x is CPU seconds per synthetic image with fine-tuning (log
  * scale), y the gain over `baseline` in points; a marker per (method, task).
  */
-export function costFigure(rows: readonly TableRow[], baseline: string, title: string, file: string): Figure {
+function costFigure(rows: readonly TableRow[], baseline: string, title: string, file: string): Figure {
   const points = rows
     .filter((r) => r.kind === "diffda")
     .map((r) => ({
@@ -192,7 +192,7 @@ export function gainColor(points: number | null, scale = 5): string {
 }
 
 /** The sweep as a heat map: strength down, p across, colour = gain, text = top-1 and gain. */
-export function sweepFigure(sweep: SweepTable, title: string, file: string): Figure {
+function sweepFigure(sweep: SweepTable, title: string, file: string): Figure {
   const [left, top, cellW, cellH] = [70, 52, 96, 44];
   const caption = `top-1 and gain over ${sweep.baseline} (paired by seed); blue: gain, red: loss`;
   // Wide enough for the caption under a small grid.

@@ -75,7 +75,7 @@ export interface PendingJob {
 }
 
 /** Where a cell's file lives. */
-export function cellPath(resultsDir: string, id: string): string {
+function cellPath(resultsDir: string, id: string): string {
   return join(resultsDir, `${id}.json`);
 }
 

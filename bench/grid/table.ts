@@ -12,7 +12,7 @@ import { type MeanStd, meanStd, pairedGain, type SeedStats, seedStats } from "./
 import { type CellRecord, cellStatus, roundNumbers, type StoredMethod } from "./store.js";
 
 /** Format of the table file. */
-export const TABLE_FORMAT = 1;
+const TABLE_FORMAT = 1;
 
 /** CPU figures of a row: each averaged over the row's jobs (one per seed). */
 export type RowCost = { readonly [K in Exclude<keyof MethodCpu, "finetuneSharedWith">]: MeanStd } & {
@@ -35,7 +35,7 @@ export interface TableRow {
 }
 
 /** One variant of the sweep. */
-export interface SweepRow {
+interface SweepRow {
   readonly label: string;
   readonly strength: number;
   readonly replaceProbability: number;
@@ -58,7 +58,7 @@ export interface SweepTable {
 }
 
 /** A job the table's figures come from. */
-export interface TableJob {
+interface TableJob {
   readonly cell: string;
   readonly id: string;
   readonly methods: number;

@@ -1,7 +1,7 @@
 /** Reading counters and histogram sums from a Prometheus text endpoint (what the services serve on /metrics). */
 
 /** A sample's labels and value. */
-export interface Sample {
+interface Sample {
   readonly labels: Readonly<Record<string, string>>;
   readonly value: number;
 }
@@ -10,7 +10,7 @@ export interface Sample {
 export type Scrape = ReadonlyMap<string, readonly Sample[]>;
 
 /** Parses the text exposition format (the subset prom-client writes: no timestamps, escaped quotes). */
-export function parseMetrics(text: string): Scrape {
+function parseMetrics(text: string): Scrape {
   const out = new Map<string, Sample[]>();
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;

@@ -62,7 +62,7 @@ export function uploadDatasetZip(
  * The media type of an archive by its magic bytes, as the gateway checks them: gzip (`1f 8b`, a .tar.gz),
  * tar (`ustar` at byte 257), else zip (the gateway names the problem if it is none of them).
  */
-export function archiveMediaType(bytes: Uint8Array): string {
+function archiveMediaType(bytes: Uint8Array): string {
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) return "application/gzip";
   if (bytes.length >= 262 && Buffer.from(bytes.subarray(257, 262)).toString("latin1") === "ustar") {
     return "application/x-tar";

@@ -107,7 +107,7 @@ async function readProblem(response: Response): Promise<Problem | undefined> {
 }
 
 /** The message of a problem: its detail and every field issue. */
-export function describeProblem(problem: Problem | undefined, status: number): string {
+function describeProblem(problem: Problem | undefined, status: number): string {
   if (problem === undefined) return `HTTP ${status}`;
   const head = `${problem.title ?? `HTTP ${status}`}${problem.detail ? `: ${problem.detail}` : ""}`;
   const fields = (problem.errors ?? []).map((e) => `\n  ${e.field}: ${e.message}`).join("");

@@ -3,6 +3,8 @@
  * `GET /openapi.json` is the contract). Only the fields the CLI uses are typed; the rest pass through.
  */
 
+import type { components } from "./generated/openapi.js";
+
 /** Final job states: the event stream ends and the job no longer changes. */
 export const FINAL_STATES = ["succeeded", "failed", "cancelled"] as const;
 
@@ -74,6 +76,7 @@ export interface MethodResult {
   cpuSeconds?: MethodCpu;
 }
 
+// jscpd:ignore-start (the CLI keeps its own copy of the wire types; cli/client/conformance.ts checks it)
 /**
  * A method's CPU seconds over its seeds (null: a task reported none; 0: no such stage). The fine-tuning
  * task is counted in full for every method that shares it.
@@ -88,6 +91,7 @@ export interface MethodCpu {
   perSyntheticImageWithFinetune: number | null;
   finetuneSharedWith: string[];
 }
+// jscpd:ignore-end
 
 /** A succeeded job's result. */
 export interface JobResult {
@@ -107,28 +111,11 @@ export interface JobResult {
   search?: SearchTrace | null;
 }
 
-/** A setting the auto method's search tried (null: the preset's own, or not applicable). */
-export interface CandidateSetting {
-  preset: string;
-  strength: number | null;
-  replaceProbability: number | null;
-}
+/** The auto method's search: candidates scored on the validation split, the rungs, the choice (the gateway's schema). */
+export type SearchTrace = NonNullable<components["schemas"]["JobResult"]["search"]>;
 
-/** The auto method's search: candidates scored on the validation split, the rungs, the choice. */
-export interface SearchTrace {
-  label: string;
-  validationImages: number;
-  candidates: {
-    label: string;
-    setting: CandidateSetting;
-    validation: { mean: number | null; runs: { seed: number; top1Accuracy: number }[] };
-    rungsReached: number;
-  }[];
-  rungs: { seeds: number[]; survivors: string[] }[];
-  chosen: { label: string; setting: CandidateSetting } | null;
-  recommendation: "augment" | "no_augmentation" | null;
-  cpuSeconds: number | null;
-}
+/** A setting the auto method's search tried (null: the preset's own, or not applicable). */
+export type CandidateSetting = SearchTrace["candidates"][number]["setting"];
 
 /** A resolved method of a stored spec. */
 export interface ResolvedMethod {

@@ -39,7 +39,7 @@ export interface FetchedFile {
 }
 
 /** A local path for an artifact key under `dir`; keys are `/`-separated safe names, anything else is refused. */
-export function artifactPath(dir: string, key: string): string {
+function artifactPath(dir: string, key: string): string {
   const parts = key.split("/");
   if (
     parts.some((part) => part === "" || part === "." || part === ".." || !/^[A-Za-z0-9._=+-]+$/.test(part))

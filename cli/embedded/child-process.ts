@@ -22,7 +22,7 @@ export interface ProcessSpec {
 }
 
 /** How a process ended. */
-export interface ExitStatus {
+interface ExitStatus {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
 }

@@ -41,7 +41,7 @@ export interface RunningStack {
 }
 
 /** How one process stopped. */
-export interface StopReport {
+interface StopReport {
   readonly name: string;
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;

@@ -9,7 +9,7 @@
 import type { JobEvent, JobSpec } from "../client/types.js";
 
 /** Stages shown, in pipeline order. */
-export const STAGES = ["finetune", "generate", "train", "evaluate"] as const;
+const STAGES = ["finetune", "generate", "train", "evaluate"] as const;
 /** One of {@link STAGES}. */
 export type Stage = (typeof STAGES)[number];
 

@@ -32,7 +32,7 @@ export interface ReportInput {
 }
 
 /** A PNG as a data URL. */
-export function pngDataUrl(png: Uint8Array): string {
+function pngDataUrl(png: Uint8Array): string {
   return `data:image/png;base64,${Buffer.from(png.buffer, png.byteOffset, png.byteLength).toString("base64")}`;
 }
 

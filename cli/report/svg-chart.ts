@@ -24,7 +24,7 @@ export function escapeXml(text: string): string {
 }
 
 /** Axis bounds in percent: round steps enclosing every whisker and dot. */
-export function axisRange(bars: readonly ChartBar[]): { min: number; max: number; step: number } {
+function axisRange(bars: readonly ChartBar[]): { min: number; max: number; step: number } {
   const points = bars.flatMap((b) => [
     ...(b.mean === null ? [] : [b.mean - (b.std ?? 0), b.mean + (b.std ?? 0)]),
     ...b.values,

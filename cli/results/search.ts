@@ -6,7 +6,7 @@ import type { CandidateSetting, SearchTrace } from "../client/types.js";
 import { percent, seconds } from "./format.js";
 
 /** `real-guidance strength 0.3 p 0.5`. */
-export function describeSetting(setting: CandidateSetting): string {
+function describeSetting(setting: CandidateSetting): string {
   return [
     setting.preset,
     ...(setting.strength === null ? [] : [`strength ${setting.strength}`]),

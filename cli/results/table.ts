@@ -11,7 +11,7 @@ import { SEARCH_HEADER, searchRows, searchSummary } from "./search.js";
 import { meanStd, pairedGain } from "./stats.js";
 
 /** One method's row, as numbers (the HTML report formats the same rows). */
-export interface ResultsRow {
+interface ResultsRow {
   readonly label: string;
   readonly kind: "diffda" | "baseline";
   /** Top-1 per seed of the job's seeds, in order (null: the run has no result). */

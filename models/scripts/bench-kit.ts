@@ -17,10 +17,10 @@ import { applyEdit, KIT_EDITS } from "../../shared/kit/edits.js";
 import { f32 } from "../../shared/ml/onnx/index.js";
 import { createSession, runSession } from "../../shared/ml/runtime/index.js";
 import { Rng } from "../../shared/random/index.js";
-import { log, writeJson } from "./common.js";
-import { EDIT_DIR, EVAL_DIR, KIT_DIR } from "./config.js";
-import { editImages, loadKit, releaseKit, textToImage } from "./sample.js";
-import { zeroShot } from "./train-kit.js";
+import { log, writeJson } from "./lib/common.js";
+import { EDIT_DIR, EVAL_DIR, KIT_DIR } from "./lib/config.js";
+import { editImages, loadKit, releaseKit, textToImage } from "./lib/sample.js";
+import { zeroShot } from "./lib/zero-shot.js";
 
 const IMG = 3 * 32 * 32;
 const PER_CLASS = Number(process.env.KIT_BENCH_PER_CLASS ?? 32);

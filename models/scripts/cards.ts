@@ -14,7 +14,7 @@ import {
   KIT_COLORS,
 } from "../../shared/kit/corpus.js";
 import { KIT_EDITS } from "../../shared/kit/edits.js";
-import { lossCurve, readLosses, writeJson } from "./common.js";
+import { lossCurve, readLosses, writeJson } from "./lib/common.js";
 import {
   EDIT_DIR,
   EVAL_DIR,
@@ -26,7 +26,7 @@ import {
   TEXT_WIDTH,
   UNET,
   VAE,
-} from "./config.js";
+} from "./lib/config.js";
 
 async function json(path: string): Promise<Record<string, any>> {
   return existsSync(path) ? JSON.parse(await readFile(path, "utf8")) : {};

@@ -7,9 +7,9 @@
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { loadSafetensors } from "../../shared/ml/safetensors/index.js";
-import { exportOnnx, log } from "./common.js";
-import { CACHE_DIR, KIT_DIR, UNET } from "./config.js";
-import { unetGraph } from "./graphs.js";
+import { exportOnnx, log } from "./lib/common.js";
+import { CACHE_DIR, KIT_DIR, UNET } from "./lib/config.js";
+import { unetGraph } from "./lib/graphs.js";
 
 const [stage, out] = process.argv.slice(2);
 if (stage !== "unet" || !out) throw new Error("usage: snapshot.ts unet <out-dir>");

@@ -8,7 +8,7 @@ import { f32, type Tensor } from "../../shared/ml/onnx/index.js";
 import { DataType } from "../../shared/ml/onnx/types.js";
 import { adamw, constantSchedule } from "../../shared/ml/optim/index.js";
 import { createSession, runSession, Trainer } from "../../shared/ml/runtime/index.js";
-import { IMAGE_ENCODER, TEXT_HEADS, TEXT_LAYERS, TEXT_WIDTH, UNET, VAE } from "./config.js";
+import { IMAGE_ENCODER, TEXT_HEADS, TEXT_LAYERS, TEXT_WIDTH, UNET, VAE } from "./lib/config.js";
 
 const which = process.argv[2];
 const over = JSON.parse(process.env.OVER ?? "{}");

@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { NoiseSchedule, SD15_SCHEDULER_CONFIG } from "../../shared/diffusion/index.js";
+import { SD15_SCHEDULER_CONFIG } from "../../shared/diffusion/index.js";
 import {
   allCaptions,
   buildCorpus,
@@ -10,12 +10,10 @@ import {
   KIT_COLORS,
   KIT_MAX_LENGTH,
   type KitCorpus,
-  zeroShotPrompt,
 } from "../../shared/kit/corpus.js";
 import { allInstructions, applyEdit, KIT_EDITS } from "../../shared/kit/edits.js";
-import { buildKitTokenizer, type KitTokenizerFiles, kitTokenizer } from "../../shared/kit/tokenizer.js";
+import { buildKitTokenizer, kitTokenizer } from "../../shared/kit/tokenizer.js";
 import { f32, type Tensor } from "../../shared/ml/onnx/index.js";
-import { DataType } from "../../shared/ml/onnx/types.js";
 import { createSession, runSession } from "../../shared/ml/runtime/index.js";
 import { Rng } from "../../shared/random/index.js";
 import {
@@ -28,84 +26,36 @@ import {
   trainLoop,
   writeJson,
   writeRunStats,
-} from "./common.js";
-import { CACHE_DIR, EVAL_DIR, KIT_DIR, LATENT_SIZE, STATS_DIR, UNET } from "./config.js";
-import { trainEditStage } from "./edit.js";
+} from "./lib/common.js";
+import { CACHE_DIR, EVAL_DIR, KIT_DIR, LATENT_SIZE, STATS_DIR, UNET } from "./lib/config.js";
+import { trainEditStage } from "./lib/edit.js";
 import {
   CLASSIFIER_CLASSES,
   classifierGraph,
   clipTextGraph,
   clipTrainGraph,
   clipVisionGraph,
-  type TextSpec,
   textEncoderGraph,
   unetGraph,
   vaeDecoderGraph,
   vaeEncoderGraph,
   vaeTrainGraph,
-} from "./graphs.js";
+} from "./lib/graphs.js";
+import {
+  idsTensor,
+  imageBatch,
+  kitNoiseSchedule,
+  loadLatents,
+  loadTokenizerFiles,
+  pick,
+  textCache,
+  trainCorpus,
+} from "./lib/kit-data.js";
+import { zeroShot } from "./lib/zero-shot.js";
 
 const PLANE = 32 * 32;
 const IMG = 3 * PLANE;
 const LAT = 4 * LATENT_SIZE * LATENT_SIZE;
-
-let corpusMemo: Promise<KitCorpus> | undefined;
-export function trainCorpus(): Promise<KitCorpus> {
-  corpusMemo ??= buildCorpus("train").then((c) => limitCorpus(c, Number(process.env.KIT_CORPUS_LIMIT ?? 0)));
-  return corpusMemo;
-}
-
-/** An evenly strided subset of `limit` images (smoke runs only; 0 keeps everything). */
-function limitCorpus(c: KitCorpus, limit: number): KitCorpus {
-  if (!limit || limit >= c.count) return c;
-  const stride = c.count / limit;
-  const pickIdx = Array.from({ length: limit }, (_, k) => Math.floor(k * stride));
-  const images = new Float32Array(limit * IMG);
-  pickIdx.forEach((i, k) => {
-    images.set(c.images.subarray(i * IMG, (i + 1) * IMG), k * IMG);
-  });
-  return {
-    images,
-    classes: Int32Array.from(pickIdx, (i) => c.classes[i]),
-    colors: Int32Array.from(pickIdx, (i) => c.colors[i]),
-    count: limit,
-  };
-}
-
-/** Images at `indices` scaled to [-1, 1] (or kept in [0, 1]). */
-export function imageBatch(c: KitCorpus, indices: number[], signed = true): Tensor {
-  const t = f32([indices.length, 3, 32, 32]);
-  const d = t.data as Float32Array;
-  indices.forEach((i, k) => {
-    const src = c.images.subarray(i * IMG, (i + 1) * IMG);
-    if (signed) for (let p = 0; p < IMG; p++) d[k * IMG + p] = src[p] * 2 - 1;
-    else d.set(src, k * IMG);
-  });
-  return t;
-}
-
-export function pick(rng: Rng, n: number, count: number): number[] {
-  return Array.from({ length: n }, () => rng.nextInt(count));
-}
-
-export async function loadTokenizerFiles(): Promise<KitTokenizerFiles> {
-  const dir = join(KIT_DIR, "tokenizer");
-  return {
-    vocab: await readJson(join(dir, "vocab.json")),
-    merges: await readFile(join(dir, "merges.txt"), "utf8"),
-    tokenizerConfig: await readJson(join(dir, "tokenizer_config.json")),
-    specialTokensMap: await readJson(join(dir, "special_tokens_map.json")),
-  };
-}
-
-export async function textSpec(): Promise<TextSpec> {
-  const tok = kitTokenizer(await loadTokenizerFiles());
-  return { vocabSize: tok.size, eosTokenId: tok.eosTokenId };
-}
-
-export function idsTensor(ids: Int32Array, batch: number): Tensor {
-  return { dtype: DataType.INT32, dims: [batch, KIT_MAX_LENGTH], data: ids };
-}
 
 async function stageTokenizer(): Promise<void> {
   const files = buildKitTokenizer([...allCaptions(), ...allInstructions()]);
@@ -210,44 +160,6 @@ async function stageClip(): Promise<void> {
   );
 }
 
-/** Zero-shot accuracy of the CLIP model on the test split, seen classes only, among the seen-class prompts. */
-export async function zeroShot(limit = 2000): Promise<number> {
-  const tok = kitTokenizer(await loadTokenizerFiles());
-  const seen = KIT_CLASSES.filter((c) => !c.heldOut);
-  const text = await createSession(await readFile(join(KIT_DIR, "clip", "text_model.onnx")));
-  const vision = await createSession(await readFile(join(KIT_DIR, "clip", "vision_model.onnx")));
-  const enc = tok.encodeBatch(seen.map(zeroShotPrompt));
-  const te = (await runSession(text, { input_ids: idsTensor(enc.inputIds, seen.length) })).text_embeds
-    .data as Float32Array;
-  const test = await buildCorpus("test");
-  const idx: number[] = [];
-  for (let i = 0; i < test.count; i++) if (!KIT_CLASSES[test.classes[i]].heldOut) idx.push(i);
-  const rng = new Rng(7);
-  const chosen = idx.length > limit ? pick(rng, limit, idx.length).map((k) => idx[k]) : idx;
-  let correct = 0;
-  for (let s = 0; s < chosen.length; s += 256) {
-    const part = chosen.slice(s, s + 256);
-    const ie = (await runSession(vision, { pixel_values: imageBatch(test, part) })).image_embeds
-      .data as Float32Array;
-    part.forEach((i, k) => {
-      let best = -1;
-      let bestSim = -Infinity;
-      seen.forEach((_, c) => {
-        let sim = 0;
-        for (let d = 0; d < 64; d++) sim += ie[k * 64 + d] * te[c * 64 + d];
-        if (sim > bestSim) {
-          bestSim = sim;
-          best = c;
-        }
-      });
-      if (seen[best].id === test.classes[i]) correct++;
-    });
-  }
-  await text.release();
-  await vision.release();
-  return correct / chosen.length;
-}
-
 async function stageVae(): Promise<void> {
   const corpus = await trainCorpus();
   const graph = vaeTrainGraph(1e-4);
@@ -350,51 +262,6 @@ async function stageLatents(): Promise<void> {
     "latents",
     `latent mean ${mean.toFixed(4)} std ${std.toFixed(4)} → scaling_factor ${scalingFactor.toFixed(4)}; reconstruction MSE ${reconMse.toFixed(5)} (PSNR ${(10 * Math.log10(4 / reconMse)).toFixed(2)} dB)`,
   );
-}
-
-/** The SD1.5 training noise schedule (scaled_linear 0.00085 → 0.012, 1000 steps). */
-export function kitNoiseSchedule(): NoiseSchedule {
-  return new NoiseSchedule({
-    numTrainTimesteps: 1000,
-    betaStart: 0.00085,
-    betaEnd: 0.012,
-    betaSchedule: "scaled_linear",
-    trainedBetas: null,
-    rescaleBetasZeroSnr: false,
-    predictionType: "epsilon",
-    timestepSpacing: "leading",
-    stepsOffset: 1,
-  });
-}
-
-/** Hidden states of every corpus caption, the empty prompt first (frozen text encoder). */
-export async function textCache(texts: string[]): Promise<Map<string, Float32Array>> {
-  const tok = kitTokenizer(await loadTokenizerFiles());
-  const session = await createSession(await readFile(join(KIT_DIR, "text_encoder", "model.onnx")));
-  const out = new Map<string, Float32Array>();
-  for (let s = 0; s < texts.length; s += 256) {
-    const part = texts.slice(s, s + 256);
-    const h = (
-      await runSession(session, { input_ids: idsTensor(tok.encodeBatch(part).inputIds, part.length) }, [
-        "last_hidden_state",
-      ])
-    ).last_hidden_state.data as Float32Array;
-    const size = h.length / part.length;
-    part.forEach((t, k) => {
-      out.set(t, h.slice(k * size, (k + 1) * size));
-    });
-  }
-  await session.release();
-  return out;
-}
-
-export async function loadLatents(): Promise<{ latents: Float32Array; scale: number }> {
-  const buf = await readFile(join(CACHE_DIR, "latents.f32"));
-  const latents = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-  const { scaling_factor } = await readJson<{ scaling_factor: number }>(
-    join(KIT_DIR, "vae_encoder", "config.json"),
-  );
-  return { latents, scale: scaling_factor };
 }
 
 /**
@@ -617,15 +484,12 @@ const STAGES: Record<string, () => Promise<void>> = {
   edit: () => trainEditStage(),
 };
 
-const isMain = process.argv[1]?.endsWith("train-kit.ts");
-if (isMain) {
-  const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(STAGES);
-  for (const name of wanted) {
-    const run = STAGES[name];
-    if (!run) throw new Error(`unknown stage ${name}; stages: ${Object.keys(STAGES).join(" ")}`);
-    const t0 = performance.now();
-    log(name, "start");
-    await run();
-    log(name, `finished in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  }
+const wanted = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(STAGES);
+for (const name of wanted) {
+  const run = STAGES[name];
+  if (!run) throw new Error(`unknown stage ${name}; stages: ${Object.keys(STAGES).join(" ")}`);
+  const t0 = performance.now();
+  log(name, "start");
+  await run();
+  log(name, `finished in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

@@ -41,7 +41,7 @@ export type Parameter = NumberParameter | IntegerParameter | BooleanParameter | 
 export type Parameters = Readonly<Record<string, Parameter>>;
 
 /** The TypeScript value of a parameter. */
-export type ValueOf<P extends Parameter> = P extends TextsParameter
+type ValueOf<P extends Parameter> = P extends TextsParameter
   ? string[]
   : P extends BooleanParameter
     ? boolean

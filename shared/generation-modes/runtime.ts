@@ -16,13 +16,13 @@ import type { ImageData } from "../gen/diffda/common/v1/image_pb.js";
 import type { ModeSpec } from "./mode.js";
 
 /** What resolving a mode's parameters may look up. */
-export interface ResolveContext {
+interface ResolveContext {
   /** A served model folder by id; throws `model_not_found` / `invalid_field` naming `field`. */
   resolveModel(name: string, field: string): { readonly id: string; readonly dir: string };
 }
 
 /** A class of the job. */
-export interface PlanClass {
+interface PlanClass {
   readonly name: string;
   readonly token: string;
 }
@@ -62,7 +62,7 @@ export interface PlanContext {
 }
 
 /** What a mode plans for one sample (the service adds index, seed, source and negative prompt). */
-export interface PlannedFields {
+interface PlannedFields {
   /** The sample's label (the prompt's class). */
   readonly label: number;
   /** The prompt (or edit instruction). */
@@ -114,14 +114,14 @@ export interface RunSample {
 }
 
 /** Denoising settings of a batch, the scheduler already built for the model. */
-export interface RunSampling {
+interface RunSampling {
   readonly steps?: number;
   readonly guidanceScale?: number;
   readonly scheduler?: ReturnType<DiffusionModel["scheduler"]>;
 }
 
 /** What a pipeline call gets besides the model and its samples. */
-export interface RunContext extends RunOptions {
+interface RunContext extends RunOptions {
   readonly sampling: RunSampling;
   readonly inversionCache: InversionCache;
   /** A CLIP scorer for the folder and class prompts (cached by the engine). */

@@ -1,7 +1,7 @@
 import type { RpcError } from "./error.js";
 
 /** A call in flight, as the server's drain sees it. */
-export interface TrackedCall {
+interface TrackedCall {
   /** Ends the call at once with `reason` and fires its handler's abort signal. */
   abort(reason: RpcError): void;
 }

@@ -64,7 +64,7 @@ interface ServerSurfaceCall {
 const DEADLINE_TOLERANCE_MS = 100;
 
 /** The grpc-js status that carries `error`: code, message and the ErrorInfo trailer. */
-export function toStatus(error: RpcError): StatusObject {
+function toStatus(error: RpcError): StatusObject {
   const metadata = new Metadata();
   const details = encodeStatusDetails(error.grpcCode, error.message, {
     reason: error.code,

@@ -36,7 +36,7 @@ export function deserializer(schema: DescMessage) {
  * Like {@link deserializer} but returns a {@link DecodeFailure} instead of throwing, so the server adapter
  * can answer a malformed request with INVALID_ARGUMENT (grpc-js would answer INTERNAL, blaming itself).
  */
-export function lenientDeserializer(schema: DescMessage) {
+function lenientDeserializer(schema: DescMessage) {
   return (bytes: Buffer) => {
     try {
       return fromBinary(schema, bytes);

@@ -37,7 +37,7 @@ const GRPC_CODE_NAMES = new Map<number, string>(
 );
 
 /** The `grpc_code` label of a status number. */
-export function grpcCodeLabel(code: number): string {
+function grpcCodeLabel(code: number): string {
   return GRPC_CODE_NAMES.get(code) ?? "Unknown";
 }
 

@@ -35,7 +35,7 @@ export interface HandlerContext {
 }
 
 /** A response as a handler may give it: a message or its init shape. */
-export type ResponseInit<O extends DescMessage> = MessageInitShape<O>;
+type ResponseInit<O extends DescMessage> = MessageInitShape<O>;
 
 /** Unary handler: one request, one response. */
 export type UnaryImpl<I extends DescMessage, O extends DescMessage> = (

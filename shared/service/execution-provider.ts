@@ -18,7 +18,7 @@ import { DataType, encodeModel } from "../ml/onnx/index.js";
 import type { RuntimeSettings } from "../ml/runtime/index.js";
 
 /** The execution providers a service may be configured with. */
-export const EXECUTION_PROVIDERS = ["cpu", "cuda"] as const;
+const EXECUTION_PROVIDERS = ["cpu", "cuda"] as const;
 
 /** A configured execution provider. */
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];

@@ -27,7 +27,7 @@ export interface ModelDescription {
 }
 
 /** Most bytes of a model card a description carries. */
-export const MAX_CARD_BYTES = 32 * 1024;
+const MAX_CARD_BYTES = 32 * 1024;
 const CARD_FILES = ["MODEL_CARD.md", "README.md"];
 
 /** Every file under `dir`, as paths relative to it with `/` separators, sorted by byte order. */

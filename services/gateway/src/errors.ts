@@ -253,7 +253,7 @@ export interface Problem {
 }
 
 /** The `type` URI of a code: a URN, so that it never pretends to be a page that may move. */
-export function problemType(code: ApiErrorCode): string {
+function problemType(code: ApiErrorCode): string {
   return `urn:diffda:problem:${code}`;
 }
 

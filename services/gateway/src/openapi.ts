@@ -39,7 +39,7 @@ export function collectRoutes(into: RouteEntry[]): (route: RouteOptions) => void
 }
 
 /** `/v1/jobs/:id/artifacts/*` → `/v1/jobs/{id}/artifacts/{key}`. */
-export function openApiPath(url: string): string {
+function openApiPath(url: string): string {
   return url.replace(/:([A-Za-z0-9_]+)/g, "{$1}").replace(/\*$/, "{key}");
 }
 

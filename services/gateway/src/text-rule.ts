@@ -16,7 +16,7 @@ const FORBIDDEN_CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
 /** Why `text` breaks the rule, or undefined when it is fine. */
-export function textViolation(text: string): string | undefined {
+function textViolation(text: string): string | undefined {
   const control = FORBIDDEN_CONTROL.exec(text);
   if (control) {
     const hex = control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0");
@@ -37,7 +37,7 @@ function escapePointer(key: string): string {
 }
 
 /** How deep a JSON input may nest: far more than any schema needs, far less than a stack can recurse. */
-export const MAX_INPUT_DEPTH = 64;
+const MAX_INPUT_DEPTH = 64;
 
 /**
  * The first string under `value` (object keys included) that breaks the rule, depth first; `root` is

@@ -3,7 +3,7 @@ import { resizeChw } from "../../../shared/data/index.js";
 import { type ChwImage, type SampleKey, sampleRng } from "../../../shared/diffusion/index.js";
 import { PLAN_PURPOSE } from "../../../shared/generation-modes/plan-purpose.js";
 import type { BatchContext, PlanContext } from "../../../shared/generation-modes/runtime.js";
-import { decodeImageData, invalidField } from "../../../shared/service/wire/index.js";
+import { decodeImageData, invalidField, withChannels } from "../../../shared/service/wire/index.js";
 import type { EngineMethod, EngineSample, ModelInfo } from "./engine/types.js";
 import type { ShardRequest } from "./request.js";
 
@@ -24,12 +24,9 @@ function fill(template: string, phrase: string): string {
   return template.replaceAll("{}", phrase);
 }
 
-function withChannels(image: DecodedImage, channels: number): ChwImage {
-  if (image.channels === channels || channels !== 3) return image;
-  const plane = image.height * image.width;
-  const data = new Float32Array(3 * plane);
-  for (let c = 0; c < 3; c++) data.set(image.data.subarray(0, plane), c * plane);
-  return { ...image, data, channels: 3 };
+/** A source at the model's channel count: gray sources are repeated to RGB for an RGB model, nothing else changes. */
+function atModelChannels(image: DecodedImage, channels: number): ChwImage {
+  return withChannels(image, channels === 3 ? 3 : undefined);
 }
 
 /**
@@ -137,7 +134,7 @@ export class SamplePlanner {
     const key = `${sourceIndex}:${height}x${width}:${channels ?? ""}`;
     let image = this.#resized.get(key);
     if (!image) {
-      const base = withChannels(decoded, channels ?? decoded.channels);
+      const base = atModelChannels(decoded, channels ?? decoded.channels);
       image =
         base.height === height && base.width === width
           ? base

@@ -58,6 +58,7 @@ export interface DiffusionComponents {
  * ({@link DiffusionModel.derive}). Pipelines take a model and never hold scheduler math.
  */
 export class DiffusionModel implements DiffusionComponents {
+  // jscpd:ignore-start (the class restates the fields of the interface it implements)
   readonly dir: string;
   readonly modelIndex: Readonly<Record<string, unknown>>;
   readonly config: DiffusionModelConfig;
@@ -70,6 +71,7 @@ export class DiffusionModel implements DiffusionComponents {
   readonly settings: SessionSettings;
   readonly promptTransform?: (prompt: string) => string;
   readonly fingerprint: string;
+  // jscpd:ignore-end
   readonly #owned: readonly OnnxComponent[];
 
   constructor(components: DiffusionComponents, owned: readonly OnnxComponent[]) {

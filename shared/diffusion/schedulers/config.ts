@@ -132,7 +132,7 @@ export function fixedField(key: string, supported: unknown, reason: string): Fie
 }
 
 /** A non-empty array of betas in (0, 1]. */
-export function betasField(key: string): FieldSpec {
+function betasField(key: string): FieldSpec {
   return {
     key,
     parse(value, where) {

@@ -110,6 +110,7 @@ export class DdpmPlan extends DiscretePlan<DDPMScheduler> {
     }
   }
 
+  // jscpd:ignore-start (each scheduler's step opens as its diffusers class does)
   /**
    * One ancestral step from t to the plan's next timestep (ᾱ = 1 after the last). Adds noise whenever t > 0,
    * so `options.noise` is required.
@@ -123,6 +124,7 @@ export class DdpmPlan extends DiscretePlan<DDPMScheduler> {
     checkState(this, state);
     const length = checkStepInputs(modelOutput, sample);
     const { config, schedule } = this.scheduler;
+    // jscpd:ignore-end
     const t = state.timestep;
     const next = state.stepIndex + 1;
     const prevT = next < this.timesteps.length ? this.timesteps[next] : -1;

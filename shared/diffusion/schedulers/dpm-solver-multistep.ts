@@ -11,6 +11,7 @@ import {
   SchedulerConfigError,
   validateConfig,
 } from "./config.js";
+import { mixPerSample } from "./mix.js";
 import { NoiseSchedule, SIGMA_SPACE_SCHEDULE } from "./noise-schedule.js";
 import { interpOnIntegerGrid, linspace, roundHalfEven } from "./numpy-compat.js";
 import {
@@ -344,20 +345,9 @@ export class DpmSolverPlan implements SchedulerPlan<DpmSolverState> {
 
   /** α_t·x₀ + σ_t·ε with α_t, σ_t from the plan's sigma at `timesteps` (which must be plan timesteps). */
   addNoise(original: Float32Array, noise: Float32Array, timesteps: number | readonly number[]): Float32Array {
-    if (original.length !== noise.length) {
-      throw new RangeError(`sample and noise lengths differ: ${original.length} vs ${noise.length}`);
-    }
-    const perSample = typeof timesteps === "number" ? [timesteps] : timesteps;
-    if (perSample.length === 0 || original.length % perSample.length !== 0) {
-      throw new RangeError(`${original.length} values cannot be split into ${perSample.length} samples`);
-    }
-    const size = original.length / perSample.length;
-    const out = new Float32Array(original.length);
-    for (let s = 0; s < perSample.length; s++) {
-      const [alpha, sigma] = alphaSigma(this.sigmas[indexForTimestep(this.timesteps, perSample[s])]);
-      for (let k = s * size; k < (s + 1) * size; k++) out[k] = alpha * original[k] + sigma * noise[k];
-    }
-    return out;
+    return mixPerSample(original, noise, timesteps, (t) =>
+      alphaSigma(this.sigmas[indexForTimestep(this.timesteps, t)]),
+    );
   }
 
   timestepsForStrength(strength: number): StrengthSchedule {

@@ -9,6 +9,7 @@ import {
   SchedulerConfigError,
   validateConfig,
 } from "./config.js";
+import { mixPerSample } from "./mix.js";
 import { NoiseSchedule, SIGMA_SPACE_SCHEDULE } from "./noise-schedule.js";
 import { interpOnIntegerGrid } from "./numpy-compat.js";
 import {
@@ -171,20 +172,10 @@ export class EulerAncestralPlan implements SchedulerPlan<PlanState> {
 
   /** x₀ + σ_t·ε, with σ_t the plan's sigma at `timesteps` (which must be plan timesteps). */
   addNoise(original: Float32Array, noise: Float32Array, timesteps: number | readonly number[]): Float32Array {
-    if (original.length !== noise.length) {
-      throw new RangeError(`sample and noise lengths differ: ${original.length} vs ${noise.length}`);
-    }
-    const perSample = typeof timesteps === "number" ? [timesteps] : timesteps;
-    if (perSample.length === 0 || original.length % perSample.length !== 0) {
-      throw new RangeError(`${original.length} values cannot be split into ${perSample.length} samples`);
-    }
-    const size = original.length / perSample.length;
-    const out = new Float32Array(original.length);
-    for (let s = 0; s < perSample.length; s++) {
-      const sigma = this.sigmas[indexForTimestep(this.timesteps, perSample[s])];
-      for (let i = s * size; i < (s + 1) * size; i++) out[i] = original[i] + sigma * noise[i];
-    }
-    return out;
+    return mixPerSample(original, noise, timesteps, (t) => [
+      1,
+      this.sigmas[indexForTimestep(this.timesteps, t)],
+    ]);
   }
 
   timestepsForStrength(strength: number): StrengthSchedule {

@@ -1,10 +1,11 @@
 import { type NoiseScheduleConfig, SchedulerConfigError } from "./config.js";
+import { mixPerSample } from "./mix.js";
 
 /**
  * Betas of the cosine schedule (Nichol & Dhariwal 2021), diffusers' `betas_for_alpha_bar` with
  * `alpha_transform_type="cosine"` and `max_beta=0.999`.
  */
-export function cosineBetas(numTrainTimesteps: number, maxBeta = 0.999): Float64Array {
+function cosineBetas(numTrainTimesteps: number, maxBeta = 0.999): Float64Array {
   const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
   const betas = new Float64Array(numTrainTimesteps);
   for (let i = 0; i < numTrainTimesteps; i++) {
@@ -16,7 +17,7 @@ export function cosineBetas(numTrainTimesteps: number, maxBeta = 0.999): Float64
 }
 
 /** Rescales betas to zero terminal SNR (Lin et al. 2023, "Common Diffusion Noise Schedules…", Algorithm 1). */
-export function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
+function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
   const n = betas.length;
   const sqrtBar = new Float64Array(n);
   let product = 1;
@@ -36,7 +37,7 @@ export function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
 }
 
 /** The betas a config describes, before any zero-SNR rescaling. */
-export function betasFromConfig(config: NoiseScheduleConfig): Float64Array {
+function betasFromConfig(config: NoiseScheduleConfig): Float64Array {
   const n = config.numTrainTimesteps;
   if (config.trainedBetas !== null) {
     if (config.trainedBetas.length !== n) {
@@ -142,21 +143,6 @@ export class NoiseSchedule {
     timesteps: number | readonly number[],
     coefficients: (alphaCumprod: number) => [number, number],
   ): Float32Array {
-    if (a.length !== b.length) {
-      throw new RangeError(`sample and noise lengths differ: ${a.length} vs ${b.length}`);
-    }
-    const perSample = typeof timesteps === "number" ? [timesteps] : timesteps;
-    const batch = perSample.length;
-    if (batch === 0 || a.length % batch !== 0) {
-      throw new RangeError(`${a.length} values cannot be split into ${batch} samples`);
-    }
-    const size = a.length / batch;
-    const out = new Float32Array(a.length);
-    for (let s = 0; s < batch; s++) {
-      const [ca, cb] = coefficients(this.alphaCumprod(perSample[s]));
-      const end = (s + 1) * size;
-      for (let i = s * size; i < end; i++) out[i] = ca * a[i] + cb * b[i];
-    }
-    return out;
+    return mixPerSample(a, b, timesteps, (t) => coefficients(this.alphaCumprod(t)));
   }
 }

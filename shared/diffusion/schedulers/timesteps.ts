@@ -58,6 +58,7 @@ export function discreteTimesteps(
   return checkRange(grid, numTrainTimesteps, stepsOffset);
 }
 
+// jscpd:ignore-start (the same arguments and checks as discreteTimesteps, another grid)
 /**
  * Ascending timesteps of `DDIMInverseScheduler.set_timesteps` (leading or trailing only, as diffusers).
  */
@@ -70,6 +71,7 @@ export function inverseTimesteps(
   checkSteps(numInferenceSteps, numTrainTimesteps);
   const n = numInferenceSteps;
   const grid = ((): number[] => {
+    // jscpd:ignore-end
     switch (spacing) {
       case "leading": {
         const ratio = Math.floor(numTrainTimesteps / n);

@@ -73,7 +73,7 @@ export interface TinyParts {
 }
 
 /** The sizes of a tiny model of `layout`. */
-export function tinySizes(layout: TinyLayout, instructPix2Pix = false): TinySizes {
+function tinySizes(layout: TinyLayout, instructPix2Pix = false): TinySizes {
   const vocabSize = Object.keys(tinyVocabulary().vocab).length;
   return {
     vocabSize,
@@ -113,7 +113,7 @@ export function buildTinyParts(options: TinyOptions): TinyParts {
  * outputs are float16; inside, Casts to float32 feed the original ops (onnxruntime's CPU provider lacks
  * most float16 kernels).
  */
-export function toFloat16Io(source: Graph): Graph {
+function toFloat16Io(source: Graph): Graph {
   const g = source.clone();
   const rename = new Map<string, string>();
   const casts: Graph["nodes"] = [];
@@ -167,7 +167,7 @@ export function toFloat16Io(source: Graph): Graph {
 }
 
 /** Moves every initializer of more than 64 bytes into `<fileName>` (ONNX external data); returns its bytes. */
-export function externalizeInitializers(model: ModelProto, fileName: string): Uint8Array {
+function externalizeInitializers(model: ModelProto, fileName: string): Uint8Array {
   const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const t of model.graph.initializer) {

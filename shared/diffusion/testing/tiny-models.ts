@@ -13,7 +13,7 @@ import { Rng } from "../../random/index.js";
 export type WeightNaming = "anonymous" | "named";
 
 /** Where a tiny model put the weight of one Linear or Conv module (for hand-merging LoRA in tests). */
-export interface WeightInfo {
+interface WeightInfo {
   readonly initializer: string;
   /** "in_out" = W^T ([in, out], MatMul B input); "out_in" = torch layout; "conv" = [out, in, kh, kw]. */
   readonly layout: "in_out" | "out_in" | "conv";

@@ -2,7 +2,7 @@ import type { ChwImage } from "../../diffusion/index.js";
 import { Rng } from "../../random/index.js";
 
 /** How many fractals the server renders for a job when the request sends none (DiffuseMix draws one per sample). */
-export const RENDERED_FRACTALS = 8;
+const RENDERED_FRACTALS = 8;
 
 /**
  * Julia-set fractals coloured by escape time with a random cosine palette, all drawn from `seed`: the same

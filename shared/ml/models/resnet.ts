@@ -10,7 +10,7 @@ import { globalAvgPool, maxPool2d } from "../nn/pool.js";
 import { parameterCount } from "./unet.js";
 
 /** The stem: the first convolution, and how much it (and an optional max pool) downsamples. */
-export interface ResNetStem {
+interface ResNetStem {
   /** Square kernel of the stem convolution (3 for 28–32 px, 7 for ImageNet-size inputs). */
   readonly kernel: number;
   /** Stride of the stem convolution (1 for 28–32 px, 2 for bigger inputs). */

@@ -38,7 +38,7 @@ function readEntry(r: ProtoReader): StringStringEntry {
 }
 
 /** Reads a TensorProto from a reader positioned over its bytes. */
-export function readTensor(r: ProtoReader): TensorProto {
+function readTensor(r: ProtoReader): TensorProto {
   const t: TensorProto = { name: "", dataType: 0, dims: [] };
   for (let f = r.next(); f; f = r.next()) {
     switch (f.field) {

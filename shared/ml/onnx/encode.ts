@@ -27,7 +27,7 @@ function optionalString(w: ProtoWriter, field: number, value: string | undefined
 }
 
 /** Writes a TensorProto's fields into `w`. */
-export function writeTensor(w: ProtoWriter, t: TensorProto): void {
+function writeTensor(w: ProtoWriter, t: TensorProto): void {
   for (const d of t.dims) w.int64(1, d);
   w.int64(2, t.dataType);
   if (t.floatData) w.packedFloats(4, t.floatData);

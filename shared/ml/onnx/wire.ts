@@ -4,8 +4,8 @@
  */
 
 export const VARINT = 0;
-export const FIXED64 = 1;
-export const LEN = 2;
+const FIXED64 = 1;
+const LEN = 2;
 export const FIXED32 = 5;
 
 const INT64_MAX = (1n << 63n) - 1n;

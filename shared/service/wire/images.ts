@@ -63,7 +63,8 @@ function rawPixels(image: ImageData, field: string, limits: ImageLimits): Decode
   return { data: rgb, channels: 3, height, width };
 }
 
-function withChannels(image: DecodedImage, channels: 1 | 3 | undefined): DecodedImage {
+/** The image with `channels` channels (gray repeated to RGB, RGB to luma); unchanged when undefined or equal. */
+export function withChannels(image: DecodedImage, channels: 1 | 3 | undefined): DecodedImage {
   if (channels === undefined || image.channels === channels) return image;
   const plane = image.height * image.width;
   if (channels === 3) {

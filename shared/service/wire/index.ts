@@ -24,5 +24,6 @@ export {
   pngBytesImageData,
   pngImageData,
   verifySha256,
+  withChannels,
 } from "./images.js";
 export { ChunkAssembler, receiveUpload, type UploadProtocol } from "./uploads.js";

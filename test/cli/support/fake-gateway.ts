@@ -5,21 +5,9 @@
  * progress, the classifier's accuracy grows with the synthetic images it trained on, so gains are known in
  * advance). What the CLI tests talk to over HTTP.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  ArtifactStore,
-  buildApp,
-  createGatewayMetrics,
-  createOrchestrator,
-  DatasetService,
-} from "../../../services/gateway/src/index.js";
-import { generationCatalog } from "../../../services/gateway/src/models/catalog.js";
-import { type JobStore, openJobStore } from "../../../services/gateway/src/store/index.js";
-import { startFakeCompute } from "../../../services/gateway/src/testing/fake-compute.js";
+import type { JobStore } from "../../../services/gateway/src/store/index.js";
+import { startComputeGateway } from "../../../services/gateway/src/testing/compute-gateway.js";
 import type { ByteDataset } from "../../../shared/data/index.js";
-import { createMetrics } from "../../../shared/telemetry/index.js";
 
 /** Class names of the tiny built-in dataset. */
 export const TINY_CLASSES = ["shoe", "bag", "shirt"];
@@ -56,10 +44,6 @@ export interface FakeGateway {
 
 /** Starts the fake deployment. */
 export async function startFakeGateway(options: { progressIntervalMs?: number } = {}): Promise<FakeGateway> {
-  const compute = await startFakeCompute({ classes: TINY_CLASSES.length });
-  const store = await openJobStore({ kind: "memory" });
-  const dir = await mkdtemp(join(tmpdir(), "diffda-cli-gateway-"));
-  const artifacts = new ArtifactStore(dir);
   const upload = {
     maxFiles: 200,
     maxFileBytes: 256 * 1024,
@@ -68,36 +52,14 @@ export async function startFakeGateway(options: { progressIntervalMs?: number } 
     maxCompressionRatio: 50,
     maxClasses: 20,
   };
-  const datasets = new DatasetService({
-    datasets: store.datasets,
-    artifacts,
-    limits: upload,
-    loadBuiltin: async () => tinyBuiltin(),
-  });
-  const metrics = createGatewayMetrics(createMetrics({ defaultMetrics: false }), () =>
-    store.tasks.queueDepth(),
-  );
-  const orchestrator = createOrchestrator({
-    metrics,
-    tasks: store.tasks,
-    store,
-    artifacts,
-    datasets,
-    clients: compute.clients,
-    models: { base: "tiny", instruct: "tiny-edit", architecture: "resnet8" },
-    progressIntervalMs: options.progressIntervalMs ?? 0,
-    pollMs: 20,
-    leaseMs: 5_000,
-    concurrency: { generate: 2, train: 2, evaluate: 2 },
-  });
-  const app = await buildApp({
-    models: generationCatalog(compute.clients.generation),
-    store,
-    artifacts,
-    datasets,
-    orchestrator,
-    metrics,
-    authMode: "loopback-open",
+  const stack = await startComputeGateway({
+    // The fake compute's own image size and timeout, which the CLI tests were written against.
+    compute: { classes: TINY_CLASSES.length, imageSize: undefined, timeoutMs: undefined },
+    builtin: tinyBuiltin,
+    orchestrator: {
+      models: { base: "tiny", instruct: "tiny-edit", architecture: "resnet8" },
+      progressIntervalMs: options.progressIntervalMs ?? 0,
+    },
     limits: {
       jsonBodyBytes: 256 * 1024,
       uploadBodyBytes: 4 << 20,
@@ -109,22 +71,16 @@ export async function startFakeGateway(options: { progressIntervalMs?: number } 
       ssePollMs: 20,
       sseHeartbeatMs: 200,
     },
+    app: () => ({ authMode: "loopback-open" }),
   });
-  const address = await app.listen({ host: "127.0.0.1", port: 0 });
-  orchestrator.start();
+  const address = await stack.gw.app.listen({ host: "127.0.0.1", port: 0 });
   return {
     url: address,
-    store,
+    store: stack.store,
     hold() {
-      const held = compute.hold();
+      const held = stack.compute.hold();
       return () => held.release();
     },
-    async close() {
-      await orchestrator.stop(0);
-      await app.close();
-      await compute.close();
-      await store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
+    close: () => stack.close(),
   };
 }

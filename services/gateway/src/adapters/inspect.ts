@@ -19,7 +19,7 @@ export interface InspectedAdapter {
 }
 
 /** The JSON Pointer an `invalid_adapter` problem names a file's key by (`/body` for the file itself). */
-export function keyPointer(key: string | undefined): string {
+function keyPointer(key: string | undefined): string {
   return key === undefined ? "/body" : `/body/${key.replaceAll("~", "~0").replaceAll("/", "~1")}`;
 }
 

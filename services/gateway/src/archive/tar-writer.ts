@@ -40,7 +40,7 @@ function splitName(name: string): { prefix: string; base: string } {
 }
 
 /** The 512-byte ustar header of a regular file. */
-export function tarHeader(name: string, size: number): Buffer {
+function tarHeader(name: string, size: number): Buffer {
   if (!(Number.isSafeInteger(size) && size >= 0 && size <= MAX_SIZE)) {
     throw new RangeError(`tar entry size ${size} does not fit ustar`);
   }

@@ -69,17 +69,13 @@ export interface SyntheticSetDeps {
 const PAGE = 1000;
 
 /** The artifact key prefix a filter selects. */
-export function filterPrefix({ method, seed }: SyntheticFilter): string {
+function filterPrefix({ method, seed }: SyntheticFilter): string {
   if (method === undefined) return "synthetic/";
   return `synthetic/${method}/${seed === undefined ? "" : `seed=${seed}/`}`;
 }
 
 /** The synthetic image rows of a job under a prefix, page by page in key order. */
-export async function* syntheticRows(
-  store: JobStore,
-  jobId: string,
-  prefix: string,
-): AsyncGenerator<Artifact> {
+async function* syntheticRows(store: JobStore, jobId: string, prefix: string): AsyncGenerator<Artifact> {
   for (let after: string | undefined; ; ) {
     const page = await store.artifacts.list(jobId, { prefix, afterKey: after, limit: PAGE });
     yield* page.filter((row) => row.kind === "synthetic_image");

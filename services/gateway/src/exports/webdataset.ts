@@ -16,7 +16,7 @@ import type { SyntheticRecord } from "./synthetic-set.js";
 export const DEFAULT_SHARD_SIZE = 1000;
 
 /** Name of shard `index` inside the outer tar. */
-export function shardName(index: number): string {
+function shardName(index: number): string {
   return `synthetic-${String(index).padStart(6, "0")}.tar`;
 }
 

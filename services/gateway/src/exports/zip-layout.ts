@@ -8,7 +8,7 @@ import { safeName } from "./safe-name.js";
 import type { SyntheticRecord } from "./synthetic-set.js";
 
 /** Path of a record inside the zip export. */
-export function zipPath(record: SyntheticRecord): string {
+function zipPath(record: SyntheticRecord): string {
   return `${safeName(record.method)}/seed=${record.seed}/${safeName(record.className)}/${String(record.sampleIndex).padStart(7, "0")}.png`;
 }
 

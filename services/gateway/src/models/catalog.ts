@@ -11,7 +11,7 @@ import { RpcError } from "../../../../shared/rpc/index.js";
 import type { GenerationPool } from "../orchestrator/compute-clients.js";
 
 /** A served model as the REST API shows it. */
-export interface CatalogModel {
+interface CatalogModel {
   id: string;
   sha256: string;
   bytes: number;

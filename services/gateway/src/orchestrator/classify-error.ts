@@ -9,7 +9,7 @@
  */
 
 /** gRPC status codes that mean "try again later", not "your request is wrong". */
-export const RETRYABLE_GRPC_CODES: ReadonlySet<number> = new Set([
+const RETRYABLE_GRPC_CODES: ReadonlySet<number> = new Set([
   4, // DEADLINE_EXCEEDED
   8, // RESOURCE_EXHAUSTED
   10, // ABORTED
@@ -50,7 +50,7 @@ function scrubDetails(details: unknown): unknown {
 }
 
 /** What the runner records for a failed task. */
-export interface ClassifiedError {
+interface ClassifiedError {
   retryable: boolean;
   /** JSON stored as the task's error (and the job's, when final). */
   error: { code: string | number; message: string; details?: unknown };

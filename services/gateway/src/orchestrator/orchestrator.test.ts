@@ -1,77 +1,37 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { FinetuneMethod } from "../../../../shared/gen/diffda/finetune/v1/finetune_pb.js";
-import { createMetrics } from "../../../../shared/telemetry/index.js";
 import { readZip } from "../archive/zip-reader.js";
-import { ArtifactStore } from "../artifact-store.js";
-import { DatasetService } from "../datasets/dataset-service.js";
-import { createGatewayMetrics } from "../plugins/metrics.js";
 import type { JobStore } from "../store/index.js";
-import { idemKey, openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
-import { type FakeCompute, startFakeCompute } from "../testing/fake-compute.js";
-import { tinyBuiltin } from "../testing/tiny-builtin.js";
+import { idemKey, type TestGateway } from "../test-support.js";
+import { type ComputeGateway, startComputeGateway } from "../testing/compute-gateway.js";
+import type { FakeCompute } from "../testing/fake-compute.js";
 import type { TrainOutput } from "./handlers/index.js";
-import { createOrchestrator, type Orchestrator } from "./orchestrator.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("orchestrator: a job runs end to end over fake compute services", () => {
+  let stack: ComputeGateway;
   let store: JobStore;
   let gw: TestGateway;
-  let orchestrator: Orchestrator;
   let compute: FakeCompute;
-  let artifactDir: string | undefined;
 
   before(async () => {
-    store = await openTestStore();
     // Two replicas, "a" and "b"; the first call of shard 0 dies after two images.
-    compute = await startFakeCompute({
-      classes: 2,
-      replicas: ["a", "b"],
-      imageSize: 4,
-      timeoutMs: 10_000,
-      perClassAccuracy: (top1) => [top1, Number.NaN],
-      failShardOnce: { shardIndex: 0, afterImages: 2 },
-    });
-    artifactDir = await mkdtemp(join(tmpdir(), "diffda-orchestrator-"));
-    const artifacts = new ArtifactStore(artifactDir);
-    const datasets = new DatasetService({
-      datasets: store.datasets,
-      artifacts,
-      limits: TEST_LIMITS.upload,
-      loadBuiltin: async () => tinyBuiltin(),
-    });
-    const metrics = createGatewayMetrics(createMetrics({ defaultMetrics: false }), () =>
-      store.tasks.queueDepth(),
-    );
-    orchestrator = createOrchestrator({
-      metrics,
-      tasks: store.tasks,
-      store,
-      artifacts,
-      datasets,
-      clients: compute.clients,
-      models: { base: "tiny-sd", instruct: "tiny-ip2p", architecture: "resnet8" },
-      progressIntervalMs: 0,
-      pollMs: 20,
-      leaseMs: 5_000,
-      concurrency: { generate: 3, train: 2, evaluate: 2 },
-    });
     // The REST app and the orchestrator share the store; the app aborts local runs on cancel.
-    gw = await testGateway({ store, artifacts, authMode: "loopback-open", datasets, orchestrator, metrics });
-    orchestrator.start();
+    stack = await startComputeGateway({
+      compute: {
+        replicas: ["a", "b"],
+        perClassAccuracy: (top1) => [top1, Number.NaN],
+        failShardOnce: { shardIndex: 0, afterImages: 2 },
+      },
+      orchestrator: { concurrency: { generate: 3, train: 2, evaluate: 2 } },
+      app: () => ({ authMode: "loopback-open" }),
+    });
+    ({ store, gw, compute } = stack);
   });
 
-  after(async () => {
-    await orchestrator?.stop(0);
-    await compute?.close();
-    await gw?.close();
-    await store?.close();
-    if (artifactDir) await rm(artifactDir, { recursive: true, force: true });
-  });
+  after(() => stack?.close());
 
   async function waitFinal(id: string, timeoutMs = 30_000) {
     const deadline = Date.now() + timeoutMs;

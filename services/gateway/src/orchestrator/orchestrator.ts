@@ -30,7 +30,7 @@ export interface Orchestrator {
 }
 
 /** Counts jobs that reach a final state through this process's task outcomes. */
-export function instrumentTaskStore(tasks: TaskStore, metrics: GatewayMetrics | undefined): TaskStore {
+function instrumentTaskStore(tasks: TaskStore, metrics: GatewayMetrics | undefined): TaskStore {
   if (metrics === undefined) return tasks;
   return {
     claim: (...args) => tasks.claim(...args),
@@ -58,11 +58,7 @@ export function instrumentTaskStore(tasks: TaskStore, metrics: GatewayMetrics | 
 }
 
 /** Times each task into `diffda_job_stage_duration_seconds{kind, outcome}`. */
-export function timedHandler(
-  kind: string,
-  handler: TaskHandler,
-  metrics: GatewayMetrics | undefined,
-): TaskHandler {
+function timedHandler(kind: string, handler: TaskHandler, metrics: GatewayMetrics | undefined): TaskHandler {
   if (metrics === undefined) return handler;
   return async (task, context) => {
     const end = metrics.stageDuration.startTimer({ kind });

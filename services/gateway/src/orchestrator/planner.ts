@@ -87,7 +87,7 @@ export interface EvaluateInput {
 }
 
 /** Input of the summarize task. */
-export interface SummarizeInput {
+interface SummarizeInput {
   evaluateTasks: string[];
 }
 

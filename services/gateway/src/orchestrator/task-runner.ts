@@ -11,7 +11,7 @@ import type { AbortedTask, Task, TaskLease, TaskRepository } from "../store/inde
 import { classifyError, type ErrorClassifier } from "./classify-error.js";
 
 /** What a handler returns: the task's output, and for the job's sink task the job's result. */
-export interface TaskResult {
+interface TaskResult {
   output: unknown;
   jobResult?: unknown;
 }
@@ -69,7 +69,7 @@ interface Run {
 }
 
 /** A default owner id: readable in psql, unique per process start. */
-export function defaultOwner(): string {
+function defaultOwner(): string {
   return `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
 }
 

@@ -18,7 +18,7 @@ export type LabelledImageInit = MessageInitShape<typeof LabelledImageSchema>;
 export type DatasetChunkInit = MessageInitShape<typeof DatasetChunkSchema>;
 
 /** Default most bytes of images in one chunk (and the most a set may hold to travel inline): 4 MiB. */
-export const DEFAULT_UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024;
+const DEFAULT_UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
  * Wire bytes of a LabelledImage besides its image data, rounded up: field tags and lengths, the format,

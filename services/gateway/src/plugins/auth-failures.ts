@@ -29,7 +29,7 @@ export interface AuthFailureOptions {
 }
 
 /** What {@link AuthFailureThrottle.check} says of an address. */
-export type ThrottleState = { blocked: false } | { blocked: true; retryAfterSeconds: number };
+type ThrottleState = { blocked: false } | { blocked: true; retryAfterSeconds: number };
 
 /** Per-address failure accounting. */
 export interface AuthFailureThrottle {

@@ -16,7 +16,6 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { ApiError } from "../errors.js";
-import type { Scope } from "../schemas/keys.js";
 import type { ApiKeyRepository, RateLimitRepository } from "../store/index.js";
 import type { AuthFailureThrottle } from "./auth-failures.js";
 import { appPlugin } from "./plugin.js";
@@ -54,7 +53,7 @@ export interface AuthOptions {
 }
 
 /** The principal of embedded mode. */
-export const LOCAL_PRINCIPAL: Principal = Object.freeze({
+const LOCAL_PRINCIPAL: Principal = Object.freeze({
   id: "local",
   apiKeyId: null,
   scopes: Object.freeze(["admin", "submit", "read"]),
@@ -64,7 +63,7 @@ export const LOCAL_PRINCIPAL: Principal = Object.freeze({
 const BEARER = /^Bearer +(\S+) *$/i;
 
 /** Whether a socket peer address is this machine. */
-export function isLoopbackAddress(address: string | undefined): boolean {
+function isLoopbackAddress(address: string | undefined): boolean {
   if (address === undefined) return false;
   const bare = address.startsWith("::ffff:") ? address.slice(7) : address;
   return bare === "::1" || /^127\.\d+\.\d+\.\d+$/.test(bare);
@@ -132,5 +131,3 @@ export const authPlugin = appPlugin<AuthOptions>("diffda-auth", async (app, opti
 export function canSee(principal: Principal, apiKeyId: string | null): boolean {
   return principal.admin || apiKeyId === principal.apiKeyId;
 }
-
-export type { Scope };

@@ -26,7 +26,7 @@ export function hasBody(headers: IncomingHttpHeaders): boolean {
 }
 
 /** `payload` passed through, failing with a 408 problem once it has been silent for `idleMs`. */
-export function watchIdleBody(payload: Readable, reply: FastifyReply, idleMs: number): Readable {
+function watchIdleBody(payload: Readable, reply: FastifyReply, idleMs: number): Readable {
   const out = new PassThrough() as PassThrough & { receivedEncodedLength: number };
   out.receivedEncodedLength = 0;
   // Once the body reader has given up (a 413, a 408), nobody listens for errors on `out` any more.

@@ -14,7 +14,7 @@ import { sendProblem } from "./errors.js";
 import { appPlugin } from "./plugin.js";
 
 /** The catalog code of a Node HTTP parser or server error (`err.code` of a `clientError`). */
-export function clientErrorCode(code: string | undefined): ApiErrorCode {
+function clientErrorCode(code: string | undefined): ApiErrorCode {
   switch (code) {
     case "HPE_HEADER_OVERFLOW":
       return "headers_too_large";
@@ -28,7 +28,7 @@ export function clientErrorCode(code: string | undefined): ApiErrorCode {
 }
 
 /** The bytes of a complete HTTP/1.1 response carrying `error` as a problem document, closing the connection. */
-export function rawProblemResponse(error: ApiError): string {
+function rawProblemResponse(error: ApiError): string {
   const body = JSON.stringify(toProblem(error));
   const head = [
     `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? "Error"}`,

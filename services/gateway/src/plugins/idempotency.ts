@@ -50,7 +50,7 @@ export interface IdempotencyPluginOptions {
 }
 
 /** The fingerprint of a request under a principal. */
-export function requestFingerprint(request: FastifyRequest, principal: string): string {
+function requestFingerprint(request: FastifyRequest, principal: string): string {
   const hash = createHash("sha256");
   const body = request.body;
   const bodyDigest = Buffer.isBuffer(body)

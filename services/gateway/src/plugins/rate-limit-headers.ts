@@ -8,7 +8,7 @@
 import type { TakeResult } from "../store/index.js";
 
 /** The policy's name in both fields. */
-export const RATE_LIMIT_POLICY = "per-key";
+const RATE_LIMIT_POLICY = "per-key";
 
 /** The two header fields for one take from a bucket of `perMinute` requests per minute. */
 export function rateLimitHeaders(perMinute: number, taken: TakeResult): Record<string, string> {

@@ -18,5 +18,3 @@ declare module "fastify" {
     produces?: string;
   }
 }
-
-export type { Scope };

@@ -11,7 +11,7 @@ import { ApiError } from "../errors.js";
 import { hasBody } from "./body-timeout.js";
 
 /** Seconds a refused upload is told to wait: slots free up as uploads finish or time out. */
-export const UPLOAD_RETRY_AFTER_SECONDS = 5;
+const UPLOAD_RETRY_AFTER_SECONDS = 5;
 
 /** Counts uploads in flight; {@link UploadSlots.hook} is the route's `onRequest` hook. */
 export class UploadSlots {

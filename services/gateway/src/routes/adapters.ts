@@ -17,10 +17,10 @@ import type { Adapter } from "../store/index.js";
 import type { AppContext } from "./context.js";
 
 /** The only media type of an adapter upload. */
-export const ADAPTER_MEDIA_TYPE = "application/octet-stream";
+const ADAPTER_MEDIA_TYPE = "application/octet-stream";
 
 /** The API's view of an adapter row. */
-export function toAdapterResource(adapter: Adapter) {
+function toAdapterResource(adapter: Adapter) {
   return {
     id: adapter.id,
     name: adapter.name,

@@ -39,7 +39,7 @@ function archiveBody(mediaType: string) {
 }
 
 /** The API's view of a dataset row. */
-export function toDatasetResource(dataset: Dataset) {
+function toDatasetResource(dataset: Dataset) {
   const spec = dataset.spec as DatasetSpec;
   return {
     id: dataset.id,

@@ -17,7 +17,7 @@ const FINAL: ReadonlySet<JobState> = new Set(["succeeded", "failed", "cancelled"
 const BATCH = 500;
 
 /** One event in the SSE wire format. */
-export function formatEvent(event: JobEvent): string {
+function formatEvent(event: JobEvent): string {
   const data = JSON.stringify({
     id: event.id,
     type: event.type,

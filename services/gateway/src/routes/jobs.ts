@@ -13,7 +13,7 @@ import { destinationProblem } from "../webhooks/destination.js";
 import type { AppContext } from "./context.js";
 
 /** The API's view of a job. */
-export function toJobResource(job: Job, counts: Record<TaskState, number>) {
+function toJobResource(job: Job, counts: Record<TaskState, number>) {
   const spec = job.spec as JobSpec;
   const self = `/v1/jobs/${job.id}`;
   return {

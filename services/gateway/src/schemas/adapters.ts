@@ -2,7 +2,7 @@
 import { type JsonSchema, pageQuery, timestamp, uuidSchema } from "./common.js";
 
 /** The kinds of adapter file the API accepts. */
-export const ADAPTER_KINDS = ["lora", "textual_inversion"] as const;
+const ADAPTER_KINDS = ["lora", "textual_inversion"] as const;
 
 /** An adapter as the API shows it. */
 export const adapterSchema = {

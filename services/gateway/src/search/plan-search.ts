@@ -36,7 +36,7 @@ export function selectKey(search: Pick<SearchSpec, "label">, rung: number): stri
 }
 
 /** Key prefix of the search's fine-tuning tasks (they train on the validation split's complement). */
-export function searchFinetuneKey(finetuning: Parameters<typeof finetuneKey>[0]): string {
+function searchFinetuneKey(finetuning: Parameters<typeof finetuneKey>[0]): string {
   return finetuneKey(finetuning).replace(/^finetune:/, "finetune:search:");
 }
 

@@ -6,18 +6,17 @@
  * augmentation when none beats it, then runs on the whole training set and is scored on the test split
  * like any other method. docs/methods.md#auto says how it chooses.
  */
+
+import { modeSpec } from "../../../../shared/generation-modes/specs.js";
 import type { FieldIssue } from "../errors.js";
 import type { MethodRequest, ResolvedMethod } from "../job-spec.js";
-import { modeSpec } from "../../../../shared/generation-modes/specs.js";
 import { presetById } from "../presets.js";
 
 /** The preset id a job request names to ask for the search. */
 export const AUTO_PRESET = "auto";
 
 /** A preset the search tries, by id, or with overrides of its components (its fine-tuning budget, say). */
-export type SearchPreset =
-  | string
-  | Pick<MethodRequest, "preset" | "finetuning" | "generation" | "utilization">;
+type SearchPreset = string | Pick<MethodRequest, "preset" | "finetuning" | "generation" | "utilization">;
 
 /** What a request may say about the search (every field optional). */
 export interface SearchRequest {
@@ -77,7 +76,7 @@ export interface SearchSpec {
 }
 
 /** Label of candidate k of a search. */
-export function candidateLabel(search: Pick<SearchSpec, "label">, k: number): string {
+function candidateLabel(search: Pick<SearchSpec, "label">, k: number): string {
   return `${search.label}.c${k}`;
 }
 
@@ -132,9 +131,7 @@ export function resolveSearch(
     const id = base.preset!;
     const preset = presetById(id)!;
     const mode = base.generation?.mode ?? preset.generation!.mode;
-    const strengths = "strength" in modeSpec(mode).parameters
-      ? space.strengths
-      : [null];
+    const strengths = "strength" in modeSpec(mode).parameters ? space.strengths : [null];
     for (const strength of strengths as (number | null)[])
       for (const p of space.replaceProbabilities) {
         // LRR and GRR presets keep their own rule; the others replace locally (a real image by its own samples).

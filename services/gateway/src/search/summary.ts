@@ -45,7 +45,7 @@ export function autoMethod(search: SearchSpec, chosen: SearchCandidate): Resolve
 }
 
 /** Whether a task belongs to the search (its candidates, fine-tuning and selections), not the final runs. */
-export function isSearchTask(spec: JobSpec, task: Pick<Task, "key">): boolean {
+function isSearchTask(spec: JobSpec, task: Pick<Task, "key">): boolean {
   const search = spec.search;
   if (search === undefined) return false;
   return (

@@ -16,10 +16,10 @@
  */
 
 /** A result row: column name → value, with the representations in the table above. */
-export type Row = Record<string, unknown>;
+type Row = Record<string, unknown>;
 
 /** What a statement returned. */
-export interface QueryResult<R extends Row = Row> {
+interface QueryResult<R extends Row = Row> {
   /** The rows, as objects keyed by column name. */
   rows: R[];
   /** Rows inserted/updated/deleted by a DML statement (with or without RETURNING); rows read by a SELECT. */

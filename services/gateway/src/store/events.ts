@@ -14,7 +14,7 @@ import type { JobEvent } from "./types.js";
 import { enqueueDelivery } from "./webhooks.js";
 
 /** Default spacing of `job.progress` webhook deliveries of one job. */
-export const DEFAULT_WEBHOOK_PROGRESS_INTERVAL_MS = 10_000;
+const DEFAULT_WEBHOOK_PROGRESS_INTERVAL_MS = 10_000;
 
 /** Job events. */
 export class EventRepository {

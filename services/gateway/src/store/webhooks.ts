@@ -22,7 +22,7 @@ export const WEBHOOK_EVENTS: readonly WebhookEvent[] = [
 ];
 
 /** Lifecycle of a delivery; the last two are final. */
-export type DeliveryState = "pending" | "delivering" | "succeeded" | "failed";
+type DeliveryState = "pending" | "delivering" | "succeeded" | "failed";
 
 /** One message to a job's webhook, with the outcome of its attempts so far. */
 export interface WebhookDelivery {
@@ -69,7 +69,7 @@ const COLUMNS =
 const DELIVERY_ID = /^msg_[0-9a-f]{32}$/;
 
 /** A new delivery id: `msg_` and 128 random bits in hex. */
-export function newDeliveryId(): string {
+function newDeliveryId(): string {
   return `msg_${randomBytes(16).toString("hex")}`;
 }
 

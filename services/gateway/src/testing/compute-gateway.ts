@@ -5,14 +5,20 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ByteDataset } from "../../../../shared/data/index.js";
 import { createMetrics } from "../../../../shared/telemetry/index.js";
 import type { AppDeps } from "../app.js";
 import { ArtifactStore } from "../artifact-store.js";
 import type { BlobStore } from "../blob-store.js";
 import { DatasetService } from "../datasets/dataset-service.js";
 import { generationCatalog } from "../models/catalog.js";
-import { createOrchestrator, type Orchestrator } from "../orchestrator/orchestrator.js";
+import {
+  createOrchestrator,
+  type Orchestrator,
+  type OrchestratorOptions,
+} from "../orchestrator/orchestrator.js";
 import { createGatewayMetrics, type GatewayMetrics } from "../plugins/metrics.js";
+import type { RestLimits } from "../routes/context.js";
 import type { JobStore } from "../store/index.js";
 import { openTestStore, TEST_LIMITS, type TestGateway, testGateway } from "../test-support.js";
 import { WebhookDispatcher } from "../webhooks/dispatcher.js";
@@ -44,6 +50,12 @@ export interface ComputeGatewayOptions {
   store?: JobStore;
   /** Send webhooks: loopback http destinations allowed, a dispatcher polling every 20 ms. */
   webhooks?: boolean;
+  /** The REST limits, the datasets' upload limits among them; default TEST_LIMITS. */
+  limits?: RestLimits;
+  /** The built-in dataset every `builtin` name loads; default the 2-class tiny built-in. */
+  builtin?: () => ByteDataset;
+  /** The orchestrator's settings that tests vary; defaults below. */
+  orchestrator?: Partial<Pick<OrchestratorOptions, "models" | "progressIntervalMs" | "concurrency">>;
 }
 
 /** Destinations tests may use: plain http to loopback receivers. */
@@ -58,8 +70,8 @@ export async function startComputeGateway(options: ComputeGatewayOptions = {}): 
   const datasets = new DatasetService({
     datasets: store.datasets,
     artifacts,
-    limits: TEST_LIMITS.upload,
-    loadBuiltin: async () => tinyBuiltin(),
+    limits: (options.limits ?? TEST_LIMITS).upload,
+    loadBuiltin: async () => (options.builtin ?? tinyBuiltin)(),
   });
   const metrics = createGatewayMetrics(createMetrics({ defaultMetrics: false }), () =>
     store.tasks.queueDepth(),
@@ -76,8 +88,10 @@ export async function startComputeGateway(options: ComputeGatewayOptions = {}): 
     pollMs: 20,
     leaseMs: 5_000,
     concurrency: { generate: 2, train: 2, evaluate: 2 },
+    ...options.orchestrator,
   });
   const gw = await testGateway({
+    ...(options.limits ? { limits: options.limits } : {}),
     store,
     artifacts,
     datasets,

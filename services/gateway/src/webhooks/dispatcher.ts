@@ -24,7 +24,7 @@ export interface WebhookBackoff {
 }
 
 /** The standard schedule: 5 s doubling to 10 min. */
-export const DEFAULT_WEBHOOK_BACKOFF: WebhookBackoff = { baseMs: 5_000, capMs: 600_000 };
+const DEFAULT_WEBHOOK_BACKOFF: WebhookBackoff = { baseMs: 5_000, capMs: 600_000 };
 
 /** What the dispatcher uses. */
 export interface DispatcherDeps {

@@ -7,10 +7,10 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 /** Prefix of a secret as handed to users. */
-export const SECRET_PREFIX = "whsec_";
+const SECRET_PREFIX = "whsec_";
 
 /** Default tolerance between the timestamp and the receiver's clock, against replays. */
-export const DEFAULT_TOLERANCE_SECONDS = 300;
+const DEFAULT_TOLERANCE_SECONDS = 300;
 
 /** The HMAC key of a `whsec_<base64>` secret (the prefix is optional, as in other implementations). */
 export function secretKey(secret: string): Buffer {

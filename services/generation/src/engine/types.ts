@@ -1,4 +1,5 @@
 import type { ChwImage, SchedulerName } from "../../../../shared/diffusion/index.js";
+import type { RunSample } from "../../../../shared/generation-modes/runtime.js";
 
 /** What an adapter file changes (the contract's AdapterKind, as the engine names it). */
 export type AdapterKind = "textual_inversion" | "unet_lora" | "text_encoder_lora" | "full_unet";
@@ -68,26 +69,11 @@ export interface EngineMethod {
   readonly [parameter: string]: unknown;
 }
 
-/** One sample of a batch, fully planned by the service (the engine draws nothing but noise). */
-export interface EngineSample {
-  /** Sample index in the job's synthetic set: with `seed`, every random draw of the sample. */
-  readonly index: number;
-  readonly seed: number;
-  /** The prompt (or edit instruction). */
-  readonly prompt: string;
-  readonly negativePrompt?: string;
-  /** Class of the prompt (the sample's label). */
-  readonly label: number;
-  /** Class of the source image. */
-  readonly sourceLabel: number;
-  /** Source image (CHW in [0, 1]) at the output size, for image-to-image methods. */
-  readonly image?: ChwImage;
-  /** Diff-II: the same-class partner image and the prompt both are inverted with. */
-  readonly partner?: ChwImage;
-  readonly inversionPrompt?: string;
-  /** Diff-II: the first-stage prompt (the prompt with a scene suffix). */
-  readonly suffixPrompt?: string;
-}
+/**
+ * One sample of a batch, fully planned by the service (the engine draws nothing but noise): its index and
+ * seed (every random draw), prompt, label and source label, and the images its mode needs.
+ */
+export type EngineSample = RunSample;
 
 /** A batch for the engine: samples of one model, method and output size. */
 export interface EngineBatch {

@@ -14,7 +14,7 @@ import type { ComputeClients } from "../compute-clients.js";
 import type { TaskSplit } from "../planner.js";
 
 /** Model ids and defaults from configuration. */
-export interface ModelDefaults {
+interface ModelDefaults {
   /** Text-to-image model (ModelRef.name). */
   base: string;
   /** Instruction-edit model for instruct_edit. */

@@ -46,7 +46,7 @@ export interface FinetuneOutput {
 }
 
 /** The artifact key prefix of a finetune task's adapters. */
-export function adapterPrefix(taskKey: string): string {
+function adapterPrefix(taskKey: string): string {
   return `adapter/${taskKey.replace(/^finetune:/, "").replace(/[^A-Za-z0-9._-]+/g, "-")}/`;
 }
 

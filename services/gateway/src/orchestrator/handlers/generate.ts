@@ -37,7 +37,7 @@ export interface GenerateOutput {
 }
 
 /** Height and width from a PNG's IHDR chunk (bytes 16–23), or null for anything else. */
-export function pngSize(bytes: Uint8Array): { height: number; width: number } | null {
+function pngSize(bytes: Uint8Array): { height: number; width: number } | null {
   if (bytes.length < 24 || sniffFormat(bytes) !== "png") return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return { width: view.getUint32(16), height: view.getUint32(20) };
@@ -49,7 +49,7 @@ export function syntheticPrefix(method: string, seed: number): string {
 }
 
 /** Artifact key of one synthetic image. */
-export function syntheticKey(method: string, seed: number, shardIndex: number, sampleIndex: number): string {
+function syntheticKey(method: string, seed: number, shardIndex: number, sampleIndex: number): string {
   return `${syntheticPrefix(method, seed)}${String(shardIndex).padStart(5, "0")}/${String(sampleIndex).padStart(7, "0")}`;
 }
 
@@ -57,7 +57,7 @@ export function syntheticKey(method: string, seed: number, shardIndex: number, s
  * The class tokens of stored adapters: a textual inversion with one token per class binds them in class
  * order (as fine-tuning's does); otherwise prompts use the class names and may name the tokens themselves.
  */
-export function storedClassTokens(
+function storedClassTokens(
   adapters: readonly ResolvedAdapter[],
   classCount: number,
 ): readonly string[] | undefined {

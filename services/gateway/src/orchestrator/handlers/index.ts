@@ -1,5 +1,4 @@
 /** The task handlers, one per kind of the planner's DAG. */
-
 import type { TaskKind } from "../planner.js";
 import type { TaskHandler } from "../task-runner.js";
 import { type HandlerDeps, JobLoader } from "./context.js";
@@ -10,21 +9,13 @@ import { selectHandler } from "./select.js";
 import { summarizeHandler } from "./summarize.js";
 import { trainHandler } from "./train.js";
 
-export type { HandlerDeps, LoadedJob, ModelDefaults } from "./context.js";
-export { JobLoader } from "./context.js";
-export type { EvaluateOutput } from "./evaluate.js";
-export { type AdapterRecord, adapterPrefix, type FinetuneOutput } from "./finetune.js";
-export { type GenerateOutput, syntheticKey, syntheticPrefix } from "./generate.js";
+export type { HandlerDeps } from "./context.js";
+export type { FinetuneOutput } from "./finetune.js";
 export {
-  type GainInterval,
   type JobResult,
-  type MeanStd,
-  type MethodCpu,
-  REFERENCE_BASELINE,
-  type ResultWarning,
   summarize,
 } from "./summarize.js";
-export { checkpointKey, type TrainOutput } from "./train.js";
+export type { TrainOutput } from "./train.js";
 
 /** Every handler, sharing one job loader. */
 export function createTaskHandlers(deps: HandlerDeps): Record<TaskKind, TaskHandler> {

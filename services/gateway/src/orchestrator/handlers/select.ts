@@ -12,7 +12,7 @@ import type { JobLoader } from "./context.js";
 import type { EvaluateOutput } from "./evaluate.js";
 
 /** A candidate's standing after a rung. */
-export interface Standing {
+interface Standing {
   label: string;
   mean: number;
   runs: { seed: number; top1Accuracy: number }[];

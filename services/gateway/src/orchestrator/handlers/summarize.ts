@@ -37,7 +37,7 @@ function modelsOf(shards: readonly Task[]): { id: string; sha256: string }[] {
  * CPU seconds of one method, summed over its seeds, from what the compute services reported. A value is
  * null when one of its tasks reported none (an older service); 0 when the method has no such stage.
  */
-export interface MethodCpu {
+interface MethodCpu {
   /** The fine-tuning task it used, counted in full even when others share it (`finetuneSharedWith`). */
   finetune: number | null;
   /** Its generation shards. */
@@ -54,16 +54,14 @@ export interface MethodCpu {
   finetuneSharedWith: string[];
 }
 
-export type { MeanStd };
-
 /**
  * A 95% paired interval of a gain, resampling seeds and test images: shared/stats pairedBootstrap's answer
  * without what the result already holds (the difference is the gain's mean) or need not (the resamples).
  */
-export type GainInterval = Omit<PairedInterval, "difference" | "resamples">;
+type GainInterval = Omit<PairedInterval, "difference" | "resamples">;
 
 /** Something the caller should know before trusting a figure of the result. */
-export interface ResultWarning {
+interface ResultWarning {
   code: "gain_unresolved" | "small_test_split" | "resized" | "auto_no_gain";
   /** The method it is about, when it is about one. */
   method?: string;
@@ -123,7 +121,7 @@ export interface ImageSize {
 }
 
 /** At which sizes the job's images were made and used. */
-export interface Resolution {
+interface Resolution {
   /** The dataset's images (as stored: uploads are resized to it when registered). */
   dataset: ImageSize;
   /** What the classifier trained and was tested at (the job's imageSize, else the dataset's). */
@@ -154,7 +152,7 @@ function sumKnown(values: readonly (number | null)[]): number | null {
 }
 
 /** The baseline gains are measured against. */
-export const REFERENCE_BASELINE = "no-augmentation";
+const REFERENCE_BASELINE = "no-augmentation";
 
 /** Builds the result from the spec and the job's tasks (their outputs). */
 export function summarize(

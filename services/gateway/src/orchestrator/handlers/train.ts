@@ -60,7 +60,7 @@ export interface SkippedRun {
 }
 
 /** Artifact key of a run's checkpoint. */
-export function checkpointKey(method: string, seed: number): string {
+function checkpointKey(method: string, seed: number): string {
   return `checkpoint/${method}/seed=${seed}`;
 }
 

@@ -16,7 +16,7 @@ function resourceKind(kind: AdapterKind): Adapter["kind"] | undefined {
 }
 
 /** A uuid (version 5 layout) from the digest of `text`: the same text, the same id. */
-export function derivedUuid(text: string): string {
+function derivedUuid(text: string): string {
   const h = createHash("sha256").update(text).digest("hex");
   const variant = ((Number.parseInt(h[16], 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;

@@ -6,18 +6,18 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type * as ort from "onnxruntime-node";
-import type { ClipTokenizer } from "../../shared/diffusion/index.js";
+import type { ClipTokenizer } from "../../../shared/diffusion/index.js";
 import {
   classifierFreeGuidanceFromBatch,
   DPMSolverMultistepScheduler,
   instructPix2PixGuidanceFromBatch,
-} from "../../shared/diffusion/index.js";
-import { kitTokenizer } from "../../shared/kit/tokenizer.js";
-import { f32, type Tensor } from "../../shared/ml/onnx/index.js";
-import { createSession, runSession } from "../../shared/ml/runtime/index.js";
-import { Rng } from "../../shared/random/index.js";
+} from "../../../shared/diffusion/index.js";
+import { kitTokenizer } from "../../../shared/kit/tokenizer.js";
+import { f32, type Tensor } from "../../../shared/ml/onnx/index.js";
+import { createSession, runSession } from "../../../shared/ml/runtime/index.js";
+import { Rng } from "../../../shared/random/index.js";
 import { LATENT_SIZE } from "./config.js";
-import { idsTensor, loadTokenizerFiles } from "./train-kit.js";
+import { idsTensor, loadTokenizerFiles } from "./kit-data.js";
 
 const LAT = 4 * LATENT_SIZE * LATENT_SIZE;
 
@@ -50,7 +50,7 @@ export async function loadKit(dir: string): Promise<Kit> {
   };
 }
 
-export async function encodeText(kit: Kit, prompts: string[]): Promise<Float32Array> {
+async function encodeText(kit: Kit, prompts: string[]): Promise<Float32Array> {
   const enc = kit.tokenizer.encodeBatch(prompts);
   const out = await runSession(kit.text, { input_ids: idsTensor(enc.inputIds, prompts.length) }, [
     "last_hidden_state",
@@ -69,7 +69,7 @@ function concat(parts: Float32Array[]): Float32Array {
 }
 
 /** Decodes scaled latents to images in [0, 1] (N·3·32·32). */
-export async function decode(kit: Kit, latents: Float32Array, n: number): Promise<Float32Array> {
+async function decode(kit: Kit, latents: Float32Array, n: number): Promise<Float32Array> {
   const z = f32([n, 4, LATENT_SIZE, LATENT_SIZE]);
   const zd = z.data as Float32Array;
   for (let i = 0; i < zd.length; i++) zd[i] = latents[i] / kit.scale;
@@ -78,7 +78,7 @@ export async function decode(kit: Kit, latents: Float32Array, n: number): Promis
 }
 
 /** Encodes images in [0, 1] to scaled latents. */
-export async function encode(kit: Kit, images: Float32Array, n: number): Promise<Float32Array> {
+async function encode(kit: Kit, images: Float32Array, n: number): Promise<Float32Array> {
   const x = f32([n, 3, 32, 32]);
   (x.data as Float32Array).set(images.map((v) => v * 2 - 1));
   const z = (await runSession(kit.encoder, { sample: x })).latent_sample.data as Float32Array;

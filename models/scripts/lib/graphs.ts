@@ -1,9 +1,9 @@
-import { KIT_MAX_LENGTH } from "../../shared/kit/corpus.js";
-import { GraphBuilder } from "../../shared/ml/graph/index.js";
-import { clipLoss, imageEncoder, l2Normalize, textProjection } from "../../shared/ml/models/clip.js";
-import { textEncoder } from "../../shared/ml/models/text-encoder.js";
-import { type UNetConfig, unet } from "../../shared/ml/models/unet.js";
-import { vaeDecoder, vaeEncoder } from "../../shared/ml/models/vae.js";
+import { KIT_MAX_LENGTH } from "../../../shared/kit/corpus.js";
+import { GraphBuilder } from "../../../shared/ml/graph/index.js";
+import { clipLoss, imageEncoder, l2Normalize, textProjection } from "../../../shared/ml/models/clip.js";
+import { textEncoder } from "../../../shared/ml/models/text-encoder.js";
+import { type UNetConfig, unet } from "../../../shared/ml/models/unet.js";
+import { vaeDecoder, vaeEncoder } from "../../../shared/ml/models/vae.js";
 import {
   conv2d,
   globalAvgPool,
@@ -13,8 +13,8 @@ import {
   mse,
   relu,
   softmaxCrossEntropy,
-} from "../../shared/ml/nn/index.js";
-import { DataType } from "../../shared/ml/onnx/types.js";
+} from "../../../shared/ml/nn/index.js";
+import { DataType } from "../../../shared/ml/onnx/types.js";
 import { EMBED_DIM, IMAGE_ENCODER, LATENT_SIZE, TEXT_HEADS, TEXT_LAYERS, TEXT_WIDTH, VAE } from "./config.js";
 
 export interface TextSpec {

@@ -1,6 +1,6 @@
-import type { ImageEncoderConfig } from "../../shared/ml/models/clip.js";
-import type { UNetConfig } from "../../shared/ml/models/unet.js";
-import type { VaeConfig } from "../../shared/ml/models/vae.js";
+import type { ImageEncoderConfig } from "../../../shared/ml/models/clip.js";
+import type { UNetConfig } from "../../../shared/ml/models/unet.js";
+import type { VaeConfig } from "../../../shared/ml/models/vae.js";
 
 /** Architectures of the bundled kit (diffda-kit-v1); the training scripts and the bench read them from here. */
 export const TEXT_WIDTH = 64;

@@ -5,12 +5,12 @@
  */
 import { cp, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { KIT_MAX_LENGTH } from "../../shared/kit/corpus.js";
-import { allInstructions, applyEdit, KIT_EDITS } from "../../shared/kit/edits.js";
-import { fromModel, withParameters } from "../../shared/ml/graph/index.js";
-import { decodeModel, f32, type Tensor } from "../../shared/ml/onnx/index.js";
-import { createSession, runSession } from "../../shared/ml/runtime/index.js";
-import { Rng } from "../../shared/random/index.js";
+import { KIT_MAX_LENGTH } from "../../../shared/kit/corpus.js";
+import { allInstructions, applyEdit, KIT_EDITS } from "../../../shared/kit/edits.js";
+import { fromModel, withParameters } from "../../../shared/ml/graph/index.js";
+import { decodeModel, f32, type Tensor } from "../../../shared/ml/onnx/index.js";
+import { createSession, runSession } from "../../../shared/ml/runtime/index.js";
+import { Rng } from "../../../shared/random/index.js";
 import {
   exportOnnx,
   log,
@@ -24,13 +24,13 @@ import {
 } from "./common.js";
 import { EDIT_DIR, KIT_DIR, LATENT_SIZE, TEXT_WIDTH, UNET_EDIT } from "./config.js";
 import { unetGraph } from "./graphs.js";
-import { kitNoiseSchedule, loadLatents, pick, textCache, trainCorpus } from "./train-kit.js";
+import { kitNoiseSchedule, loadLatents, pick, textCache, trainCorpus } from "./kit-data.js";
 
 const IMG = 3 * 32 * 32;
 const LAT = 4 * LATENT_SIZE * LATENT_SIZE;
 
 /** Parameters of the text-to-image UNet, with conv_in widened to the edit model's input channels (zeros). */
-export async function editInitParameters(): Promise<Map<string, Tensor>> {
+async function editInitParameters(): Promise<Map<string, Tensor>> {
   const t2i = fromModel(decodeModel(await readFile(join(KIT_DIR, "unet", "model.onnx"))));
   const out = new Map<string, Tensor>();
   for (const name of t2i.params) out.set(name, t2i.initializers.get(name) as Tensor);
@@ -92,6 +92,7 @@ export async function trainEditStage(): Promise<void> {
         for (let p = 0; p < IMG; p++) ed[k * IMG + p] = out[p] * 2 - 1;
       });
       const target0 = (await runSession(encoder, { sample: edited })).latent_sample.data as Float32Array;
+      // jscpd:ignore-start (as train-kit.ts's UNet batches: the order of the RNG draws defines the data)
       const sample = f32([B, 8, LATENT_SIZE, LATENT_SIZE]);
       const target = f32([B, 4, LATENT_SIZE, LATENT_SIZE]);
       const timestep = f32([B]);
@@ -105,6 +106,7 @@ export async function trainEditStage(): Promise<void> {
         const a = schedule.alphaCumprod(t);
         const sa = Math.sqrt(a);
         const sb = Math.sqrt(1 - a);
+        // jscpd:ignore-end
         const r = rng.nextFloat();
         const dropText = r < 0.05 || (r >= 0.1 && r < 0.15);
         const dropImage = r >= 0.05 && r < 0.15;

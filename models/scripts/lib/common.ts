@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import { appendFile, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import type { Graph } from "../../shared/ml/graph/index.js";
-import { toModel, withParameters } from "../../shared/ml/graph/index.js";
-import { encodeModel, type Tensor } from "../../shared/ml/onnx/index.js";
-import { adamw, warmupCosine } from "../../shared/ml/optim/index.js";
-import { Trainer } from "../../shared/ml/runtime/index.js";
+import type { Graph } from "../../../shared/ml/graph/index.js";
+import { toModel, withParameters } from "../../../shared/ml/graph/index.js";
+import { encodeModel, type Tensor } from "../../../shared/ml/onnx/index.js";
+import { adamw, warmupCosine } from "../../../shared/ml/optim/index.js";
+import { Trainer } from "../../../shared/ml/runtime/index.js";
 import { CACHE_DIR, STATS_DIR } from "./config.js";
 
 /** A step budget from the environment (KIT_<NAME>_STEPS) or the default. */
