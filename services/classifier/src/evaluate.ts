@@ -73,6 +73,7 @@ export function metricsFromLogits(
   const n = labels.length;
   const counts = new Array<number>(classCount * classCount).fill(0);
   const predictions = new Array<number>(n);
+  const labelProbabilities = new Array<number>(n);
   let correct = 0;
   let loss = 0;
   for (let i = 0; i < n; i++) {
@@ -86,6 +87,7 @@ export function metricsFromLogits(
     let sum = 0;
     for (let k = 0; k < classCount; k++) sum += Math.exp(row[k] - max);
     loss += Math.log(sum) + max - row[labels[i]];
+    labelProbabilities[i] = Math.exp(row[labels[i]] - max) / sum;
     counts[labels[i] * classCount + best]++;
     predictions[i] = best;
     if (best === labels[i]) correct++;
@@ -102,6 +104,7 @@ export function metricsFromLogits(
     confusionMatrix: { classCount, counts },
     meanLoss: n === 0 ? Number.NaN : loss / n,
     predictions,
+    labelProbabilities,
   };
 }
 
