@@ -1,6 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Classifier, classifierLogits, decodeClassifier } from "../../../shared/classifier/index.js";
 import type { ImageSet } from "../../../shared/data/index.js";
+import { labelProbabilities } from "../../../shared/filtering/classifier-scorer.js";
 import type {
   EvaluateSpec,
   EvaluationMetricsSchema,
@@ -73,7 +74,6 @@ export function metricsFromLogits(
   const n = labels.length;
   const counts = new Array<number>(classCount * classCount).fill(0);
   const predictions = new Array<number>(n);
-  const labelProbabilities = new Array<number>(n);
   let correct = 0;
   let loss = 0;
   for (let i = 0; i < n; i++) {
@@ -87,7 +87,6 @@ export function metricsFromLogits(
     let sum = 0;
     for (let k = 0; k < classCount; k++) sum += Math.exp(row[k] - max);
     loss += Math.log(sum) + max - row[labels[i]];
-    labelProbabilities[i] = Math.exp(row[labels[i]] - max) / sum;
     counts[labels[i] * classCount + best]++;
     predictions[i] = best;
     if (best === labels[i]) correct++;
@@ -104,7 +103,7 @@ export function metricsFromLogits(
     confusionMatrix: { classCount, counts },
     meanLoss: n === 0 ? Number.NaN : loss / n,
     predictions,
-    labelProbabilities,
+    labelProbabilities: [...labelProbabilities(logits, labels, classCount)],
   };
 }
 
