@@ -6,6 +6,12 @@
  */
 import type { FieldIssue } from "./errors.js";
 import {
+  checkJobFiltering,
+  type FilteringRequest,
+  type FilteringSpec,
+  resolveFiltering,
+} from "./filtering-spec.js";
+import {
   BASELINE_IDS,
   FINETUNE_PARAMETERS,
   type FinetuningSpec,
@@ -25,6 +31,8 @@ export interface MethodRequest {
   finetuning?: Partial<FinetuningSpec>;
   generation?: Partial<GenerationSpec>;
   utilization?: Partial<UtilizationSpec>;
+  /** Sample filtering between generation and utilization (default: scorer none). */
+  filtering?: FilteringRequest;
   /** Stored adapters (POST /v1/adapters) to generate with instead of fine-tuning, by id. */
   adapters?: string[];
 }
@@ -89,6 +97,8 @@ export interface ResolvedMethod {
   finetuning: FinetuningSpec;
   generation: GenerationSpec | null;
   utilization: UtilizationSpec;
+  /** Sample filtering; absent: none (every preset's default). */
+  filtering?: FilteringSpec;
   /** Stored adapters the generation applies, in order (absent: none); fine-tuning is then "none". */
   adapters?: ResolvedAdapter[];
 }
@@ -198,7 +208,9 @@ function resolveMethod(
   issues: FieldIssue[],
   known?: ReadonlyMap<string, ResolvedAdapter>,
 ): Omit<ResolvedMethod, "label"> {
-  const method = resolveComponents(request, at, issues);
+  const components = resolveComponents(request, at, issues);
+  const filtering = resolveFiltering(request.filtering, components.generation !== null, at, issues);
+  const method = filtering === undefined ? components : { ...components, filtering };
   const adapters = resolveAdapters(request, method, at, issues, known);
   return adapters === undefined ? method : { ...method, adapters };
 }
@@ -390,6 +402,7 @@ export function resolveJobSpec(
         });
     });
   }
+  checkJobFiltering(methods, resolved, kind, issues);
   const seeds = request.seeds ?? [0];
   const runs = methods.length * seeds.length;
   if (runs > context.maxRuns) {

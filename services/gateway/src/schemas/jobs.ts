@@ -4,6 +4,7 @@ import { ARCHITECTURES } from "../../../../shared/classifier/architectures.js";
 import { BASELINE_IDS } from "../presets.js";
 import { WEBHOOK_EVENTS } from "../store/webhooks.js";
 import { type JsonSchema, nullableTimestamp, pageQuery, timestamp, uuidSchema } from "./common.js";
+import { filteringResultSchema } from "./filtering.js";
 import { methodRequestSchema, resolvedMethodSchema } from "./methods.js";
 
 const seed = { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
@@ -291,6 +292,11 @@ export const jobResultSchema = {
               { type: "null" },
             ],
             description: "top-1 minus the no-augmentation baseline's, paired by seed",
+          },
+          filtering: {
+            ...filteringResultSchema,
+            description:
+              "what sample filtering dropped, per run and class (absent: the method does not filter)",
           },
           generation: {
             anyOf: [

@@ -13,6 +13,7 @@ import {
   UTILIZATION_MODES,
 } from "../presets.js";
 import { type JsonSchema, uuidSchema } from "./common.js";
+import { filteringRequestSchema, filteringSchema } from "./filtering.js";
 
 const positiveInt = (max: number, description?: string) => ({
   type: "integer",
@@ -213,6 +214,7 @@ export const methodRequestSchema = {
     finetuning: finetuningOverride,
     generation: generationOverride,
     utilization: utilizationOverride,
+    filtering: filteringRequestSchema,
     adapters: {
       type: "array",
       items: uuidSchema,
@@ -237,6 +239,7 @@ export const resolvedMethodSchema = {
     finetuning: finetuningSchema,
     generation: { anyOf: [generationSchema, { type: "null" }] },
     utilization: utilizationSchema,
+    filtering: filteringSchema,
     adapters: {
       type: "array",
       description: "the stored adapters the generation applied, as they were when the job was submitted",
