@@ -807,6 +807,31 @@ export interface components {
           /** @description its classifier trainings, all seeds */
           train: number | null;
         };
+        /** @description what sample filtering dropped, per run and class (absent: the method does not filter) */
+        filtering?: {
+          keepFraction: number | null;
+          minScore: number | null;
+          runs: {
+            dropped: number;
+            /** @description synthetic images scored */
+            generated: number;
+            /** @description of which trained the classifier */
+            kept: number;
+            /** @description in class order */
+            perClass: {
+              class: string;
+              dropped: number;
+              kept: number;
+              /** @description the lowest score kept: the threshold the rule applied (null: nothing kept) */
+              threshold: number | null;
+              total: number;
+            }[];
+            seed: number;
+          }[];
+          /** @enum {string} */
+          scorer: "classifier" | "clip";
+          sourceWeight?: number | null;
+        };
         /** @description top-1 minus the no-augmentation baseline's, paired by seed */
         gainOverBaseline: {
           baseline: string;
@@ -988,6 +1013,19 @@ export interface components {
     MethodRequest: {
       /** @description stored adapters (POST /v1/adapters) to generate with, by id, instead of fine-tuning (finetuning.method must be none); they must fit the method's model, which defaults to theirs */
       adapters?: string[];
+      filtering?: {
+        /** @description keep the best-scoring ⌈keepFraction·n⌉ synthetic images of each class (at least one) */
+        keepFraction?: number;
+        /** @description then drop every image scoring below this (scores are probabilities in [0, 1]) */
+        minScore?: number;
+        /**
+         * @description none (default of every preset); classifier: the no-augmentation baseline's confidence in the intended class; clip: the CLIP model's class-prompt probability
+         * @enum {string}
+         */
+        scorer: "none" | "classifier" | "clip";
+        /** @description clip only: weight of the image's similarity to its source image in the score (default 0) */
+        sourceWeight?: number;
+      };
       finetuning?: {
         /** @description images per optimizer step */
         batchSize?: number;
@@ -1207,6 +1245,16 @@ export interface components {
         sha256: string;
         tokens: string[];
       }[];
+      filtering?: {
+        /** @description keep the best-scoring ⌈keepFraction·n⌉ synthetic images of each class (at least one) */
+        keepFraction?: number;
+        /** @description then drop every image scoring below this (scores are probabilities in [0, 1]) */
+        minScore?: number;
+        /** @enum {string} */
+        scorer: "classifier" | "clip";
+        /** @description clip only: weight of the image's similarity to its source image in the score (default 0) */
+        sourceWeight?: number;
+      };
       finetuning: components["schemas"]["Finetuning"];
       generation: components["schemas"]["Generation"] | null;
       /** @enum {string} */
@@ -1437,9 +1485,9 @@ export interface operations {
            * @example # HELP diffda_http_request_duration_seconds HTTP request duration by method, route pattern and status code
            *     # TYPE diffda_http_request_duration_seconds histogram
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 1
-           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 1
-           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
+           *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
+           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 0
+           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.25",method="GET",route="/healthz",status_code="200"} 1
            */
@@ -1602,7 +1650,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
+           *           "id": "c24194a3-4ad6-4884-938c-f08b3563cf61",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1612,7 +1660,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T01:17:45.870Z"
+           *           "createdAt": "2026-12-08T03:11:48.965Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1707,7 +1755,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
+           *       "id": "c24194a3-4ad6-4884-938c-f08b3563cf61",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1717,7 +1765,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T01:17:45.870Z"
+           *       "createdAt": "2026-12-08T03:11:48.965Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1732,7 +1780,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 2af2360c-4658-4805-a2d8-d6289546bd14
+         * @example c24194a3-4ad6-4884-938c-f08b3563cf61
          */
         id: string;
       };
@@ -1772,7 +1820,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "2af2360c-4658-4805-a2d8-d6289546bd14",
+           *       "id": "c24194a3-4ad6-4884-938c-f08b3563cf61",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1782,7 +1830,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T01:17:45.870Z"
+           *       "createdAt": "2026-12-08T03:11:48.965Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1797,7 +1845,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 2af2360c-4658-4805-a2d8-d6289546bd14
+         * @example c24194a3-4ad6-4884-938c-f08b3563cf61
          */
         id: string;
       };
@@ -1889,7 +1937,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *           "id": "67951541-8061-452d-bd7e-1d1b62c4cf40",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -1911,7 +1959,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T01:17:45.913Z"
+           *           "createdAt": "2026-12-08T03:11:49.048Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2004,7 +2052,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "cb00db78-e1b4-4030-8084-e31a0d416816",
+           *       "id": "34f03608-f8e0-4344-b81e-2524b13d3935",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2026,7 +2074,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T01:17:46.732Z"
+           *       "createdAt": "2026-12-08T03:11:58.558Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2041,7 +2089,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 5fee1e5c-c431-46e0-9215-3108ad2cdf8b
+         * @example 67951541-8061-452d-bd7e-1d1b62c4cf40
          */
         id: string;
       };
@@ -2081,7 +2129,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *       "id": "67951541-8061-452d-bd7e-1d1b62c4cf40",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2103,7 +2151,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T01:17:45.913Z"
+           *       "createdAt": "2026-12-08T03:11:49.048Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2118,7 +2166,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example cb00db78-e1b4-4030-8084-e31a0d416816
+         * @example 34f03608-f8e0-4344-b81e-2524b13d3935
          */
         id: string;
       };
@@ -2179,7 +2227,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 5fee1e5c-c431-46e0-9215-3108ad2cdf8b
+         * @example 67951541-8061-452d-bd7e-1d1b62c4cf40
          */
         id: string;
       };
@@ -2297,12 +2345,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
+           *           "id": "841c9883-8c6e-48ec-af2c-bb928f40f84e",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
-           *           "createdAt": "2026-12-08T01:17:45.978Z",
-           *           "finishedAt": "2026-12-08T01:17:46.628Z"
+           *           "datasetId": "67951541-8061-452d-bd7e-1d1b62c4cf40",
+           *           "createdAt": "2026-12-08T03:11:49.552Z",
+           *           "finishedAt": "2026-12-08T03:11:57.450Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2334,10 +2382,14 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+         *       "datasetId": "67951541-8061-452d-bd7e-1d1b62c4cf40",
          *       "methods": [
          *         {
-         *           "preset": "real-guidance"
+         *           "preset": "real-guidance",
+         *           "filtering": {
+         *             "scorer": "classifier",
+         *             "keepFraction": 0.5
+         *           }
          *         }
          *       ],
          *       "seeds": [
@@ -2390,14 +2442,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
+           *       "id": "841c9883-8c6e-48ec-af2c-bb928f40f84e",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *       "datasetId": "67951541-8061-452d-bd7e-1d1b62c4cf40",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *         "datasetId": "67951541-8061-452d-bd7e-1d1b62c4cf40",
            *         "seeds": [
            *           0
            *         ],
@@ -2453,6 +2505,10 @@ export interface operations {
            *             "utilization": {
            *               "mode": "fc",
            *               "traditionalAugmentation": "flip_crop"
+           *             },
+           *             "filtering": {
+           *               "scorer": "classifier",
+           *               "keepFraction": 0.5
            *             }
            *           }
            *         ],
@@ -2478,15 +2534,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:17:45.978Z",
-           *       "updatedAt": "2026-12-08T01:17:45.978Z",
+           *       "createdAt": "2026-12-08T03:11:49.552Z",
+           *       "updatedAt": "2026-12-08T03:11:49.552Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1",
-           *         "events": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/events",
-           *         "artifacts": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts",
-           *         "cancel": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/cancel"
+           *         "self": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e",
+           *         "events": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e/events",
+           *         "artifacts": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e/artifacts",
+           *         "cancel": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e/cancel"
            *       }
            *     }
            */
@@ -2502,7 +2558,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 841c9883-8c6e-48ec-af2c-bb928f40f84e
          */
         id: string;
       };
@@ -2542,14 +2598,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "1681d873-c071-4c4a-a398-f68a6cfe42d1",
+           *       "id": "841c9883-8c6e-48ec-af2c-bb928f40f84e",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *       "datasetId": "67951541-8061-452d-bd7e-1d1b62c4cf40",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "5fee1e5c-c431-46e0-9215-3108ad2cdf8b",
+           *         "datasetId": "67951541-8061-452d-bd7e-1d1b62c4cf40",
            *         "seeds": [
            *           0
            *         ],
@@ -2605,6 +2661,10 @@ export interface operations {
            *             "utilization": {
            *               "mode": "fc",
            *               "traditionalAugmentation": "flip_crop"
+           *             },
+           *             "filtering": {
+           *               "scorer": "classifier",
+           *               "keepFraction": 0.5
            *             }
            *           }
            *         ],
@@ -2756,14 +2816,14 @@ export interface operations {
            *             "runs": [
            *               {
            *                 "seed": 0,
-           *                 "top1Accuracy": 0.52,
+           *                 "top1Accuracy": 0.51,
            *                 "perClassAccuracy": [
-           *                   0.52,
-           *                   0.52
+           *                   0.51,
+           *                   0.51
            *                 ],
            *                 "meanLoss": 0.3,
            *                 "sampleCount": 4,
-           *                 "syntheticImages": 20,
+           *                 "syntheticImages": 10,
            *                 "trainSeconds": 0.3,
            *                 "epochs": 1,
            *                 "batchSize": 4,
@@ -2773,14 +2833,14 @@ export interface operations {
            *               }
            *             ],
            *             "top1Accuracy": {
-           *               "mean": 0.52,
+           *               "mean": 0.51,
            *               "std": null,
            *               "n": 1
            *             },
            *             "perClassAccuracy": {
            *               "mean": [
-           *                 0.52,
-           *                 0.52
+           *                 0.51,
+           *                 0.51
            *               ],
            *               "std": [
            *                 null,
@@ -2789,7 +2849,7 @@ export interface operations {
            *             },
            *             "gainOverBaseline": {
            *               "baseline": "no-augmentation",
-           *               "mean": 0.020000000000000018,
+           *               "mean": 0.010000000000000009,
            *               "std": null,
            *               "n": 1,
            *               "interval": {
@@ -2812,6 +2872,36 @@ export interface operations {
            *                 }
            *               ]
            *             },
+           *             "filtering": {
+           *               "scorer": "classifier",
+           *               "keepFraction": 0.5,
+           *               "minScore": null,
+           *               "runs": [
+           *                 {
+           *                   "seed": 0,
+           *                   "generated": 20,
+           *                   "kept": 10,
+           *                   "dropped": 10,
+           *                   "perClass": [
+           *                     {
+           *                       "class": "shoe",
+           *                       "total": 10,
+           *                       "kept": 5,
+           *                       "dropped": 5,
+           *                       "threshold": 0.9372549057006836
+           *                     },
+           *                     {
+           *                       "class": "bag",
+           *                       "total": 10,
+           *                       "kept": 5,
+           *                       "dropped": 5,
+           *                       "threshold": 0.9372549057006836
+           *                     }
+           *                   ]
+           *                 }
+           *               ],
+           *               "sourceWeight": null
+           *             },
            *             "cpuSeconds": {
            *               "finetune": 0,
            *               "generate": 5,
@@ -2827,17 +2917,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 0.292,
+           *             "seconds": 2.945,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.107,
+           *             "seconds": 3.45,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 0.702,
+           *             "seconds": 10.111,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -2870,21 +2960,21 @@ export interface operations {
            *           },
            *           {
            *             "code": "gain_unresolved",
-           *             "message": "real-guidance: the gain of +2.0 points over no-augmentation is not resolved: its 95% interval, +0.0 to +0.0 points over 1 seed(s) and 4 test images, includes 0",
+           *             "message": "real-guidance: the gain of +1.0 points over no-augmentation is not resolved: its 95% interval, +0.0 to +0.0 points over 1 seed(s) and 4 test images, includes 0",
            *             "method": "real-guidance"
            *           }
            *         ]
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:17:45.978Z",
-           *       "updatedAt": "2026-12-08T01:17:46.628Z",
-           *       "startedAt": "2026-12-08T01:17:46.158Z",
-           *       "finishedAt": "2026-12-08T01:17:46.628Z",
+           *       "createdAt": "2026-12-08T03:11:49.552Z",
+           *       "updatedAt": "2026-12-08T03:11:57.450Z",
+           *       "startedAt": "2026-12-08T03:11:50.925Z",
+           *       "finishedAt": "2026-12-08T03:11:57.450Z",
            *       "links": {
-           *         "self": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1",
-           *         "events": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/events",
-           *         "artifacts": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts",
-           *         "cancel": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/cancel"
+           *         "self": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e",
+           *         "events": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e/events",
+           *         "artifacts": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e/artifacts",
+           *         "cancel": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e/cancel"
            *       }
            *     }
            */
@@ -2900,7 +2990,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 705a4a17-8ad5-4ace-b2df-017da632613a
+         * @example c34b4aa2-967e-4554-a9bb-97aecbe2a83b
          */
         id: string;
       };
@@ -2958,7 +3048,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 841c9883-8c6e-48ec-af2c-bb928f40f84e
          */
         id: string;
       };
@@ -3019,8 +3109,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T01:17:46.272Z",
-           *           "href": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T03:11:52.682Z",
+           *           "href": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3042,8 +3132,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T01:17:46.349Z",
-           *           "href": "/v1/jobs/1681d873-c071-4c4a-a398-f68a6cfe42d1/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T03:11:53.707Z",
+           *           "href": "/v1/jobs/841c9883-8c6e-48ec-af2c-bb928f40f84e/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3064,7 +3154,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 841c9883-8c6e-48ec-af2c-bb928f40f84e
          */
         id: string;
         /**
@@ -3140,7 +3230,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 705a4a17-8ad5-4ace-b2df-017da632613a
+         * @example c34b4aa2-967e-4554-a9bb-97aecbe2a83b
          */
         id: string;
       };
@@ -3181,14 +3271,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "705a4a17-8ad5-4ace-b2df-017da632613a",
+           *       "id": "c34b4aa2-967e-4554-a9bb-97aecbe2a83b",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "cb00db78-e1b4-4030-8084-e31a0d416816",
+           *       "datasetId": "34f03608-f8e0-4344-b81e-2524b13d3935",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "cb00db78-e1b4-4030-8084-e31a0d416816",
+           *         "datasetId": "34f03608-f8e0-4344-b81e-2524b13d3935",
            *         "seeds": [
            *           0
            *         ],
@@ -3261,15 +3351,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T01:17:46.743Z",
-           *       "updatedAt": "2026-12-08T01:17:46.750Z",
+           *       "createdAt": "2026-12-08T03:11:58.606Z",
+           *       "updatedAt": "2026-12-08T03:11:58.647Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T01:17:46.750Z",
+           *       "finishedAt": "2026-12-08T03:11:58.647Z",
            *       "links": {
-           *         "self": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a",
-           *         "events": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/events",
-           *         "artifacts": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/artifacts",
-           *         "cancel": "/v1/jobs/705a4a17-8ad5-4ace-b2df-017da632613a/cancel"
+           *         "self": "/v1/jobs/c34b4aa2-967e-4554-a9bb-97aecbe2a83b",
+           *         "events": "/v1/jobs/c34b4aa2-967e-4554-a9bb-97aecbe2a83b/events",
+           *         "artifacts": "/v1/jobs/c34b4aa2-967e-4554-a9bb-97aecbe2a83b/artifacts",
+           *         "cancel": "/v1/jobs/c34b4aa2-967e-4554-a9bb-97aecbe2a83b/cancel"
            *       }
            *     }
            */
@@ -3291,7 +3381,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 841c9883-8c6e-48ec-af2c-bb928f40f84e
          */
         id: string;
       };
@@ -3334,7 +3424,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T01:17:45.978Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:11:49.552Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3368,7 +3458,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 841c9883-8c6e-48ec-af2c-bb928f40f84e
          */
         id: string;
       };
@@ -3424,7 +3514,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 841c9883-8c6e-48ec-af2c-bb928f40f84e
          */
         id: string;
       };
@@ -3479,7 +3569,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 1681d873-c071-4c4a-a398-f68a6cfe42d1
+         * @example 841c9883-8c6e-48ec-af2c-bb928f40f84e
          */
         id: string;
       };
@@ -3521,38 +3611,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_ccbfbba4ece1d39d6086417ccf159765",
+           *           "id": "msg_da6e6ae76f3ba8ef84b82801ae4fb517",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T01:17:46.628Z",
-           *           "deliveredAt": "2026-12-08T01:17:46.689Z",
+           *           "createdAt": "2026-12-08T03:11:57.450Z",
+           *           "deliveredAt": "2026-12-08T03:11:57.934Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T01:17:46.631Z",
+           *             "timestamp": "2026-12-08T03:11:57.487Z",
            *             "data": {
-           *               "jobId": "1681d873-c071-4c4a-a398-f68a6cfe42d1"
+           *               "jobId": "841c9883-8c6e-48ec-af2c-bb928f40f84e"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_42766b9db98558a2515c13018c1e43ee",
+           *           "id": "msg_c2ea27bbcb4ff931ece4e59bae15dbfa",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T01:17:46.158Z",
-           *           "deliveredAt": "2026-12-08T01:17:46.197Z",
+           *           "createdAt": "2026-12-08T03:11:50.925Z",
+           *           "deliveredAt": "2026-12-08T03:11:51.448Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T01:17:46.161Z",
+           *             "timestamp": "2026-12-08T03:11:50.951Z",
            *             "data": {
-           *               "jobId": "1681d873-c071-4c4a-a398-f68a6cfe42d1"
+           *               "jobId": "841c9883-8c6e-48ec-af2c-bb928f40f84e"
            *             }
            *           }
            *         }
@@ -3612,14 +3702,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
+           *           "id": "dc390220-cb29-4564-816d-5507b582ed02",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T01:17:46.816Z",
+           *           "createdAt": "2026-12-08T03:11:59.403Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3695,17 +3785,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
+           *         "id": "dc390220-cb29-4564-816d-5507b582ed02",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T01:17:46.816Z",
+           *         "createdAt": "2026-12-08T03:11:59.403Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_c5aeea2bded4437da27a3dea9c4404a8_410bff6a202a4fc8be3846b18365ca473acf068aaca6c4faaada7537456ac98b"
+           *       "token": "dda_dc390220cb294564816d5507b582ed02_d662898e926b25e4586afdf712fbe45b0bf8ed2cb4ff65d56c2496b4a778fe1d"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3726,7 +3816,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c5aeea2b-ded4-437d-a27a-3dea9c4404a8
+         * @example dc390220-cb29-4564-816d-5507b582ed02
          */
         id: string;
       };
@@ -3767,15 +3857,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c5aeea2b-ded4-437d-a27a-3dea9c4404a8",
+           *       "id": "dc390220-cb29-4564-816d-5507b582ed02",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T01:17:46.816Z",
-           *       "revokedAt": "2026-12-08T01:17:46.820Z"
+           *       "createdAt": "2026-12-08T03:11:59.403Z",
+           *       "revokedAt": "2026-12-08T03:11:59.413Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4368,8 +4458,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_Gnl7efTNG7hka80ploxYkD7NDg2MJ4bPQXuhuN71XA8=",
-           *       "createdAt": "2026-12-08T01:17:45.962Z"
+           *       "secret": "whsec_TcuVgTDfLD9eNnaWVfsJSBcOUU5ImIRJwhHByDyb52Q=",
+           *       "createdAt": "2026-12-08T03:11:49.454Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];
