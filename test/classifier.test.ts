@@ -185,6 +185,18 @@ describe("ClassifierService (own process, real socket)", () => {
     });
     assert.ok((metrics?.top1Accuracy ?? 0) >= 0.75, `top-1 ${metrics?.top1Accuracy}`);
     assert.ok((cpuSeconds ?? 0) > 0, "evaluation reports the CPU it cost");
+    // Each image's label probability (what filtering ranks by), of three classes: at least a third where
+    // the arg-max is its label, at most a half where another class beats it.
+    const probabilities = metrics?.labelProbabilities ?? [];
+    assert.equal(probabilities.length, test.length);
+    probabilities.forEach((p, i) => {
+      assert.ok(p >= 0 && p <= 1, `${p}`);
+      const right = metrics?.predictions[i] === test[i].label;
+      assert.ok(
+        right ? p >= 1 / 3 - 1e-6 : p <= 0.5 + 1e-6,
+        `image ${i}: p ${p}, predicted ${metrics?.predictions[i]}`,
+      );
+    });
   });
 
   it("trains and evaluates from chunked uploads with the same result as inline", async () => {

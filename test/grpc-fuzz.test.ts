@@ -53,6 +53,7 @@ import {
   GenerateShardRequestSchema,
   GenerationService,
   ListModelsRequestSchema,
+  ScoreImagesRequestSchema,
 } from "../shared/gen/diffda/generation/v1/generation_pb.js";
 import { Rng } from "../shared/random/index.js";
 import { grpcCodeName, Health, methodPath, ServingStatus } from "../shared/rpc/index.js";
@@ -436,6 +437,34 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
         },
       ],
     });
+    // ScoreImages: the tiny model's CLIP scores two labelled images.
+    const score = encoder(ScoreImagesRequestSchema);
+    const scoring = {
+      jobId: "fuzz",
+      model: { name: TINY },
+      classes: [{ name: "cat" }, { name: "dog" }],
+      images,
+    };
+    targets.push({
+      service: by("generation"),
+      serviceDesc: GenerationService,
+      method: GenerationService.method.scoreImages,
+      valid: [score(scoring)],
+      semantic: [
+        { name: "unknown base model", messages: [score({ ...scoring, model: { name: "no-such" } })] },
+        {
+          name: "label past the classes",
+          messages: [score({ ...scoring, images: [{ ...images[0], label: 9 }] })],
+        },
+        { name: "source weight 7", messages: [score({ ...scoring, sourceWeight: 7 })] },
+        { name: "source weight without sources", messages: [score({ ...scoring, sourceWeight: 0.5 })] },
+        { name: "source weight NaN", messages: [score({ ...scoring, sourceWeight: Number.NaN })] },
+        ...badImages.map(({ name, image }) => ({
+          name: `ScoreImages: ${name}`,
+          messages: [score({ ...scoring, images: withBad(images, image) })],
+        })),
+      ],
+    });
     const gen = encoder(GenerateShardRequestSchema);
     const generate = {
       jobId: "fuzz",
@@ -767,6 +796,7 @@ describe("gRPC fuzz: malformed payloads to every method of the compute services"
     "GenerationService/GenerateShard",
     "GenerationService/ListModels",
     "GenerationService/CheckAdapters",
+    "GenerationService/ScoreImages",
     "ClassifierService/Train",
     "ClassifierService/TrainUpload",
     "ClassifierService/Evaluate",

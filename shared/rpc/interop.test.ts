@@ -65,6 +65,9 @@ const generation = {
   async checkAdapters() {
     return {};
   },
+  async scoreImages() {
+    return { scores: [] };
+  },
 };
 
 /** A fake classifier: Evaluate counts labels; the other methods are not needed here. */

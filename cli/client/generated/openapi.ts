@@ -810,6 +810,31 @@ export interface components {
           /** @description its classifier trainings, all seeds */
           train: number | null;
         };
+        /** @description what sample filtering dropped, per run and class (absent: the method does not filter) */
+        filtering?: {
+          keepFraction: number | null;
+          minScore: number | null;
+          runs: {
+            dropped: number;
+            /** @description synthetic images scored */
+            generated: number;
+            /** @description of which trained the classifier */
+            kept: number;
+            /** @description in class order */
+            perClass: {
+              class: string;
+              dropped: number;
+              kept: number;
+              /** @description the lowest score kept: the threshold the rule applied (null: nothing kept) */
+              threshold: number | null;
+              total: number;
+            }[];
+            seed: number;
+          }[];
+          /** @enum {string} */
+          scorer: "classifier" | "clip";
+          sourceWeight?: number | null;
+        };
         /** @description top-1 minus the no-augmentation baseline's, paired by seed */
         gainOverBaseline: {
           baseline: string;
@@ -997,6 +1022,16 @@ export interface components {
             sha256: string;
             tokens: string[];
           }[];
+          filtering?: {
+            /** @description keep the best-scoring ⌈keepFraction·n⌉ synthetic images of each class (at least one) */
+            keepFraction?: number;
+            /** @description then drop every image scoring below this (scores are probabilities in [0, 1]) */
+            minScore?: number;
+            /** @enum {string} */
+            scorer: "classifier" | "clip";
+            /** @description clip only: weight of the image's similarity to its source image in the score (default 0) */
+            sourceWeight?: number;
+          };
           finetuning: components["schemas"]["Finetuning"];
           generation: components["schemas"]["Generation"] | null;
           /** @enum {string} */
@@ -1069,6 +1104,19 @@ export interface components {
     MethodRequest: {
       /** @description stored adapters (POST /v1/adapters) to generate with, by id, instead of fine-tuning (finetuning.method must be none); they must fit the method's model, which defaults to theirs */
       adapters?: string[];
+      filtering?: {
+        /** @description keep the best-scoring ⌈keepFraction·n⌉ synthetic images of each class (at least one) */
+        keepFraction?: number;
+        /** @description then drop every image scoring below this (scores are probabilities in [0, 1]) */
+        minScore?: number;
+        /**
+         * @description none (default of every preset); classifier: the no-augmentation baseline's confidence in the intended class; clip: the CLIP model's class-prompt probability
+         * @enum {string}
+         */
+        scorer: "none" | "classifier" | "clip";
+        /** @description clip only: weight of the image's similarity to its source image in the score (default 0) */
+        sourceWeight?: number;
+      };
       finetuning?: {
         /** @description images per optimizer step */
         batchSize?: number;
@@ -1474,6 +1522,16 @@ export interface components {
         sha256: string;
         tokens: string[];
       }[];
+      filtering?: {
+        /** @description keep the best-scoring ⌈keepFraction·n⌉ synthetic images of each class (at least one) */
+        keepFraction?: number;
+        /** @description then drop every image scoring below this (scores are probabilities in [0, 1]) */
+        minScore?: number;
+        /** @enum {string} */
+        scorer: "classifier" | "clip";
+        /** @description clip only: weight of the image's similarity to its source image in the score (default 0) */
+        sourceWeight?: number;
+      };
       finetuning: components["schemas"]["Finetuning"];
       generation: components["schemas"]["Generation"] | null;
       /** @enum {string} */
@@ -1704,7 +1762,7 @@ export interface operations {
            * @example # HELP diffda_http_request_duration_seconds HTTP request duration by method, route pattern and status code
            *     # TYPE diffda_http_request_duration_seconds histogram
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 1
+           *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
@@ -1869,7 +1927,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "8e924e18-658c-4dc0-89a5-81ff50419107",
+           *           "id": "f6f6ae8a-c94a-4786-9384-eeb59f4e89d0",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1879,7 +1937,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T03:33:19.148Z"
+           *           "createdAt": "2026-12-08T03:42:57.300Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -1974,7 +2032,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "8e924e18-658c-4dc0-89a5-81ff50419107",
+           *       "id": "f6f6ae8a-c94a-4786-9384-eeb59f4e89d0",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -1984,7 +2042,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:33:19.148Z"
+           *       "createdAt": "2026-12-08T03:42:57.300Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -1999,7 +2057,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 8e924e18-658c-4dc0-89a5-81ff50419107
+         * @example f6f6ae8a-c94a-4786-9384-eeb59f4e89d0
          */
         id: string;
       };
@@ -2039,7 +2097,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "8e924e18-658c-4dc0-89a5-81ff50419107",
+           *       "id": "f6f6ae8a-c94a-4786-9384-eeb59f4e89d0",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2049,7 +2107,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:33:19.148Z"
+           *       "createdAt": "2026-12-08T03:42:57.300Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2064,7 +2122,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 8e924e18-658c-4dc0-89a5-81ff50419107
+         * @example f6f6ae8a-c94a-4786-9384-eeb59f4e89d0
          */
         id: string;
       };
@@ -2156,7 +2214,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "31273a29-0f30-4a73-9c94-00f584859886",
+           *           "id": "89e0d946-9b89-4c25-8a28-34a782ed2786",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2178,7 +2236,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T03:33:19.261Z"
+           *           "createdAt": "2026-12-08T03:42:57.421Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2271,7 +2329,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "2eab576e-f7d1-449b-adac-df297869b168",
+           *       "id": "2e582686-b2fa-4733-a7c9-87c23a788600",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2293,7 +2351,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:33:22.667Z"
+           *       "createdAt": "2026-12-08T03:42:59.665Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2308,7 +2366,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 31273a29-0f30-4a73-9c94-00f584859886
+         * @example 89e0d946-9b89-4c25-8a28-34a782ed2786
          */
         id: string;
       };
@@ -2348,7 +2406,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "31273a29-0f30-4a73-9c94-00f584859886",
+           *       "id": "89e0d946-9b89-4c25-8a28-34a782ed2786",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2370,7 +2428,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:33:19.261Z"
+           *       "createdAt": "2026-12-08T03:42:57.421Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2385,7 +2443,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 2eab576e-f7d1-449b-adac-df297869b168
+         * @example 2e582686-b2fa-4733-a7c9-87c23a788600
          */
         id: string;
       };
@@ -2446,7 +2504,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 31273a29-0f30-4a73-9c94-00f584859886
+         * @example 89e0d946-9b89-4c25-8a28-34a782ed2786
          */
         id: string;
       };
@@ -2564,12 +2622,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "c98b7de4-26c3-461c-8e67-6bebb694fcc0",
+           *           "id": "e17a7410-f872-43e0-a289-d8527f0ea8af",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
-           *           "createdAt": "2026-12-08T03:33:19.432Z",
-           *           "finishedAt": "2026-12-08T03:33:22.412Z"
+           *           "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
+           *           "createdAt": "2026-12-08T03:42:57.568Z",
+           *           "finishedAt": "2026-12-08T03:42:59.372Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2601,10 +2659,14 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
+         *       "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
          *       "methods": [
          *         {
-         *           "preset": "real-guidance"
+         *           "preset": "real-guidance",
+         *           "filtering": {
+         *             "scorer": "classifier",
+         *             "keepFraction": 0.5
+         *           }
          *         }
          *       ],
          *       "seeds": [
@@ -2657,14 +2719,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c98b7de4-26c3-461c-8e67-6bebb694fcc0",
+           *       "id": "e17a7410-f872-43e0-a289-d8527f0ea8af",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
+           *       "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
+           *         "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
            *         "seeds": [
            *           0
            *         ],
@@ -2720,6 +2782,10 @@ export interface operations {
            *             "utilization": {
            *               "mode": "fc",
            *               "traditionalAugmentation": "flip_crop"
+           *             },
+           *             "filtering": {
+           *               "scorer": "classifier",
+           *               "keepFraction": 0.5
            *             }
            *           }
            *         ],
@@ -2745,15 +2811,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:33:19.432Z",
-           *       "updatedAt": "2026-12-08T03:33:19.432Z",
+           *       "createdAt": "2026-12-08T03:42:57.568Z",
+           *       "updatedAt": "2026-12-08T03:42:57.568Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0",
-           *         "events": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/events",
-           *         "artifacts": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/artifacts",
-           *         "cancel": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/cancel"
+           *         "self": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af",
+           *         "events": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/events",
+           *         "artifacts": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/artifacts",
+           *         "cancel": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/cancel"
            *       }
            *     }
            */
@@ -2769,7 +2835,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
+         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
          */
         id: string;
       };
@@ -2809,14 +2875,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c98b7de4-26c3-461c-8e67-6bebb694fcc0",
+           *       "id": "e17a7410-f872-43e0-a289-d8527f0ea8af",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
+           *       "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "31273a29-0f30-4a73-9c94-00f584859886",
+           *         "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
            *         "seeds": [
            *           0
            *         ],
@@ -2872,6 +2938,10 @@ export interface operations {
            *             "utilization": {
            *               "mode": "fc",
            *               "traditionalAugmentation": "flip_crop"
+           *             },
+           *             "filtering": {
+           *               "scorer": "classifier",
+           *               "keepFraction": 0.5
            *             }
            *           }
            *         ],
@@ -3023,14 +3093,14 @@ export interface operations {
            *             "runs": [
            *               {
            *                 "seed": 0,
-           *                 "top1Accuracy": 0.52,
+           *                 "top1Accuracy": 0.51,
            *                 "perClassAccuracy": [
-           *                   0.52,
-           *                   0.52
+           *                   0.51,
+           *                   0.51
            *                 ],
            *                 "meanLoss": 0.3,
            *                 "sampleCount": 4,
-           *                 "syntheticImages": 20,
+           *                 "syntheticImages": 10,
            *                 "trainSeconds": 0.3,
            *                 "epochs": 1,
            *                 "batchSize": 4,
@@ -3040,14 +3110,14 @@ export interface operations {
            *               }
            *             ],
            *             "top1Accuracy": {
-           *               "mean": 0.52,
+           *               "mean": 0.51,
            *               "std": null,
            *               "n": 1
            *             },
            *             "perClassAccuracy": {
            *               "mean": [
-           *                 0.52,
-           *                 0.52
+           *                 0.51,
+           *                 0.51
            *               ],
            *               "std": [
            *                 null,
@@ -3056,7 +3126,7 @@ export interface operations {
            *             },
            *             "gainOverBaseline": {
            *               "baseline": "no-augmentation",
-           *               "mean": 0.020000000000000018,
+           *               "mean": 0.010000000000000009,
            *               "std": null,
            *               "n": 1,
            *               "interval": {
@@ -3079,6 +3149,36 @@ export interface operations {
            *                 }
            *               ]
            *             },
+           *             "filtering": {
+           *               "scorer": "classifier",
+           *               "keepFraction": 0.5,
+           *               "minScore": null,
+           *               "runs": [
+           *                 {
+           *                   "seed": 0,
+           *                   "generated": 20,
+           *                   "kept": 10,
+           *                   "dropped": 10,
+           *                   "perClass": [
+           *                     {
+           *                       "class": "shoe",
+           *                       "total": 10,
+           *                       "kept": 5,
+           *                       "dropped": 5,
+           *                       "threshold": 0.9372549057006836
+           *                     },
+           *                     {
+           *                       "class": "bag",
+           *                       "total": 10,
+           *                       "kept": 5,
+           *                       "dropped": 5,
+           *                       "threshold": 0.9372549057006836
+           *                     }
+           *                   ]
+           *                 }
+           *               ],
+           *               "sourceWeight": null
+           *             },
            *             "cpuSeconds": {
            *               "finetune": 0,
            *               "generate": 5,
@@ -3094,17 +3194,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 1.3679999999999999,
+           *             "seconds": 0.8370000000000001,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.16299999999999998,
+           *             "seconds": 0.23099999999999998,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 3.89,
+           *             "seconds": 1.756,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -3137,22 +3237,22 @@ export interface operations {
            *           },
            *           {
            *             "code": "gain_unresolved",
-           *             "message": "real-guidance: the gain of +2.0 points over no-augmentation is not resolved: its 95% interval, +0.0 to +0.0 points over 1 seed(s) and 4 test images, includes 0",
+           *             "message": "real-guidance: the gain of +1.0 points over no-augmentation is not resolved: its 95% interval, +0.0 to +0.0 points over 1 seed(s) and 4 test images, includes 0",
            *             "method": "real-guidance"
            *           }
            *         ],
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:33:19.432Z",
-           *       "updatedAt": "2026-12-08T03:33:22.412Z",
-           *       "startedAt": "2026-12-08T03:33:19.961Z",
-           *       "finishedAt": "2026-12-08T03:33:22.412Z",
+           *       "createdAt": "2026-12-08T03:42:57.568Z",
+           *       "updatedAt": "2026-12-08T03:42:59.372Z",
+           *       "startedAt": "2026-12-08T03:42:58.059Z",
+           *       "finishedAt": "2026-12-08T03:42:59.372Z",
            *       "links": {
-           *         "self": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0",
-           *         "events": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/events",
-           *         "artifacts": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/artifacts",
-           *         "cancel": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/cancel"
+           *         "self": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af",
+           *         "events": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/events",
+           *         "artifacts": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/artifacts",
+           *         "cancel": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/cancel"
            *       }
            *     }
            */
@@ -3168,7 +3268,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 882473f4-1a50-409d-83f9-a8e5282013ff
+         * @example a8c9d6c3-e500-4915-a9b0-59fafb5e11dd
          */
         id: string;
       };
@@ -3226,7 +3326,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
+         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
          */
         id: string;
       };
@@ -3287,8 +3387,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:33:20.498Z",
-           *           "href": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T03:42:58.328Z",
+           *           "href": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3310,8 +3410,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:33:20.597Z",
-           *           "href": "/v1/jobs/c98b7de4-26c3-461c-8e67-6bebb694fcc0/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T03:42:58.547Z",
+           *           "href": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3332,7 +3432,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
+         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
          */
         id: string;
         /**
@@ -3408,7 +3508,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 882473f4-1a50-409d-83f9-a8e5282013ff
+         * @example a8c9d6c3-e500-4915-a9b0-59fafb5e11dd
          */
         id: string;
       };
@@ -3449,14 +3549,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "882473f4-1a50-409d-83f9-a8e5282013ff",
+           *       "id": "a8c9d6c3-e500-4915-a9b0-59fafb5e11dd",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "2eab576e-f7d1-449b-adac-df297869b168",
+           *       "datasetId": "2e582686-b2fa-4733-a7c9-87c23a788600",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "2eab576e-f7d1-449b-adac-df297869b168",
+           *         "datasetId": "2e582686-b2fa-4733-a7c9-87c23a788600",
            *         "seeds": [
            *           0
            *         ],
@@ -3529,15 +3629,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:33:22.685Z",
-           *       "updatedAt": "2026-12-08T03:33:22.705Z",
+           *       "createdAt": "2026-12-08T03:42:59.683Z",
+           *       "updatedAt": "2026-12-08T03:42:59.693Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T03:33:22.705Z",
+           *       "finishedAt": "2026-12-08T03:42:59.693Z",
            *       "links": {
-           *         "self": "/v1/jobs/882473f4-1a50-409d-83f9-a8e5282013ff",
-           *         "events": "/v1/jobs/882473f4-1a50-409d-83f9-a8e5282013ff/events",
-           *         "artifacts": "/v1/jobs/882473f4-1a50-409d-83f9-a8e5282013ff/artifacts",
-           *         "cancel": "/v1/jobs/882473f4-1a50-409d-83f9-a8e5282013ff/cancel"
+           *         "self": "/v1/jobs/a8c9d6c3-e500-4915-a9b0-59fafb5e11dd",
+           *         "events": "/v1/jobs/a8c9d6c3-e500-4915-a9b0-59fafb5e11dd/events",
+           *         "artifacts": "/v1/jobs/a8c9d6c3-e500-4915-a9b0-59fafb5e11dd/artifacts",
+           *         "cancel": "/v1/jobs/a8c9d6c3-e500-4915-a9b0-59fafb5e11dd/cancel"
            *       }
            *     }
            */
@@ -3559,7 +3659,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
+         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
          */
         id: string;
       };
@@ -3602,7 +3702,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:33:19.432Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:42:57.568Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3636,7 +3736,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
+         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
          */
         id: string;
       };
@@ -3692,7 +3792,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
+         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
          */
         id: string;
       };
@@ -3747,7 +3847,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c98b7de4-26c3-461c-8e67-6bebb694fcc0
+         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
          */
         id: string;
       };
@@ -3789,38 +3889,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_73ec9793567ce258ff185da966b577c1",
+           *           "id": "msg_4d7dc9b8600337f84f53db61112a87e1",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:33:22.412Z",
-           *           "deliveredAt": "2026-12-08T03:33:22.545Z",
+           *           "createdAt": "2026-12-08T03:42:59.372Z",
+           *           "deliveredAt": "2026-12-08T03:42:59.547Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T03:33:22.428Z",
+           *             "timestamp": "2026-12-08T03:42:59.382Z",
            *             "data": {
-           *               "jobId": "c98b7de4-26c3-461c-8e67-6bebb694fcc0"
+           *               "jobId": "e17a7410-f872-43e0-a289-d8527f0ea8af"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_200231eaa6f9859cddbf68f8694ebe99",
+           *           "id": "msg_04810cd59045378fa0c98a2d1575a4ad",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:33:19.961Z",
-           *           "deliveredAt": "2026-12-08T03:33:20.187Z",
+           *           "createdAt": "2026-12-08T03:42:58.059Z",
+           *           "deliveredAt": "2026-12-08T03:42:58.226Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T03:33:19.972Z",
+           *             "timestamp": "2026-12-08T03:42:58.072Z",
            *             "data": {
-           *               "jobId": "c98b7de4-26c3-461c-8e67-6bebb694fcc0"
+           *               "jobId": "e17a7410-f872-43e0-a289-d8527f0ea8af"
            *             }
            *           }
            *         }
@@ -3880,14 +3980,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "e56d4e3e-537e-473e-93c5-00416fd8a929",
+           *           "id": "e0e0c2ec-f6f8-4408-9aa4-1c06c445ebf9",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T03:33:22.908Z",
+           *           "createdAt": "2026-12-08T03:42:59.938Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -3963,17 +4063,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "e56d4e3e-537e-473e-93c5-00416fd8a929",
+           *         "id": "e0e0c2ec-f6f8-4408-9aa4-1c06c445ebf9",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T03:33:22.908Z",
+           *         "createdAt": "2026-12-08T03:42:59.938Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_e56d4e3e537e473e93c500416fd8a929_1cdd2daa80df11b4599d30f8e610aebc0d43dabf90669f552ffcccb877c127c6"
+           *       "token": "dda_e0e0c2ecf6f844089aa41c06c445ebf9_842b6c2d1e46c5e2a06d4335f56392fbe48cce9265a3c0ac70528dd4703f5bff"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -3994,7 +4094,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e56d4e3e-537e-473e-93c5-00416fd8a929
+         * @example e0e0c2ec-f6f8-4408-9aa4-1c06c445ebf9
          */
         id: string;
       };
@@ -4035,15 +4135,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "e56d4e3e-537e-473e-93c5-00416fd8a929",
+           *       "id": "e0e0c2ec-f6f8-4408-9aa4-1c06c445ebf9",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T03:33:22.908Z",
-           *       "revokedAt": "2026-12-08T03:33:22.974Z"
+           *       "createdAt": "2026-12-08T03:42:59.938Z",
+           *       "revokedAt": "2026-12-08T03:42:59.970Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4666,8 +4766,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_Ck98PL30BmdprluI0JJLoOr6qJ39P3x3RnYo0eVv8rk=",
-           *       "createdAt": "2026-12-08T03:33:19.390Z"
+           *       "secret": "whsec_b6UuTk2X/w5992LVfL6GpfZh9kTSfl+2jYcU6HyFajw=",
+           *       "createdAt": "2026-12-08T03:42:57.542Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

@@ -1,6 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { type Classifier, classifierLogits, decodeClassifier } from "../../../shared/classifier/index.js";
 import type { ImageSet } from "../../../shared/data/index.js";
+import { labelProbabilities } from "../../../shared/filtering/classifier-scorer.js";
 import type {
   EvaluateSpec,
   EvaluationMetricsSchema,
@@ -102,6 +103,7 @@ export function metricsFromLogits(
     confusionMatrix: { classCount, counts },
     meanLoss: n === 0 ? Number.NaN : loss / n,
     predictions,
+    labelProbabilities: [...labelProbabilities(logits, labels, classCount)],
   };
 }
 

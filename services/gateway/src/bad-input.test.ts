@@ -203,6 +203,62 @@ describe("bad input over HTTP: idempotency and scopes on every route, inline upl
     expectProblem(other, "idempotency_mismatch");
   });
 
+  test("bad filtering is a problem+json naming the field: 400 for its shape, 422 for its rules", async () => {
+    const submitJob = (body: Record<string, unknown>) =>
+      nothingWritten(() =>
+        supertest(base)
+          .post("/v1/jobs")
+          .set(submitter)
+          .set("idempotency-key", idemKey())
+          .send({ datasetId, ...body }),
+      );
+    const method = (filtering: unknown) => ({ methods: [{ preset: "real-guidance", filtering }] });
+    const shapes: [unknown, string][] = [
+      [{ scorer: "entropy", keepFraction: 0.5 }, "/body/methods/0/filtering/scorer"],
+      [{ keepFraction: 0.5 }, "/body/methods/0/filtering/scorer"],
+      [{ scorer: "clip", keepFraction: 0 }, "/body/methods/0/filtering/keepFraction"],
+      [{ scorer: "clip", keepFraction: 1.5 }, "/body/methods/0/filtering/keepFraction"],
+      [{ scorer: "clip", minScore: -1 }, "/body/methods/0/filtering/minScore"],
+      [{ scorer: "clip", keepFraction: "half" }, "/body/methods/0/filtering/keepFraction"],
+      [{ scorer: "clip", keepFraction: 0.5, topK: 3 }, "/body/methods/0/filtering/topK"],
+    ];
+    for (const [filtering, field] of shapes) {
+      const problem = expectProblem(await submitJob(method(filtering)), "validation_failed");
+      assert.ok(
+        problem.errors?.some((e) => e.field === field),
+        `${JSON.stringify(filtering)}: ${JSON.stringify(problem.errors)}`,
+      );
+    }
+    const rules: [Record<string, unknown>, string][] = [
+      [method({ scorer: "classifier" }), "/body/methods/0/filtering"],
+      [method({ scorer: "none", keepFraction: 0.5 }), "/body/methods/0/filtering/keepFraction"],
+      [
+        method({ scorer: "classifier", keepFraction: 0.5, sourceWeight: 0.3 }),
+        "/body/methods/0/filtering/sourceWeight",
+      ],
+      [
+        {
+          methods: [
+            { preset: "no-augmentation", label: "plain", filtering: { scorer: "clip", keepFraction: 0.5 } },
+          ],
+        },
+        "/body/methods/0/filtering/scorer",
+      ],
+      [
+        { ...method({ scorer: "classifier", keepFraction: 0.5 }), baselines: ["traditional"] },
+        "/body/methods/0/filtering/scorer",
+      ],
+      [{ ...method({ scorer: "clip", keepFraction: 0.5 }), kind: "generate" }, "/body/methods/0/filtering"],
+    ];
+    for (const [body, field] of rules) {
+      const problem = expectProblem(await submitJob(body), "invalid_job_spec");
+      assert.ok(
+        problem.errors?.some((e) => e.field === field),
+        `${JSON.stringify(body)}: ${JSON.stringify(problem.errors)}`,
+      );
+    }
+  });
+
   /** Posts images inline (base64) with labels. */
   const postImages = (images: { label: string; data: Uint8Array }[]) =>
     nothingWritten(() =>

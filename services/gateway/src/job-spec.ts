@@ -7,6 +7,12 @@
 import { MODE_SPECS, modeSpec } from "../../../shared/generation-modes/specs.js";
 import type { FieldIssue } from "./errors.js";
 import {
+  checkJobFiltering,
+  type FilteringRequest,
+  type FilteringSpec,
+  resolveFiltering,
+} from "./filtering-spec.js";
+import {
   BASELINE_IDS,
   FINETUNE_PARAMETERS,
   type FinetuningSpec,
@@ -27,6 +33,8 @@ export interface MethodRequest {
   finetuning?: Partial<FinetuningSpec>;
   generation?: GenerationOverride;
   utilization?: Partial<UtilizationSpec>;
+  /** Sample filtering between generation and utilization (default: scorer none). */
+  filtering?: FilteringRequest;
   /** Stored adapters (POST /v1/adapters) to generate with instead of fine-tuning, by id. */
   adapters?: string[];
   /** With preset "auto": the space and budget of the search (search/search-spec.ts). */
@@ -93,6 +101,8 @@ export interface ResolvedMethod {
   finetuning: FinetuningSpec;
   generation: GenerationSpec | null;
   utilization: UtilizationSpec;
+  /** Sample filtering; absent: none (every preset's default). */
+  filtering?: FilteringSpec;
   /** Stored adapters the generation applies, in order (absent: none); fine-tuning is then "none". */
   adapters?: ResolvedAdapter[];
 }
@@ -207,7 +217,9 @@ function resolveMethod(
   issues: FieldIssue[],
   known?: ReadonlyMap<string, ResolvedAdapter>,
 ): Omit<ResolvedMethod, "label"> {
-  const method = resolveComponents(request, at, issues);
+  const components = resolveComponents(request, at, issues);
+  const filtering = resolveFiltering(request.filtering, components.generation !== null, at, issues);
+  const method = filtering === undefined ? components : { ...components, filtering };
   const adapters = resolveAdapters(request, method, at, issues, known);
   return adapters === undefined ? method : { ...method, adapters };
 }
@@ -426,6 +438,7 @@ export function resolveJobSpec(
         });
     });
   }
+  checkJobFiltering(methods, resolved, kind, issues);
   const runs = methods.length * seeds.length + (search === undefined ? 0 : searchRuns(search, seeds));
   if (runs > context.maxRuns) {
     issues.push({

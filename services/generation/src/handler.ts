@@ -8,6 +8,7 @@ import { describeModel, type ModelDescription, type ModelRegistry } from "../../
 import { pngBytesImageData } from "../../../shared/service/wire/index.js";
 import { checkAdapters, componentWeightCache } from "./check-adapters.js";
 import { type ShardLimits, validateShardRequest } from "./request.js";
+import { scoreImages } from "./score-images.js";
 import { generateShard, type ShardDeps, type ShardEvent } from "./shard.js";
 
 type Response = MessageInitShape<typeof GenerateShardResponseSchema>;
@@ -105,6 +106,13 @@ export function generationHandlers(
     async checkAdapters(request) {
       await checkAdapters(request.model, deps.registry, weightsOf);
       return {};
+    },
+    scoreImages(request) {
+      return scoreImages(request, {
+        registry: deps.registry,
+        clipFolder: deps.clipFolder,
+        maxImages: deps.limits.maxShardSamples,
+      });
     },
   };
 }

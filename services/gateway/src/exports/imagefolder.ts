@@ -26,6 +26,9 @@ export function metadataRow(record: SyntheticRecord): Record<string, unknown> {
     prompt: record.prompt,
     model: record.model,
     sha256: record.sha256,
+    ...(record.filtering === undefined
+      ? {}
+      : { filter_score: record.filtering.score, filter_kept: record.filtering.kept }),
   };
 }
 

@@ -8,6 +8,8 @@
 import { DEFAULT_SOFT_LABEL_GAMMA, writeInterClassTarget } from "../../../../shared/data/index.js";
 import type { DatasetService } from "../datasets/dataset-service.js";
 import type { JobSpec, ResolvedMethod } from "../job-spec.js";
+import type { FilteringOutcome } from "../orchestrator/handlers/filter.js";
+import type { TrainOutput } from "../orchestrator/handlers/train.js";
 import type { Artifact, Job, JobStore } from "../store/index.js";
 
 /** Metadata the generate task stores with each synthetic image. */
@@ -52,6 +54,11 @@ export interface SyntheticRecord {
   prompt: string;
   /** Model id; null for images stored before the model was recorded. */
   model: string | null;
+  /**
+   * Sample filtering's verdict, present once a filtering method's run has trained: its score and whether
+   * it was kept. Dropped images stay in the export, marked, so a trainer can apply or ignore the filter.
+   */
+  filtering?: { score: number | null; kept: boolean };
 }
 
 /** Which images an export holds. */
@@ -82,6 +89,25 @@ async function* syntheticRows(store: JobStore, jobId: string, prefix: string): A
     if (page.length < PAGE) return;
     after = page[page.length - 1].key;
   }
+}
+
+/** A run's filtering as the export reads it: scores by sample index, the dropped samples as a set. */
+interface RunFiltering {
+  scores: FilteringOutcome["scores"];
+  dropped: ReadonlySet<number>;
+}
+
+/** An image's filtering verdict from its run's outcome; undefined while the run has not trained. */
+function filteringVerdict(
+  outcomes: ReadonlyMap<string, RunFiltering>,
+  meta: SyntheticMeta,
+): SyntheticRecord["filtering"] {
+  const outcome = outcomes.get(`train:${meta.method}:seed=${meta.seed}`);
+  if (outcome === undefined) return undefined;
+  return {
+    score: outcome.scores[meta.sampleIndex] ?? null,
+    kept: !outcome.dropped.has(meta.sampleIndex),
+  };
 }
 
 /** Soft label of an inter-class image under a method's utilization, or null for one-hot. */
@@ -134,6 +160,8 @@ export class SyntheticSet {
       const classCount =
         sources?.classes.length ?? Math.max(meta.label, meta.interClass?.sourceLabel ?? 0) + 1;
       const className = (label: number) => sources?.classes[label] ?? String(label);
+      const verdict =
+        method?.filtering === undefined ? undefined : filteringVerdict(await this.#filtered(), meta);
       yield {
         sha256: row.sha256,
         bytes: row.bytes,
@@ -156,8 +184,25 @@ export class SyntheticSet {
               },
         prompt: meta.prompt,
         model: meta.model ?? method?.generation?.model ?? null,
+        ...(verdict === undefined ? {} : { filtering: verdict }),
       };
     }
+  }
+
+  #filteredLoad?: Promise<Map<string, RunFiltering>>;
+
+  /** The filtering outcomes of the job's train tasks by task key, read once (only for a filtering job). */
+  #filtered(): Promise<Map<string, RunFiltering>> {
+    this.#filteredLoad ??= (async () => {
+      const out = new Map<string, RunFiltering>();
+      for (const task of await this.#deps.store.tasks.list(this.#job.id)) {
+        const filtering = (task.output as TrainOutput | null)?.filtering;
+        if (task.kind === "train" && task.state === "succeeded" && filtering)
+          out.set(task.key, { scores: filtering.scores, dropped: new Set(filtering.droppedSamples) });
+      }
+      return out;
+    })();
+    return this.#filteredLoad;
   }
 
   #sourcesLoad?: Promise<{ classes: string[]; trainFiles: string[] } | null>;

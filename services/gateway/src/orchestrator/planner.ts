@@ -13,6 +13,7 @@
  * job, shard and sample), samples are numbered per (method, seed) run.
  */
 import { createHash } from "node:crypto";
+import { FILTER_BASELINE } from "../filtering-spec.js";
 import type { JobSpec, ResolvedMethod } from "../job-spec.js";
 import { planSearch } from "../search/plan-search.js";
 import type { NewTask } from "../store/index.js";
@@ -76,6 +77,8 @@ export interface TrainInput {
   survivorsOf?: string;
   /** The auto method's final run: the select task whose choice it trains. */
   chosenBy?: string;
+  /** The classifier scorer's baseline train task (absent: no classifier filtering). */
+  scoringTask?: string;
 }
 
 /** Input of an evaluate task. */
@@ -167,10 +170,12 @@ export function planJob(spec: JobSpec, dataset: { trainCount: number }): NewTask
       if (spec.kind === "generate") continue; // the synthetic sets are the job's output
       const train = `train:${run}`;
       const trainInput: TrainInput = { method: method.label, seed, generateTasks: generates };
+      const scoring = scoringTaskOf(method, seed);
+      if (scoring !== undefined) trainInput.scoringTask = scoring;
       tasks.push({
         key: train,
         kind: "train",
-        dependsOn: generates,
+        dependsOn: scoring === undefined ? generates : [...generates, scoring],
         input: trainInput,
         maxAttempts: MAX_ATTEMPTS.train,
       });
@@ -202,5 +207,31 @@ export function planJob(spec: JobSpec, dataset: { trainCount: number }): NewTask
     input: summarize,
     maxAttempts: MAX_ATTEMPTS.summarize,
   });
-  return tasks;
+  return dependenciesFirst(tasks);
+}
+
+/** The baseline train task whose classifier scores a run's synthetic images, if the method filters so. */
+function scoringTaskOf(method: ResolvedMethod, seed: number): string | undefined {
+  return method.filtering?.scorer === "classifier" ? `train:${FILTER_BASELINE}:seed=${seed}` : undefined;
+}
+
+/**
+ * Moves each task after its dependencies, keeping the order otherwise (a method may name its scoring
+ * baseline before the baseline's own tasks); the identity for every job that does not filter.
+ */
+function dependenciesFirst(tasks: NewTask[]): NewTask[] {
+  const byKey = new Map(tasks.map((t) => [t.key, t]));
+  const placed = new Set<string>();
+  const out: NewTask[] = [];
+  const place = (task: NewTask) => {
+    if (placed.has(task.key)) return;
+    placed.add(task.key);
+    for (const dep of task.dependsOn ?? []) {
+      const before = byKey.get(dep);
+      if (before !== undefined) place(before);
+    }
+    out.push(task);
+  };
+  for (const task of tasks) place(task);
+  return out;
 }

@@ -4,6 +4,7 @@ import { ARCHITECTURES } from "../../../../shared/classifier/architectures.js";
 import { BASELINE_IDS } from "../presets.js";
 import { WEBHOOK_EVENTS } from "../store/webhooks.js";
 import { type JsonSchema, nullableTimestamp, pageQuery, timestamp, uuidSchema } from "./common.js";
+import { filteringResultSchema } from "./filtering.js";
 import { methodRequestSchema, resolvedMethodSchema } from "./methods.js";
 import { searchSpecSchema, searchTraceSchema } from "./search.js";
 
@@ -293,6 +294,11 @@ export const jobResultSchema = {
               { type: "null" },
             ],
             description: "top-1 minus the no-augmentation baseline's, paired by seed",
+          },
+          filtering: {
+            ...filteringResultSchema,
+            description:
+              "what sample filtering dropped, per run and class (absent: the method does not filter)",
           },
           generation: {
             anyOf: [

@@ -18,6 +18,7 @@ import {
 } from "../presets.js";
 import { AUTO_PRESET, DEFAULT_SEARCH, MAX_CANDIDATES } from "../search/search-spec.js";
 import { type JsonSchema, uuidSchema } from "./common.js";
+import { filteringRequestSchema, filteringSchema } from "./filtering.js";
 
 const positiveInt = (max: number, description?: string) => ({
   type: "integer",
@@ -252,6 +253,7 @@ export const methodRequestSchema = {
     finetuning: finetuningOverride,
     generation: generationOverride,
     utilization: utilizationOverride,
+    filtering: filteringRequestSchema,
     adapters: {
       type: "array",
       items: uuidSchema,
@@ -277,6 +279,7 @@ export const resolvedMethodSchema = {
     finetuning: finetuningSchema,
     generation: { anyOf: [generationSchema, { type: "null" }] },
     utilization: utilizationSchema,
+    filtering: filteringSchema,
     adapters: {
       type: "array",
       description: "the stored adapters the generation applied, as they were when the job was submitted",

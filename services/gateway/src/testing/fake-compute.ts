@@ -4,7 +4,9 @@
  * and answering at once with results known in advance. Fine-tuning returns a textual-inversion adapter;
  * generation streams small gray PNGs whose brightness follows the label; the classifier's checkpoint
  * records what it trained on, and evaluating it scores 0.5 + synthetic images / 1000 + seed / 100, so
- * the gains a job reports are known before it runs. Sets arrive inline or over the chunked Upload RPCs,
+ * the gains a job reports are known before it runs. Filtering's scores (the classifier's label
+ * probabilities, ScoreImages) are 1 − |brightness − the label's brightness| / 255, so the images drawn
+ * brightest within a class score lowest. Sets arrive inline or over the chunked Upload RPCs,
  * reassembled as the real services do; the calls record which form each took.
  */
 import { create } from "@bufbuild/protobuf";
@@ -26,6 +28,7 @@ import {
   type CheckAdaptersRequest,
   type GenerateShardRequest,
   GenerationService,
+  type ScoreImagesRequest,
 } from "../../../../shared/gen/diffda/generation/v1/generation_pb.js";
 import { decodeSafetensors } from "../../../../shared/ml/safetensors/index.js";
 import {
@@ -95,6 +98,8 @@ export interface FakeCompute {
     readonly deliveries: SetDelivery[];
     /** CheckAdapters requests. */
     readonly checks: CheckAdaptersRequest[];
+    /** ScoreImages requests. */
+    readonly scores: ScoreImagesRequest[];
   };
   /** Holds every shard call from now on until released or cancelled (to observe a running job). */
   hold(): ShardHold;
@@ -157,6 +162,17 @@ function fakeModel(id: string) {
   };
 }
 
+/** The brightness the fake generation draws class `label` at (before the per-sample offset). */
+const labelBrightness = (label: number) => 40 + label * 80;
+
+/** The fakes' filtering score of an image for a label: how close its first pixel is to the label's brightness. */
+async function fakeScore(png: Uint8Array | undefined, label: number): Promise<number> {
+  const pixel = await sharp(png ?? new Uint8Array())
+    .raw()
+    .toBuffer();
+  return 1 - Math.abs(pixel[0] - labelBrightness(label)) / 255;
+}
+
 async function grayPng(side: number, value: number): Promise<Uint8Array> {
   const raw = { width: side, height: side, channels: 1 as const };
   return new Uint8Array(
@@ -178,6 +194,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
     evaluate: [],
     deliveries: [],
     checks: [],
+    scores: [],
   };
   const side = options.imageSize ?? 8;
   let failOnce = options.failShardOnce;
@@ -298,7 +315,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
           );
           if (!source) throw new RpcError("invalid_argument", `no source for sample ${i}`);
           const label = inter ? (source.label + 1) % options.classes : source.label;
-          const data = await grayPng(side, 40 + label * 80 + (i % 5) * 8);
+          const data = await grayPng(side, labelBrightness(label) + (i % 5) * 8);
           const target = request.classes[source.label];
           yield {
             event: { case: "progress", value: { stage: "generate", step: sent, totalSteps: pending } },
@@ -343,6 +360,12 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
       async checkAdapters(request) {
         calls.checks.push(request);
         return checkFakeAdapters(request);
+      },
+      async scoreImages(request) {
+        calls.scores.push(request);
+        return {
+          scores: await Promise.all(request.images.map((image) => fakeScore(image.image?.data, image.label))),
+        };
       },
     });
   const generation = [];
@@ -397,7 +420,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
     };
   }
 
-  function evaluateRun(request: EvaluateRequest) {
+  async function evaluateRun(request: EvaluateRequest) {
     calls.evaluate.push(request);
     const content = Buffer.from(request.spec?.checkpoint?.content ?? []).toString();
     const [synthetic, seed] = content.split(":");
@@ -416,6 +439,9 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
         confusionMatrix: { classCount: k, counts },
         meanLoss: 0.3,
         predictions: request.images.map((image) => image.label),
+        labelProbabilities: await Promise.all(
+          request.images.map((image) => fakeScore(image.image?.data, image.label)),
+        ),
       },
       cpuSeconds: 0.125,
     };

@@ -129,7 +129,7 @@ async function main(): Promise<void> {
     await call("rotateWebhookSecret", "POST", "/v1/webhook-secret");
     const jobRequest = {
       datasetId: ds.id,
-      methods: [{ preset: "real-guidance" }],
+      methods: [{ preset: "real-guidance", filtering: { scorer: "classifier", keepFraction: 0.5 } }],
       seeds: [0],
       webhook: { url: hookUrl, events: ["job.started", "job.succeeded", "job.failed"] },
     };

@@ -2,11 +2,17 @@
  * The evaluate task: scores a run's checkpoint on the dataset's held-out test images (inline, or in
  * chunks over EvaluateUpload when the test set is large).
  */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type {
+  EvaluateResponse,
+  EvaluateSpecSchema,
+  EvaluateUploadResponse,
+} from "../../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { RpcError } from "../../../../../shared/rpc/index.js";
 import type { EvaluateInput } from "../planner.js";
 import { labelledPng } from "../proto.js";
 import type { TaskHandler } from "../task-runner.js";
-import { chunkBytesOf, chunkImages, fitsInline, imageWireBytes } from "../uploads.js";
+import { chunkBytesOf, chunkImages, fitsInline, imageWireBytes, type LabelledImageInit } from "../uploads.js";
 import type { HandlerDeps, JobLoader } from "./context.js";
 import type { SkippedRun, TrainOutput } from "./train.js";
 
@@ -27,6 +33,29 @@ export interface EvaluateOutput {
 }
 
 const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+/** Runs a checkpoint over labelled images: inline, or in chunks over EvaluateUpload when they are large. */
+export async function evaluateImages(
+  deps: HandlerDeps,
+  spec: MessageInitShape<typeof EvaluateSpecSchema>,
+  images: LabelledImageInit[],
+  signal: AbortSignal,
+): Promise<EvaluateResponse | EvaluateUploadResponse> {
+  const chunkBytes = chunkBytesOf(deps);
+  return fitsInline(
+    images.reduce((sum, image) => sum + imageWireBytes(image), 0),
+    chunkBytes,
+  )
+    ? await deps.clients.classifier.evaluate({ spec, images }, { signal })
+    : await deps.clients.classifier.evaluateUpload(
+        (async function* () {
+          yield { payload: { case: "header" as const, value: { spec, imageCount: images.length } } };
+          for await (const chunk of chunkImages(images, chunkBytes))
+            yield { payload: { case: "chunk" as const, value: chunk } };
+        })(),
+        { signal },
+      );
+}
 
 /** Builds the handler. */
 export function evaluateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler {
@@ -49,20 +78,7 @@ export function evaluateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
       },
     };
     const images = job.images.test.map((image, i) => labelledPng(image.png, image.label, i));
-    const chunkBytes = chunkBytesOf(deps);
-    const response = fitsInline(
-      images.reduce((sum, image) => sum + imageWireBytes(image), 0),
-      chunkBytes,
-    )
-      ? await deps.clients.classifier.evaluate({ spec, images }, { signal })
-      : await deps.clients.classifier.evaluateUpload(
-          (async function* () {
-            yield { payload: { case: "header" as const, value: { spec, imageCount: images.length } } };
-            for await (const chunk of chunkImages(images, chunkBytes))
-              yield { payload: { case: "chunk" as const, value: chunk } };
-          })(),
-          { signal },
-        );
+    const response = await evaluateImages(deps, spec, images, signal);
     const metrics = response.metrics;
     if (metrics === undefined) throw new RpcError("invalid_argument", "the evaluation holds no metrics");
     const output: EvaluateOutput = {

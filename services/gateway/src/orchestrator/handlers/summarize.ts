@@ -20,6 +20,7 @@ import { finetuneKey } from "../planner.js";
 import type { TaskHandler } from "../task-runner.js";
 import type { HandlerDeps, JobLoader } from "./context.js";
 import type { EvaluateOutput } from "./evaluate.js";
+import { type FilteringResult, filteringResult } from "./filter.js";
 import type { GenerateOutput } from "./generate.js";
 import type { TrainOutput } from "./train.js";
 
@@ -104,6 +105,8 @@ export interface JobResult {
       models?: { id: string; sha256: string }[];
     } | null;
     cpuSeconds: MethodCpu;
+    /** What sample filtering dropped per run and class (absent: the method does not filter). */
+    filtering?: FilteringResult;
   }[];
   stages: Record<string, { tasks: number; seconds: number; cpuSeconds: number | null }>;
   /** Test images every run was scored on (null without an evaluation). */
@@ -172,6 +175,14 @@ export function summarize(
   const correctness = new Map<string, Map<number, number[]>>();
   const finetuneOf = (method: JobSpec["methods"][number]) =>
     method.generation !== null && method.finetuning.method !== "none" ? finetuneKey(method.finetuning) : null;
+  const filteredOf = (method: JobSpec["methods"][number]) => {
+    const trained = spec.seeds.map((seed) => ({
+      seed,
+      output: byKey.get(`train:${method.label}:seed=${seed}`)?.output as TrainOutput | undefined,
+    }));
+    const filtering = filteringResult(method, trained);
+    return filtering === undefined ? {} : { filtering };
+  };
   const methods = [...spec.methods, ...(auto === null ? [] : [auto])].map((method) => {
     // Each seed's evaluation, read once: the runs and the per-image results both come from it.
     const evaluations = spec.seeds.flatMap((seed) => {
@@ -256,6 +267,7 @@ export function summarize(
               models: modelsOf(shards),
             },
       cpuSeconds,
+      ...filteredOf(method),
     };
   });
   const reference = accuracy.get(REFERENCE_BASELINE);

@@ -26,6 +26,7 @@ import {
   wireBytes,
 } from "../uploads.js";
 import type { HandlerDeps, JobLoader, LoadedJob } from "./context.js";
+import { type FilteringOutcome, filterSynthetic } from "./filter.js";
 import { syntheticPrefix } from "./generate.js";
 import type { SelectOutput } from "./select.js";
 
@@ -51,6 +52,8 @@ export interface TrainOutput {
   durationSeconds: number;
   /** CPU seconds the classifier service reported for the run; null when it measured none. */
   cpuSeconds: number | null;
+  /** What filtering scored and dropped (absent: the method does not filter); syntheticImages counts the kept. */
+  filtering?: FilteringOutcome;
 }
 
 /** Output of a search candidate's run that a rung dropped: nothing trained (nor scored). */
@@ -85,6 +88,13 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
         if (page.length < 1000) break;
         after = page[page.length - 1].key;
       }
+    }
+    // Filtering (docs/methods.md#filtering): only the images it keeps train the classifier.
+    let filtering: FilteringOutcome | undefined;
+    if (method.filtering !== undefined) {
+      const filtered = await filterSynthetic(deps, loader, task.jobId, job, method, input, rows, signal);
+      rows.splice(0, rows.length, ...filtered.kept);
+      filtering = filtered.outcome;
     }
     const readSynthetic = async (artifact: Artifact): Promise<LabelledImageInit> => {
       const meta = artifact.meta as SyntheticMeta;
@@ -177,6 +187,7 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
           finalTrainAccuracy: lastEpoch?.trainAccuracy ?? null,
           durationSeconds: result.durationSeconds,
           cpuSeconds: result.cpuSeconds ?? null,
+          ...(filtering === undefined ? {} : { filtering }),
         };
         return { output };
       }

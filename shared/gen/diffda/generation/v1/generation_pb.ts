@@ -18,7 +18,84 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file diffda/generation/v1/generation.proto.
  */
 export const file_diffda_generation_v1_generation: GenFile = /*@__PURE__*/
-  fileDesc("CiVkaWZmZGEvZ2VuZXJhdGlvbi92MS9nZW5lcmF0aW9uLnByb3RvEhRkaWZmZGEuZ2VuZXJhdGlvbi52MSJDChRDaGVja0FkYXB0ZXJzUmVxdWVzdBIrCgVtb2RlbBgBIAEoCzIcLmRpZmZkYS5jb21tb24udjEuQWRhcHRlclNldCIXChVDaGVja0FkYXB0ZXJzUmVzcG9uc2UiEwoRTGlzdE1vZGVsc1JlcXVlc3QiTAoSTGlzdE1vZGVsc1Jlc3BvbnNlEjYKBm1vZGVscxgBIAMoCzImLmRpZmZkYS5nZW5lcmF0aW9uLnYxLk1vZGVsRGVzY3JpcHRpb24imwEKEE1vZGVsRGVzY3JpcHRpb24SCgoCaWQYASABKAkSDgoGc2hhMjU2GAIgASgJEg0KBWJ5dGVzGAMgASgEEhUKDW5hdGl2ZV9oZWlnaHQYBCABKA0SFAoMbmF0aXZlX3dpZHRoGAUgASgNEhAKCHBpcGVsaW5lGAYgASgJEg8KB3N1bW1hcnkYByABKAkSDAoEY2FyZBgIIAEoCSKCAgoSU2FtcGxpbmdQYXJhbWV0ZXJzEiAKE251bV9pbmZlcmVuY2Vfc3RlcHMYASABKA1IAIgBARIRCglzY2hlZHVsZXIYAiABKAkSGwoOZ3VpZGFuY2Vfc2NhbGUYAyABKAFIAYgBARIYChBwcm9tcHRfdGVtcGxhdGVzGAQgAygJEhcKD25lZ2F0aXZlX3Byb21wdBgFIAEoCRISCgV3aWR0aBgGIAEoDUgCiAEBEhMKBmhlaWdodBgHIAEoDUgDiAEBQhYKFF9udW1faW5mZXJlbmNlX3N0ZXBzQhEKD19ndWlkYW5jZV9zY2FsZUIICgZfd2lkdGhCCQoHX2hlaWdodCINCgtUZXh0VG9JbWFnZSI3ChFJbWcySW1nSW50cmFDbGFzcxIVCghzdHJlbmd0aBgBIAEoAUgAiAEBQgsKCV9zdHJlbmd0aCI3ChFJbWcySW1nSW50ZXJDbGFzcxIVCghzdHJlbmd0aBgBIAEoAUgAiAEBQgsKCV9zdHJlbmd0aCKXAQoPSW1nMkltZ0ZsaXBDcm9wEhUKCHN0cmVuZ3RoGAEgASgBSACIAQESGwoObWluX2Nyb3Bfc2NhbGUYAiABKAFIAYgBARIcCg9ob3Jpem9udGFsX2ZsaXAYAyABKAhIAogBAUILCglfc3RyZW5ndGhCEQoPX21pbl9jcm9wX3NjYWxlQhIKEF9ob3Jpem9udGFsX2ZsaXAiggIKDEluc3RydWN0RWRpdBIUCgxpbnN0cnVjdGlvbnMYASADKAkSIQoUaW1hZ2VfZ3VpZGFuY2Vfc2NhbGUYAiABKAFIAIgBARITCgtoYWxmX2NvbmNhdBgDIAEoCBIYCgtibGVuZF93aWR0aBgEIAEoDUgBiAEBEhoKDWZyYWN0YWxfYWxwaGEYBSABKAFIAogBARIzCg5mcmFjdGFsX2ltYWdlcxgGIAMoCzIbLmRpZmZkYS5jb21tb24udjEuSW1hZ2VEYXRhQhcKFV9pbWFnZV9ndWlkYW5jZV9zY2FsZUIOCgxfYmxlbmRfd2lkdGhCEAoOX2ZyYWN0YWxfYWxwaGEi+wEKGkRkaW1JbnZlcnNpb25JbnRlcnBvbGF0aW9uEhwKD2ludmVyc2lvbl9zdGVwcxgBIAEoDUgAiAEBEiUKGGludmVyc2lvbl9ndWlkYW5jZV9zY2FsZRgCIAEoAUgBiAEBEhgKC3NwbGl0X3JhdGlvGAMgASgBSAKIAQESFwoPcHJvbXB0X3N1ZmZpeGVzGAQgAygJEhYKCW1heF9hbmdsZRgFIAEoAUgDiAEBQhIKEF9pbnZlcnNpb25fc3RlcHNCGwoZX2ludmVyc2lvbl9ndWlkYW5jZV9zY2FsZUIOCgxfc3BsaXRfcmF0aW9CDAoKX21heF9hbmdsZSKaAgoWQ2xpcEd1aWRlZFBlcnR1cmJhdGlvbhIVCghzdHJlbmd0aBgBIAEoAUgAiAEBEhQKB2Vwc2lsb24YAiABKAFIAYgBARIWCglzdGVwX3NpemUYAyABKAFIAogBARIuCgpjbGlwX21vZGVsGAQgASgLMhouZGlmZmRhLmNvbW1vbi52MS5Nb2RlbFJlZhIdChByb3RhdGlvbl9kZWdyZWVzGAUgASgBSAOIAQESHAoPaG9yaXpvbnRhbF9mbGlwGAYgASgISASIAQFCCwoJX3N0cmVuZ3RoQgoKCF9lcHNpbG9uQgwKCl9zdGVwX3NpemVCEwoRX3JvdGF0aW9uX2RlZ3JlZXNCEgoQX2hvcml6b250YWxfZmxpcCL5BgoUR2VuZXJhdGVTaGFyZFJlcXVlc3QSDgoGam9iX2lkGAEgASgJEhMKC3NoYXJkX2luZGV4GAIgASgNEhoKEmZpcnN0X3NhbXBsZV9pbmRleBgDIAEoDRINCgVjb3VudBgEIAEoDRIMCgRzZWVkGAUgASgEEhoKEnNhbXBsZXNfcGVyX3NvdXJjZRgGIAEoDRIrCgVtb2RlbBgHIAEoCzIcLmRpZmZkYS5jb21tb24udjEuQWRhcHRlclNldBIsCgdjbGFzc2VzGAggAygLMhsuZGlmZmRhLmNvbW1vbi52MS5DbGFzc0luZm8SMAoHc291cmNlcxgJIAMoCzIfLmRpZmZkYS5jb21tb24udjEuTGFiZWxsZWRJbWFnZRI6CghzYW1wbGluZxgKIAEoCzIoLmRpZmZkYS5nZW5lcmF0aW9uLnYxLlNhbXBsaW5nUGFyYW1ldGVycxIbChNza2lwX3NhbXBsZV9pbmRpY2VzGAsgAygNEjoKDXRleHRfdG9faW1hZ2UYFCABKAsyIS5kaWZmZGEuZ2VuZXJhdGlvbi52MS5UZXh0VG9JbWFnZUgAEkYKE2ltZzJpbWdfaW50cmFfY2xhc3MYFSABKAsyJy5kaWZmZGEuZ2VuZXJhdGlvbi52MS5JbWcySW1nSW50cmFDbGFzc0gAEkYKE2ltZzJpbWdfaW50ZXJfY2xhc3MYFiABKAsyJy5kaWZmZGEuZ2VuZXJhdGlvbi52MS5JbWcySW1nSW50ZXJDbGFzc0gAEjsKDWluc3RydWN0X2VkaXQYFyABKAsyIi5kaWZmZGEuZ2VuZXJhdGlvbi52MS5JbnN0cnVjdEVkaXRIABJYChxkZGltX2ludmVyc2lvbl9pbnRlcnBvbGF0aW9uGBggASgLMjAuZGlmZmRhLmdlbmVyYXRpb24udjEuRGRpbUludmVyc2lvbkludGVycG9sYXRpb25IABJQChhjbGlwX2d1aWRlZF9wZXJ0dXJiYXRpb24YGSABKAsyLC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5DbGlwR3VpZGVkUGVydHVyYmF0aW9uSAASQgoRaW1nMmltZ19mbGlwX2Nyb3AYGiABKAsyJS5kaWZmZGEuZ2VuZXJhdGlvbi52MS5JbWcySW1nRmxpcENyb3BIAEIICgZtZXRob2QidQoOR2VuZXJhdGVkSW1hZ2USFAoMc2FtcGxlX2luZGV4GAEgASgNEi8KBnNhbXBsZRgCIAEoCzIfLmRpZmZkYS5jb21tb24udjEuTGFiZWxsZWRJbWFnZRIMCgRzZWVkGAMgASgEEg4KBnByb21wdBgEIAEoCSKRAQoOU2hhcmRDb21wbGV0ZWQSEwoLaW1hZ2VfY291bnQYASABKA0SGAoQZHVyYXRpb25fc2Vjb25kcxgCIAEoARIYCgtjcHVfc2Vjb25kcxgDIAEoAUgAiAEBEhAKCG1vZGVsX2lkGAQgASgJEhQKDG1vZGVsX3NoYTI1NhgFIAEoCUIOCgxfY3B1X3NlY29uZHMiwgEKFUdlbmVyYXRlU2hhcmRSZXNwb25zZRIuCghwcm9ncmVzcxgBIAEoCzIaLmRpZmZkYS5jb21tb24udjEuUHJvZ3Jlc3NIABI1CgVpbWFnZRgCIAEoCzIkLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlZEltYWdlSAASOQoJY29tcGxldGVkGAMgASgLMiQuZGlmZmRhLmdlbmVyYXRpb24udjEuU2hhcmRDb21wbGV0ZWRIAEIHCgVldmVudDLKAgoRR2VuZXJhdGlvblNlcnZpY2USagoNR2VuZXJhdGVTaGFyZBIqLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlU2hhcmRSZXF1ZXN0GisuZGlmZmRhLmdlbmVyYXRpb24udjEuR2VuZXJhdGVTaGFyZFJlc3BvbnNlMAESXwoKTGlzdE1vZGVscxInLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiguZGlmZmRhLmdlbmVyYXRpb24udjEuTGlzdE1vZGVsc1Jlc3BvbnNlEmgKDUNoZWNrQWRhcHRlcnMSKi5kaWZmZGEuZ2VuZXJhdGlvbi52MS5DaGVja0FkYXB0ZXJzUmVxdWVzdBorLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkNoZWNrQWRhcHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_diffda_common_v1_dataset, file_diffda_common_v1_image, file_diffda_common_v1_model, file_diffda_common_v1_progress]);
+  fileDesc("CiVkaWZmZGEvZ2VuZXJhdGlvbi92MS9nZW5lcmF0aW9uLnByb3RvEhRkaWZmZGEuZ2VuZXJhdGlvbi52MSL3AQoSU2NvcmVJbWFnZXNSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRIpCgVtb2RlbBgCIAEoCzIaLmRpZmZkYS5jb21tb24udjEuTW9kZWxSZWYSLAoHY2xhc3NlcxgDIAMoCzIbLmRpZmZkYS5jb21tb24udjEuQ2xhc3NJbmZvEi8KBmltYWdlcxgEIAMoCzIfLmRpZmZkYS5jb21tb24udjEuTGFiZWxsZWRJbWFnZRIwCgdzb3VyY2VzGAUgAygLMh8uZGlmZmRhLmNvbW1vbi52MS5MYWJlbGxlZEltYWdlEhUKDXNvdXJjZV93ZWlnaHQYBiABKAIiJQoTU2NvcmVJbWFnZXNSZXNwb25zZRIOCgZzY29yZXMYASADKAIiQwoUQ2hlY2tBZGFwdGVyc1JlcXVlc3QSKwoFbW9kZWwYASABKAsyHC5kaWZmZGEuY29tbW9uLnYxLkFkYXB0ZXJTZXQiFwoVQ2hlY2tBZGFwdGVyc1Jlc3BvbnNlIhMKEUxpc3RNb2RlbHNSZXF1ZXN0IkwKEkxpc3RNb2RlbHNSZXNwb25zZRI2CgZtb2RlbHMYASADKAsyJi5kaWZmZGEuZ2VuZXJhdGlvbi52MS5Nb2RlbERlc2NyaXB0aW9uIpsBChBNb2RlbERlc2NyaXB0aW9uEgoKAmlkGAEgASgJEg4KBnNoYTI1NhgCIAEoCRINCgVieXRlcxgDIAEoBBIVCg1uYXRpdmVfaGVpZ2h0GAQgASgNEhQKDG5hdGl2ZV93aWR0aBgFIAEoDRIQCghwaXBlbGluZRgGIAEoCRIPCgdzdW1tYXJ5GAcgASgJEgwKBGNhcmQYCCABKAkiggIKElNhbXBsaW5nUGFyYW1ldGVycxIgChNudW1faW5mZXJlbmNlX3N0ZXBzGAEgASgNSACIAQESEQoJc2NoZWR1bGVyGAIgASgJEhsKDmd1aWRhbmNlX3NjYWxlGAMgASgBSAGIAQESGAoQcHJvbXB0X3RlbXBsYXRlcxgEIAMoCRIXCg9uZWdhdGl2ZV9wcm9tcHQYBSABKAkSEgoFd2lkdGgYBiABKA1IAogBARITCgZoZWlnaHQYByABKA1IA4gBAUIWChRfbnVtX2luZmVyZW5jZV9zdGVwc0IRCg9fZ3VpZGFuY2Vfc2NhbGVCCAoGX3dpZHRoQgkKB19oZWlnaHQiDQoLVGV4dFRvSW1hZ2UiNwoRSW1nMkltZ0ludHJhQ2xhc3MSFQoIc3RyZW5ndGgYASABKAFIAIgBAUILCglfc3RyZW5ndGgiNwoRSW1nMkltZ0ludGVyQ2xhc3MSFQoIc3RyZW5ndGgYASABKAFIAIgBAUILCglfc3RyZW5ndGgilwEKD0ltZzJJbWdGbGlwQ3JvcBIVCghzdHJlbmd0aBgBIAEoAUgAiAEBEhsKDm1pbl9jcm9wX3NjYWxlGAIgASgBSAGIAQESHAoPaG9yaXpvbnRhbF9mbGlwGAMgASgISAKIAQFCCwoJX3N0cmVuZ3RoQhEKD19taW5fY3JvcF9zY2FsZUISChBfaG9yaXpvbnRhbF9mbGlwIoICCgxJbnN0cnVjdEVkaXQSFAoMaW5zdHJ1Y3Rpb25zGAEgAygJEiEKFGltYWdlX2d1aWRhbmNlX3NjYWxlGAIgASgBSACIAQESEwoLaGFsZl9jb25jYXQYAyABKAgSGAoLYmxlbmRfd2lkdGgYBCABKA1IAYgBARIaCg1mcmFjdGFsX2FscGhhGAUgASgBSAKIAQESMwoOZnJhY3RhbF9pbWFnZXMYBiADKAsyGy5kaWZmZGEuY29tbW9uLnYxLkltYWdlRGF0YUIXChVfaW1hZ2VfZ3VpZGFuY2Vfc2NhbGVCDgoMX2JsZW5kX3dpZHRoQhAKDl9mcmFjdGFsX2FscGhhIvsBChpEZGltSW52ZXJzaW9uSW50ZXJwb2xhdGlvbhIcCg9pbnZlcnNpb25fc3RlcHMYASABKA1IAIgBARIlChhpbnZlcnNpb25fZ3VpZGFuY2Vfc2NhbGUYAiABKAFIAYgBARIYCgtzcGxpdF9yYXRpbxgDIAEoAUgCiAEBEhcKD3Byb21wdF9zdWZmaXhlcxgEIAMoCRIWCgltYXhfYW5nbGUYBSABKAFIA4gBAUISChBfaW52ZXJzaW9uX3N0ZXBzQhsKGV9pbnZlcnNpb25fZ3VpZGFuY2Vfc2NhbGVCDgoMX3NwbGl0X3JhdGlvQgwKCl9tYXhfYW5nbGUimgIKFkNsaXBHdWlkZWRQZXJ0dXJiYXRpb24SFQoIc3RyZW5ndGgYASABKAFIAIgBARIUCgdlcHNpbG9uGAIgASgBSAGIAQESFgoJc3RlcF9zaXplGAMgASgBSAKIAQESLgoKY2xpcF9tb2RlbBgEIAEoCzIaLmRpZmZkYS5jb21tb24udjEuTW9kZWxSZWYSHQoQcm90YXRpb25fZGVncmVlcxgFIAEoAUgDiAEBEhwKD2hvcml6b250YWxfZmxpcBgGIAEoCEgEiAEBQgsKCV9zdHJlbmd0aEIKCghfZXBzaWxvbkIMCgpfc3RlcF9zaXplQhMKEV9yb3RhdGlvbl9kZWdyZWVzQhIKEF9ob3Jpem9udGFsX2ZsaXAi+QYKFEdlbmVyYXRlU2hhcmRSZXF1ZXN0Eg4KBmpvYl9pZBgBIAEoCRITCgtzaGFyZF9pbmRleBgCIAEoDRIaChJmaXJzdF9zYW1wbGVfaW5kZXgYAyABKA0SDQoFY291bnQYBCABKA0SDAoEc2VlZBgFIAEoBBIaChJzYW1wbGVzX3Blcl9zb3VyY2UYBiABKA0SKwoFbW9kZWwYByABKAsyHC5kaWZmZGEuY29tbW9uLnYxLkFkYXB0ZXJTZXQSLAoHY2xhc3NlcxgIIAMoCzIbLmRpZmZkYS5jb21tb24udjEuQ2xhc3NJbmZvEjAKB3NvdXJjZXMYCSADKAsyHy5kaWZmZGEuY29tbW9uLnYxLkxhYmVsbGVkSW1hZ2USOgoIc2FtcGxpbmcYCiABKAsyKC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5TYW1wbGluZ1BhcmFtZXRlcnMSGwoTc2tpcF9zYW1wbGVfaW5kaWNlcxgLIAMoDRI6Cg10ZXh0X3RvX2ltYWdlGBQgASgLMiEuZGlmZmRhLmdlbmVyYXRpb24udjEuVGV4dFRvSW1hZ2VIABJGChNpbWcyaW1nX2ludHJhX2NsYXNzGBUgASgLMicuZGlmZmRhLmdlbmVyYXRpb24udjEuSW1nMkltZ0ludHJhQ2xhc3NIABJGChNpbWcyaW1nX2ludGVyX2NsYXNzGBYgASgLMicuZGlmZmRhLmdlbmVyYXRpb24udjEuSW1nMkltZ0ludGVyQ2xhc3NIABI7Cg1pbnN0cnVjdF9lZGl0GBcgASgLMiIuZGlmZmRhLmdlbmVyYXRpb24udjEuSW5zdHJ1Y3RFZGl0SAASWAocZGRpbV9pbnZlcnNpb25faW50ZXJwb2xhdGlvbhgYIAEoCzIwLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkRkaW1JbnZlcnNpb25JbnRlcnBvbGF0aW9uSAASUAoYY2xpcF9ndWlkZWRfcGVydHVyYmF0aW9uGBkgASgLMiwuZGlmZmRhLmdlbmVyYXRpb24udjEuQ2xpcEd1aWRlZFBlcnR1cmJhdGlvbkgAEkIKEWltZzJpbWdfZmxpcF9jcm9wGBogASgLMiUuZGlmZmRhLmdlbmVyYXRpb24udjEuSW1nMkltZ0ZsaXBDcm9wSABCCAoGbWV0aG9kInUKDkdlbmVyYXRlZEltYWdlEhQKDHNhbXBsZV9pbmRleBgBIAEoDRIvCgZzYW1wbGUYAiABKAsyHy5kaWZmZGEuY29tbW9uLnYxLkxhYmVsbGVkSW1hZ2USDAoEc2VlZBgDIAEoBBIOCgZwcm9tcHQYBCABKAkikQEKDlNoYXJkQ29tcGxldGVkEhMKC2ltYWdlX2NvdW50GAEgASgNEhgKEGR1cmF0aW9uX3NlY29uZHMYAiABKAESGAoLY3B1X3NlY29uZHMYAyABKAFIAIgBARIQCghtb2RlbF9pZBgEIAEoCRIUCgxtb2RlbF9zaGEyNTYYBSABKAlCDgoMX2NwdV9zZWNvbmRzIsIBChVHZW5lcmF0ZVNoYXJkUmVzcG9uc2USLgoIcHJvZ3Jlc3MYASABKAsyGi5kaWZmZGEuY29tbW9uLnYxLlByb2dyZXNzSAASNQoFaW1hZ2UYAiABKAsyJC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5HZW5lcmF0ZWRJbWFnZUgAEjkKCWNvbXBsZXRlZBgDIAEoCzIkLmRpZmZkYS5nZW5lcmF0aW9uLnYxLlNoYXJkQ29tcGxldGVkSABCBwoFZXZlbnQyrgMKEUdlbmVyYXRpb25TZXJ2aWNlEmoKDUdlbmVyYXRlU2hhcmQSKi5kaWZmZGEuZ2VuZXJhdGlvbi52MS5HZW5lcmF0ZVNoYXJkUmVxdWVzdBorLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkdlbmVyYXRlU2hhcmRSZXNwb25zZTABEl8KCkxpc3RNb2RlbHMSJy5kaWZmZGEuZ2VuZXJhdGlvbi52MS5MaXN0TW9kZWxzUmVxdWVzdBooLmRpZmZkYS5nZW5lcmF0aW9uLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJoCg1DaGVja0FkYXB0ZXJzEiouZGlmZmRhLmdlbmVyYXRpb24udjEuQ2hlY2tBZGFwdGVyc1JlcXVlc3QaKy5kaWZmZGEuZ2VuZXJhdGlvbi52MS5DaGVja0FkYXB0ZXJzUmVzcG9uc2USYgoLU2NvcmVJbWFnZXMSKC5kaWZmZGEuZ2VuZXJhdGlvbi52MS5TY29yZUltYWdlc1JlcXVlc3QaKS5kaWZmZGEuZ2VuZXJhdGlvbi52MS5TY29yZUltYWdlc1Jlc3BvbnNlYgZwcm90bzM", [file_diffda_common_v1_dataset, file_diffda_common_v1_image, file_diffda_common_v1_model, file_diffda_common_v1_progress]);
+
+/**
+ * Asks for one score per image.
+ *
+ * @generated from message diffda.generation.v1.ScoreImagesRequest
+ */
+export type ScoreImagesRequest = Message<"diffda.generation.v1.ScoreImagesRequest"> & {
+  /**
+   * Job the images belong to; used in logs only.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * The base model whose CLIP folder scores (adapters play no part).
+   *
+   * @generated from field: diffda.common.v1.ModelRef model = 2;
+   */
+  model?: ModelRef | undefined;
+
+  /**
+   * The task's classes, in label order: one prompt each.
+   *
+   * @generated from field: repeated diffda.common.v1.ClassInfo classes = 3;
+   */
+  classes: ClassInfo[];
+
+  /**
+   * The images, each labelled with its intended class; `source_index` names its source image.
+   *
+   * @generated from field: repeated diffda.common.v1.LabelledImage images = 4;
+   */
+  images: LabelledImage[];
+
+  /**
+   * Source images, each carrying its own index as `source_index`; needed when source_weight > 0.
+   *
+   * @generated from field: repeated diffda.common.v1.LabelledImage sources = 5;
+   */
+  sources: LabelledImage[];
+
+  /**
+   * Weight in [0, 1] of the cosine similarity to the source image in the score (0: the prompt alone).
+   *
+   * @generated from field: float source_weight = 6;
+   */
+  sourceWeight: number;
+};
+
+/**
+ * Describes the message diffda.generation.v1.ScoreImagesRequest.
+ * Use `create(ScoreImagesRequestSchema)` to create a new message.
+ */
+export const ScoreImagesRequestSchema: GenMessage<ScoreImagesRequest> = /*@__PURE__*/
+  messageDesc(file_diffda_generation_v1_generation, 0);
+
+/**
+ * One score in [0, 1] per image, in request order.
+ *
+ * @generated from message diffda.generation.v1.ScoreImagesResponse
+ */
+export type ScoreImagesResponse = Message<"diffda.generation.v1.ScoreImagesResponse"> & {
+  /**
+   * The scores.
+   *
+   * @generated from field: repeated float scores = 1;
+   */
+  scores: number[];
+};
+
+/**
+ * Describes the message diffda.generation.v1.ScoreImagesResponse.
+ * Use `create(ScoreImagesResponseSchema)` to create a new message.
+ */
+export const ScoreImagesResponseSchema: GenMessage<ScoreImagesResponse> = /*@__PURE__*/
+  messageDesc(file_diffda_generation_v1_generation, 1);
 
 /**
  * Asks whether adapter files fit a base model.
@@ -39,7 +116,7 @@ export type CheckAdaptersRequest = Message<"diffda.generation.v1.CheckAdaptersRe
  * Use `create(CheckAdaptersRequestSchema)` to create a new message.
  */
 export const CheckAdaptersRequestSchema: GenMessage<CheckAdaptersRequest> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 0);
+  messageDesc(file_diffda_generation_v1_generation, 2);
 
 /**
  * Every adapter of the request fits its base model. No fields yet.
@@ -54,7 +131,7 @@ export type CheckAdaptersResponse = Message<"diffda.generation.v1.CheckAdaptersR
  * Use `create(CheckAdaptersResponseSchema)` to create a new message.
  */
 export const CheckAdaptersResponseSchema: GenMessage<CheckAdaptersResponse> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 1);
+  messageDesc(file_diffda_generation_v1_generation, 3);
 
 /**
  * Asks for the models a replica serves. No fields yet.
@@ -69,7 +146,7 @@ export type ListModelsRequest = Message<"diffda.generation.v1.ListModelsRequest"
  * Use `create(ListModelsRequestSchema)` to create a new message.
  */
 export const ListModelsRequestSchema: GenMessage<ListModelsRequest> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 2);
+  messageDesc(file_diffda_generation_v1_generation, 4);
 
 /**
  * The models a replica serves, in id order.
@@ -90,7 +167,7 @@ export type ListModelsResponse = Message<"diffda.generation.v1.ListModelsRespons
  * Use `create(ListModelsResponseSchema)` to create a new message.
  */
 export const ListModelsResponseSchema: GenMessage<ListModelsResponse> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 3);
+  messageDesc(file_diffda_generation_v1_generation, 5);
 
 /**
  * One served model folder (diffusers or Optimum ONNX layout).
@@ -163,7 +240,7 @@ export type ModelDescription = Message<"diffda.generation.v1.ModelDescription"> 
  * Use `create(ModelDescriptionSchema)` to create a new message.
  */
 export const ModelDescriptionSchema: GenMessage<ModelDescription> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 4);
+  messageDesc(file_diffda_generation_v1_generation, 6);
 
 /**
  * Denoising settings shared by every generation method. Unset fields take the method's defaults.
@@ -228,7 +305,7 @@ export type SamplingParameters = Message<"diffda.generation.v1.SamplingParameter
  * Use `create(SamplingParametersSchema)` to create a new message.
  */
 export const SamplingParametersSchema: GenMessage<SamplingParameters> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 5);
+  messageDesc(file_diffda_generation_v1_generation, 7);
 
 /**
  * Text-to-image from class prompts with classifier-free guidance. Only the sources' labels are used.
@@ -243,7 +320,7 @@ export type TextToImage = Message<"diffda.generation.v1.TextToImage"> & {
  * Use `create(TextToImageSchema)` to create a new message.
  */
 export const TextToImageSchema: GenMessage<TextToImage> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 6);
+  messageDesc(file_diffda_generation_v1_generation, 8);
 
 /**
  * SDEdit img2img from a real image with a prompt of its own class (Real-Guidance, DA-Fusion, Diff-Aug).
@@ -264,7 +341,7 @@ export type Img2ImgIntraClass = Message<"diffda.generation.v1.Img2ImgIntraClass"
  * Use `create(Img2ImgIntraClassSchema)` to create a new message.
  */
 export const Img2ImgIntraClassSchema: GenMessage<Img2ImgIntraClass> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 7);
+  messageDesc(file_diffda_generation_v1_generation, 9);
 
 /**
  * SDEdit img2img from a real image with a prompt of a target class drawn uniformly from all classes, the
@@ -286,7 +363,7 @@ export type Img2ImgInterClass = Message<"diffda.generation.v1.Img2ImgInterClass"
  * Use `create(Img2ImgInterClassSchema)` to create a new message.
  */
 export const Img2ImgInterClassSchema: GenMessage<Img2ImgInterClass> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 8);
+  messageDesc(file_diffda_generation_v1_generation, 10);
 
 /**
  * SDEdit img2img within the source's class from a randomly flipped and cropped source: the geometric
@@ -323,7 +400,7 @@ export type Img2ImgFlipCrop = Message<"diffda.generation.v1.Img2ImgFlipCrop"> & 
  * Use `create(Img2ImgFlipCropSchema)` to create a new message.
  */
 export const Img2ImgFlipCropSchema: GenMessage<Img2ImgFlipCrop> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 9);
+  messageDesc(file_diffda_generation_v1_generation, 11);
 
 /**
  * Instruction edit with an image-conditioned (InstructPix2Pix-style) model, optionally followed by
@@ -381,7 +458,7 @@ export type InstructEdit = Message<"diffda.generation.v1.InstructEdit"> & {
  * Use `create(InstructEditSchema)` to create a new message.
  */
 export const InstructEditSchema: GenMessage<InstructEdit> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 10);
+  messageDesc(file_diffda_generation_v1_generation, 12);
 
 /**
  * DDIM inversion of real images, spherical interpolation on the circle through two inverted latents of
@@ -433,7 +510,7 @@ export type DdimInversionInterpolation = Message<"diffda.generation.v1.DdimInver
  * Use `create(DdimInversionInterpolationSchema)` to create a new message.
  */
 export const DdimInversionInterpolationSchema: GenMessage<DdimInversionInterpolation> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 11);
+  messageDesc(file_diffda_generation_v1_generation, 13);
 
 /**
  * Img2img whose latents are perturbed, once, by a signed-gradient step that raises a CLIP-based
@@ -490,7 +567,7 @@ export type ClipGuidedPerturbation = Message<"diffda.generation.v1.ClipGuidedPer
  * Use `create(ClipGuidedPerturbationSchema)` to create a new message.
  */
 export const ClipGuidedPerturbationSchema: GenMessage<ClipGuidedPerturbation> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 12);
+  messageDesc(file_diffda_generation_v1_generation, 14);
 
 /**
  * Request of GenerateShard.
@@ -647,7 +724,7 @@ export type GenerateShardRequest = Message<"diffda.generation.v1.GenerateShardRe
  * Use `create(GenerateShardRequestSchema)` to create a new message.
  */
 export const GenerateShardRequestSchema: GenMessage<GenerateShardRequest> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 13);
+  messageDesc(file_diffda_generation_v1_generation, 15);
 
 /**
  * One generated sample.
@@ -690,7 +767,7 @@ export type GeneratedImage = Message<"diffda.generation.v1.GeneratedImage"> & {
  * Use `create(GeneratedImageSchema)` to create a new message.
  */
 export const GeneratedImageSchema: GenMessage<GeneratedImage> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 14);
+  messageDesc(file_diffda_generation_v1_generation, 16);
 
 /**
  * Last message of a shard that completed.
@@ -742,7 +819,7 @@ export type ShardCompleted = Message<"diffda.generation.v1.ShardCompleted"> & {
  * Use `create(ShardCompletedSchema)` to create a new message.
  */
 export const ShardCompletedSchema: GenMessage<ShardCompleted> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 15);
+  messageDesc(file_diffda_generation_v1_generation, 17);
 
 /**
  * One event of GenerateShard.
@@ -787,7 +864,7 @@ export type GenerateShardResponse = Message<"diffda.generation.v1.GenerateShardR
  * Use `create(GenerateShardResponseSchema)` to create a new message.
  */
 export const GenerateShardResponseSchema: GenMessage<GenerateShardResponse> = /*@__PURE__*/
-  messageDesc(file_diffda_generation_v1_generation, 16);
+  messageDesc(file_diffda_generation_v1_generation, 18);
 
 /**
  * Generates synthetic labelled images. Replicas are stateless and interchangeable: the gateway splits a
@@ -832,6 +909,20 @@ export const GenerationService: GenService<{
     methodKind: "unary";
     input: typeof CheckAdaptersRequestSchema;
     output: typeof CheckAdaptersResponseSchema;
+  },
+  /**
+   * Scores labelled images with the CLIP-style model of a served base model (its `clip/` folder), for
+   * sample filtering: per image, the softmax over the request's class prompts ("a photo of a {name}")
+   * of the logit at its label, optionally mixed with its similarity to its source image. NOT_FOUND
+   * (model_not_found) for a model not served; FAILED_PRECONDITION (failed_precondition) for a model
+   * without a CLIP folder; INVALID_ARGUMENT (invalid_field) naming the first bad field otherwise.
+   *
+   * @generated from rpc diffda.generation.v1.GenerationService.ScoreImages
+   */
+  scoreImages: {
+    methodKind: "unary";
+    input: typeof ScoreImagesRequestSchema;
+    output: typeof ScoreImagesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_diffda_generation_v1_generation, 0);
