@@ -8,7 +8,7 @@ import type { FieldIssue } from "./errors.js";
 
 /** How synthetic images are scored: not at all, by the real-only baseline classifier, or by CLIP. */
 export const FILTER_SCORERS = ["none", "classifier", "clip"] as const;
-export type FilterScorer = (typeof FILTER_SCORERS)[number];
+type FilterScorer = (typeof FILTER_SCORERS)[number];
 
 /** The label of the baseline whose classifier the "classifier" scorer asks (trained on real images only). */
 export const FILTER_BASELINE = "no-augmentation";

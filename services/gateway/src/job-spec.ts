@@ -63,7 +63,7 @@ export interface ClassifierSpec {
  * beside the baselines; "generate" only makes the synthetic sets (no baselines, no classifier), for a
  * pipeline that trains its own model on them.
  */
-export type JobKind = "evaluate" | "generate";
+type JobKind = "evaluate" | "generate";
 
 /** `POST /v1/jobs` body (already schema-valid). */
 export interface JobRequest {
@@ -79,18 +79,14 @@ export interface JobRequest {
 }
 
 /** Where a job's events are posted, as requested. */
-export interface WebhookRequest {
+interface WebhookRequest {
   url: string;
   /** Default {@link DEFAULT_WEBHOOK_EVENTS}. */
   events?: WebhookEvent[];
 }
 
 /** The events a webhook gets when the request names none: the job's end, whichever it is. */
-export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEvent[] = [
-  "job.succeeded",
-  "job.failed",
-  "job.cancelled",
-];
+const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEvent[] = ["job.succeeded", "job.failed", "job.cancelled"];
 
 /** A method with every component resolved. */
 export interface ResolvedMethod {

@@ -32,12 +32,12 @@ export type FinetuneMethod = (typeof FINETUNE_METHODS)[number];
 /** Generation options (docs/methods.md#generation): the modes of shared/generation-modes, in listing order. */
 export const GENERATION_MODES = MODE_NAMES;
 /** One of {@link GENERATION_MODES}. */
-export type GenerationMode = GenerationModeName;
+type GenerationMode = GenerationModeName;
 
 /** Utilization options: real only (baselines), FC, FR, LRR, GRR. */
 export const UTILIZATION_MODES = ["real_only", "fc", "fr", "lrr", "grr"] as const;
 /** One of {@link UTILIZATION_MODES}. */
-export type UtilizationMode = (typeof UTILIZATION_MODES)[number];
+type UtilizationMode = (typeof UTILIZATION_MODES)[number];
 
 /** Non-diffusion augmentation on top of utilization. */
 export const TRADITIONAL_AUGMENTATIONS = ["none", "flip_crop", "mixup", "cutmix"] as const;
@@ -47,17 +47,17 @@ export type TraditionalAugmentation = (typeof TRADITIONAL_AUGMENTATIONS)[number]
 /** Schedulers the generation service names. */
 export const SCHEDULERS = ["ddim", "ddpm", "dpm_solver_multistep", "euler_ancestral"] as const;
 /** One of {@link SCHEDULERS}. */
-export type Scheduler = (typeof SCHEDULERS)[number];
+type Scheduler = (typeof SCHEDULERS)[number];
 
 /** Textual inversion settings. */
-export interface TextualInversionSpec {
+interface TextualInversionSpec {
   maxTrainSteps?: number;
   learningRate?: number;
   initializerToken?: string;
 }
 
 /** LoRA settings (UNet for ti_lora, text encoder for text_encoder_lora). */
-export interface LoraSpec {
+interface LoraSpec {
   maxTrainSteps?: number;
   learningRate?: number;
   rank?: number;
@@ -65,7 +65,7 @@ export interface LoraSpec {
 }
 
 /** Full UNet fine-tuning settings. */
-export interface FullUnetSpec {
+interface FullUnetSpec {
   maxTrainSteps?: number;
   learningRate?: number;
 }
@@ -91,7 +91,7 @@ export interface SamplingSpec {
 }
 
 /** What every generation mode takes besides its own parameters. */
-export interface GenerationCommon {
+interface GenerationCommon {
   /** Synthetic images per real image. */
   syntheticPerReal: number;
   /** Model id; unset: the gateway's BASE_MODEL, or INSTRUCT_MODEL for a mode that runs on an instruction-edit model. */

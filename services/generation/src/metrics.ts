@@ -56,4 +56,4 @@ export function createGenerationMetrics(metrics: Metrics): GenerationMetrics {
 }
 
 /** The method label of a shard. */
-export type MethodLabel = MethodKind;
+type MethodLabel = MethodKind;

@@ -50,13 +50,13 @@ export const SCHEDULER_NAMES: Readonly<Record<string, SchedulerName>> = Object.f
 export const DEFAULT_TEMPLATE = "a photo of a {}";
 
 /** A class of the job: the phrase prompts use is its token when set, else its name. */
-export interface ShardClass {
+interface ShardClass {
   readonly name: string;
   readonly token: string;
 }
 
 /** A real source image of the shard (pixels decoded lazily, only when the method needs them). */
-export interface ShardSource {
+interface ShardSource {
   readonly label: number;
   readonly image: ImageData | undefined;
   /** Request field, e.g. "sources[3]". */
@@ -64,7 +64,7 @@ export interface ShardSource {
 }
 
 /** Denoising settings of the request; undefined: the method's default. */
-export interface ShardSampling {
+interface ShardSampling {
   readonly steps?: number;
   readonly scheduler?: SchedulerName;
   readonly guidanceScale?: number;
@@ -77,7 +77,7 @@ export interface ShardSampling {
 }
 
 /** The generation mode of a shard: its runner (shared/generation-modes) and its resolved parameters. */
-export interface ShardMethod {
+interface ShardMethod {
   /** The mode's name in metrics, logs and engine batches. */
   readonly kind: string;
   readonly runner: ModeRunner;

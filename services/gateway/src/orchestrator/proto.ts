@@ -41,7 +41,7 @@ export const FINETUNE_METHOD_PB: Readonly<Record<FinetuneMethod, FinetuneMethodP
 };
 
 /** Utilization modes on the wire. */
-export const UTILIZATION_MODE_PB: Readonly<Record<UtilizationSpec["mode"], UtilizationMode>> = {
+const UTILIZATION_MODE_PB: Readonly<Record<UtilizationSpec["mode"], UtilizationMode>> = {
   real_only: UtilizationMode.REAL_ONLY,
   fc: UtilizationMode.FULL_CONCATENATION,
   fr: UtilizationMode.FULL_REPLACEMENT,
@@ -50,7 +50,7 @@ export const UTILIZATION_MODE_PB: Readonly<Record<UtilizationSpec["mode"], Utili
 };
 
 /** Traditional augmentations on the wire. */
-export const TRADITIONAL_PB: Readonly<Record<TraditionalAugmentation, TraditionalAugmentationPb>> = {
+const TRADITIONAL_PB: Readonly<Record<TraditionalAugmentation, TraditionalAugmentationPb>> = {
   none: TraditionalAugmentationPb.NONE,
   flip_crop: TraditionalAugmentationPb.FLIP_CROP,
   mixup: TraditionalAugmentationPb.MIXUP,

@@ -124,11 +124,11 @@ const utilizationProperties = {
 };
 
 /** A fine-tuning component as overrides (every field optional). */
-export const finetuningOverride = object(finetuningProperties);
+const finetuningOverride = object(finetuningProperties);
 /** A generation component as overrides. */
-export const generationOverride = object(generationProperties);
+const generationOverride = object(generationProperties);
 /** A utilization component as overrides. */
-export const utilizationOverride = object(utilizationProperties);
+const utilizationOverride = object(utilizationProperties);
 
 /** A resolved fine-tuning component. */
 export const finetuningSchema = object(finetuningProperties, ["method"]);
@@ -176,7 +176,7 @@ const unitList = (description: string, defaults: readonly number[]) => ({
 });
 
 /** `methods[i].search` of a job request (only with preset "auto"): the space and budget of the search. */
-export const searchRequestSchema = {
+const searchRequestSchema = {
   type: "object",
   properties: {
     presets: {

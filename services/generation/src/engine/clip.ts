@@ -17,7 +17,7 @@ import { decodeModel } from "../../../../shared/ml/onnx/index.js";
  *   (mean = std = 0.5) or explicit `image_mean` / `image_std`;
  * - `tokenizer/` (optional; default: the diffusion model's tokenizer, which the kit's CLIP shares).
  */
-export const CLIP_FILES = Object.freeze({
+const CLIP_FILES = Object.freeze({
   vision: "vision_model.onnx",
   text: "text_model.onnx",
   config: "config.json",

@@ -54,7 +54,7 @@ export interface ModelLease {
 }
 
 /** Denoising settings resolved from the request (undefined: the pipeline's default). */
-export interface EngineSampling {
+interface EngineSampling {
   readonly steps?: number;
   readonly scheduler?: SchedulerName;
   readonly guidanceScale?: number;
