@@ -395,11 +395,6 @@ export function resolveJobSpec(
     if (m.label === undefined && !claim(label, at)) return;
     search = resolveSearch(m, label, seeds[0], at, issues, (r, where) => resolveMethod(r, where, issues));
   });
-  if (search !== undefined && !(request.baselines ?? BASELINE_IDS).includes("no-augmentation"))
-    issues.push({
-      field: "/body/baselines",
-      message: "auto is compared with no-augmentation: keep that baseline",
-    });
   function resolvedRequest(m: MethodRequest, i: number): ResolvedMethod {
     if (m.search !== undefined)
       issues.push({ field: `/body/methods/${i}/search`, message: `only the ${AUTO_PRESET} method searches` });

@@ -184,7 +184,6 @@ describe("the auto method", () => {
         [[{ preset: "auto", generation: { strength: 0.5 } }], {}, 422, "/body/methods/0/generation"],
         [[{ preset: "gif", search: {} }], {}, 422, "/body/methods/0/search"],
         [[{ preset: "auto" }, { preset: "auto", label: "again" }], {}, 422, "/body/methods/1/preset"],
-        [[{ preset: "auto" }], { baselines: ["traditional"] }, 422, "/body/baselines"],
         [[{ preset: "auto" }], { kind: "generate", baselines: [] }, 422, "/body/methods/0/preset"],
         [
           [
