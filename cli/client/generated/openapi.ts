@@ -742,6 +742,11 @@ export interface components {
          * @enum {string}
          */
         architecture?: "resnet8" | "resnet14" | "resnet20" | "resnet8-wide" | "resnet-mini";
+        /**
+         * @description where the weights start: scratch (default) the seeded initialisation; tinted-digits-resnet8 a resnet8 pretrained on recoloured mnist digits (no task's classes or images; docs/classifier.md), fine-tuned per run with a new head. A backbone fixes the architecture
+         * @enum {string}
+         */
+        backbone?: "scratch" | "tinted-digits-resnet8";
         batchSize?: number;
         /**
          * @description what every run of the job shares: steps (default) — the no-augmentation baseline's optimizer steps at its batch size, so a gain cannot come from extra steps; epochs — passes over each run's own training set (runs that add synthetic images to an epoch then take more steps)
@@ -848,6 +853,8 @@ export interface components {
         };
         preset: string | null;
         runs: {
+          /** @description the weights the classifier started from: scratch or a pretrained backbone (null: not reported) */
+          backbone?: string | null;
           /** @description samples per step; sized to the training set when the job set none */
           batchSize?: number | null;
           /** @description epochs the classifier trained */
@@ -916,6 +923,11 @@ export interface components {
          * @enum {string}
          */
         architecture?: "resnet8" | "resnet14" | "resnet20" | "resnet8-wide" | "resnet-mini";
+        /**
+         * @description where the weights start: scratch (default) the seeded initialisation; tinted-digits-resnet8 a resnet8 pretrained on recoloured mnist digits (no task's classes or images; docs/classifier.md), fine-tuned per run with a new head. A backbone fixes the architecture
+         * @enum {string}
+         */
+        backbone?: "scratch" | "tinted-digits-resnet8";
         batchSize?: number;
         /**
          * @description what every run of the job shares: steps (default) — the no-augmentation baseline's optimizer steps at its batch size, so a gain cannot come from extra steps; epochs — passes over each run's own training set (runs that add synthetic images to an epoch then take more steps)
