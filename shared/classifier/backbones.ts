@@ -19,7 +19,7 @@ export const BACKBONES: Readonly<Record<string, BackboneEntry>> = Object.freeze(
   "tinted-digits-resnet8": {
     architecture: "resnet8",
     pretraining:
-      "the mnist train split redrawn as 32×32 RGB with random colours, offset, shade and noise (shared/data/tinted-digits.ts)",
+      "the mnist train split redrawn as 32×32 RGB, a random ink colour on black, offset and noise (shared/data/tinted-digits.ts)",
   },
 });
 

@@ -1,7 +1,7 @@
 /**
  * "tinted digits": the pretraining set of the classifier's pretrained backbone (shared/classifier
  * backbones.ts) — the train split of the built-in mnist set, each digit redrawn `views` times as a 32×32
- * RGB image with random colours, position, illumination and noise. Its classes (the ten digits) are none
+ * RGB image with a random ink colour, position and noise. Its classes (the ten digits) are none
  * of the benchmark tasks' (garments, textures), and its pixels come from another source, so a backbone
  * trained on it has never seen a task's class or image (checked against every built-in task's digests in
  * shared/classifier/backbone-provenance.test.ts).
@@ -9,11 +9,10 @@
  * Every image is a pure function of (seed, mnist index, view): it draws from its own stream
  * `Rng(seed, index · views + view)`, like the textures generator (procedural.ts), and is
  *
- *   value(x, y) = (bg + (fg − bg) · digit(x − dx, y − dy)) · shade(x, y) + σ · noise      (per RGB channel)
+ *   value(x, y) = ink · digit(x − dx, y − dy) + σ · noise      (per RGB channel)
  *
- * with fg, bg two random colours of contrasting luma (the ink the brighter, as in mnist), an integer offset of the
- * 28-px digit inside the canvas, a linear illumination gradient and uniform pixel noise — the nuisances of
- * the textures task, drawn independently of the class, so only the digit's form tells classes apart.
+ * with a random ink colour (luma ≥ 0.5) on black, an integer offset of the 28-px digit inside the canvas
+ * and uniform pixel noise of a random level, drawn independently of the class.
  */
 import { Rng } from "../random/index.js";
 import { builtinSource, loadBuiltinDataset } from "./builtin.js";
@@ -61,6 +60,19 @@ function luma(rgb: readonly number[]): number {
   return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2];
 }
 
+/**
+ * A random ink colour of luma at least 0.5 (the brighter of two contrasting colours, scaled up if need
+ * be), drawn on black as mnist's own digits are. Random backgrounds, either polarity and an illumination
+ * gradient (the textures' nuisances) kept the network at chance for 400 steps of batch 64 and again with
+ * the ink always the brighter: more than this machine's budget for pretraining could overcome.
+ */
+function inkColour(rng: Rng): number[] {
+  const [a, b] = contrastingColours(rng);
+  const brighter = luma(a) >= luma(b) ? a : b;
+  const gain = Math.max(1, 0.5 / Math.max(luma(brighter), 1e-6));
+  return brighter.map((v) => Math.min(1, v * gain));
+}
+
 function uniform(rng: Rng, lo: number, hi: number): number {
   return lo + (hi - lo) * rng.nextFloat();
 }
@@ -102,31 +114,21 @@ export function renderTintedDigits(
       source[k] = from;
       view[k] = v;
       const rng = new Rng(seed, from * views + v);
-      // Draws, in this order: colours, offset, illumination, noise level, then one per pixel.
-      // The ink is always the brighter colour: with either polarity the small network stayed at chance
-      // for 400 steps of batch 64; MNIST's own polarity (light on dark) learns from the first steps.
-      const [a, b] = contrastingColours(rng);
-      const [fg, bg] = luma(a) >= luma(b) ? [a, b] : [b, a];
+      // Draws, in this order: the ink colour, offset, noise level, then one per pixel.
+      const ink = inkColour(rng);
       const dx = rng.nextInt(size - side + 1);
       const dy = rng.nextInt(size - side + 1);
-      const gradient = uniform(rng, 0, 0.35);
-      const gradientAngle = uniform(rng, 0, 2 * Math.PI);
-      const gx = 2 * gradient * Math.cos(gradientAngle);
-      const gy = 2 * gradient * Math.sin(gradientAngle);
       const noiseScale = Math.sqrt(12) * uniform(rng, 0.02, 0.08);
       const base = k * 3 * plane;
       for (let row = 0; row < size; row++) {
-        const y = (row + 0.5) / size - 0.5;
         const gr = row - dy;
         for (let col = 0; col < size; col++) {
-          const x = (col + 0.5) / size - 0.5;
           const gc = col - dx;
-          const ink = gr >= 0 && gr < side && gc >= 0 && gc < side ? glyph[gr * side + gc] / 255 : 0;
-          const shade = 1 + gx * x + gy * y;
+          const d = gr >= 0 && gr < side && gc >= 0 && gc < side ? glyph[gr * side + gc] / 255 : 0;
           const bits = rng.nextUint32();
           for (let ch = 0; ch < 3; ch++) {
             const noise = (((bits >>> (10 * ch)) & 0x3ff) + 0.5) / 1024 - 0.5;
-            const value = (bg[ch] + (fg[ch] - bg[ch]) * ink) * shade + noiseScale * noise;
+            const value = ink[ch] * d + noiseScale * noise;
             pixels[base + ch * plane + row * size + col] = Math.round(255 * Math.min(1, Math.max(0, value)));
           }
         }

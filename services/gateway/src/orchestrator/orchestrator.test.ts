@@ -290,7 +290,10 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     );
     const job = await waitFinal(submitted.json().id);
     assert.equal(job.state, "succeeded", JSON.stringify(job.error));
-    const sent = compute.calls.train.slice(trainsBefore).map((call) => call.spec);
+    const sent = compute.calls.train
+      .slice(trainsBefore)
+      .map((call) => call.spec)
+      .filter((spec) => spec?.jobId === job.id);
     assert.deepEqual(
       sent.map((spec) => [spec?.backbone, spec?.architecture]),
       [["tinted-digits-resnet8", "resnet8"]],
