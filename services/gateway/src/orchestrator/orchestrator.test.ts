@@ -300,8 +300,9 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     );
     assert.equal(job.result.methods[0].runs[0].backbone, "tinted-digits-resnet8");
     // The train task's stored output keeps it too.
-    const earlier = (await store.tasks.list(job.id)).find((t) => t.kind === "train");
-    assert.equal((earlier?.output as TrainOutput).backbone, "tinted-digits-resnet8");
+    const trained = (await store.tasks.list(job.id)).find((t) => t.kind === "train");
+    assert.ok(trained, "a train task");
+    assert.equal((trained.output as TrainOutput).backbone, "tinted-digits-resnet8");
   });
 
   test("a generation-only job stores its synthetic set and trains no classifier", async () => {
