@@ -199,6 +199,37 @@ describe("ClassifierService (own process, real socket)", () => {
     });
   });
 
+  it("fine-tunes from a pretrained backbone when the spec names one, and says which ran", async () => {
+    const spec = (base.spec ?? {}) as SpecInit;
+    const run = (backbone?: string) =>
+      train(client, {
+        ...base,
+        syntheticImages: [],
+        spec: {
+          ...spec,
+          architecture: "resnet8",
+          ...(backbone === undefined ? {} : { backbone }),
+          hyperparameters: { epochs: 4, batchSize: 6, seed: 9n, learningRate: 0.003, optimizer: 2 },
+        },
+      });
+    const scratch = await run();
+    assert.equal(scratch.result.backbone, "scratch");
+    const tuned = await run("tinted-digits-resnet8");
+    assert.equal(tuned.result.backbone, "tinted-digits-resnet8");
+    const losses = tuned.result.epochs.map((e) => e.trainLoss);
+    assert.ok(losses[losses.length - 1] < losses[0], `losses ${losses}`);
+    assert.notDeepEqual(
+      tuned.result.checkpoint?.sha256,
+      scratch.result.checkpoint?.sha256,
+      "the same seed from other weights",
+    );
+    const { metrics } = await client.evaluate({
+      spec: { checkpoint: tuned.result.checkpoint },
+      images: test,
+    });
+    assert.ok((metrics?.top1Accuracy ?? 0) > 1 / 3, `top-1 ${metrics?.top1Accuracy}`);
+  });
+
   it("trains and evaluates from chunked uploads with the same result as inline", async () => {
     const spec = {
       ...(base.spec as SpecInit),
@@ -284,6 +315,8 @@ describe("ClassifierService (own process, real socket)", () => {
     const cases: [TrainInit, string][] = [
       [{ ...base, spec: undefined }, "spec"],
       [{ ...base, spec: { ...spec, architecture: "vgg99" } }, "spec.architecture"],
+      [{ ...base, spec: { ...spec, backbone: "imagenet-resnet50" } }, "spec.backbone"],
+      [{ ...base, spec: { ...spec, backbone: "tinted-digits-resnet8" } }, "spec.backbone"],
       [{ ...base, spec: { ...spec, classes: [] } }, "spec.classes"],
       [
         { ...base, spec: { ...spec, utilization: { mode: UtilizationMode.UNSPECIFIED } } },

@@ -8,6 +8,7 @@ import {
   type UtilizationStrategy,
   utilizationEpoch,
 } from "../data/index.js";
+import type { Graph } from "../ml/graph/ir.js";
 import {
   buildResNetTraining,
   RESNET_INPUT,
@@ -52,6 +53,12 @@ export interface TrainClassifierOptions extends RuntimeSettings {
    * to {@link resnetConfig}'s defaults.
    */
   readonly model?: Partial<ResNetConfig>;
+  /**
+   * Start these parameters from the given weights (a pretrained backbone's, see backbone.ts) instead of
+   * the seeded initialisation, and train them at `lrScale` × the learning rate (0 freezes them); the
+   * other parameters (a new head) start from the seed and train at the full rate.
+   */
+  readonly init?: { readonly parameters: ReadonlyMap<string, Tensor>; readonly lrScale: number };
   /** A baseline preset or explicit per-image / batch-mixing options (default "none"). */
   readonly augment?: AugmentPreset | AugmentSpec;
   readonly epochs: number;
@@ -230,6 +237,13 @@ function fingerprintOf(r: Recipe, o: TrainClassifierOptions): string {
   };
   add(o.trainSet);
   add(o.synthetic);
+  if (o.init !== undefined) {
+    h.update(`init×${o.init.lrScale}`);
+    for (const [name, t] of [...o.init.parameters].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      h.update(name);
+      h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    }
+  }
   h.update(
     JSON.stringify({
       ...r,
@@ -242,6 +256,18 @@ function fingerprintOf(r: Recipe, o: TrainClassifierOptions): string {
     }),
   );
   return h.digest("hex");
+}
+
+/** Replaces the seeded initial values of `graph`'s parameters by `parameters` (same names, types and shapes). */
+function startFrom(graph: Graph, parameters: ReadonlyMap<string, Tensor>): void {
+  for (const [name, t] of parameters) {
+    const had = graph.initializers.get(name);
+    if (!graph.params.has(name) || had === undefined)
+      throw new Error(`trainClassifier: init names ${name}, not a parameter of the network`);
+    if (had.dtype !== t.dtype || had.dims.join() !== t.dims.join())
+      throw new Error(`trainClassifier: init ${name} is [${t.dims}], the network's is [${had.dims}]`);
+    graph.initializers.set(name, t);
+  }
 }
 
 function feedsOf(batch: Batch, config: ResNetConfig): Record<string, Tensor> {
@@ -261,10 +287,16 @@ export async function trainClassifier(o: TrainClassifierOptions): Promise<TrainR
   const r = recipeOf(o);
   const fingerprint = o.checkpointDir ? fingerprintOf(r, o) : "";
   const built = buildResNetTraining(r.config, { seed: o.seed, labelSmoothing: r.labelSmoothing });
+  if (o.init !== undefined) startFrom(built.graph, o.init.parameters);
+  const initScale = o.init?.lrScale;
   const trainer = await Trainer.create({
     graph: built.graph,
     loss: RESNET_LOSS,
     trainable: [...built.graph.params],
+    lrScale:
+      initScale === undefined || initScale === 1
+        ? undefined
+        : (name) => (o.init?.parameters.has(name) ? initScale : 1),
     optimizer: optimizerOf(r, o),
     schedule: scheduleOf(r),
     clipNorm: o.clipNorm,

@@ -73,6 +73,7 @@ export { detectFolderLayout, type FolderLayout, SPLIT_FOLDERS } from "./folder-l
 export { drawText, GLYPH_HEIGHT, GLYPH_WIDTH, textWidth } from "./font.js";
 export { type ImageShape, type Padding, padChw, padImageSet, resizeChw, resizeImageSet } from "./geometry.js";
 export { type GridOptions, renderGrid } from "./grid.js";
+export { digestOfDigests, imageDigests } from "./image-digests.js";
 export {
   DEFAULT_FOLDER_LIMITS,
   decodeImageFolder,
@@ -100,6 +101,7 @@ export {
 export { type Box, cutmixBatch, cutmixBox, mixupBatch } from "./mix.js";
 export { decodePng, encodeImageSetPng, encodePng } from "./png.js";
 export {
+  contrastingColours,
   generateTextures,
   MIN_LUMA_GAP,
   renderTexture,
@@ -117,6 +119,17 @@ export {
 export { imageSetSource, type SampleSource } from "./sample-source.js";
 export { epochStream, MAX_EPOCH, STREAM_PURPOSES } from "./streams.js";
 export { DEFAULT_SOFT_LABEL_GAMMA, smoothTargets, writeInterClassTarget, writeOneHot } from "./targets.js";
+export {
+  loadTintedDigits,
+  renderTintedDigits,
+  TINTED_DIGITS_GENERATOR,
+  TINTED_DIGITS_SEED,
+  TINTED_DIGITS_SIZE,
+  TINTED_DIGITS_VERSION,
+  TINTED_DIGITS_VIEWS,
+  type TintedDigitSet,
+  type TintedDigitsOptions,
+} from "./tinted-digits.js";
 export {
   type EpochPlan,
   FROM_REAL,

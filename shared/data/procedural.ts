@@ -95,7 +95,7 @@ function luma(rgb: readonly number[]): number {
 }
 
 /** Two random colours whose lumas differ by at least {@link MIN_LUMA_GAP} (white on black if 32 tries fail). */
-function colours(rng: Rng): [number[], number[]] {
+export function contrastingColours(rng: Rng): [number[], number[]] {
   for (let attempt = 0; attempt < 32; attempt++) {
     const fg = [rng.nextFloat(), rng.nextFloat(), rng.nextFloat()];
     const bg = [rng.nextFloat(), rng.nextFloat(), rng.nextFloat()];
@@ -233,7 +233,7 @@ export function renderTexture(
   const cy = uniform(rng, -0.18, 0.18);
   const sharpness = uniform(rng, 0.8, 4);
   const norm = 1 / Math.tanh(sharpness);
-  const [fg, bg] = colours(rng);
+  const [fg, bg] = contrastingColours(rng);
   const gradient = uniform(rng, 0, 0.35);
   const gradientAngle = uniform(rng, 0, TAU);
   const gx = 2 * gradient * Math.cos(gradientAngle);

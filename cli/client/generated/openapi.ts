@@ -745,6 +745,11 @@ export interface components {
          * @enum {string}
          */
         architecture?: "resnet8" | "resnet14" | "resnet20" | "resnet8-wide" | "resnet-mini";
+        /**
+         * @description where the weights start: scratch (default) the seeded initialisation; tinted-digits-resnet8 a resnet8 pretrained on recoloured mnist digits (no task's classes or images; docs/classifier.md), fine-tuned per run with a new head. A backbone fixes the architecture
+         * @enum {string}
+         */
+        backbone?: "scratch" | "tinted-digits-resnet8";
         batchSize?: number;
         /**
          * @description what every run of the job shares: steps (default) — the no-augmentation baseline's optimizer steps at its batch size, so a gain cannot come from extra steps; epochs — passes over each run's own training set (runs that add synthetic images to an epoch then take more steps)
@@ -876,6 +881,8 @@ export interface components {
         };
         preset: string | null;
         runs: {
+          /** @description the weights the classifier started from: scratch or a pretrained backbone (null: not reported) */
+          backbone?: string | null;
           /** @description samples per step; sized to the training set when the job set none */
           batchSize?: number | null;
           /** @description epochs the classifier trained */
@@ -985,6 +992,11 @@ export interface components {
          * @enum {string}
          */
         architecture?: "resnet8" | "resnet14" | "resnet20" | "resnet8-wide" | "resnet-mini";
+        /**
+         * @description where the weights start: scratch (default) the seeded initialisation; tinted-digits-resnet8 a resnet8 pretrained on recoloured mnist digits (no task's classes or images; docs/classifier.md), fine-tuned per run with a new head. A backbone fixes the architecture
+         * @enum {string}
+         */
+        backbone?: "scratch" | "tinted-digits-resnet8";
         batchSize?: number;
         /**
          * @description what every run of the job shares: steps (default) — the no-augmentation baseline's optimizer steps at its batch size, so a gain cannot come from extra steps; epochs — passes over each run's own training set (runs that add synthetic images to an epoch then take more steps)
@@ -1927,7 +1939,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "f6f6ae8a-c94a-4786-9384-eeb59f4e89d0",
+           *           "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1937,7 +1949,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T03:42:57.300Z"
+           *           "createdAt": "2026-12-08T03:51:18.088Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2032,7 +2044,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "f6f6ae8a-c94a-4786-9384-eeb59f4e89d0",
+           *       "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2042,7 +2054,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:42:57.300Z"
+           *       "createdAt": "2026-12-08T03:51:18.088Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2057,7 +2069,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f6f6ae8a-c94a-4786-9384-eeb59f4e89d0
+         * @example d7ffda8f-40ca-451d-adfe-f0e6fefc795e
          */
         id: string;
       };
@@ -2097,7 +2109,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "f6f6ae8a-c94a-4786-9384-eeb59f4e89d0",
+           *       "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2107,7 +2119,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:42:57.300Z"
+           *       "createdAt": "2026-12-08T03:51:18.088Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2122,7 +2134,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f6f6ae8a-c94a-4786-9384-eeb59f4e89d0
+         * @example d7ffda8f-40ca-451d-adfe-f0e6fefc795e
          */
         id: string;
       };
@@ -2214,7 +2226,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "89e0d946-9b89-4c25-8a28-34a782ed2786",
+           *           "id": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2236,7 +2248,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T03:42:57.421Z"
+           *           "createdAt": "2026-12-08T03:51:18.203Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2329,7 +2341,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "2e582686-b2fa-4733-a7c9-87c23a788600",
+           *       "id": "8c3cb9d4-c830-437a-a998-e38701ad2285",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2351,7 +2363,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:42:59.665Z"
+           *       "createdAt": "2026-12-08T03:51:21.357Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2366,7 +2378,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 89e0d946-9b89-4c25-8a28-34a782ed2786
+         * @example 3dadb5ec-5674-4dd0-937f-0a5c55015ecb
          */
         id: string;
       };
@@ -2406,7 +2418,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "89e0d946-9b89-4c25-8a28-34a782ed2786",
+           *       "id": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2428,7 +2440,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:42:57.421Z"
+           *       "createdAt": "2026-12-08T03:51:18.203Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2443,7 +2455,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 2e582686-b2fa-4733-a7c9-87c23a788600
+         * @example 8c3cb9d4-c830-437a-a998-e38701ad2285
          */
         id: string;
       };
@@ -2504,7 +2516,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 89e0d946-9b89-4c25-8a28-34a782ed2786
+         * @example 3dadb5ec-5674-4dd0-937f-0a5c55015ecb
          */
         id: string;
       };
@@ -2622,12 +2634,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "e17a7410-f872-43e0-a289-d8527f0ea8af",
+           *           "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
-           *           "createdAt": "2026-12-08T03:42:57.568Z",
-           *           "finishedAt": "2026-12-08T03:42:59.372Z"
+           *           "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *           "createdAt": "2026-12-08T03:51:18.379Z",
+           *           "finishedAt": "2026-12-08T03:51:20.976Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2659,7 +2671,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
+         *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
          *       "methods": [
          *         {
          *           "preset": "real-guidance",
@@ -2719,14 +2731,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "e17a7410-f872-43e0-a289-d8527f0ea8af",
+           *       "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
+           *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
+           *         "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
            *         "seeds": [
            *           0
            *         ],
@@ -2811,15 +2823,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:42:57.568Z",
-           *       "updatedAt": "2026-12-08T03:42:57.568Z",
+           *       "createdAt": "2026-12-08T03:51:18.379Z",
+           *       "updatedAt": "2026-12-08T03:51:18.379Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af",
-           *         "events": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/events",
-           *         "artifacts": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/artifacts",
-           *         "cancel": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/cancel"
+           *         "self": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
+           *         "events": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/events",
+           *         "artifacts": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts",
+           *         "cancel": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/cancel"
            *       }
            *     }
            */
@@ -2835,7 +2847,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
+         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
          */
         id: string;
       };
@@ -2875,14 +2887,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "e17a7410-f872-43e0-a289-d8527f0ea8af",
+           *       "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
+           *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "89e0d946-9b89-4c25-8a28-34a782ed2786",
+           *         "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
            *         "seeds": [
            *           0
            *         ],
@@ -2991,7 +3003,8 @@ export interface operations {
            *                 "batchSize": 4,
            *                 "steps": 3,
            *                 "imagesSeen": 12,
-           *                 "finalTrainAccuracy": 0.5
+           *                 "finalTrainAccuracy": 0.5,
+           *                 "backbone": "scratch"
            *               }
            *             ],
            *             "top1Accuracy": {
@@ -3042,7 +3055,8 @@ export interface operations {
            *                 "batchSize": 4,
            *                 "steps": 3,
            *                 "imagesSeen": 12,
-           *                 "finalTrainAccuracy": 0.5
+           *                 "finalTrainAccuracy": 0.5,
+           *                 "backbone": "scratch"
            *               }
            *             ],
            *             "top1Accuracy": {
@@ -3106,7 +3120,8 @@ export interface operations {
            *                 "batchSize": 4,
            *                 "steps": 3,
            *                 "imagesSeen": 12,
-           *                 "finalTrainAccuracy": 0.5
+           *                 "finalTrainAccuracy": 0.5,
+           *                 "backbone": "scratch"
            *               }
            *             ],
            *             "top1Accuracy": {
@@ -3194,17 +3209,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 0.8370000000000001,
+           *             "seconds": 1.327,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.23099999999999998,
+           *             "seconds": 0.39299999999999996,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 1.756,
+           *             "seconds": 2.72,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -3244,15 +3259,15 @@ export interface operations {
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:42:57.568Z",
-           *       "updatedAt": "2026-12-08T03:42:59.372Z",
-           *       "startedAt": "2026-12-08T03:42:58.059Z",
-           *       "finishedAt": "2026-12-08T03:42:59.372Z",
+           *       "createdAt": "2026-12-08T03:51:18.379Z",
+           *       "updatedAt": "2026-12-08T03:51:20.976Z",
+           *       "startedAt": "2026-12-08T03:51:19.167Z",
+           *       "finishedAt": "2026-12-08T03:51:20.976Z",
            *       "links": {
-           *         "self": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af",
-           *         "events": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/events",
-           *         "artifacts": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/artifacts",
-           *         "cancel": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/cancel"
+           *         "self": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
+           *         "events": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/events",
+           *         "artifacts": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts",
+           *         "cancel": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/cancel"
            *       }
            *     }
            */
@@ -3268,7 +3283,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a8c9d6c3-e500-4915-a9b0-59fafb5e11dd
+         * @example 9e6937aa-dfdc-4b73-9477-0d5078902cd5
          */
         id: string;
       };
@@ -3326,7 +3341,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
+         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
          */
         id: string;
       };
@@ -3387,8 +3402,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:42:58.328Z",
-           *           "href": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T03:51:19.842Z",
+           *           "href": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3410,8 +3425,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:42:58.547Z",
-           *           "href": "/v1/jobs/e17a7410-f872-43e0-a289-d8527f0ea8af/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T03:51:20.027Z",
+           *           "href": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3432,7 +3447,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
+         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
          */
         id: string;
         /**
@@ -3508,7 +3523,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a8c9d6c3-e500-4915-a9b0-59fafb5e11dd
+         * @example 9e6937aa-dfdc-4b73-9477-0d5078902cd5
          */
         id: string;
       };
@@ -3549,14 +3564,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "a8c9d6c3-e500-4915-a9b0-59fafb5e11dd",
+           *       "id": "9e6937aa-dfdc-4b73-9477-0d5078902cd5",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "2e582686-b2fa-4733-a7c9-87c23a788600",
+           *       "datasetId": "8c3cb9d4-c830-437a-a998-e38701ad2285",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "2e582686-b2fa-4733-a7c9-87c23a788600",
+           *         "datasetId": "8c3cb9d4-c830-437a-a998-e38701ad2285",
            *         "seeds": [
            *           0
            *         ],
@@ -3629,15 +3644,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:42:59.683Z",
-           *       "updatedAt": "2026-12-08T03:42:59.693Z",
+           *       "createdAt": "2026-12-08T03:51:21.389Z",
+           *       "updatedAt": "2026-12-08T03:51:21.407Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T03:42:59.693Z",
+           *       "finishedAt": "2026-12-08T03:51:21.407Z",
            *       "links": {
-           *         "self": "/v1/jobs/a8c9d6c3-e500-4915-a9b0-59fafb5e11dd",
-           *         "events": "/v1/jobs/a8c9d6c3-e500-4915-a9b0-59fafb5e11dd/events",
-           *         "artifacts": "/v1/jobs/a8c9d6c3-e500-4915-a9b0-59fafb5e11dd/artifacts",
-           *         "cancel": "/v1/jobs/a8c9d6c3-e500-4915-a9b0-59fafb5e11dd/cancel"
+           *         "self": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5",
+           *         "events": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/events",
+           *         "artifacts": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/artifacts",
+           *         "cancel": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/cancel"
            *       }
            *     }
            */
@@ -3659,7 +3674,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
+         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
          */
         id: string;
       };
@@ -3702,7 +3717,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:42:57.568Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:51:18.379Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3736,7 +3751,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
+         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
          */
         id: string;
       };
@@ -3792,7 +3807,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
+         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
          */
         id: string;
       };
@@ -3847,7 +3862,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e17a7410-f872-43e0-a289-d8527f0ea8af
+         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
          */
         id: string;
       };
@@ -3889,38 +3904,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_4d7dc9b8600337f84f53db61112a87e1",
+           *           "id": "msg_c8f43d6734e8bd50709c05fc06a74244",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:42:59.372Z",
-           *           "deliveredAt": "2026-12-08T03:42:59.547Z",
+           *           "createdAt": "2026-12-08T03:51:20.976Z",
+           *           "deliveredAt": "2026-12-08T03:51:21.190Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T03:42:59.382Z",
+           *             "timestamp": "2026-12-08T03:51:21.003Z",
            *             "data": {
-           *               "jobId": "e17a7410-f872-43e0-a289-d8527f0ea8af"
+           *               "jobId": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_04810cd59045378fa0c98a2d1575a4ad",
+           *           "id": "msg_0bbbaf6a27826f2968935e1244a3b44c",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:42:58.059Z",
-           *           "deliveredAt": "2026-12-08T03:42:58.226Z",
+           *           "createdAt": "2026-12-08T03:51:19.167Z",
+           *           "deliveredAt": "2026-12-08T03:51:19.380Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T03:42:58.072Z",
+           *             "timestamp": "2026-12-08T03:51:19.198Z",
            *             "data": {
-           *               "jobId": "e17a7410-f872-43e0-a289-d8527f0ea8af"
+           *               "jobId": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d"
            *             }
            *           }
            *         }
@@ -3980,14 +3995,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "e0e0c2ec-f6f8-4408-9aa4-1c06c445ebf9",
+           *           "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T03:42:59.938Z",
+           *           "createdAt": "2026-12-08T03:51:21.819Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -4063,17 +4078,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "e0e0c2ec-f6f8-4408-9aa4-1c06c445ebf9",
+           *         "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T03:42:59.938Z",
+           *         "createdAt": "2026-12-08T03:51:21.819Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_e0e0c2ecf6f844089aa41c06c445ebf9_842b6c2d1e46c5e2a06d4335f56392fbe48cce9265a3c0ac70528dd4703f5bff"
+           *       "token": "dda_0b23e04ed6d74d68b7d75ac2cb5ebb84_9dae81fb529fb3a44ad2d9803d2ce959dc32468f6dc9abbe55c0fcc1ed477b72"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -4094,7 +4109,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e0e0c2ec-f6f8-4408-9aa4-1c06c445ebf9
+         * @example 0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84
          */
         id: string;
       };
@@ -4135,15 +4150,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "e0e0c2ec-f6f8-4408-9aa4-1c06c445ebf9",
+           *       "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T03:42:59.938Z",
-           *       "revokedAt": "2026-12-08T03:42:59.970Z"
+           *       "createdAt": "2026-12-08T03:51:21.819Z",
+           *       "revokedAt": "2026-12-08T03:51:21.892Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4766,8 +4781,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_b6UuTk2X/w5992LVfL6GpfZh9kTSfl+2jYcU6HyFajw=",
-           *       "createdAt": "2026-12-08T03:42:57.542Z"
+           *       "secret": "whsec_XLLkKdylLIlhXBP86xY9omVmkbVNuCH6IwCHSnwAd5s=",
+           *       "createdAt": "2026-12-08T03:51:18.348Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

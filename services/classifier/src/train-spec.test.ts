@@ -76,3 +76,43 @@ describe("resolveHyperparameters", () => {
     assert.equal(floor.epochs, 80);
   });
 });
+
+describe("validateTrainSpec: backbone", () => {
+  const spec = (fields: { architecture?: string; backbone?: string; imageSize?: number }) =>
+    create(TrainSpecSchema, {
+      jobId: "j",
+      architecture: fields.architecture ?? "resnet8",
+      backbone: fields.backbone,
+      imageSize: fields.imageSize,
+      classes: [{ name: "a" }, { name: "b" }],
+      utilization: { mode: UtilizationMode.REAL_ONLY },
+      traditionalAugmentation: TraditionalAugmentation.NONE,
+    });
+
+  it("starts from scratch when unset, and takes a registry backbone of its network", () => {
+    assert.equal(validateTrainSpec(spec({}), LIMITS).backbone, "scratch");
+    assert.equal(
+      validateTrainSpec(spec({ backbone: "scratch", architecture: "resnet20" }), LIMITS).backbone,
+      "scratch",
+    );
+    assert.equal(
+      validateTrainSpec(spec({ backbone: "tinted-digits-resnet8" }), LIMITS).backbone,
+      "tinted-digits-resnet8",
+    );
+  });
+
+  it("refuses an unknown backbone, one of another network and one for inputs over 64 px, naming the field", () => {
+    const invalid = (fields: Parameters<typeof spec>[0], message: RegExp) =>
+      assert.throws(
+        () => validateTrainSpec(spec(fields), LIMITS),
+        (error: Error & { field?: string }) => {
+          assert.match(error.message, message);
+          assert.match(error.message, /spec\.backbone/);
+          return true;
+        },
+      );
+    invalid({ backbone: "imagenet-resnet50" }, /unknown backbone "imagenet-resnet50"/);
+    invalid({ backbone: "tinted-digits-resnet8", architecture: "resnet20" }, /resnet8 weights, not resnet20/);
+    invalid({ backbone: "tinted-digits-resnet8", imageSize: 128 }, /at most 64 px/);
+  });
+});

@@ -1,4 +1,5 @@
 import { ARCHITECTURES, stemFor } from "../../../shared/classifier/architectures.js";
+import { backboneMismatch, SCRATCH_BACKBONE } from "../../../shared/classifier/backbones.js";
 import type { AugmentSpec } from "../../../shared/classifier/index.js";
 import { epochImages, resolveRecipe } from "../../../shared/classifier/recipe.js";
 import type { UtilizationStrategy } from "../../../shared/data/index.js";
@@ -50,6 +51,8 @@ export type PlannedHyperparameters = Omit<ResolvedHyperparameters, "epochs" | "b
 export interface TrainPlan {
   readonly jobId: string;
   readonly architecture: string;
+  /** "scratch" or a pretrained backbone of shared/classifier/backbones.ts. */
+  readonly backbone: string;
   readonly classNames: readonly string[];
   readonly imageSize?: number;
   readonly mode: UtilizationMode;
@@ -116,6 +119,8 @@ export function validateTrainSpec(spec: TrainSpec | undefined, limits: Classifie
       `unknown network "${architecture}" (${Object.keys(ARCHITECTURES).join(", ")})`,
     );
   }
+  const backbone =
+    s.backbone === "" ? SCRATCH_BACKBONE : stringField(s.backbone, "spec.backbone", { maxLength: 64 });
   const classNames = countField(s.classes, "spec.classes", { min: 1, max: 10_000 }).map((c, i) =>
     stringField(c.name, `spec.classes[${i}].name`, { minLength: 1, maxLength: 200 }),
   );
@@ -125,6 +130,8 @@ export function validateTrainSpec(spec: TrainSpec | undefined, limits: Classifie
     { min: 8, max: limits.maxImageSize },
     undefined,
   );
+  const mismatch = backboneMismatch(backbone, architecture, imageSize);
+  if (mismatch !== undefined) throw invalidField("spec.backbone", mismatch);
   const u = required(s.utilization, "spec.utilization");
   const mode = enumField(u.mode, "spec.utilization.mode", UtilizationMode);
   const p = optionalNumber(
@@ -196,6 +203,7 @@ export function validateTrainSpec(spec: TrainSpec | undefined, limits: Classifie
   return {
     jobId,
     architecture,
+    backbone,
     classNames,
     imageSize,
     mode,

@@ -1,4 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { BACKBONE_RECIPE, backboneWeights, loadBackbone } from "../../../shared/classifier/backbone.js";
+import { backboneMismatch, SCRATCH_BACKBONE } from "../../../shared/classifier/backbones.js";
 import { encodeClassifier, evaluateClassifier, trainClassifier } from "../../../shared/classifier/index.js";
 import type { ImageSet } from "../../../shared/data/index.js";
 import { Optimizer, type TrainResultSchema } from "../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
@@ -6,7 +8,7 @@ import type { LabelledImage } from "../../../shared/gen/diffda/common/v1/dataset
 import type { ProgressSchema } from "../../../shared/gen/diffda/common/v1/progress_pb.js";
 import { type RunnerPool, type RuntimeSettings, runtimeSettings } from "../../../shared/ml/runtime/index.js";
 import { createEventChannel, type Limiter, startWork } from "../../../shared/service/index.js";
-import { makeArtifact, SAFETENSORS_MEDIA_TYPE } from "../../../shared/service/wire/index.js";
+import { invalidField, makeArtifact, SAFETENSORS_MEDIA_TYPE } from "../../../shared/service/wire/index.js";
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { ClassifierLimits } from "./config.js";
 import type { DecodedImageCache } from "./decoded-images.js";
@@ -110,7 +112,17 @@ export async function* runTraining(
         message: `${real.length} real, ${synthetic.length} synthetic at ${shape.channels}×${shape.size}×${shape.size}`,
       },
     };
+    // The image size is known only now (the first real image's, when the spec sets none).
+    const mismatch = backboneMismatch(plan.backbone, plan.architecture, shape.size);
+    if (mismatch !== undefined) throw invalidField("spec.backbone", mismatch);
     const model = networkOf(plan, shape.channels, shape.size);
+    const init =
+      plan.backbone === SCRATCH_BACKBONE
+        ? undefined
+        : {
+            parameters: backboneWeights(await loadBackbone(plan.backbone), model),
+            lrScale: BACKBONE_RECIPE.lrScale,
+          };
     const accuracySet = firstRows(realImages, ACCURACY_SAMPLE);
     const accuracies: number[] = [];
     let accuracySeconds = 0;
@@ -125,6 +137,7 @@ export async function* runTraining(
       utilization: plan.utilization,
       softLabels: plan.softLabelGamma === undefined ? undefined : { gamma: plan.softLabelGamma },
       model,
+      init,
       augment: plan.augment,
       epochs: h.epochs,
       maxSteps: h.maxSteps,
@@ -189,6 +202,7 @@ export async function* runTraining(
     const encodeStarted = performance.now();
     const checkpoint = encodeClassifier(result, {
       architecture: plan.architecture,
+      backbone: plan.backbone,
       job_id: plan.jobId,
       utilization: mode,
       epochs: String(h.epochs),
@@ -204,6 +218,7 @@ export async function* runTraining(
         images_seen: result.imagesSeen,
         seconds,
         utilization: mode,
+        backbone: plan.backbone,
       },
       "training done",
     );
@@ -234,6 +249,7 @@ export async function* runTraining(
         cpuSeconds: work.cpuSeconds(),
         steps: BigInt(result.steps),
         imagesSeen: BigInt(result.imagesSeen),
+        backbone: plan.backbone,
       },
     };
   } catch (error) {

@@ -4,6 +4,7 @@
  * express checked (a parameter its component does not take, a baseline with generation, labels that
  * collide, a plan over the limits). Problems come back as field issues for a 422 `invalid_job_spec`.
  */
+import { BACKBONES, backboneMismatch } from "../../../shared/classifier/backbones.js";
 import { MODE_SPECS, modeSpec } from "../../../shared/generation-modes/specs.js";
 import type { FieldIssue } from "./errors.js";
 import {
@@ -44,6 +45,11 @@ export interface MethodRequest {
 /** Classifier settings of a job; unset fields take the classifier service's defaults. */
 export interface ClassifierSpec {
   architecture?: string;
+  /**
+   * Where the weights start: "scratch" (default) or a pretrained backbone (shared/classifier/backbones.ts),
+   * fine-tuned per run with a new head; a backbone fixes the architecture (filled in when unset).
+   */
+  backbone?: string;
   /**
    * What runs of a job share: "steps" (default) the optimizer steps and batch size of the no-augmentation
    * baseline, "epochs" the number of passes over each run's own training set (the paper's view).
@@ -347,6 +353,17 @@ function resolveComponents(
   return { preset: request.preset ?? null, kind, finetuning, generation, utilization };
 }
 
+/** The classifier settings as stored: a pretrained backbone's architecture filled in, or an issue. */
+function resolveClassifier(request: ClassifierSpec | undefined, issues: FieldIssue[]): ClassifierSpec {
+  const classifier = { ...request };
+  const entry = classifier.backbone === undefined ? undefined : BACKBONES[classifier.backbone];
+  if (classifier.backbone === undefined || entry === undefined) return classifier;
+  const architecture = classifier.architecture ?? entry.architecture;
+  const mismatch = backboneMismatch(classifier.backbone, architecture, classifier.imageSize);
+  if (mismatch !== undefined) issues.push({ field: "/body/classifier/backbone", message: mismatch });
+  return { ...classifier, architecture };
+}
+
 /**
  * Resolves a schema-valid request. Returns the spec, or the issues that make it a 422. Baselines named in
  * `baselines` (default: both) are prepended unless the request lists the same label itself.
@@ -449,6 +466,7 @@ export function resolveJobSpec(
       message: `the job would generate ${synthetic + searched} images, more than ${context.maxSyntheticImages}`,
     });
   }
+  const classifier = resolveClassifier(request.classifier, issues);
   if (issues.length > 0) return { spec: undefined, issues };
   return {
     spec: {
@@ -458,7 +476,7 @@ export function resolveJobSpec(
       datasetId: request.datasetId,
       seeds,
       methods,
-      classifier: { ...request.classifier },
+      classifier,
       shardSize: request.shardSize ?? context.shardSize,
       ...(search === undefined ? {} : { search }),
       ...(request.webhook === undefined

@@ -188,6 +188,43 @@ describe("jobs: submit, validate, read, list, cancel, events (SSE) and artifacts
     ]);
   });
 
+  test("classifier.backbone: scratch by default, an unknown one 400, one of another network 422", async () => {
+    const plain = await submit({ datasetId, methods: [{ preset: "gif" }] });
+    assert.equal(plain.statusCode, 201, plain.body);
+    assert.equal(plain.json().spec.classifier.backbone, undefined, "unset: the default, from scratch");
+    const unknown = await submit({
+      datasetId,
+      methods: [{ preset: "gif" }],
+      classifier: { backbone: "imagenet" },
+    });
+    assert.equal(unknown.statusCode, 400);
+    assert.deepEqual(
+      unknown.json().errors.map((e: { field: string }) => e.field),
+      ["/body/classifier/backbone"],
+    );
+    const other = await submit({
+      datasetId,
+      methods: [{ preset: "gif" }],
+      classifier: { backbone: "tinted-digits-resnet8", architecture: "resnet20" },
+    });
+    assert.equal(other.statusCode, 422);
+    assert.equal(other.json().code, "invalid_job_spec");
+    assert.equal(other.json().errors[0].field, "/body/classifier/backbone");
+    assert.match(other.json().errors[0].message, /resnet8 weights, not resnet20/);
+    const big = await submit({
+      datasetId,
+      methods: [{ preset: "gif" }],
+      classifier: { backbone: "tinted-digits-resnet8", imageSize: 128 },
+    });
+    assert.equal(big.statusCode, 422);
+    const scratch = await submit({
+      datasetId,
+      methods: [{ preset: "gif" }],
+      classifier: { backbone: "scratch", architecture: "resnet20" },
+    });
+    assert.equal(scratch.statusCode, 201, "scratch takes any network");
+  });
+
   test("duplicate labels, an unknown dataset and a plan over the limits are 422", async () => {
     const dup = await submit({
       datasetId,

@@ -17,6 +17,13 @@ export interface TrainGraphOptions {
   clipNorm?: number;
   /** Which parameters get weight decay (default: those of rank ≥ 2, not biases or norm scales). */
   decay?: (param: string, dims: number[]) => boolean;
+  /**
+   * A per-parameter learning-rate multiplier (default 1): each parameter's update is scaled by it, which
+   * is a per-parameter learning rate for optimizers whose step is proportional to the rate (SGD and
+   * AdamW, decay included); 0 freezes a parameter. Fine-tuning uses it to move pretrained layers slower
+   * than a new head.
+   */
+  lrScale?: (param: string) => number;
 }
 
 /** Where one trainable parameter lives in the flat parameter vector. */
@@ -128,6 +135,18 @@ export function buildTrainGraph(graph: Graph, o: TrainGraphOptions): TrainGraph 
     });
     const shared = o.optimizer.prepare(b, lr, step);
     const next = o.optimizer.update(b, flat, grad, stateInputs, shared, decay);
+    const scales = slots.map((s) => o.lrScale?.(s.name) ?? 1);
+    if (scales.some((k) => !(Number.isFinite(k) && k >= 0)))
+      throw new Error("buildTrainGraph: lrScale must be finite and ≥ 0");
+    if (scales.some((k) => k !== 1)) {
+      // p + scale · (p_next − p): the optimizer's step, shortened per element.
+      const mask = allocate(dtype, size) as Float32Array;
+      slots.forEach((s, i) => {
+        mask.fill(scales[i], s.offset, s.offset + s.size);
+      });
+      const delta = b.op("Sub", [next.param, flat]);
+      next.param = b.op("Add", [flat, b.op("Mul", [delta, b.constant({ dtype, dims: [size], data: mask })])]);
+    }
     const expose = (input: string, value: string) => {
       const out = b.op("Identity", [value], {}, { outputs: [nextName(input)] });
       graph.addOutput({ name: out, dtype, shape: [size] });

@@ -22,6 +22,8 @@ export interface TrainerOptions {
   schedule: Schedule;
   clipNorm?: number;
   decay?: (param: string, dims: number[]) => boolean;
+  /** Per-parameter learning-rate multiplier (see buildTrainGraph). */
+  lrScale?: (param: string) => number;
   session?: SessionConfig;
   /** Run onnxruntime in a worker thread (parameters move to it and back without copies). */
   worker?: boolean;
@@ -95,6 +97,7 @@ export class Trainer {
       optimizer: o.optimizer,
       clipNorm: o.clipNorm,
       decay: o.decay,
+      lrScale: o.lrScale,
     });
     const bytes = encodeModel(toModel(train.graph));
     const lease = await leaseRunner(bytes, o.session ?? {}, { pool: o.pool, worker: o.worker ?? false });

@@ -154,10 +154,10 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
     assert.equal(mix.perClassAccuracy.mean[1], null, "NaN per-class accuracy becomes null");
     assert.equal(mix.runs[0].syntheticImages, 20);
     // Each run's compute and fit, as the fake classifier reported them.
-    const { epochs, batchSize, steps, imagesSeen, finalTrainAccuracy } = mix.runs[0];
+    const { epochs, batchSize, steps, imagesSeen, finalTrainAccuracy, backbone } = mix.runs[0];
     assert.deepEqual(
-      { epochs, batchSize, steps, imagesSeen, finalTrainAccuracy },
-      { epochs: 1, batchSize: 4, steps: 3, imagesSeen: 12, finalTrainAccuracy: 0.5 },
+      { epochs, batchSize, steps, imagesSeen, finalTrainAccuracy, backbone },
+      { epochs: 1, batchSize: 4, steps: 3, imagesSeen: 12, finalTrainAccuracy: 0.5, backbone: "scratch" },
     );
     // The train outputs keep the hyperparameters the classifier echoed, each run its own seed.
     const trained = (await store.tasks.list(job.id))
@@ -226,6 +226,43 @@ describe("orchestrator: a job runs end to end over fake compute services", () =>
       metrics.body,
       /diffda_job_stage_duration_seconds_count\{kind="generate",outcome="failed"\} 1/,
     );
+  });
+
+  test("a job's classifier backbone reaches the classifier service and its result", async () => {
+    const dataset = await store.datasets.list({ limit: 1 });
+    const trainsBefore = compute.calls.train.length;
+    const submitted = await gw.app.inject({
+      method: "POST",
+      url: "/v1/jobs",
+      headers: { "idempotency-key": idemKey() },
+      payload: {
+        datasetId: dataset.items[0].id,
+        methods: [{ preset: "no-augmentation" }],
+        baselines: [],
+        classifier: { backbone: "tinted-digits-resnet8" },
+      },
+    });
+    assert.equal(submitted.statusCode, 201, submitted.body);
+    assert.deepEqual(
+      submitted.json().spec.classifier,
+      { backbone: "tinted-digits-resnet8", architecture: "resnet8" },
+      "the backbone fixes the network",
+    );
+    const job = await waitFinal(submitted.json().id);
+    assert.equal(job.state, "succeeded", JSON.stringify(job.error));
+    const sent = compute.calls.train
+      .slice(trainsBefore)
+      .map((call) => call.spec)
+      .filter((spec) => spec?.jobId === job.id);
+    assert.deepEqual(
+      sent.map((spec) => [spec?.backbone, spec?.architecture]),
+      [["tinted-digits-resnet8", "resnet8"]],
+    );
+    assert.equal(job.result.methods[0].runs[0].backbone, "tinted-digits-resnet8");
+    // The train task's stored output keeps it too.
+    const trained = (await store.tasks.list(job.id)).find((t) => t.kind === "train");
+    assert.ok(trained, "a train task");
+    assert.equal((trained.output as TrainOutput).backbone, "tinted-digits-resnet8");
   });
 
   test("a generation-only job stores its synthetic set and trains no classifier", async () => {

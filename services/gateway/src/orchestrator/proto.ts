@@ -121,6 +121,7 @@ export function trainSpec(
   budget?: StepBudget,
 ): {
   architecture: string;
+  backbone?: string;
   imageSize?: number;
   utilization: MessageInitShape<typeof UtilizationSchema>;
   traditionalAugmentation: TraditionalAugmentationPb;
@@ -130,6 +131,7 @@ export function trainSpec(
     Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
   return {
     architecture: classifier.architecture ?? defaults.architecture,
+    ...(classifier.backbone !== undefined ? { backbone: classifier.backbone } : {}),
     ...(classifier.imageSize !== undefined ? { imageSize: classifier.imageSize } : {}),
     utilization: defined({
       mode: UTILIZATION_MODE_PB[utilization.mode],

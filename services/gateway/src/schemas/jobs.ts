@@ -1,6 +1,7 @@
 /** Schemas of the job routes: the submission, the job resource with its results, lists, artifacts. */
 // The registry itself, not shared/classifier's index: the gateway loads no ML engine.
 import { ARCHITECTURES } from "../../../../shared/classifier/architectures.js";
+import { BACKBONE_IDS } from "../../../../shared/classifier/backbones.js";
 import { BASELINE_IDS } from "../presets.js";
 import { WEBHOOK_EVENTS } from "../store/webhooks.js";
 import { type JsonSchema, nullableTimestamp, pageQuery, timestamp, uuidSchema } from "./common.js";
@@ -22,6 +23,12 @@ const classifierProperties = {
     type: "string",
     enum: Object.keys(ARCHITECTURES),
     description: "network from the classifier's registry (default: the gateway's CLASSIFIER_ARCHITECTURE)",
+  },
+  backbone: {
+    type: "string",
+    enum: [...BACKBONE_IDS],
+    description:
+      "where the weights start: scratch (default) the seeded initialisation; tinted-digits-resnet8 a resnet8 pretrained on recoloured mnist digits (no task's classes or images; docs/classifier.md), fine-tuned per run with a new head. A backbone fixes the architecture",
   },
   budget: {
     type: "string",
@@ -247,6 +254,11 @@ export const jobResultSchema = {
                 finalTrainAccuracy: {
                   type: ["number", "null"],
                   description: "top-1 of the final weights on the real training images (at most 4096)",
+                },
+                backbone: {
+                  type: ["string", "null"],
+                  description:
+                    "the weights the classifier started from: scratch or a pretrained backbone (null: not reported)",
                 },
               },
               additionalProperties: false,

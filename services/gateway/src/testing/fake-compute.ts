@@ -415,6 +415,7 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
           cpuSeconds: 2,
           steps: 3n,
           imagesSeen: 12n,
+          backbone: request.spec?.backbone || "scratch",
         },
       },
     };

@@ -93,6 +93,7 @@ export interface JobResult {
       steps: number | null;
       imagesSeen: number | null;
       finalTrainAccuracy: number | null;
+      backbone: string | null;
     }[];
     top1Accuracy: MeanStd;
     perClassAccuracy: { mean: (number | null)[]; std: (number | null)[] };
@@ -206,6 +207,7 @@ export function summarize(
         steps: known(trained?.steps),
         imagesSeen: known(trained?.imagesSeen),
         finalTrainAccuracy: known(trained?.finalTrainAccuracy),
+        backbone: trained?.backbone ?? null,
       };
     });
     accuracy.set(method.label, new Map(runs.map((r) => [r.seed, r.top1Accuracy])));

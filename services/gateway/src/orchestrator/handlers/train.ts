@@ -45,6 +45,8 @@ export interface TrainOutput {
   steps: number | null;
   /** Samples trained on, the service's exact count; null from a service older than the field. */
   imagesSeen: number | null;
+  /** The weights it started from ("scratch" or a backbone); null from a classifier older than the field. */
+  backbone?: string | null;
   /** Every hyperparameter of the run, defaults filled in, as the service echoed them. */
   hyperparameters: TrainedHyperparameters | null;
   finalTrainLoss: number | null;
@@ -182,6 +184,7 @@ export function trainHandler(deps: HandlerDeps, loader: JobLoader): TaskHandler 
           batchSize: hyperparameters?.batchSize ?? null,
           steps: result.steps === undefined ? null : Number(result.steps),
           imagesSeen: result.imagesSeen === undefined ? null : Number(result.imagesSeen),
+          backbone: result.backbone ?? null,
           hyperparameters,
           finalTrainLoss: lastEpoch?.trainLoss ?? null,
           finalTrainAccuracy: lastEpoch?.trainAccuracy ?? null,
