@@ -23,6 +23,8 @@ export function validationSplit(
   const held = (n: number) => (n < 2 ? 0 : Math.min(n - 1, Math.max(1, Math.round(fraction * n))));
   const flags = perClassSplit(Int32Array.from(labels), classCount, seed, held);
   const split: ValidationSplit = { train: [], validation: [] };
-  flags.forEach((flag, i) => (flag === SPLIT_TEST ? split.validation : split.train).push(i));
+  flags.forEach((flag, i) => {
+    (flag === SPLIT_TEST ? split.validation : split.train).push(i);
+  });
   return split;
 }

@@ -6,7 +6,6 @@ import {
   type WorkMetrics,
 } from "../../../shared/service/index.js";
 import type { Metrics } from "../../../shared/telemetry/index.js";
-import type { MethodKind } from "./request.js";
 
 /** The generation service's metrics. */
 export interface GenerationMetrics {
@@ -54,6 +53,3 @@ export function createGenerationMetrics(metrics: Metrics): GenerationMetrics {
     phases: createPhaseTimer(metrics, "generation"),
   };
 }
-
-/** The method label of a shard. */
-type MethodLabel = MethodKind;

@@ -1,4 +1,4 @@
-import type { ChwImage, SchedulerName } from "../../../../shared/diffusion/index.js";
+import type { SchedulerName } from "../../../../shared/diffusion/index.js";
 import type { RunSample } from "../../../../shared/generation-modes/runtime.js";
 
 /** What an adapter file changes (the contract's AdapterKind, as the engine names it). */
