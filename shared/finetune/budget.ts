@@ -35,21 +35,26 @@ function positiveInt(name: string, v: number): void {
 }
 
 /**
- * A DreamBooth-style budget sized to the dataset: steps = passes × images / batch, clamped to
+ * A DreamBooth-style budget sized to the dataset: steps = passes × images / batch (default batch 16), clamped to
  * [minSteps, maxSteps]; a constant learning rate after a short linear warmup; gradient clipping 1.0; no
  * flips (a mirror image is another form for asymmetric classes). The LoRA recipe's rank grows with the
  * class count (rankPerClass × classes, in [minRank, maxRank]): every class adds forms the adapter has to
  * hold. The kit's attention projections are 64 wide, so the cap is full rank there.
  */
-export function datasetBudget(recipe: SizedRecipe, size: DatasetSize): SizedBudget {
+export function datasetBudget(
+  recipe: SizedRecipe,
+  size: DatasetSize,
+  batchSize: number = DATASET_BUDGET.batchSize,
+): SizedBudget {
   positiveInt("classes", size.classes);
   positiveInt("imagesPerClass", size.imagesPerClass);
+  positiveInt("batchSize", batchSize);
   const b = DATASET_BUDGET;
   const images = size.classes * size.imagesPerClass;
-  const steps = Math.min(b.maxSteps, Math.max(b.minSteps, Math.ceil((b.passes * images) / b.batchSize)));
+  const steps = Math.min(b.maxSteps, Math.max(b.minSteps, Math.ceil((b.passes * images) / batchSize)));
   const settings: StageSettings = {
     steps,
-    batchSize: b.batchSize,
+    batchSize,
     learningRate: b[recipe].learningRate,
     lrSchedule: "constant",
     warmupSteps: b.warmupSteps,
