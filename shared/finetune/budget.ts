@@ -26,7 +26,7 @@ export const DATASET_BUDGET = Object.freeze({
   minSteps: 250,
   maxSteps: 3000,
   warmupSteps: 25,
-  "full-unet": Object.freeze({ learningRate: 2e-4 }),
+  "full-unet": Object.freeze({ learningRate: 1e-3 }),
   lora: Object.freeze({ learningRate: 1e-3, rankPerClass: 8, minRank: 8, maxRank: 64 }),
 });
 
