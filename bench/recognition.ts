@@ -341,7 +341,7 @@ const RECIPES: Record<string, () => Recipe> = {
   },
 };
 
-// Variants for the validation draw: what the chosen constants were compared against.
+// Variants for the validation draw: what the chosen constants were compared against (at 8 classes).
 for (const lr of [1e-4, 2e-4, 5e-4, 1e-3]) {
   for (const passes of [100, 200, 400]) {
     RECIPES[`full-unet-lr${lr}-p${passes}`] = () => ({

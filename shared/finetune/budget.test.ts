@@ -6,18 +6,20 @@ import { tinyImageSet } from "./test-fixtures.js";
 
 describe("dataset-sized DreamBooth budgets", () => {
   it("gives the documented steps, rates and ranks (docs/methods.md#dataset-sized-recipes)", () => {
-    // textures at 5 shots: 8 classes × 5 images, 200 passes at batch 16 → 500 steps.
+    // textures at 5 shots: 8 classes × 5 images, 400 passes at batch 16 → 1000 steps.
     const full = datasetBudget("full-unet", { classes: 8, imagesPerClass: 5 });
-    assert.equal(full.steps, 500);
+    assert.equal(full.steps, 1000);
     assert.equal(full.learningRate, DATASET_BUDGET["full-unet"].learningRate);
     assert.equal(full.batchSize, 16);
     assert.equal(full.rank, undefined);
-    assert.equal(datasetBudget("full-unet", { classes: 8, imagesPerClass: 10 }).steps, 1000);
-    assert.equal(datasetBudget("full-unet", { classes: 2, imagesPerClass: 5 }).steps, 250, "floor");
+    assert.equal(datasetBudget("full-unet", { classes: 8, imagesPerClass: 10 }).steps, 2000);
+    assert.equal(datasetBudget("full-unet", { classes: 2, imagesPerClass: 5 }).steps, 250);
+    assert.equal(datasetBudget("full-unet", { classes: 1, imagesPerClass: 2 }).steps, 250, "floor");
+    assert.equal(datasetBudget("full-unet", { classes: 8, imagesPerClass: 5 }, 32).steps, 500, "batch 32");
     assert.equal(datasetBudget("full-unet", { classes: 100, imagesPerClass: 10 }).steps, 3000, "cap");
 
     const lora = datasetBudget("lora", { classes: 8, imagesPerClass: 5 });
-    assert.equal(lora.steps, 500);
+    assert.equal(lora.steps, 1000);
     assert.equal(lora.learningRate, DATASET_BUDGET.lora.learningRate);
     assert.equal(lora.rank, 64);
     assert.equal(datasetBudget("lora", { classes: 2, imagesPerClass: 5 }).rank, 16);

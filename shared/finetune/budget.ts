@@ -22,7 +22,7 @@ export interface SizedBudget extends StageSettings {
  */
 export const DATASET_BUDGET = Object.freeze({
   batchSize: 16,
-  passes: 200,
+  passes: 400,
   minSteps: 250,
   maxSteps: 3000,
   warmupSteps: 25,
