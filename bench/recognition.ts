@@ -5,10 +5,11 @@
  * from the draw's images at the presets' strengths), and a judge — a classifier trained on REAL texture
  * images — says which class each sample shows. The figure is the share recognised as its own class.
  *
- * The judge trains on the textures train split minus a validation part (a seeded VALIDATION_PER_CLASS per
- * class); its top-1 on the validation part, on the VAE round trip of it (what the kit's autoencoder can
- * represent at all: the ceiling of any recipe) and on the test split are reported. Recipe choices are made
- * with `--draw validation` (another few-shot draw, samples judged, nothing from the test split); the
+ * Two judges train on the textures train split minus a validation part (a seeded VALIDATION_PER_CLASS per
+ * class): "real" on the real images, "kit-view" on them and their VAE round trips (every sample is a VAE
+ * decode). Each is scored on the validation part, the test split, and the VAE round trips of both (what
+ * the kit's autoencoder can represent at all: the ceiling of any recipe). Recipe choices are made with
+ * `--draw validation` (another few-shot draw, samples judged, nothing from the test split); the
  * committed figures are `--draw report`. Results: bench/results/recognition.json (or
  * recognition-validation.json), and the "Recognition" section of docs/benchmark.md is written from them.
  *
