@@ -5,6 +5,13 @@
  */
 export { type BatchPlan, type TrainingBatch, trainingBatch } from "./batch.js";
 export {
+  DATASET_BUDGET,
+  type DatasetSize,
+  datasetBudget,
+  type SizedBudget,
+  type SizedRecipe,
+} from "./budget.js";
+export {
   composeTrainingGraph,
   pruneTo,
   TEXT_ENCODER_PREFIX,

@@ -27,7 +27,7 @@ import {
 import type { Logger } from "../../../shared/telemetry/index.js";
 import type { FinetuneLimits } from "./config.js";
 import type { FinetuneMetrics } from "./metrics.js";
-import type { FinetunePlan } from "./spec.js";
+import { type FinetunePlan, withDatasetBudget } from "./spec.js";
 
 /** An event of a fine-tuning run: progress, then one result. */
 export type FinetuneEvent =
@@ -141,12 +141,13 @@ function hyperparametersOf(
  * and returns no adapter, so every job has the same shape.
  */
 export async function* runFinetune(
-  plan: FinetunePlan,
+  requested: FinetunePlan,
   images: readonly LabelledImage[],
   deps: FinetuneDeps,
   signal: AbortSignal,
 ): AsyncGenerator<FinetuneEvent> {
   const started = performance.now();
+  const plan = withDatasetBudget(requested, images.length, deps.limits);
   if (plan.engineMethod !== undefined && images.length === 0)
     throw invalidField("images", "must hold at least one image");
   if (images.length > deps.limits.maxImages)

@@ -1,6 +1,7 @@
 import type { TextualInversion } from "../../../shared/diffusion/index.js";
 import { parseTextualInversion } from "../../../shared/diffusion/index.js";
 import {
+  datasetBudget,
   type FineTuneMethod,
   LORA_DEFAULTS,
   METHOD_DEFAULTS,
@@ -46,6 +47,11 @@ export interface FinetunePlan {
   readonly tiSettings?: StageSettings;
   readonly rank: number;
   readonly alpha: number;
+  /**
+   * FULL_UNET: the settings the spec left unset (steps, learning rate), to be sized to the images by
+   * {@link withDatasetBudget} once they are known (docs/methods.md#dataset-sized-recipes).
+   */
+  readonly sizeToDataset?: { readonly steps: boolean; readonly learningRate: boolean };
 }
 
 const TOKEN = /^\S{1,100}$/;
@@ -176,6 +182,7 @@ export function validateFinetuneSpec(
   const alpha = optionalNumber(lora?.alpha, at("lora.alpha"), { min: 0, max: 1e4, exclusiveMin: true }, rank);
   let settings: StageSettings;
   let tiSettings: StageSettings | undefined;
+  let sizeToDataset: FinetunePlan["sizeToDataset"];
   const tiStage = () =>
     stage(METHOD_DEFAULTS["textual-inversion"], ti, at("textual_inversion"), batchSize, limits);
   switch (method) {
@@ -191,6 +198,10 @@ export function validateFinetuneSpec(
       break;
     case FinetuneMethod.FULL_UNET:
       settings = stage(METHOD_DEFAULTS["full-unet"], h?.fullUnet, at("full_unet"), batchSize, limits);
+      sizeToDataset = {
+        steps: h?.fullUnet?.maxTrainSteps === undefined,
+        learningRate: h?.fullUnet?.learningRate === undefined,
+      };
       break;
     default:
       settings = { ...METHOD_DEFAULTS.lora, batchSize, steps: 0 };
@@ -212,5 +223,36 @@ export function validateFinetuneSpec(
     tiSettings,
     rank,
     alpha,
+    sizeToDataset,
+  };
+}
+
+/**
+ * The plan with the dataset-sized full-UNet budget ({@link datasetBudget}) in the settings its spec left
+ * unset: steps from the class count and the images per class (the mean, rounded up) at the plan's batch
+ * size, within the service's step limit, and the recipe's learning rate, warmup and clipping. Plans without
+ * `sizeToDataset` come back unchanged.
+ */
+export function withDatasetBudget(
+  plan: FinetunePlan,
+  imageCount: number,
+  limits: FinetuneLimits,
+): FinetunePlan {
+  const sized = plan.sizeToDataset;
+  if (!sized || (!sized.steps && !sized.learningRate)) return plan;
+  const classes = plan.classNames.length;
+  const imagesPerClass = Math.max(1, Math.ceil(imageCount / classes));
+  const budget = datasetBudget("full-unet", { classes, imagesPerClass }, plan.batchSize);
+  return {
+    ...plan,
+    settings: {
+      ...plan.settings,
+      warmupSteps: budget.warmupSteps,
+      clipNorm: budget.clipNorm,
+      flipProbability: budget.flipProbability,
+      lrSchedule: budget.lrSchedule,
+      steps: sized.steps ? Math.min(limits.maxSteps, budget.steps) : plan.settings.steps,
+      learningRate: sized.learningRate ? budget.learningRate : plan.settings.learningRate,
+    },
   };
 }

@@ -84,8 +84,6 @@ interface ShardMethod {
   readonly resolved: unknown;
 }
 
-/** The method names of the metrics and logs. */
-export type MethodKind = ShardMethod["kind"];
 
 /** A validated GenerateShard request. */
 export interface ShardRequest {
