@@ -84,7 +84,6 @@ interface ShardMethod {
   readonly resolved: unknown;
 }
 
-
 /** A validated GenerateShard request. */
 export interface ShardRequest {
   readonly jobId: string;
