@@ -3,7 +3,7 @@
  * and why, and one row per candidate with its validation top-1 and how far it got.
  */
 import type { CandidateSetting, SearchTrace } from "../client/types.js";
-import { percent, seconds } from "./format.js";
+import { percent, points, seconds } from "./format.js";
 
 /** `real-guidance strength 0.3 p 0.5`. */
 function describeSetting(setting: CandidateSetting): string {
@@ -26,7 +26,12 @@ export function searchSummary(search: SearchTrace): string {
     chosen === undefined
       ? ""
       : ` — validation top-1 ${percent(chosen.validation.mean)} vs no-augmentation ${percent(reference.validation.mean)}`;
-  return `${search.label}: ${verdict}${scores}; ${search.candidates.length - 1} candidates, ${search.rungs.length} rung(s), ${search.validationImages} validation images, ${seconds(search.cpuSeconds)} CPU s for the search`;
+  const interval = search.evidence?.interval;
+  const evidence =
+    search.evidence == null
+      ? ""
+      : ` (best gain ${points(search.evidence.gain, 1)}${interval ? `, ${Math.round(interval.level * 100)}% interval [${points(interval.low, 1)}, ${points(interval.high, 1)}]` : ""})`;
+  return `${search.label}: ${verdict}${scores}${evidence}; ${search.candidates.length - 1} candidates, ${search.rungs.length} rung(s), ${search.validationImages} validation images, ${seconds(search.cpuSeconds)} CPU s for the search`;
 }
 
 /** One row per candidate, best validation score first: label, setting, validation top-1, rungs reached. */

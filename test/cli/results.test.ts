@@ -200,12 +200,13 @@ describe("results: the table", () => {
       ],
       chosen: { label: "auto.c1", setting: setting("real-guidance", 0.3, 0.5) },
       recommendation: "augment" as const,
+      evidence: { gain: 0.2, interval: { low: 0.05, high: 0.35, level: 0.9, seeds: 3, images: 10 } },
       cpuSeconds: 123.4,
     };
     const text = formatResultsTable({ ...base, result: { ...base.result!, search } });
     assert.match(
       text,
-      /auto: chose real-guidance strength 0\.3 p 0\.5 — validation top-1 70\.00 vs no-augmentation 50\.00; 2 candidates, 2 rung\(s\), 10 validation images/,
+      /auto: chose real-guidance strength 0\.3 p 0\.5 — validation top-1 70\.00 vs no-augmentation 50\.00 \(best gain \+20\.0, 90% interval \[\+5\.0, \+35\.0\]\); 2 candidates, 2 rung\(s\), 10 validation images/,
     );
     const rows = text.split("\n").filter((l) => l.startsWith("auto.c"));
     assert.deepEqual(

@@ -954,6 +954,18 @@ export interface components {
         };
         /** @description the search's compute: its fine-tuning, generation, training and scoring */
         cpuSeconds: number | null;
+        /** @description what the choice rests on: the best candidate's paired validation gain over no-augmentation */
+        evidence: null | {
+          /** @description the best candidate's mean validation gain over no-augmentation (0–1) */
+          gain: number;
+          interval: null | {
+            high: number;
+            images: number;
+            level: number;
+            low: number;
+            seeds: number;
+          };
+        };
         label: string;
         /**
          * @description no_augmentation when no candidate beat no-augmentation on validation by minGain
@@ -1059,6 +1071,7 @@ export interface components {
           syntheticOf: string | null;
           utilization: components["schemas"]["Utilization"];
         }[];
+        confidence?: number;
         label: string;
         minGain: number;
         rungSeeds: number[][];
@@ -1246,6 +1259,11 @@ export interface components {
         | "flip-crop-guidance"
         | "auto";
       search?: {
+        /**
+         * @description level of the paired bootstrap interval of that gain (over classifier seeds and validation images); the candidate is chosen only when its lower end is above 0
+         * @default 0.9
+         */
+        confidence: number;
         /**
          * @description validation top-1 (0–1) the best candidate must gain over no-augmentation to be chosen
          * @default 0.02
@@ -1775,8 +1793,8 @@ export interface operations {
            *     # TYPE diffda_http_request_duration_seconds histogram
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 1
-           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
+           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 0
+           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.25",method="GET",route="/healthz",status_code="200"} 1
            */
@@ -1939,7 +1957,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
+           *           "id": "f8577b1c-7215-4f89-8bbe-77250fe59838",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1949,7 +1967,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T03:51:18.088Z"
+           *           "createdAt": "2026-12-08T04:30:59.888Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2044,7 +2062,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
+           *       "id": "f8577b1c-7215-4f89-8bbe-77250fe59838",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2054,7 +2072,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:51:18.088Z"
+           *       "createdAt": "2026-12-08T04:30:59.888Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2069,7 +2087,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d7ffda8f-40ca-451d-adfe-f0e6fefc795e
+         * @example f8577b1c-7215-4f89-8bbe-77250fe59838
          */
         id: string;
       };
@@ -2109,7 +2127,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
+           *       "id": "f8577b1c-7215-4f89-8bbe-77250fe59838",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2119,7 +2137,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:51:18.088Z"
+           *       "createdAt": "2026-12-08T04:30:59.888Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2134,7 +2152,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d7ffda8f-40ca-451d-adfe-f0e6fefc795e
+         * @example f8577b1c-7215-4f89-8bbe-77250fe59838
          */
         id: string;
       };
@@ -2226,7 +2244,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *           "id": "e3170192-9236-4226-af90-06bce576ed41",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2248,7 +2266,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T03:51:18.203Z"
+           *           "createdAt": "2026-12-08T04:31:00.494Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2341,7 +2359,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "8c3cb9d4-c830-437a-a998-e38701ad2285",
+           *       "id": "801aaa50-e7e5-4978-958a-9fcddcda68b5",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2363,7 +2381,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:51:21.357Z"
+           *       "createdAt": "2026-12-08T04:31:21.725Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2378,7 +2396,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3dadb5ec-5674-4dd0-937f-0a5c55015ecb
+         * @example e3170192-9236-4226-af90-06bce576ed41
          */
         id: string;
       };
@@ -2418,7 +2436,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *       "id": "e3170192-9236-4226-af90-06bce576ed41",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2440,7 +2458,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:51:18.203Z"
+           *       "createdAt": "2026-12-08T04:31:00.494Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2455,7 +2473,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 8c3cb9d4-c830-437a-a998-e38701ad2285
+         * @example 801aaa50-e7e5-4978-958a-9fcddcda68b5
          */
         id: string;
       };
@@ -2516,7 +2534,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3dadb5ec-5674-4dd0-937f-0a5c55015ecb
+         * @example e3170192-9236-4226-af90-06bce576ed41
          */
         id: string;
       };
@@ -2634,12 +2652,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
+           *           "id": "49896a76-5718-48ac-8eb0-6e975a66dac8",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
-           *           "createdAt": "2026-12-08T03:51:18.379Z",
-           *           "finishedAt": "2026-12-08T03:51:20.976Z"
+           *           "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
+           *           "createdAt": "2026-12-08T04:31:01.599Z",
+           *           "finishedAt": "2026-12-08T04:31:19.386Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2671,7 +2689,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+         *       "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
          *       "methods": [
          *         {
          *           "preset": "real-guidance",
@@ -2731,14 +2749,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
+           *       "id": "49896a76-5718-48ac-8eb0-6e975a66dac8",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *       "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *         "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
            *         "seeds": [
            *           0
            *         ],
@@ -2823,15 +2841,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:51:18.379Z",
-           *       "updatedAt": "2026-12-08T03:51:18.379Z",
+           *       "createdAt": "2026-12-08T04:31:01.599Z",
+           *       "updatedAt": "2026-12-08T04:31:01.599Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
-           *         "events": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/events",
-           *         "artifacts": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts",
-           *         "cancel": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/cancel"
+           *         "self": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8",
+           *         "events": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/events",
+           *         "artifacts": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/artifacts",
+           *         "cancel": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/cancel"
            *       }
            *     }
            */
@@ -2847,7 +2865,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
          */
         id: string;
       };
@@ -2887,14 +2905,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
+           *       "id": "49896a76-5718-48ac-8eb0-6e975a66dac8",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *       "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *         "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
            *         "seeds": [
            *           0
            *         ],
@@ -3209,17 +3227,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 1.327,
+           *             "seconds": 9.43,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.39299999999999996,
+           *             "seconds": 4.294,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 2.72,
+           *             "seconds": 22.513999999999996,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -3259,15 +3277,15 @@ export interface operations {
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:51:18.379Z",
-           *       "updatedAt": "2026-12-08T03:51:20.976Z",
-           *       "startedAt": "2026-12-08T03:51:19.167Z",
-           *       "finishedAt": "2026-12-08T03:51:20.976Z",
+           *       "createdAt": "2026-12-08T04:31:01.599Z",
+           *       "updatedAt": "2026-12-08T04:31:19.386Z",
+           *       "startedAt": "2026-12-08T04:31:04.840Z",
+           *       "finishedAt": "2026-12-08T04:31:19.386Z",
            *       "links": {
-           *         "self": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
-           *         "events": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/events",
-           *         "artifacts": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts",
-           *         "cancel": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/cancel"
+           *         "self": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8",
+           *         "events": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/events",
+           *         "artifacts": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/artifacts",
+           *         "cancel": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/cancel"
            *       }
            *     }
            */
@@ -3283,7 +3301,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 9e6937aa-dfdc-4b73-9477-0d5078902cd5
+         * @example ef258440-9c5f-46ca-a420-53e1d402661d
          */
         id: string;
       };
@@ -3341,7 +3359,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
          */
         id: string;
       };
@@ -3402,8 +3420,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:51:19.842Z",
-           *           "href": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T04:31:08.776Z",
+           *           "href": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3425,8 +3443,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:51:20.027Z",
-           *           "href": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T04:31:10.836Z",
+           *           "href": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3447,7 +3465,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
          */
         id: string;
         /**
@@ -3523,7 +3541,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 9e6937aa-dfdc-4b73-9477-0d5078902cd5
+         * @example ef258440-9c5f-46ca-a420-53e1d402661d
          */
         id: string;
       };
@@ -3564,14 +3582,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "9e6937aa-dfdc-4b73-9477-0d5078902cd5",
+           *       "id": "ef258440-9c5f-46ca-a420-53e1d402661d",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "8c3cb9d4-c830-437a-a998-e38701ad2285",
+           *       "datasetId": "801aaa50-e7e5-4978-958a-9fcddcda68b5",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "8c3cb9d4-c830-437a-a998-e38701ad2285",
+           *         "datasetId": "801aaa50-e7e5-4978-958a-9fcddcda68b5",
            *         "seeds": [
            *           0
            *         ],
@@ -3644,15 +3662,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:51:21.389Z",
-           *       "updatedAt": "2026-12-08T03:51:21.407Z",
+           *       "createdAt": "2026-12-08T04:31:21.776Z",
+           *       "updatedAt": "2026-12-08T04:31:21.861Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T03:51:21.407Z",
+           *       "finishedAt": "2026-12-08T04:31:21.861Z",
            *       "links": {
-           *         "self": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5",
-           *         "events": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/events",
-           *         "artifacts": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/artifacts",
-           *         "cancel": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/cancel"
+           *         "self": "/v1/jobs/ef258440-9c5f-46ca-a420-53e1d402661d",
+           *         "events": "/v1/jobs/ef258440-9c5f-46ca-a420-53e1d402661d/events",
+           *         "artifacts": "/v1/jobs/ef258440-9c5f-46ca-a420-53e1d402661d/artifacts",
+           *         "cancel": "/v1/jobs/ef258440-9c5f-46ca-a420-53e1d402661d/cancel"
            *       }
            *     }
            */
@@ -3674,7 +3692,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
          */
         id: string;
       };
@@ -3717,7 +3735,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:51:18.379Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T04:31:01.599Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3751,7 +3769,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
          */
         id: string;
       };
@@ -3807,7 +3825,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
          */
         id: string;
       };
@@ -3862,7 +3880,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
          */
         id: string;
       };
@@ -3904,38 +3922,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_c8f43d6734e8bd50709c05fc06a74244",
+           *           "id": "msg_92c99eb4c28888282f292a52011c57d3",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:51:20.976Z",
-           *           "deliveredAt": "2026-12-08T03:51:21.190Z",
+           *           "createdAt": "2026-12-08T04:31:19.386Z",
+           *           "deliveredAt": "2026-12-08T04:31:20.091Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T03:51:21.003Z",
+           *             "timestamp": "2026-12-08T04:31:19.416Z",
            *             "data": {
-           *               "jobId": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d"
+           *               "jobId": "49896a76-5718-48ac-8eb0-6e975a66dac8"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_0bbbaf6a27826f2968935e1244a3b44c",
+           *           "id": "msg_88e6c44eec7b4ea32fe18cce3f251671",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:51:19.167Z",
-           *           "deliveredAt": "2026-12-08T03:51:19.380Z",
+           *           "createdAt": "2026-12-08T04:31:04.840Z",
+           *           "deliveredAt": "2026-12-08T04:31:05.656Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T03:51:19.198Z",
+           *             "timestamp": "2026-12-08T04:31:04.948Z",
            *             "data": {
-           *               "jobId": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d"
+           *               "jobId": "49896a76-5718-48ac-8eb0-6e975a66dac8"
            *             }
            *           }
            *         }
@@ -3995,14 +4013,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
+           *           "id": "f3694fe0-5c06-4c13-baff-d3229ea2086c",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T03:51:21.819Z",
+           *           "createdAt": "2026-12-08T04:31:23.117Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -4078,17 +4096,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
+           *         "id": "f3694fe0-5c06-4c13-baff-d3229ea2086c",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T03:51:21.819Z",
+           *         "createdAt": "2026-12-08T04:31:23.117Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_0b23e04ed6d74d68b7d75ac2cb5ebb84_9dae81fb529fb3a44ad2d9803d2ce959dc32468f6dc9abbe55c0fcc1ed477b72"
+           *       "token": "dda_f3694fe05c064c13baffd3229ea2086c_439431146a8f242d29fbc2bb353d890fb1e2703b1174f3dda8e9a2aff98b3def"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -4109,7 +4127,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84
+         * @example f3694fe0-5c06-4c13-baff-d3229ea2086c
          */
         id: string;
       };
@@ -4150,15 +4168,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
+           *       "id": "f3694fe0-5c06-4c13-baff-d3229ea2086c",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T03:51:21.819Z",
-           *       "revokedAt": "2026-12-08T03:51:21.892Z"
+           *       "createdAt": "2026-12-08T04:31:23.117Z",
+           *       "revokedAt": "2026-12-08T04:31:23.182Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4781,8 +4799,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_XLLkKdylLIlhXBP86xY9omVmkbVNuCH6IwCHSnwAd5s=",
-           *       "createdAt": "2026-12-08T03:51:18.348Z"
+           *       "secret": "whsec_Ax1lEfhKd709zyAJzkLO12g7ciX1S/Llw1rWs6Sqb/s=",
+           *       "createdAt": "2026-12-08T04:31:01.425Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

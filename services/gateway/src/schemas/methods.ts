@@ -230,6 +230,14 @@ const searchRequestSchema = {
       default: DEFAULT_SEARCH.minGain,
       description: "validation top-1 (0–1) the best candidate must gain over no-augmentation to be chosen",
     },
+    confidence: {
+      type: "number",
+      minimum: 0.5,
+      maximum: 0.999,
+      default: DEFAULT_SEARCH.confidence,
+      description:
+        "level of the paired bootstrap interval of that gain (over classifier seeds and validation images); the candidate is chosen only when its lower end is above 0",
+    },
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;

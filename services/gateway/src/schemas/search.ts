@@ -44,13 +44,23 @@ export const searchSpecSchema = {
     seed: { type: "integer" },
     rungSeeds: { type: "array", items: { type: "array", items: { type: "integer" } } },
     minGain: { type: "number" },
+    confidence: { type: "number" },
   },
 } as const satisfies JsonSchema;
 
 /** `result.search`: how the auto method chose (null when the job had none). */
 export const searchTraceSchema = {
   type: "object",
-  required: ["label", "validationImages", "candidates", "rungs", "chosen", "recommendation", "cpuSeconds"],
+  required: [
+    "label",
+    "validationImages",
+    "candidates",
+    "rungs",
+    "chosen",
+    "recommendation",
+    "evidence",
+    "cpuSeconds",
+  ],
   properties: {
     label: { type: "string" },
     validationImages: { type: "integer", description: "training images held out to score the candidates" },
@@ -106,6 +116,39 @@ export const searchTraceSchema = {
       type: ["string", "null"],
       enum: ["augment", "no_augmentation", null],
       description: "no_augmentation when no candidate beat no-augmentation on validation by minGain",
+    },
+    evidence: {
+      anyOf: [
+        { type: "null" },
+        {
+          type: "object",
+          required: ["gain", "interval"],
+          properties: {
+            gain: {
+              type: "number",
+              description: "the best candidate's mean validation gain over no-augmentation (0–1)",
+            },
+            interval: {
+              anyOf: [
+                { type: "null" },
+                {
+                  type: "object",
+                  required: ["low", "high", "level", "seeds", "images"],
+                  properties: {
+                    low: { type: "number" },
+                    high: { type: "number" },
+                    level: { type: "number" },
+                    seeds: { type: "integer" },
+                    images: { type: "integer" },
+                  },
+                },
+              ],
+            },
+          },
+        },
+      ],
+      description:
+        "what the choice rests on: the best candidate's paired validation gain over no-augmentation",
     },
     cpuSeconds: {
       type: ["number", "null"],

@@ -7,8 +7,28 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import type { ByteDataset } from "../../../../shared/data/index.js";
 import type { TrainRequest } from "../../../../shared/gen/diffda/classifier/v1/classifier_pb.js";
 import { type ComputeGateway, startComputeGateway } from "../testing/compute-gateway.js";
+
+/** A built-in of 2 classes × 24 train and 4 test images (4×4 gray, every image distinct). */
+function builtin(): ByteDataset {
+  const n = 56;
+  const isTest = (i: number) => i >= 48;
+  return {
+    name: "tiny-24",
+    channels: 1,
+    height: 4,
+    width: 4,
+    classNames: ["shoe", "bag"],
+    pixels: Uint8Array.from({ length: n * 16 }, (_, k) => (Math.floor(k / 16) * 31 + (k % 16) * 7) % 256),
+    labels: Int32Array.from({ length: n }, (_, i) => i % 2),
+    split: Uint8Array.from({ length: n }, (_, i) => (isTest(i) ? 1 : 0)),
+    origin: Int32Array.from({ length: n }, (_, i) => i),
+    train: Int32Array.from({ length: 48 }, (_, i) => i),
+    test: Int32Array.from({ length: 8 }, (_, i) => 48 + i),
+  };
+}
 
 const idemKey = () => `auto-${Math.random().toString(36).slice(2)}`;
 const digest = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -29,7 +49,7 @@ async function runAuto(stack: ComputeGateway, search: Record<string, unknown>) {
     method: "POST",
     url: "/v1/datasets",
     headers: { "idempotency-key": idemKey() },
-    payload: { builtin: "fashion-mnist", shots: 2 },
+    payload: { builtin: "fashion-mnist", shots: 20 },
   });
   assert.equal(dataset.statusCode, 201, dataset.body);
   const submitted = await app.inject({
@@ -44,16 +64,22 @@ async function runAuto(stack: ComputeGateway, search: Record<string, unknown>) {
     },
   });
   assert.equal(submitted.statusCode, 201, submitted.body);
-  const job = await stack.waitFinal(submitted.json().id, {}, 60_000);
+  const job = await stack.waitFinal(submitted.json().id, {}, 180_000);
   assert.equal(job.state, "succeeded", JSON.stringify(job.error));
   return job;
 }
 
 const SPACE = {
-  presets: ["real-guidance", "da-fusion"],
+  // One synthetic image per real one keeps the fake stack's work small.
+  presets: [
+    { preset: "real-guidance", generation: { syntheticPerReal: 1 } },
+    { preset: "da-fusion", generation: { syntheticPerReal: 1 } },
+  ],
   strengths: [0.3, 0.6],
   replaceProbabilities: [0.2, 0.5, 0.8],
   rungs: 2,
+  // 10 of each class's 20 training images: enough for the paired interval to resolve a planted gain.
+  validationFraction: 0.5,
 };
 
 describe("the auto method", () => {
@@ -65,6 +91,7 @@ describe("the auto method", () => {
       stack = await startComputeGateway({
         app: () => ({ authMode: "loopback-open" }),
         compute: { top1Of: planted(0.9, 0.65) },
+        builtin,
       });
       job = await runAuto(stack, SPACE);
     });
@@ -111,7 +138,8 @@ describe("the auto method", () => {
         chosen.validation.runs.map((r: { seed: number }) => r.seed),
         [0, 1, 2],
       );
-      assert.equal(job.result.search.validationImages, 2);
+      assert.equal(job.result.search.validationImages, 20);
+      assert.ok(job.result.search.evidence.interval.low > 0, JSON.stringify(job.result.search.evidence));
     });
 
     it("shows no test image to the search's fine-tuning, generation, training or scoring", async () => {
@@ -126,14 +154,14 @@ describe("the auto method", () => {
       const sent = (list: { image?: { data: Uint8Array } }[]) =>
         list.map((x) => digest(x.image?.data ?? new Uint8Array()));
       for (const request of calls.finetune) {
-        assert.equal(request.images.length, 2, "fine-tuning sees the training images less validation");
+        assert.equal(request.images.length, 20, "fine-tuning sees the training images less validation");
         for (const d of sent(request.images)) assert.ok(!test.has(d));
       }
       for (const { request } of calls.shards) for (const d of sent(request.sources)) assert.ok(!test.has(d));
-      // Search runs train on two real images, the final and baseline runs on all four.
-      const counts = calls.train.map((r) => r.realImages.length).sort();
-      assert.ok(counts.includes(2) && counts.includes(4));
-      const searchEvaluations = calls.evaluate.filter((r) => r.images.length === 2);
+      // Search runs train on 20 real images, the final and baseline runs on all 40.
+      const counts = new Set(calls.train.map((r) => r.realImages.length));
+      assert.deepEqual([...counts].sort(), [20, 40]);
+      const searchEvaluations = calls.evaluate.filter((r) => r.images.length === 20);
       assert.ok(searchEvaluations.length > 0);
       for (const r of searchEvaluations)
         for (const d of sent(r.images)) {
@@ -245,8 +273,9 @@ describe("the auto method", () => {
         app: () => ({ authMode: "loopback-open" }),
         // The best candidate scores 0.61: above the reference, but by less than minGain (0.02).
         compute: { top1Of: planted(0.61, 0.55) },
+        builtin,
       });
-      job = await runAuto(stack, { ...SPACE, presets: ["real-guidance"], rungs: 1 });
+      job = await runAuto(stack, { ...SPACE, presets: [SPACE.presets[0]], rungs: 1 });
     });
     after(async () => stack?.close());
 

@@ -32,6 +32,11 @@ export interface SearchRequest {
   rungs?: number;
   /** How much better (top-1 on validation, 0–1) than no augmentation the best candidate must be. */
   minGain?: number;
+  /**
+   * Level of the paired interval of the best candidate's validation gain; it is chosen only when the
+   * interval's lower end is above 0.
+   */
+  confidence?: number;
 }
 
 /** The search space and budget when a request names none. */
@@ -42,6 +47,7 @@ export const DEFAULT_SEARCH: Required<SearchRequest> & { presets: string[] } = {
   validationFraction: 0.3,
   rungs: 2,
   minGain: 0.02,
+  confidence: 0.9,
 };
 
 /** The setting a candidate tries (null: the preset's own or not applicable). */
@@ -73,6 +79,8 @@ export interface SearchSpec {
   /** The classifier seeds each rung adds for the candidates it keeps. */
   rungSeeds: number[][];
   minGain: number;
+  /** Absent in specs stored before it: 0.9. */
+  confidence?: number;
 }
 
 /** Label of candidate k of a search. */
@@ -174,6 +182,7 @@ export function resolveSearch(
     seed,
     rungSeeds,
     minGain: space.minGain,
+    confidence: space.confidence,
   };
 }
 

@@ -97,7 +97,7 @@ describe("resolving an auto method", () => {
 
 describe("selecting candidates", () => {
   const candidates = ["r", "a", "b", "c", "d"].map((label) => ({ label })) as never;
-  const search = { candidates, minGain: 0.02, rungSeeds: [[0], [1, 2]] };
+  const search = { candidates, minGain: 0.02, rungSeeds: [[0], [1, 2]], confidence: 0.9 };
   const runs = (seed: number, top1: number) => [{ seed, top1Accuracy: top1 }];
 
   it("keeps the reference and the better half, and names the best", () => {
@@ -127,5 +127,43 @@ describe("selecting candidates", () => {
     );
     assert.equal(out.chosen, "r");
     assert.equal(out.recommendation, "no_augmentation");
+  });
+
+  it("chooses a candidate only when the paired interval of its validation gain is above 0", () => {
+    // 20 validation images, three seeds: "a" is right on 2 more images than the reference in every seed
+    // (a gain of 0.1 that the interval may still not resolve), "b" on 10 more (resolved).
+    const correct = (right: number) => Array.from({ length: 20 }, (_, i) => (i < right ? 1 : 0));
+    const run = (seed: number, right: number) => ({
+      seed,
+      top1Accuracy: right / 20,
+      correct: correct(right),
+    });
+    const three = (right: number) => [run(1, right), run(2, right), run(3, right)];
+    const rung = { ...search, rungSeeds: [[1, 2, 3]] };
+    const weak = selectCandidates(
+      rung,
+      0,
+      new Map([
+        ["r", three(10)],
+        ["a", three(12)],
+      ]),
+    );
+    assert.ok(weak.evidence!.gain > 0.09 && weak.evidence!.interval!.low <= 0, JSON.stringify(weak.evidence));
+    assert.equal(weak.recommendation, "no_augmentation");
+    const strong = selectCandidates(
+      rung,
+      0,
+      new Map([
+        ["r", three(8)],
+        ["b", three(18)],
+      ]),
+    );
+    assert.ok(strong.evidence!.interval!.low > 0);
+    assert.equal(strong.chosen, "b");
+    assert.deepEqual(
+      strong.ranking[0].runs[0],
+      { seed: 1, top1Accuracy: 0.9 },
+      "the output keeps no per-image rows",
+    );
   });
 });

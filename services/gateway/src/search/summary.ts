@@ -23,6 +23,8 @@ export interface SearchTrace {
   rungs: { seeds: number[]; survivors: string[] }[];
   chosen: { label: string; setting: CandidateSetting } | null;
   recommendation: SelectOutput["recommendation"] | null;
+  /** The best candidate's validation gain over the reference, with its paired interval. */
+  evidence: SelectOutput["evidence"];
   cpuSeconds: number | null;
 }
 
@@ -90,6 +92,7 @@ export function searchTrace(
     rungs: search.rungSeeds.map((seeds, r) => ({ seeds, survivors: selects[r]?.survivors ?? [] })),
     chosen: chosen === undefined ? null : { label: chosen.label, setting: chosen.setting },
     recommendation: last?.recommendation ?? null,
+    evidence: last?.evidence ?? null,
     cpuSeconds: cpu,
   };
 }

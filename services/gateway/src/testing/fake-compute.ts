@@ -425,9 +425,8 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
     calls.evaluate.push(request);
     const content = Buffer.from(request.spec?.checkpoint?.content ?? []).toString();
     const [synthetic, seed] = content.split(":");
-    const top1 = content.startsWith("top1=")
-      ? Number(content.slice(5))
-      : 0.5 + Number(synthetic) / 1000 + Number(seed) / 100;
+    const planted = content.startsWith("top1=");
+    const top1 = planted ? Number(content.slice(5)) : 0.5 + Number(synthetic) / 1000 + Number(seed) / 100;
     const k = options.classes;
     // Every image predicted as its own class: the counts on the diagonal.
     const counts = new Array<number>(k * k).fill(0);
@@ -439,7 +438,10 @@ export async function startFakeCompute(options: FakeComputeOptions): Promise<Fak
         perClassAccuracy: options.perClassAccuracy?.(top1) ?? new Array<number>(k).fill(top1),
         confusionMatrix: { classCount: k, counts },
         meanLoss: 0.3,
-        predictions: request.images.map((image) => image.label),
+        // A planted top-1 is also what the per-image answers say: the first ⌈top1 · n⌉ images right.
+        predictions: request.images.map((image, i) =>
+          !planted || i < Math.ceil(top1 * request.images.length) ? image.label : (image.label + 1) % k,
+        ),
         labelProbabilities: await Promise.all(
           request.images.map((image) => fakeScore(image.image?.data, image.label)),
         ),
