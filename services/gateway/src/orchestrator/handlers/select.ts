@@ -30,7 +30,7 @@ interface Standing {
 }
 
 /** How strongly the validation split supports the best candidate over the reference. */
-export interface Evidence {
+interface Evidence {
   /** The best candidate's mean gain over the reference on the seeds both ran (0–1). */
   gain: number;
   /** Its paired bootstrap interval (null: the runs reported no per-image results). */
