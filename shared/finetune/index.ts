@@ -90,5 +90,7 @@ export {
   findTokenTable,
   initialVectors,
   learnedConcepts,
+  type TokenInitializer,
   textualInversionStateDict,
+  tokenInitializers,
 } from "./textual-inversion.js";

@@ -595,7 +595,7 @@ export interface components {
       /** @description prompt templates with one {} for the class token or name */
       templates?: string[];
       textualInversion?: {
-        /** @description token whose embedding seeds the new ones */
+        /** @description word whose embedding seeds every class's new token (default: each class's prompt name where the model's tokenizer knows all its words, else "the") */
         initializerToken?: string;
         /** @description AdamW learning rate (paper: 5e-4) */
         learningRate?: number;
@@ -1158,7 +1158,7 @@ export interface components {
         /** @description prompt templates with one {} for the class token or name */
         templates?: string[];
         textualInversion?: {
-          /** @description token whose embedding seeds the new ones */
+          /** @description word whose embedding seeds every class's new token (default: each class's prompt name where the model's tokenizer knows all its words, else "the") */
           initializerToken?: string;
           /** @description AdamW learning rate (paper: 5e-4) */
           learningRate?: number;
@@ -1300,7 +1300,7 @@ export interface components {
                 /** @description prompt templates with one {} for the class token or name */
                 templates?: string[];
                 textualInversion?: {
-                  /** @description token whose embedding seeds the new ones */
+                  /** @description word whose embedding seeds every class's new token (default: each class's prompt name where the model's tokenizer knows all its words, else "the") */
                   initializerToken?: string;
                   /** @description AdamW learning rate (paper: 5e-4) */
                   learningRate?: number;
@@ -1775,7 +1775,7 @@ export interface operations {
            *     # TYPE diffda_http_request_duration_seconds histogram
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 1
+           *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.25",method="GET",route="/healthz",status_code="200"} 1
@@ -1939,7 +1939,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
+           *           "id": "3ea2c86d-fefb-4c14-ae29-43864dd8ddc0",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1949,7 +1949,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T03:51:18.088Z"
+           *           "createdAt": "2026-12-08T04:08:31.234Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2044,7 +2044,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
+           *       "id": "3ea2c86d-fefb-4c14-ae29-43864dd8ddc0",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2054,7 +2054,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:51:18.088Z"
+           *       "createdAt": "2026-12-08T04:08:31.234Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2069,7 +2069,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d7ffda8f-40ca-451d-adfe-f0e6fefc795e
+         * @example 3ea2c86d-fefb-4c14-ae29-43864dd8ddc0
          */
         id: string;
       };
@@ -2109,7 +2109,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "d7ffda8f-40ca-451d-adfe-f0e6fefc795e",
+           *       "id": "3ea2c86d-fefb-4c14-ae29-43864dd8ddc0",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2119,7 +2119,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T03:51:18.088Z"
+           *       "createdAt": "2026-12-08T04:08:31.234Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2134,7 +2134,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d7ffda8f-40ca-451d-adfe-f0e6fefc795e
+         * @example 3ea2c86d-fefb-4c14-ae29-43864dd8ddc0
          */
         id: string;
       };
@@ -2226,7 +2226,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *           "id": "30415336-c184-4a8c-863b-ac6e07a00f61",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2248,7 +2248,7 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T03:51:18.203Z"
+           *           "createdAt": "2026-12-08T04:08:31.422Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2341,7 +2341,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "8c3cb9d4-c830-437a-a998-e38701ad2285",
+           *       "id": "4e7a1e4e-eb27-44f0-aaf0-c01d8690bf2d",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2363,7 +2363,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:51:21.357Z"
+           *       "createdAt": "2026-12-08T04:08:35.123Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2378,7 +2378,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3dadb5ec-5674-4dd0-937f-0a5c55015ecb
+         * @example 30415336-c184-4a8c-863b-ac6e07a00f61
          */
         id: string;
       };
@@ -2418,7 +2418,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *       "id": "30415336-c184-4a8c-863b-ac6e07a00f61",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2440,7 +2440,7 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T03:51:18.203Z"
+           *       "createdAt": "2026-12-08T04:08:31.422Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2455,7 +2455,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 8c3cb9d4-c830-437a-a998-e38701ad2285
+         * @example 4e7a1e4e-eb27-44f0-aaf0-c01d8690bf2d
          */
         id: string;
       };
@@ -2516,7 +2516,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3dadb5ec-5674-4dd0-937f-0a5c55015ecb
+         * @example 30415336-c184-4a8c-863b-ac6e07a00f61
          */
         id: string;
       };
@@ -2634,12 +2634,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
+           *           "id": "127ef997-e926-4f4d-9ca3-ac8b8a68e605",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
-           *           "createdAt": "2026-12-08T03:51:18.379Z",
-           *           "finishedAt": "2026-12-08T03:51:20.976Z"
+           *           "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
+           *           "createdAt": "2026-12-08T04:08:31.593Z",
+           *           "finishedAt": "2026-12-08T04:08:34.601Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2671,7 +2671,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+         *       "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
          *       "methods": [
          *         {
          *           "preset": "real-guidance",
@@ -2731,14 +2731,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
+           *       "id": "127ef997-e926-4f4d-9ca3-ac8b8a68e605",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *       "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *         "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
            *         "seeds": [
            *           0
            *         ],
@@ -2823,15 +2823,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:51:18.379Z",
-           *       "updatedAt": "2026-12-08T03:51:18.379Z",
+           *       "createdAt": "2026-12-08T04:08:31.593Z",
+           *       "updatedAt": "2026-12-08T04:08:31.593Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
-           *         "events": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/events",
-           *         "artifacts": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts",
-           *         "cancel": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/cancel"
+           *         "self": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605",
+           *         "events": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/events",
+           *         "artifacts": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/artifacts",
+           *         "cancel": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/cancel"
            *       }
            *     }
            */
@@ -2847,7 +2847,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
          */
         id: string;
       };
@@ -2887,14 +2887,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
+           *       "id": "127ef997-e926-4f4d-9ca3-ac8b8a68e605",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *       "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "3dadb5ec-5674-4dd0-937f-0a5c55015ecb",
+           *         "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
            *         "seeds": [
            *           0
            *         ],
@@ -3209,17 +3209,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 1.327,
+           *             "seconds": 1.5180000000000002,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.39299999999999996,
+           *             "seconds": 0.278,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 2.72,
+           *             "seconds": 3.512,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -3259,15 +3259,15 @@ export interface operations {
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:51:18.379Z",
-           *       "updatedAt": "2026-12-08T03:51:20.976Z",
-           *       "startedAt": "2026-12-08T03:51:19.167Z",
-           *       "finishedAt": "2026-12-08T03:51:20.976Z",
+           *       "createdAt": "2026-12-08T04:08:31.593Z",
+           *       "updatedAt": "2026-12-08T04:08:34.601Z",
+           *       "startedAt": "2026-12-08T04:08:32.570Z",
+           *       "finishedAt": "2026-12-08T04:08:34.601Z",
            *       "links": {
-           *         "self": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d",
-           *         "events": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/events",
-           *         "artifacts": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts",
-           *         "cancel": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/cancel"
+           *         "self": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605",
+           *         "events": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/events",
+           *         "artifacts": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/artifacts",
+           *         "cancel": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/cancel"
            *       }
            *     }
            */
@@ -3283,7 +3283,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 9e6937aa-dfdc-4b73-9477-0d5078902cd5
+         * @example f2b3db1a-25c8-47a5-91c7-7b94406f04a1
          */
         id: string;
       };
@@ -3341,7 +3341,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
          */
         id: string;
       };
@@ -3402,8 +3402,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:51:19.842Z",
-           *           "href": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T04:08:33.329Z",
+           *           "href": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3425,8 +3425,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T03:51:20.027Z",
-           *           "href": "/v1/jobs/d8a982af-ec1d-4477-8cda-59b0ec35ee9d/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T04:08:33.521Z",
+           *           "href": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3447,7 +3447,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
          */
         id: string;
         /**
@@ -3523,7 +3523,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 9e6937aa-dfdc-4b73-9477-0d5078902cd5
+         * @example f2b3db1a-25c8-47a5-91c7-7b94406f04a1
          */
         id: string;
       };
@@ -3564,14 +3564,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "9e6937aa-dfdc-4b73-9477-0d5078902cd5",
+           *       "id": "f2b3db1a-25c8-47a5-91c7-7b94406f04a1",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "8c3cb9d4-c830-437a-a998-e38701ad2285",
+           *       "datasetId": "4e7a1e4e-eb27-44f0-aaf0-c01d8690bf2d",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "8c3cb9d4-c830-437a-a998-e38701ad2285",
+           *         "datasetId": "4e7a1e4e-eb27-44f0-aaf0-c01d8690bf2d",
            *         "seeds": [
            *           0
            *         ],
@@ -3644,15 +3644,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T03:51:21.389Z",
-           *       "updatedAt": "2026-12-08T03:51:21.407Z",
+           *       "createdAt": "2026-12-08T04:08:35.178Z",
+           *       "updatedAt": "2026-12-08T04:08:35.197Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T03:51:21.407Z",
+           *       "finishedAt": "2026-12-08T04:08:35.197Z",
            *       "links": {
-           *         "self": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5",
-           *         "events": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/events",
-           *         "artifacts": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/artifacts",
-           *         "cancel": "/v1/jobs/9e6937aa-dfdc-4b73-9477-0d5078902cd5/cancel"
+           *         "self": "/v1/jobs/f2b3db1a-25c8-47a5-91c7-7b94406f04a1",
+           *         "events": "/v1/jobs/f2b3db1a-25c8-47a5-91c7-7b94406f04a1/events",
+           *         "artifacts": "/v1/jobs/f2b3db1a-25c8-47a5-91c7-7b94406f04a1/artifacts",
+           *         "cancel": "/v1/jobs/f2b3db1a-25c8-47a5-91c7-7b94406f04a1/cancel"
            *       }
            *     }
            */
@@ -3674,7 +3674,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
          */
         id: string;
       };
@@ -3717,7 +3717,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T03:51:18.379Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T04:08:31.593Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3751,7 +3751,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
          */
         id: string;
       };
@@ -3807,7 +3807,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
          */
         id: string;
       };
@@ -3862,7 +3862,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example d8a982af-ec1d-4477-8cda-59b0ec35ee9d
+         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
          */
         id: string;
       };
@@ -3904,38 +3904,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_c8f43d6734e8bd50709c05fc06a74244",
+           *           "id": "msg_eaaf9135fedbb1e06154d417bb2261df",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:51:20.976Z",
-           *           "deliveredAt": "2026-12-08T03:51:21.190Z",
+           *           "createdAt": "2026-12-08T04:08:34.601Z",
+           *           "deliveredAt": "2026-12-08T04:08:34.957Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T03:51:21.003Z",
+           *             "timestamp": "2026-12-08T04:08:34.608Z",
            *             "data": {
-           *               "jobId": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d"
+           *               "jobId": "127ef997-e926-4f4d-9ca3-ac8b8a68e605"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_0bbbaf6a27826f2968935e1244a3b44c",
+           *           "id": "msg_f1c7cbfba9fea9b8763806da5d41a0a4",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T03:51:19.167Z",
-           *           "deliveredAt": "2026-12-08T03:51:19.380Z",
+           *           "createdAt": "2026-12-08T04:08:32.570Z",
+           *           "deliveredAt": "2026-12-08T04:08:32.827Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T03:51:19.198Z",
+           *             "timestamp": "2026-12-08T04:08:32.592Z",
            *             "data": {
-           *               "jobId": "d8a982af-ec1d-4477-8cda-59b0ec35ee9d"
+           *               "jobId": "127ef997-e926-4f4d-9ca3-ac8b8a68e605"
            *             }
            *           }
            *         }
@@ -3995,14 +3995,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
+           *           "id": "ed391155-365d-4981-85a6-9a0335292f16",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T03:51:21.819Z",
+           *           "createdAt": "2026-12-08T04:08:35.553Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -4078,17 +4078,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
+           *         "id": "ed391155-365d-4981-85a6-9a0335292f16",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T03:51:21.819Z",
+           *         "createdAt": "2026-12-08T04:08:35.553Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_0b23e04ed6d74d68b7d75ac2cb5ebb84_9dae81fb529fb3a44ad2d9803d2ce959dc32468f6dc9abbe55c0fcc1ed477b72"
+           *       "token": "dda_ed391155365d498185a69a0335292f16_c1be0517770b44fe294014e2e257691ff22a11249706ee07bd1b554bba942cd4"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -4109,7 +4109,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84
+         * @example ed391155-365d-4981-85a6-9a0335292f16
          */
         id: string;
       };
@@ -4150,15 +4150,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "0b23e04e-d6d7-4d68-b7d7-5ac2cb5ebb84",
+           *       "id": "ed391155-365d-4981-85a6-9a0335292f16",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T03:51:21.819Z",
-           *       "revokedAt": "2026-12-08T03:51:21.892Z"
+           *       "createdAt": "2026-12-08T04:08:35.553Z",
+           *       "revokedAt": "2026-12-08T04:08:35.668Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4400,8 +4400,7 @@ export interface operations {
            *             "method": "textual_inversion",
            *             "textualInversion": {
            *               "maxTrainSteps": 2000,
-           *               "learningRate": 0.0005,
-           *               "initializerToken": "the"
+           *               "learningRate": 0.0005
            *             }
            *           },
            *           "generation": {
@@ -4434,8 +4433,7 @@ export interface operations {
            *             "method": "ti_lora",
            *             "textualInversion": {
            *               "maxTrainSteps": 2000,
-           *               "learningRate": 0.0005,
-           *               "initializerToken": "the"
+           *               "learningRate": 0.0005
            *             },
            *             "lora": {
            *               "maxTrainSteps": 500,
@@ -4474,8 +4472,7 @@ export interface operations {
            *             "method": "ti_lora",
            *             "textualInversion": {
            *               "maxTrainSteps": 2000,
-           *               "learningRate": 0.0005,
-           *               "initializerToken": "the"
+           *               "learningRate": 0.0005
            *             },
            *             "lora": {
            *               "maxTrainSteps": 500,
@@ -4515,8 +4512,7 @@ export interface operations {
            *             "method": "ti_lora",
            *             "textualInversion": {
            *               "maxTrainSteps": 2000,
-           *               "learningRate": 0.0005,
-           *               "initializerToken": "the"
+           *               "learningRate": 0.0005
            *             },
            *             "lora": {
            *               "maxTrainSteps": 500,
@@ -4781,8 +4777,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_XLLkKdylLIlhXBP86xY9omVmkbVNuCH6IwCHSnwAd5s=",
-           *       "createdAt": "2026-12-08T03:51:18.348Z"
+           *       "secret": "whsec_8hok1tuXH9GdtKvnnNdLcBa1AL41R000mq4P33NDShM=",
+           *       "createdAt": "2026-12-08T04:08:31.542Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];
