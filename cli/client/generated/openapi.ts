@@ -514,6 +514,10 @@ export interface components {
       classes?: (string | number)[];
       /** @description a display name */
       name?: string;
+      /** @description class name → the phrase prompts say for it ("a photo of a {}"), for the classes whose name the model does not know; labels, results and exports keep the class names. A class the dataset lacks is refused (422). Default: the class name; fashion-mnist maps its classes to the kit's caption words ("T-shirt/top" → "t-shirt", "trouser" → "trousers") */
+      promptNames?: {
+        [key: string]: string;
+      };
       /**
        * @description which images are drawn
        * @default 0
@@ -549,6 +553,10 @@ export interface components {
       /** @enum {string} */
       kind: "builtin" | "upload";
       name: string;
+      /** @description every class → the phrase prompts say for it (the class name unless mapped) */
+      promptNames: {
+        [key: string]: string;
+      };
       /**
        * @description how the test split was made: the built-in dataset's own, held out per class from `splitSeed`, or the user's
        * @enum {string}
@@ -685,6 +693,10 @@ export interface components {
       }[];
       /** @description a display name */
       name?: string;
+      /** @description class name → the phrase prompts say for it ("a photo of a {}"), for the classes whose name the model does not know; labels, results and exports keep the class names. A class the dataset lacks is refused (422). Default: the class name; fashion-mnist maps its classes to the kit's caption words ("T-shirt/top" → "t-shirt", "trouser" → "trousers") */
+      promptNames?: {
+        [key: string]: string;
+      };
       /**
        * @description square side images are resized to
        * @default 32
@@ -1776,7 +1788,7 @@ export interface operations {
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
+           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.25",method="GET",route="/healthz",status_code="200"} 1
            */
@@ -1939,7 +1951,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "3ea2c86d-fefb-4c14-ae29-43864dd8ddc0",
+           *           "id": "4dda36af-8958-4b44-b49e-6c2020fbc72f",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1949,7 +1961,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T04:08:31.234Z"
+           *           "createdAt": "2026-12-08T04:15:36.384Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2044,7 +2056,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "3ea2c86d-fefb-4c14-ae29-43864dd8ddc0",
+           *       "id": "4dda36af-8958-4b44-b49e-6c2020fbc72f",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2054,7 +2066,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T04:08:31.234Z"
+           *       "createdAt": "2026-12-08T04:15:36.384Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2069,7 +2081,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3ea2c86d-fefb-4c14-ae29-43864dd8ddc0
+         * @example 4dda36af-8958-4b44-b49e-6c2020fbc72f
          */
         id: string;
       };
@@ -2109,7 +2121,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "3ea2c86d-fefb-4c14-ae29-43864dd8ddc0",
+           *       "id": "4dda36af-8958-4b44-b49e-6c2020fbc72f",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2119,7 +2131,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T04:08:31.234Z"
+           *       "createdAt": "2026-12-08T04:15:36.384Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2134,7 +2146,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 3ea2c86d-fefb-4c14-ae29-43864dd8ddc0
+         * @example 4dda36af-8958-4b44-b49e-6c2020fbc72f
          */
         id: string;
       };
@@ -2226,7 +2238,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "30415336-c184-4a8c-863b-ac6e07a00f61",
+           *           "id": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2248,7 +2260,11 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T04:08:31.422Z"
+           *           "promptNames": {
+           *             "shoe": "shoe",
+           *             "bag": "bag"
+           *           },
+           *           "createdAt": "2026-12-08T04:15:36.699Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2341,7 +2357,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "4e7a1e4e-eb27-44f0-aaf0-c01d8690bf2d",
+           *       "id": "13030c5d-1e12-46fe-9630-35c84ce73d78",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2363,7 +2379,11 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T04:08:35.123Z"
+           *       "promptNames": {
+           *         "shoe": "shoe",
+           *         "bag": "bag"
+           *       },
+           *       "createdAt": "2026-12-08T04:15:41.425Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2378,7 +2398,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 30415336-c184-4a8c-863b-ac6e07a00f61
+         * @example c46e1361-d9d9-4533-bd1c-f452dfa2d9b4
          */
         id: string;
       };
@@ -2418,7 +2438,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "30415336-c184-4a8c-863b-ac6e07a00f61",
+           *       "id": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2440,7 +2460,11 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T04:08:31.422Z"
+           *       "promptNames": {
+           *         "shoe": "shoe",
+           *         "bag": "bag"
+           *       },
+           *       "createdAt": "2026-12-08T04:15:36.699Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2455,7 +2479,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 4e7a1e4e-eb27-44f0-aaf0-c01d8690bf2d
+         * @example 13030c5d-1e12-46fe-9630-35c84ce73d78
          */
         id: string;
       };
@@ -2516,7 +2540,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 30415336-c184-4a8c-863b-ac6e07a00f61
+         * @example c46e1361-d9d9-4533-bd1c-f452dfa2d9b4
          */
         id: string;
       };
@@ -2634,12 +2658,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "127ef997-e926-4f4d-9ca3-ac8b8a68e605",
+           *           "id": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
-           *           "createdAt": "2026-12-08T04:08:31.593Z",
-           *           "finishedAt": "2026-12-08T04:08:34.601Z"
+           *           "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
+           *           "createdAt": "2026-12-08T04:15:37.040Z",
+           *           "finishedAt": "2026-12-08T04:15:41.053Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2671,7 +2695,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
+         *       "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
          *       "methods": [
          *         {
          *           "preset": "real-guidance",
@@ -2731,14 +2755,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "127ef997-e926-4f4d-9ca3-ac8b8a68e605",
+           *       "id": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
+           *       "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
+           *         "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
            *         "seeds": [
            *           0
            *         ],
@@ -2823,15 +2847,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:08:31.593Z",
-           *       "updatedAt": "2026-12-08T04:08:31.593Z",
+           *       "createdAt": "2026-12-08T04:15:37.040Z",
+           *       "updatedAt": "2026-12-08T04:15:37.040Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605",
-           *         "events": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/events",
-           *         "artifacts": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/artifacts",
-           *         "cancel": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/cancel"
+           *         "self": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
+           *         "events": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/events",
+           *         "artifacts": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/artifacts",
+           *         "cancel": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/cancel"
            *       }
            *     }
            */
@@ -2847,7 +2871,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
+         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
          */
         id: string;
       };
@@ -2887,14 +2911,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "127ef997-e926-4f4d-9ca3-ac8b8a68e605",
+           *       "id": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
+           *       "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "30415336-c184-4a8c-863b-ac6e07a00f61",
+           *         "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
            *         "seeds": [
            *           0
            *         ],
@@ -3209,17 +3233,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 1.5180000000000002,
+           *             "seconds": 2.525,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.278,
+           *             "seconds": 0.635,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 3.512,
+           *             "seconds": 5.124999999999999,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -3259,15 +3283,15 @@ export interface operations {
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:08:31.593Z",
-           *       "updatedAt": "2026-12-08T04:08:34.601Z",
-           *       "startedAt": "2026-12-08T04:08:32.570Z",
-           *       "finishedAt": "2026-12-08T04:08:34.601Z",
+           *       "createdAt": "2026-12-08T04:15:37.040Z",
+           *       "updatedAt": "2026-12-08T04:15:41.053Z",
+           *       "startedAt": "2026-12-08T04:15:37.953Z",
+           *       "finishedAt": "2026-12-08T04:15:41.053Z",
            *       "links": {
-           *         "self": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605",
-           *         "events": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/events",
-           *         "artifacts": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/artifacts",
-           *         "cancel": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/cancel"
+           *         "self": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
+           *         "events": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/events",
+           *         "artifacts": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/artifacts",
+           *         "cancel": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/cancel"
            *       }
            *     }
            */
@@ -3283,7 +3307,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f2b3db1a-25c8-47a5-91c7-7b94406f04a1
+         * @example e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2
          */
         id: string;
       };
@@ -3341,7 +3365,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
+         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
          */
         id: string;
       };
@@ -3402,8 +3426,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T04:08:33.329Z",
-           *           "href": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T04:15:38.957Z",
+           *           "href": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3425,8 +3449,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T04:08:33.521Z",
-           *           "href": "/v1/jobs/127ef997-e926-4f4d-9ca3-ac8b8a68e605/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T04:15:39.450Z",
+           *           "href": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3447,7 +3471,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
+         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
          */
         id: string;
         /**
@@ -3523,7 +3547,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f2b3db1a-25c8-47a5-91c7-7b94406f04a1
+         * @example e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2
          */
         id: string;
       };
@@ -3564,14 +3588,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "f2b3db1a-25c8-47a5-91c7-7b94406f04a1",
+           *       "id": "e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "4e7a1e4e-eb27-44f0-aaf0-c01d8690bf2d",
+           *       "datasetId": "13030c5d-1e12-46fe-9630-35c84ce73d78",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "4e7a1e4e-eb27-44f0-aaf0-c01d8690bf2d",
+           *         "datasetId": "13030c5d-1e12-46fe-9630-35c84ce73d78",
            *         "seeds": [
            *           0
            *         ],
@@ -3644,15 +3668,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:08:35.178Z",
-           *       "updatedAt": "2026-12-08T04:08:35.197Z",
+           *       "createdAt": "2026-12-08T04:15:41.463Z",
+           *       "updatedAt": "2026-12-08T04:15:41.493Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T04:08:35.197Z",
+           *       "finishedAt": "2026-12-08T04:15:41.493Z",
            *       "links": {
-           *         "self": "/v1/jobs/f2b3db1a-25c8-47a5-91c7-7b94406f04a1",
-           *         "events": "/v1/jobs/f2b3db1a-25c8-47a5-91c7-7b94406f04a1/events",
-           *         "artifacts": "/v1/jobs/f2b3db1a-25c8-47a5-91c7-7b94406f04a1/artifacts",
-           *         "cancel": "/v1/jobs/f2b3db1a-25c8-47a5-91c7-7b94406f04a1/cancel"
+           *         "self": "/v1/jobs/e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2",
+           *         "events": "/v1/jobs/e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2/events",
+           *         "artifacts": "/v1/jobs/e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2/artifacts",
+           *         "cancel": "/v1/jobs/e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2/cancel"
            *       }
            *     }
            */
@@ -3674,7 +3698,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
+         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
          */
         id: string;
       };
@@ -3717,7 +3741,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T04:08:31.593Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T04:15:37.040Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3751,7 +3775,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
+         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
          */
         id: string;
       };
@@ -3807,7 +3831,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
+         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
          */
         id: string;
       };
@@ -3862,7 +3886,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 127ef997-e926-4f4d-9ca3-ac8b8a68e605
+         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
          */
         id: string;
       };
@@ -3904,38 +3928,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_eaaf9135fedbb1e06154d417bb2261df",
+           *           "id": "msg_acf1ecad8d350ea3602b1405f7af3a36",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T04:08:34.601Z",
-           *           "deliveredAt": "2026-12-08T04:08:34.957Z",
+           *           "createdAt": "2026-12-08T04:15:41.053Z",
+           *           "deliveredAt": "2026-12-08T04:15:41.342Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T04:08:34.608Z",
+           *             "timestamp": "2026-12-08T04:15:41.067Z",
            *             "data": {
-           *               "jobId": "127ef997-e926-4f4d-9ca3-ac8b8a68e605"
+           *               "jobId": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_f1c7cbfba9fea9b8763806da5d41a0a4",
+           *           "id": "msg_c19a25663122e213ec603f06e86bee85",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T04:08:32.570Z",
-           *           "deliveredAt": "2026-12-08T04:08:32.827Z",
+           *           "createdAt": "2026-12-08T04:15:37.953Z",
+           *           "deliveredAt": "2026-12-08T04:15:38.238Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T04:08:32.592Z",
+           *             "timestamp": "2026-12-08T04:15:37.966Z",
            *             "data": {
-           *               "jobId": "127ef997-e926-4f4d-9ca3-ac8b8a68e605"
+           *               "jobId": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72"
            *             }
            *           }
            *         }
@@ -3995,14 +4019,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "ed391155-365d-4981-85a6-9a0335292f16",
+           *           "id": "4391d567-2e1c-476b-a4cf-92823edfc754",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T04:08:35.553Z",
+           *           "createdAt": "2026-12-08T04:15:41.836Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -4078,17 +4102,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "ed391155-365d-4981-85a6-9a0335292f16",
+           *         "id": "4391d567-2e1c-476b-a4cf-92823edfc754",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T04:08:35.553Z",
+           *         "createdAt": "2026-12-08T04:15:41.836Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_ed391155365d498185a69a0335292f16_c1be0517770b44fe294014e2e257691ff22a11249706ee07bd1b554bba942cd4"
+           *       "token": "dda_4391d5672e1c476ba4cf92823edfc754_f6b9d9590395c46d975c6a6119b11f0c7bffd9629e2f8badedbb7160eb8b2cc8"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -4109,7 +4133,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ed391155-365d-4981-85a6-9a0335292f16
+         * @example 4391d567-2e1c-476b-a4cf-92823edfc754
          */
         id: string;
       };
@@ -4150,15 +4174,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "ed391155-365d-4981-85a6-9a0335292f16",
+           *       "id": "4391d567-2e1c-476b-a4cf-92823edfc754",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T04:08:35.553Z",
-           *       "revokedAt": "2026-12-08T04:08:35.668Z"
+           *       "createdAt": "2026-12-08T04:15:41.836Z",
+           *       "revokedAt": "2026-12-08T04:15:41.842Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4777,8 +4801,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_8hok1tuXH9GdtKvnnNdLcBa1AL41R000mq4P33NDShM=",
-           *       "createdAt": "2026-12-08T04:08:31.542Z"
+           *       "secret": "whsec_ckKCMBF9Z36Erd0gObHUJQWYbZbAGmacd2BWABiMfBY=",
+           *       "createdAt": "2026-12-08T04:15:36.960Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

@@ -9,7 +9,13 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ARCHIVE_TYPES, isZipType, mediaTypeOf } from "../archive/read-archive.js";
-import type { BuiltinRequest, DatasetSpec, JsonImage, UploadOptions } from "../datasets/dataset-service.js";
+import {
+  type BuiltinRequest,
+  type DatasetSpec,
+  type JsonImage,
+  promptNamesOf,
+  type UploadOptions,
+} from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
 import { freeQuietly } from "../lifecycle/free-quietly.js";
 import { canSee } from "../plugins/auth.js";
@@ -55,6 +61,9 @@ function toDatasetResource(dataset: Dataset) {
         ? { name: spec.builtin, shots: spec.shots, seed: spec.seed, testPerClass: spec.testPerClass }
         : null,
     split: spec.kind === "builtin" ? "builtin" : (spec.split ?? "holdout"),
+    promptNames: Object.fromEntries(
+      promptNamesOf(spec, dataset.classes).map((phrase, i) => [dataset.classes[i], phrase]),
+    ),
     createdAt: dataset.createdAt,
   };
 }
