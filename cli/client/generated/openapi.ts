@@ -1788,7 +1788,7 @@ export interface operations {
            *     diffda_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/healthz",status_code="200"} 0
            *     diffda_http_request_duration_seconds_bucket{le="0.025",method="GET",route="/healthz",status_code="200"} 0
-           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 0
+           *     diffda_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.1",method="GET",route="/healthz",status_code="200"} 1
            *     diffda_http_request_duration_seconds_bucket{le="0.25",method="GET",route="/healthz",status_code="200"} 1
            */
@@ -1951,7 +1951,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "4dda36af-8958-4b44-b49e-6c2020fbc72f",
+           *           "id": "96ba9804-504b-4f6e-b7cd-6314987c4890",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1961,7 +1961,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T04:15:36.384Z"
+           *           "createdAt": "2026-12-08T04:27:54.026Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2056,7 +2056,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "4dda36af-8958-4b44-b49e-6c2020fbc72f",
+           *       "id": "96ba9804-504b-4f6e-b7cd-6314987c4890",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2066,7 +2066,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T04:15:36.384Z"
+           *       "createdAt": "2026-12-08T04:27:54.026Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2081,7 +2081,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 4dda36af-8958-4b44-b49e-6c2020fbc72f
+         * @example 96ba9804-504b-4f6e-b7cd-6314987c4890
          */
         id: string;
       };
@@ -2121,7 +2121,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "4dda36af-8958-4b44-b49e-6c2020fbc72f",
+           *       "id": "96ba9804-504b-4f6e-b7cd-6314987c4890",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2131,7 +2131,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T04:15:36.384Z"
+           *       "createdAt": "2026-12-08T04:27:54.026Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2146,7 +2146,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 4dda36af-8958-4b44-b49e-6c2020fbc72f
+         * @example 96ba9804-504b-4f6e-b7cd-6314987c4890
          */
         id: string;
       };
@@ -2238,7 +2238,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
+           *           "id": "1cf431fb-e966-4b35-aa6e-d188c6095468",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2264,7 +2264,7 @@ export interface operations {
            *             "shoe": "shoe",
            *             "bag": "bag"
            *           },
-           *           "createdAt": "2026-12-08T04:15:36.699Z"
+           *           "createdAt": "2026-12-08T04:27:54.310Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2286,6 +2286,8 @@ export interface operations {
         channels?: 1 | 3;
         /** @description a display name */
         name?: string;
+        /** @description the JSON body's `promptNames` as JSON text (URL-encoded): `{"cat": "kitten"}`; checked as there */
+        promptNames?: string;
         /** @description square side images are resized to */
         size?: number;
         /** @description seed of the held-out draw; ignored when the upload brings its own test split */
@@ -2357,7 +2359,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "13030c5d-1e12-46fe-9630-35c84ce73d78",
+           *       "id": "a6977d97-79ee-4095-afd7-851101e6c943",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2383,7 +2385,7 @@ export interface operations {
            *         "shoe": "shoe",
            *         "bag": "bag"
            *       },
-           *       "createdAt": "2026-12-08T04:15:41.425Z"
+           *       "createdAt": "2026-12-08T04:27:58.876Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2398,7 +2400,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c46e1361-d9d9-4533-bd1c-f452dfa2d9b4
+         * @example 1cf431fb-e966-4b35-aa6e-d188c6095468
          */
         id: string;
       };
@@ -2438,7 +2440,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
+           *       "id": "1cf431fb-e966-4b35-aa6e-d188c6095468",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2464,7 +2466,7 @@ export interface operations {
            *         "shoe": "shoe",
            *         "bag": "bag"
            *       },
-           *       "createdAt": "2026-12-08T04:15:36.699Z"
+           *       "createdAt": "2026-12-08T04:27:54.310Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2479,7 +2481,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 13030c5d-1e12-46fe-9630-35c84ce73d78
+         * @example a6977d97-79ee-4095-afd7-851101e6c943
          */
         id: string;
       };
@@ -2540,7 +2542,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example c46e1361-d9d9-4533-bd1c-f452dfa2d9b4
+         * @example 1cf431fb-e966-4b35-aa6e-d188c6095468
          */
         id: string;
       };
@@ -2658,12 +2660,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
+           *           "id": "be7bca0a-f01e-47d1-8c77-bae3908a4662",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
-           *           "createdAt": "2026-12-08T04:15:37.040Z",
-           *           "finishedAt": "2026-12-08T04:15:41.053Z"
+           *           "datasetId": "1cf431fb-e966-4b35-aa6e-d188c6095468",
+           *           "createdAt": "2026-12-08T04:27:54.552Z",
+           *           "finishedAt": "2026-12-08T04:27:58.380Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2695,7 +2697,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
+         *       "datasetId": "1cf431fb-e966-4b35-aa6e-d188c6095468",
          *       "methods": [
          *         {
          *           "preset": "real-guidance",
@@ -2755,14 +2757,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
+           *       "id": "be7bca0a-f01e-47d1-8c77-bae3908a4662",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
+           *       "datasetId": "1cf431fb-e966-4b35-aa6e-d188c6095468",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
+           *         "datasetId": "1cf431fb-e966-4b35-aa6e-d188c6095468",
            *         "seeds": [
            *           0
            *         ],
@@ -2847,15 +2849,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:15:37.040Z",
-           *       "updatedAt": "2026-12-08T04:15:37.040Z",
+           *       "createdAt": "2026-12-08T04:27:54.552Z",
+           *       "updatedAt": "2026-12-08T04:27:54.552Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
-           *         "events": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/events",
-           *         "artifacts": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/artifacts",
-           *         "cancel": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/cancel"
+           *         "self": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662",
+           *         "events": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662/events",
+           *         "artifacts": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662/artifacts",
+           *         "cancel": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662/cancel"
            *       }
            *     }
            */
@@ -2871,7 +2873,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
+         * @example be7bca0a-f01e-47d1-8c77-bae3908a4662
          */
         id: string;
       };
@@ -2911,14 +2913,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
+           *       "id": "be7bca0a-f01e-47d1-8c77-bae3908a4662",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
+           *       "datasetId": "1cf431fb-e966-4b35-aa6e-d188c6095468",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "c46e1361-d9d9-4533-bd1c-f452dfa2d9b4",
+           *         "datasetId": "1cf431fb-e966-4b35-aa6e-d188c6095468",
            *         "seeds": [
            *           0
            *         ],
@@ -3233,17 +3235,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 2.525,
+           *             "seconds": 1.8900000000000001,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 0.635,
+           *             "seconds": 0.6749999999999999,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 5.124999999999999,
+           *             "seconds": 4.053,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -3283,15 +3285,15 @@ export interface operations {
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:15:37.040Z",
-           *       "updatedAt": "2026-12-08T04:15:41.053Z",
-           *       "startedAt": "2026-12-08T04:15:37.953Z",
-           *       "finishedAt": "2026-12-08T04:15:41.053Z",
+           *       "createdAt": "2026-12-08T04:27:54.552Z",
+           *       "updatedAt": "2026-12-08T04:27:58.380Z",
+           *       "startedAt": "2026-12-08T04:27:55.563Z",
+           *       "finishedAt": "2026-12-08T04:27:58.380Z",
            *       "links": {
-           *         "self": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72",
-           *         "events": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/events",
-           *         "artifacts": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/artifacts",
-           *         "cancel": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/cancel"
+           *         "self": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662",
+           *         "events": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662/events",
+           *         "artifacts": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662/artifacts",
+           *         "cancel": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662/cancel"
            *       }
            *     }
            */
@@ -3307,7 +3309,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2
+         * @example cbf0c9e5-e30c-454f-b4db-43cf650adb63
          */
         id: string;
       };
@@ -3365,7 +3367,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
+         * @example be7bca0a-f01e-47d1-8c77-bae3908a4662
          */
         id: string;
       };
@@ -3426,8 +3428,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T04:15:38.957Z",
-           *           "href": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T04:27:55.927Z",
+           *           "href": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3449,8 +3451,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T04:15:39.450Z",
-           *           "href": "/v1/jobs/a7ba5886-3dbe-4d12-a5bb-545a070b4d72/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T04:27:56.447Z",
+           *           "href": "/v1/jobs/be7bca0a-f01e-47d1-8c77-bae3908a4662/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3471,7 +3473,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
+         * @example be7bca0a-f01e-47d1-8c77-bae3908a4662
          */
         id: string;
         /**
@@ -3547,7 +3549,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2
+         * @example cbf0c9e5-e30c-454f-b4db-43cf650adb63
          */
         id: string;
       };
@@ -3588,14 +3590,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2",
+           *       "id": "cbf0c9e5-e30c-454f-b4db-43cf650adb63",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "13030c5d-1e12-46fe-9630-35c84ce73d78",
+           *       "datasetId": "a6977d97-79ee-4095-afd7-851101e6c943",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "13030c5d-1e12-46fe-9630-35c84ce73d78",
+           *         "datasetId": "a6977d97-79ee-4095-afd7-851101e6c943",
            *         "seeds": [
            *           0
            *         ],
@@ -3668,15 +3670,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:15:41.463Z",
-           *       "updatedAt": "2026-12-08T04:15:41.493Z",
+           *       "createdAt": "2026-12-08T04:27:58.904Z",
+           *       "updatedAt": "2026-12-08T04:27:58.916Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T04:15:41.493Z",
+           *       "finishedAt": "2026-12-08T04:27:58.916Z",
            *       "links": {
-           *         "self": "/v1/jobs/e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2",
-           *         "events": "/v1/jobs/e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2/events",
-           *         "artifacts": "/v1/jobs/e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2/artifacts",
-           *         "cancel": "/v1/jobs/e840d2cf-c1a6-4923-b904-2b7c5ebb8aa2/cancel"
+           *         "self": "/v1/jobs/cbf0c9e5-e30c-454f-b4db-43cf650adb63",
+           *         "events": "/v1/jobs/cbf0c9e5-e30c-454f-b4db-43cf650adb63/events",
+           *         "artifacts": "/v1/jobs/cbf0c9e5-e30c-454f-b4db-43cf650adb63/artifacts",
+           *         "cancel": "/v1/jobs/cbf0c9e5-e30c-454f-b4db-43cf650adb63/cancel"
            *       }
            *     }
            */
@@ -3698,7 +3700,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
+         * @example be7bca0a-f01e-47d1-8c77-bae3908a4662
          */
         id: string;
       };
@@ -3741,7 +3743,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T04:15:37.040Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T04:27:54.552Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3775,7 +3777,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
+         * @example be7bca0a-f01e-47d1-8c77-bae3908a4662
          */
         id: string;
       };
@@ -3831,7 +3833,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
+         * @example be7bca0a-f01e-47d1-8c77-bae3908a4662
          */
         id: string;
       };
@@ -3886,7 +3888,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example a7ba5886-3dbe-4d12-a5bb-545a070b4d72
+         * @example be7bca0a-f01e-47d1-8c77-bae3908a4662
          */
         id: string;
       };
@@ -3928,38 +3930,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_acf1ecad8d350ea3602b1405f7af3a36",
+           *           "id": "msg_f6716e5e4f41497fd5b22b4a508b524c",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T04:15:41.053Z",
-           *           "deliveredAt": "2026-12-08T04:15:41.342Z",
+           *           "createdAt": "2026-12-08T04:27:58.380Z",
+           *           "deliveredAt": "2026-12-08T04:27:58.707Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T04:15:41.067Z",
+           *             "timestamp": "2026-12-08T04:27:58.407Z",
            *             "data": {
-           *               "jobId": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72"
+           *               "jobId": "be7bca0a-f01e-47d1-8c77-bae3908a4662"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_c19a25663122e213ec603f06e86bee85",
+           *           "id": "msg_b6e8ae29436e8c85959f5f904e608c3a",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T04:15:37.953Z",
-           *           "deliveredAt": "2026-12-08T04:15:38.238Z",
+           *           "createdAt": "2026-12-08T04:27:55.563Z",
+           *           "deliveredAt": "2026-12-08T04:27:55.776Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T04:15:37.966Z",
+           *             "timestamp": "2026-12-08T04:27:55.567Z",
            *             "data": {
-           *               "jobId": "a7ba5886-3dbe-4d12-a5bb-545a070b4d72"
+           *               "jobId": "be7bca0a-f01e-47d1-8c77-bae3908a4662"
            *             }
            *           }
            *         }
@@ -4019,14 +4021,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "4391d567-2e1c-476b-a4cf-92823edfc754",
+           *           "id": "4ecec96d-234b-49f4-a3f3-0af93db7c8ad",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T04:15:41.836Z",
+           *           "createdAt": "2026-12-08T04:27:59.323Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -4102,17 +4104,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "4391d567-2e1c-476b-a4cf-92823edfc754",
+           *         "id": "4ecec96d-234b-49f4-a3f3-0af93db7c8ad",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T04:15:41.836Z",
+           *         "createdAt": "2026-12-08T04:27:59.323Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_4391d5672e1c476ba4cf92823edfc754_f6b9d9590395c46d975c6a6119b11f0c7bffd9629e2f8badedbb7160eb8b2cc8"
+           *       "token": "dda_4ecec96d234b49f4a3f30af93db7c8ad_f91ce56b218db8a9907c750fa418f0a586967f75c9683e7c1a4af4ee87edefa0"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -4133,7 +4135,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 4391d567-2e1c-476b-a4cf-92823edfc754
+         * @example 4ecec96d-234b-49f4-a3f3-0af93db7c8ad
          */
         id: string;
       };
@@ -4174,15 +4176,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "4391d567-2e1c-476b-a4cf-92823edfc754",
+           *       "id": "4ecec96d-234b-49f4-a3f3-0af93db7c8ad",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T04:15:41.836Z",
-           *       "revokedAt": "2026-12-08T04:15:41.842Z"
+           *       "createdAt": "2026-12-08T04:27:59.323Z",
+           *       "revokedAt": "2026-12-08T04:27:59.328Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4801,8 +4803,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_ckKCMBF9Z36Erd0gObHUJQWYbZbAGmacd2BWABiMfBY=",
-           *       "createdAt": "2026-12-08T04:15:36.960Z"
+           *       "secret": "whsec_FcrUIpibXD8BYS1E1RMbgg4CY2LmdFRFPcEtdTX8G8A=",
+           *       "createdAt": "2026-12-08T04:27:54.522Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

@@ -3,7 +3,15 @@ import { after, before, describe, test } from "node:test";
 import { builtinClassNames } from "../../../../shared/data/index.js";
 import { captionsFor, KIT_CLASSES } from "../../../../shared/kit/index.js";
 import type { JobStore } from "../store/index.js";
-import { bearer, idemKey, openTestStore, png, type TestGateway, testGateway } from "../test-support.js";
+import {
+  bearer,
+  idemKey,
+  openTestStore,
+  png,
+  type TestGateway,
+  testGateway,
+  zipToBuffer,
+} from "../test-support.js";
 import { type ComputeGateway, startComputeGateway } from "../testing/compute-gateway.js";
 
 describe("datasets: per-class prompt names", () => {
@@ -103,6 +111,34 @@ describe("datasets: per-class prompt names", () => {
     }
     const upload = await inline({ a: "" });
     assert.equal(upload.statusCode, 400, upload.body);
+  });
+  test("an archive takes them as JSON text in the query, checked as the JSON body's", async () => {
+    const files = [];
+    for (const name of ["cat", "dog"])
+      for (let i = 0; i < 3; i++) {
+        const bytes = await png(8, 8, 40 * i);
+        files.push({ name: `${name}/${i}.png`, read: async () => bytes });
+      }
+    const archive = await zipToBuffer(files);
+    const postZip = (promptNames: string) =>
+      gw.app.inject({
+        method: "POST",
+        url: `/v1/datasets?size=8&promptNames=${encodeURIComponent(promptNames)}`,
+        headers: { ...headers, "content-type": "application/zip", "idempotency-key": idemKey() },
+        payload: archive,
+      });
+    const ok = await postZip(JSON.stringify({ cat: "kitten" }));
+    assert.equal(ok.statusCode, 201, ok.body);
+    assert.deepEqual(ok.json().promptNames, { cat: "kitten", dog: "dog" });
+    for (const bad of ["{cat", '["kitten"]', '{"cat": ""}', '{"cat": 1}']) {
+      const res = await postZip(bad);
+      assert.equal(res.statusCode, 400, `${bad}: ${res.body}`);
+      assert.equal(res.json().code, "validation_failed");
+      assert.match(res.json().errors[0].field, /^\/query\/promptNames/);
+    }
+    const unknown = await postZip(JSON.stringify({ bird: "robin" }));
+    assert.equal(unknown.statusCode, 422, unknown.body);
+    assert.match(unknown.json().detail, /"bird"/);
   });
 });
 

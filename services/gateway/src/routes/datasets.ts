@@ -7,6 +7,7 @@
  * - `application/json` with `builtin` (a few-shot task of a bundled dataset).
  * `GET /v1/datasets/:id/files` lists every image with its class and split.
  */
+import { Ajv } from "ajv";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ARCHIVE_TYPES, isZipType, mediaTypeOf } from "../archive/read-archive.js";
 import {
@@ -29,6 +30,7 @@ import {
   datasetListQuery,
   datasetSchema,
   imagesDatasetRequest,
+  promptNames as promptNamesSchema,
 } from "../schemas/datasets.js";
 import { type Dataset, pageOfList } from "../store/index.js";
 import type { AppContext } from "./context.js";
@@ -68,6 +70,31 @@ function toDatasetResource(dataset: Dataset) {
   };
 }
 
+const checkPromptNames = new Ajv({ allErrors: true }).compile<Record<string, string>>(promptNamesSchema);
+
+/** An archive's `?promptNames=` JSON text as the mapping, checked as the JSON body's (400 naming the field). */
+function queryPromptNames(text: string): Record<string, string> {
+  const field = "/query/promptNames";
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ApiError("validation_failed", "promptNames is not JSON text", {
+      errors: [{ field, message: "must be JSON text of an object" }],
+    });
+  }
+  if (!checkPromptNames(value)) {
+    const errors = (checkPromptNames.errors ?? []).map((e) => ({
+      field: `${field}${e.instancePath}`,
+      message: e.message ?? "is invalid",
+    }));
+    throw new ApiError("validation_failed", `${errors.length} invalid field(s): ${field}`, { errors });
+  }
+  return value;
+}
+
+type ArchiveQuery = Omit<UploadOptions, "promptNames"> & { promptNames?: string };
+
 type JsonDatasetBody =
   | (BuiltinRequest & { images?: undefined })
   | (UploadOptions & { images: JsonImage[]; builtin?: undefined });
@@ -84,7 +111,7 @@ export async function datasetRoutes(
     (_request, body, done) => done(null, body),
   );
 
-  app.post<{ Body: JsonDatasetBody | Buffer; Querystring: UploadOptions }>(
+  app.post<{ Body: JsonDatasetBody | Buffer; Querystring: ArchiveQuery }>(
     "/v1/datasets",
     {
       bodyLimit: limits.uploadBodyBytes,
@@ -126,7 +153,16 @@ export async function datasetRoutes(
       let dataset: Dataset;
       if (Buffer.isBuffer(body)) {
         const mediaType = mediaTypeOf(request.headers["content-type"]);
-        dataset = await context.datasets.createFromArchive(body, mediaType, request.query, owner);
+        const { promptNames, ...options } = request.query;
+        dataset = await context.datasets.createFromArchive(
+          body,
+          mediaType,
+          {
+            ...options,
+            ...(promptNames !== undefined ? { promptNames: queryPromptNames(promptNames) } : {}),
+          },
+          owner,
+        );
       } else if (body.builtin !== undefined) {
         dataset = await context.datasets.createBuiltin(body, owner);
       } else {

@@ -5,7 +5,7 @@ import { type JsonSchema, pageQuery, timestamp } from "./common.js";
 const name = { type: "string", minLength: 1, maxLength: 200, description: "a display name" };
 
 /** Class name → the phrase generation and fine-tuning prompts say for it. */
-const promptNames = {
+export const promptNames = {
   type: "object",
   maxProperties: 1000,
   propertyNames: { type: "string", minLength: 1, maxLength: 100 },
@@ -137,7 +137,16 @@ export const imagesDatasetRequest = {
 /** Query of a zip upload (`Content-Type: application/zip`). */
 export const archiveUploadQuery = {
   type: "object",
-  properties: uploadOptions,
+  properties: {
+    ...uploadOptions,
+    promptNames: {
+      type: "string",
+      minLength: 2,
+      maxLength: 200_000,
+      description:
+        'the JSON body\'s `promptNames` as JSON text (URL-encoded): `{"cat": "kitten"}`; checked as there',
+    },
+  },
   additionalProperties: false,
 } as const satisfies JsonSchema;
 
