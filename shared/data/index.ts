@@ -27,6 +27,7 @@ export {
   BUILTIN_DATASETS,
   type BuiltinDatasetName,
   buildBuiltinDataset,
+  builtinClassNames,
   builtinSource,
   DATASET_CACHE_ENV,
   datasetCacheDir,

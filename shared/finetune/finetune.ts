@@ -38,7 +38,7 @@ import {
   textualInversionStage,
 } from "./stages.js";
 import { IMAGENET_TEMPLATES_SMALL } from "./templates.js";
-import { textualInversionStateDict } from "./textual-inversion.js";
+import { type TokenInitializer, textualInversionStateDict, tokenInitializers } from "./textual-inversion.js";
 
 /** A request to fine-tune a model folder on a labelled image set. */
 export interface FineTuneOptions extends Omit<StageRunOptions, "resumeFrom"> {
@@ -49,7 +49,10 @@ export interface FineTuneOptions extends Omit<StageRunOptions, "resumeFrom"> {
   readonly images: ImageSet;
   /** Placeholder token of each class for TI (default `<class-k>`). */
   readonly tokens?: readonly string[];
-  /** Word(s) the new tokens start from: one for all classes or one per class (default "the"). */
+  /**
+   * Word(s) the new tokens start from: one for all classes or one per class (default: each class's word
+   * where the tokenizer knows it, else "the"; see `tokenInitializers`).
+   */
   readonly initializerWords?: string | readonly string[];
   /**
    * TI+LoRA: the frozen class embeddings, one per class in class order. Without them a TI stage runs first
@@ -92,6 +95,8 @@ export interface FineTuneResult {
   readonly unetWeights?: Map<string, Tensor>;
   /** One report per stage (TI+LoRA without concepts has two). */
   readonly stages: StageReport[];
+  /** When a TI stage ran: the word each class's token started from, in class order, and why. */
+  readonly tokenInitializers?: TokenInitializer[];
   /** Seconds of the whole run (encoding and graph building included). */
   readonly seconds: number;
 }
@@ -265,6 +270,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
   const classWords = perClass(o.classWords, classes, (k) => o.images.classNames[k]);
 
   let concepts = o.concepts ? [...o.concepts] : undefined;
+  let initializers: TokenInitializer[] | undefined;
   if (concepts && concepts.length !== classes)
     throw new RangeError(`${concepts.length} concepts for ${classes} classes`);
   if (needsTi) {
@@ -275,7 +281,13 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
       concepts = await loadTextualInversionFile(file);
     } else {
       const tokens = perClass(o.tokens, classes, defaultClassToken);
-      const words = perClass(o.initializerWords, classes, () => DEFAULT_INITIALIZER_WORD);
+      initializers = tokenInitializers(
+        inputs.tokenizer,
+        classWords,
+        o.initializerWords,
+        DEFAULT_INITIALIZER_WORD,
+      );
+      const words = initializers.map((init) => init.word);
       const { report, output } = await run(
         textualInversionStage(withBatch(tiSettings), tokens, words),
         tiSettings,
@@ -292,6 +304,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
         concepts,
         stages,
         seconds: elapsed(started),
+        tokenInitializers: initializers,
       };
     }
   }
@@ -314,6 +327,7 @@ export async function fineTune(o: FineTuneOptions): Promise<FineTuneResult> {
       lora: output.lora,
       stages,
       seconds: elapsed(started),
+      tokenInitializers: initializers,
     };
   }
   if (o.method === "text-encoder-lora") {

@@ -97,5 +97,7 @@ export {
   findTokenTable,
   initialVectors,
   learnedConcepts,
+  type TokenInitializer,
   textualInversionStateDict,
+  tokenInitializers,
 } from "./textual-inversion.js";

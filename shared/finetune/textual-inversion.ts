@@ -1,5 +1,5 @@
 import { conceptTokens, type TextualInversion } from "../diffusion/adapters/index.js";
-import type { ClipTokenizer } from "../diffusion/tokenizer/index.js";
+import { type ClipTokenizer, knownWordIds } from "../diffusion/tokenizer/index.js";
 import type { Graph } from "../ml/graph/index.js";
 import { DataType, type Tensor } from "../ml/onnx/index.js";
 
@@ -86,6 +86,40 @@ export function initialVectors(
     }
   });
   return out;
+}
+
+/** Which word a class's new token starts from, and why. */
+export interface TokenInitializer {
+  readonly word: string;
+  /** "request": the caller's initializer word; "class": the class's own words; "default": the generic word. */
+  readonly source: "request" | "class" | "default";
+}
+
+/**
+ * The starting word of each class's token: the caller's word(s) when given (diffusers' `initializer_token`);
+ * otherwise the class's prompt words when the tokenizer knows every one of them (not byte fallbacks, see
+ * `knownWordIds`), so a concept the model can already draw starts where it is ("t-shirt"), else `fallback`
+ * (the generic "the", for names the model never read).
+ */
+export function tokenInitializers(
+  tokenizer: ClipTokenizer,
+  classWords: readonly string[],
+  requested: string | readonly string[] | undefined,
+  fallback: string,
+): TokenInitializer[] {
+  if (requested !== undefined) {
+    const words = typeof requested === "string" ? classWords.map(() => requested) : [...requested];
+    if (words.length !== classWords.length)
+      throw new RangeError(
+        `expected ${classWords.length} initializer words (one per class), got ${words.length}`,
+      );
+    return words.map((word) => ({ word, source: "request" }));
+  }
+  return classWords.map((word) =>
+    knownWordIds(tokenizer, word) !== undefined
+      ? { word, source: "class" }
+      : { word: fallback, source: "default" },
+  );
 }
 
 /** The vectors of concepts, concatenated in their tokens' order (see `conceptTokens`). */

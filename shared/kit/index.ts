@@ -21,6 +21,7 @@ export {
   zeroShotPrompt,
 } from "./corpus.js";
 export { allInstructions, applyEdit, KIT_EDITS, type KitEdit } from "./edits.js";
+export { builtinPromptNames } from "./prompt-names.js";
 export { buildKitTokenizer, type KitTokenizerFiles, kitTokenizer } from "./tokenizer.js";
 
 /** Folder of the bundled text-to-image model (diffusers ONNX layout), relative to the repository root. */

@@ -514,6 +514,10 @@ export interface components {
       classes?: (string | number)[];
       /** @description a display name */
       name?: string;
+      /** @description class name → the phrase prompts say for it ("a photo of a {}"), for the classes whose name the model does not know; labels, results and exports keep the class names. A class the dataset lacks is refused (422). Default: the class name; fashion-mnist maps its classes to the kit's caption words ("T-shirt/top" → "t-shirt", "trouser" → "trousers") */
+      promptNames?: {
+        [key: string]: string;
+      };
       /**
        * @description which images are drawn
        * @default 0
@@ -549,6 +553,10 @@ export interface components {
       /** @enum {string} */
       kind: "builtin" | "upload";
       name: string;
+      /** @description every class → the phrase prompts say for it (the class name unless mapped) */
+      promptNames: {
+        [key: string]: string;
+      };
       /**
        * @description how the test split was made: the built-in dataset's own, held out per class from `splitSeed`, or the user's
        * @enum {string}
@@ -595,7 +603,7 @@ export interface components {
       /** @description prompt templates with one {} for the class token or name */
       templates?: string[];
       textualInversion?: {
-        /** @description token whose embedding seeds the new ones */
+        /** @description word whose embedding seeds every class's new token (default: each class's prompt name where the model's tokenizer knows all its words, else "the") */
         initializerToken?: string;
         /** @description AdamW learning rate (paper: 5e-4) */
         learningRate?: number;
@@ -685,6 +693,10 @@ export interface components {
       }[];
       /** @description a display name */
       name?: string;
+      /** @description class name → the phrase prompts say for it ("a photo of a {}"), for the classes whose name the model does not know; labels, results and exports keep the class names. A class the dataset lacks is refused (422). Default: the class name; fashion-mnist maps its classes to the kit's caption words ("T-shirt/top" → "t-shirt", "trouser" → "trousers") */
+      promptNames?: {
+        [key: string]: string;
+      };
       /**
        * @description square side images are resized to
        * @default 32
@@ -1171,7 +1183,7 @@ export interface components {
         /** @description prompt templates with one {} for the class token or name */
         templates?: string[];
         textualInversion?: {
-          /** @description token whose embedding seeds the new ones */
+          /** @description word whose embedding seeds every class's new token (default: each class's prompt name where the model's tokenizer knows all its words, else "the") */
           initializerToken?: string;
           /** @description AdamW learning rate (paper: 5e-4) */
           learningRate?: number;
@@ -1318,7 +1330,7 @@ export interface components {
                 /** @description prompt templates with one {} for the class token or name */
                 templates?: string[];
                 textualInversion?: {
-                  /** @description token whose embedding seeds the new ones */
+                  /** @description word whose embedding seeds every class's new token (default: each class's prompt name where the model's tokenizer knows all its words, else "the") */
                   initializerToken?: string;
                   /** @description AdamW learning rate (paper: 5e-4) */
                   learningRate?: number;
@@ -1957,7 +1969,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "f8577b1c-7215-4f89-8bbe-77250fe59838",
+           *           "id": "367f38d7-22f0-4f6d-9145-839c7099c0e2",
            *           "name": "watercolor style",
            *           "kind": "lora",
            *           "model": "tiny-sd",
@@ -1967,7 +1979,7 @@ export interface operations {
            *           "rank": 4,
            *           "alpha": 4,
            *           "sourceJobId": null,
-           *           "createdAt": "2026-12-08T04:30:59.888Z"
+           *           "createdAt": "2026-12-08T04:37:15.796Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2062,7 +2074,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "f8577b1c-7215-4f89-8bbe-77250fe59838",
+           *       "id": "367f38d7-22f0-4f6d-9145-839c7099c0e2",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2072,7 +2084,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T04:30:59.888Z"
+           *       "createdAt": "2026-12-08T04:37:15.796Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2087,7 +2099,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f8577b1c-7215-4f89-8bbe-77250fe59838
+         * @example 367f38d7-22f0-4f6d-9145-839c7099c0e2
          */
         id: string;
       };
@@ -2127,7 +2139,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "f8577b1c-7215-4f89-8bbe-77250fe59838",
+           *       "id": "367f38d7-22f0-4f6d-9145-839c7099c0e2",
            *       "name": "watercolor style",
            *       "kind": "lora",
            *       "model": "tiny-sd",
@@ -2137,7 +2149,7 @@ export interface operations {
            *       "rank": 4,
            *       "alpha": 4,
            *       "sourceJobId": null,
-           *       "createdAt": "2026-12-08T04:30:59.888Z"
+           *       "createdAt": "2026-12-08T04:37:15.796Z"
            *     }
            */
           "application/json": components["schemas"]["Adapter"];
@@ -2152,7 +2164,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f8577b1c-7215-4f89-8bbe-77250fe59838
+         * @example 367f38d7-22f0-4f6d-9145-839c7099c0e2
          */
         id: string;
       };
@@ -2244,7 +2256,7 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "e3170192-9236-4226-af90-06bce576ed41",
+           *           "id": "6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8",
            *           "name": "fashion 2-shot",
            *           "kind": "builtin",
            *           "classes": [
@@ -2266,7 +2278,11 @@ export interface operations {
            *             "testPerClass": null
            *           },
            *           "split": "builtin",
-           *           "createdAt": "2026-12-08T04:31:00.494Z"
+           *           "promptNames": {
+           *             "shoe": "shoe",
+           *             "bag": "bag"
+           *           },
+           *           "createdAt": "2026-12-08T04:37:15.924Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2288,6 +2304,8 @@ export interface operations {
         channels?: 1 | 3;
         /** @description a display name */
         name?: string;
+        /** @description the JSON body's `promptNames` as JSON text (URL-encoded): `{"cat": "kitten"}`; checked as there */
+        promptNames?: string;
         /** @description square side images are resized to */
         size?: number;
         /** @description seed of the held-out draw; ignored when the upload brings its own test split */
@@ -2359,7 +2377,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "801aaa50-e7e5-4978-958a-9fcddcda68b5",
+           *       "id": "3c143594-2040-4c34-985a-20e5915b91b6",
            *       "name": "mnist 2-shot seed 0",
            *       "kind": "builtin",
            *       "classes": [
@@ -2381,7 +2399,11 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T04:31:21.725Z"
+           *       "promptNames": {
+           *         "shoe": "shoe",
+           *         "bag": "bag"
+           *       },
+           *       "createdAt": "2026-12-08T04:37:29.004Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2396,7 +2418,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e3170192-9236-4226-af90-06bce576ed41
+         * @example 6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8
          */
         id: string;
       };
@@ -2436,7 +2458,7 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "e3170192-9236-4226-af90-06bce576ed41",
+           *       "id": "6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8",
            *       "name": "fashion 2-shot",
            *       "kind": "builtin",
            *       "classes": [
@@ -2458,7 +2480,11 @@ export interface operations {
            *         "testPerClass": null
            *       },
            *       "split": "builtin",
-           *       "createdAt": "2026-12-08T04:31:00.494Z"
+           *       "promptNames": {
+           *         "shoe": "shoe",
+           *         "bag": "bag"
+           *       },
+           *       "createdAt": "2026-12-08T04:37:15.924Z"
            *     }
            */
           "application/json": components["schemas"]["Dataset"];
@@ -2473,7 +2499,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 801aaa50-e7e5-4978-958a-9fcddcda68b5
+         * @example 3c143594-2040-4c34-985a-20e5915b91b6
          */
         id: string;
       };
@@ -2534,7 +2560,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example e3170192-9236-4226-af90-06bce576ed41
+         * @example 6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8
          */
         id: string;
       };
@@ -2652,12 +2678,12 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "49896a76-5718-48ac-8eb0-6e975a66dac8",
+           *           "id": "b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8",
            *           "name": null,
            *           "state": "succeeded",
-           *           "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
-           *           "createdAt": "2026-12-08T04:31:01.599Z",
-           *           "finishedAt": "2026-12-08T04:31:19.386Z"
+           *           "datasetId": "6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8",
+           *           "createdAt": "2026-12-08T04:37:16.701Z",
+           *           "finishedAt": "2026-12-08T04:37:27.657Z"
            *         }
            *       ],
            *       "nextCursor": null
@@ -2689,7 +2715,7 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
+         *       "datasetId": "6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8",
          *       "methods": [
          *         {
          *           "preset": "real-guidance",
@@ -2749,14 +2775,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "49896a76-5718-48ac-8eb0-6e975a66dac8",
+           *       "id": "b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8",
            *       "name": null,
            *       "state": "queued",
-           *       "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
+           *       "datasetId": "6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
+           *         "datasetId": "6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8",
            *         "seeds": [
            *           0
            *         ],
@@ -2841,15 +2867,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:31:01.599Z",
-           *       "updatedAt": "2026-12-08T04:31:01.599Z",
+           *       "createdAt": "2026-12-08T04:37:16.701Z",
+           *       "updatedAt": "2026-12-08T04:37:16.701Z",
            *       "startedAt": null,
            *       "finishedAt": null,
            *       "links": {
-           *         "self": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8",
-           *         "events": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/events",
-           *         "artifacts": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/artifacts",
-           *         "cancel": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/cancel"
+           *         "self": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8",
+           *         "events": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8/events",
+           *         "artifacts": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8/artifacts",
+           *         "cancel": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8/cancel"
            *       }
            *     }
            */
@@ -2865,7 +2891,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
+         * @example b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8
          */
         id: string;
       };
@@ -2905,14 +2931,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "49896a76-5718-48ac-8eb0-6e975a66dac8",
+           *       "id": "b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8",
            *       "name": null,
            *       "state": "succeeded",
-           *       "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
+           *       "datasetId": "6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "e3170192-9236-4226-af90-06bce576ed41",
+           *         "datasetId": "6f4a2a5f-4529-4d0a-88ef-d3f9fb6ef9d8",
            *         "seeds": [
            *           0
            *         ],
@@ -3227,17 +3253,17 @@ export interface operations {
            *         "stages": {
            *           "train": {
            *             "tasks": 3,
-           *             "seconds": 9.43,
+           *             "seconds": 4.414,
            *             "cpuSeconds": 6
            *           },
            *           "evaluate": {
            *             "tasks": 3,
-           *             "seconds": 4.294,
+           *             "seconds": 1.987,
            *             "cpuSeconds": 0.375
            *           },
            *           "generate": {
            *             "tasks": 5,
-           *             "seconds": 22.513999999999996,
+           *             "seconds": 10.100000000000001,
            *             "cpuSeconds": 5
            *           }
            *         },
@@ -3277,15 +3303,15 @@ export interface operations {
            *         "search": null
            *       },
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:31:01.599Z",
-           *       "updatedAt": "2026-12-08T04:31:19.386Z",
-           *       "startedAt": "2026-12-08T04:31:04.840Z",
-           *       "finishedAt": "2026-12-08T04:31:19.386Z",
+           *       "createdAt": "2026-12-08T04:37:16.701Z",
+           *       "updatedAt": "2026-12-08T04:37:27.657Z",
+           *       "startedAt": "2026-12-08T04:37:19.408Z",
+           *       "finishedAt": "2026-12-08T04:37:27.657Z",
            *       "links": {
-           *         "self": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8",
-           *         "events": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/events",
-           *         "artifacts": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/artifacts",
-           *         "cancel": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/cancel"
+           *         "self": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8",
+           *         "events": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8/events",
+           *         "artifacts": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8/artifacts",
+           *         "cancel": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8/cancel"
            *       }
            *     }
            */
@@ -3301,7 +3327,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef258440-9c5f-46ca-a420-53e1d402661d
+         * @example c93d7a28-898f-4fa3-9f3a-943bc0f1f55b
          */
         id: string;
       };
@@ -3359,7 +3385,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
+         * @example b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8
          */
         id: string;
       };
@@ -3420,8 +3446,8 @@ export interface operations {
            *             "sampleIndex": 0,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T04:31:08.776Z",
-           *           "href": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
+           *           "createdAt": "2026-12-08T04:37:20.886Z",
+           *           "href": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8/artifacts/synthetic/real-guidance/seed%3D0/00000/0000000"
            *         },
            *         {
            *           "key": "synthetic/real-guidance/seed=0/00000/0000001",
@@ -3443,8 +3469,8 @@ export interface operations {
            *             "sampleIndex": 1,
            *             "sourceIndex": 0
            *           },
-           *           "createdAt": "2026-12-08T04:31:10.836Z",
-           *           "href": "/v1/jobs/49896a76-5718-48ac-8eb0-6e975a66dac8/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
+           *           "createdAt": "2026-12-08T04:37:21.673Z",
+           *           "href": "/v1/jobs/b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8/artifacts/synthetic/real-guidance/seed%3D0/00000/0000001"
            *         }
            *       ],
            *       "nextAfter": "synthetic/real-guidance/seed=0/00000/0000001"
@@ -3465,7 +3491,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
+         * @example b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8
          */
         id: string;
         /**
@@ -3541,7 +3567,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example ef258440-9c5f-46ca-a420-53e1d402661d
+         * @example c93d7a28-898f-4fa3-9f3a-943bc0f1f55b
          */
         id: string;
       };
@@ -3582,14 +3608,14 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "ef258440-9c5f-46ca-a420-53e1d402661d",
+           *       "id": "c93d7a28-898f-4fa3-9f3a-943bc0f1f55b",
            *       "name": null,
            *       "state": "cancelled",
-           *       "datasetId": "801aaa50-e7e5-4978-958a-9fcddcda68b5",
+           *       "datasetId": "3c143594-2040-4c34-985a-20e5915b91b6",
            *       "spec": {
            *         "version": 1,
            *         "name": null,
-           *         "datasetId": "801aaa50-e7e5-4978-958a-9fcddcda68b5",
+           *         "datasetId": "3c143594-2040-4c34-985a-20e5915b91b6",
            *         "seeds": [
            *           0
            *         ],
@@ -3662,15 +3688,15 @@ export interface operations {
            *       },
            *       "result": null,
            *       "error": null,
-           *       "createdAt": "2026-12-08T04:31:21.776Z",
-           *       "updatedAt": "2026-12-08T04:31:21.861Z",
+           *       "createdAt": "2026-12-08T04:37:29.020Z",
+           *       "updatedAt": "2026-12-08T04:37:29.046Z",
            *       "startedAt": null,
-           *       "finishedAt": "2026-12-08T04:31:21.861Z",
+           *       "finishedAt": "2026-12-08T04:37:29.046Z",
            *       "links": {
-           *         "self": "/v1/jobs/ef258440-9c5f-46ca-a420-53e1d402661d",
-           *         "events": "/v1/jobs/ef258440-9c5f-46ca-a420-53e1d402661d/events",
-           *         "artifacts": "/v1/jobs/ef258440-9c5f-46ca-a420-53e1d402661d/artifacts",
-           *         "cancel": "/v1/jobs/ef258440-9c5f-46ca-a420-53e1d402661d/cancel"
+           *         "self": "/v1/jobs/c93d7a28-898f-4fa3-9f3a-943bc0f1f55b",
+           *         "events": "/v1/jobs/c93d7a28-898f-4fa3-9f3a-943bc0f1f55b/events",
+           *         "artifacts": "/v1/jobs/c93d7a28-898f-4fa3-9f3a-943bc0f1f55b/artifacts",
+           *         "cancel": "/v1/jobs/c93d7a28-898f-4fa3-9f3a-943bc0f1f55b/cancel"
            *       }
            *     }
            */
@@ -3692,7 +3718,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
+         * @example b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8
          */
         id: string;
       };
@@ -3735,7 +3761,7 @@ export interface operations {
            *
            *     id: 1
            *     event: job.created
-           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T04:31:01.599Z","data":{"tasks":12}}
+           *     data: {"id":1,"type":"job.created","createdAt":"2026-12-08T04:37:16.701Z","data":{"tasks":12}}
            *
            *     id: 2
            *     event: job.started
@@ -3769,7 +3795,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
+         * @example b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8
          */
         id: string;
       };
@@ -3825,7 +3851,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
+         * @example b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8
          */
         id: string;
       };
@@ -3880,7 +3906,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example 49896a76-5718-48ac-8eb0-6e975a66dac8
+         * @example b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8
          */
         id: string;
       };
@@ -3922,38 +3948,38 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "msg_92c99eb4c28888282f292a52011c57d3",
+           *           "id": "msg_b675c0f2c628d6750d161d0075958b91",
            *           "eventType": "job.succeeded",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T04:31:19.386Z",
-           *           "deliveredAt": "2026-12-08T04:31:20.091Z",
+           *           "createdAt": "2026-12-08T04:37:27.657Z",
+           *           "deliveredAt": "2026-12-08T04:37:28.545Z",
            *           "payload": {
            *             "type": "job.succeeded",
-           *             "timestamp": "2026-12-08T04:31:19.416Z",
+           *             "timestamp": "2026-12-08T04:37:27.762Z",
            *             "data": {
-           *               "jobId": "49896a76-5718-48ac-8eb0-6e975a66dac8"
+           *               "jobId": "b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8"
            *             }
            *           }
            *         },
            *         {
-           *           "id": "msg_88e6c44eec7b4ea32fe18cce3f251671",
+           *           "id": "msg_e7881237b3165ee559fc2ce920bf5c0b",
            *           "eventType": "job.started",
            *           "state": "succeeded",
            *           "attempts": 1,
            *           "nextAttemptAt": null,
            *           "lastStatus": 204,
            *           "lastError": null,
-           *           "createdAt": "2026-12-08T04:31:04.840Z",
-           *           "deliveredAt": "2026-12-08T04:31:05.656Z",
+           *           "createdAt": "2026-12-08T04:37:19.408Z",
+           *           "deliveredAt": "2026-12-08T04:37:19.749Z",
            *           "payload": {
            *             "type": "job.started",
-           *             "timestamp": "2026-12-08T04:31:04.948Z",
+           *             "timestamp": "2026-12-08T04:37:19.506Z",
            *             "data": {
-           *               "jobId": "49896a76-5718-48ac-8eb0-6e975a66dac8"
+           *               "jobId": "b2adaf70-b8a2-42da-ac6e-ad15a6c4fbe8"
            *             }
            *           }
            *         }
@@ -4013,14 +4039,14 @@ export interface operations {
            * @example {
            *       "items": [
            *         {
-           *           "id": "f3694fe0-5c06-4c13-baff-d3229ea2086c",
+           *           "id": "fea23c00-993a-49c5-ad06-1c0df35142e5",
            *           "name": "nightly pipeline",
            *           "scopes": [
            *             "submit",
            *             "read"
            *           ],
            *           "rateLimitPerMinute": 120,
-           *           "createdAt": "2026-12-08T04:31:23.117Z",
+           *           "createdAt": "2026-12-08T04:37:29.490Z",
            *           "revokedAt": null
            *         }
            *       ]
@@ -4096,17 +4122,17 @@ export interface operations {
           /**
            * @example {
            *       "key": {
-           *         "id": "f3694fe0-5c06-4c13-baff-d3229ea2086c",
+           *         "id": "fea23c00-993a-49c5-ad06-1c0df35142e5",
            *         "name": "nightly pipeline",
            *         "scopes": [
            *           "submit",
            *           "read"
            *         ],
            *         "rateLimitPerMinute": 120,
-           *         "createdAt": "2026-12-08T04:31:23.117Z",
+           *         "createdAt": "2026-12-08T04:37:29.490Z",
            *         "revokedAt": null
            *       },
-           *       "token": "dda_f3694fe05c064c13baffd3229ea2086c_439431146a8f242d29fbc2bb353d890fb1e2703b1174f3dda8e9a2aff98b3def"
+           *       "token": "dda_fea23c00993a49c5ad061c0df35142e5_c47799c9f214abfc774c57ec1f15c158edd92d77f4a8a16b6a7e99405a1b06e4"
            *     }
            */
           "application/json": components["schemas"]["CreatedApiKey"];
@@ -4127,7 +4153,7 @@ export interface operations {
       path: {
         /**
          * @description a uuid
-         * @example f3694fe0-5c06-4c13-baff-d3229ea2086c
+         * @example fea23c00-993a-49c5-ad06-1c0df35142e5
          */
         id: string;
       };
@@ -4168,15 +4194,15 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "id": "f3694fe0-5c06-4c13-baff-d3229ea2086c",
+           *       "id": "fea23c00-993a-49c5-ad06-1c0df35142e5",
            *       "name": "nightly pipeline",
            *       "scopes": [
            *         "submit",
            *         "read"
            *       ],
            *       "rateLimitPerMinute": 120,
-           *       "createdAt": "2026-12-08T04:31:23.117Z",
-           *       "revokedAt": "2026-12-08T04:31:23.182Z"
+           *       "createdAt": "2026-12-08T04:37:29.490Z",
+           *       "revokedAt": "2026-12-08T04:37:29.553Z"
            *     }
            */
           "application/json": components["schemas"]["ApiKey"];
@@ -4418,8 +4444,7 @@ export interface operations {
            *             "method": "textual_inversion",
            *             "textualInversion": {
            *               "maxTrainSteps": 2000,
-           *               "learningRate": 0.0005,
-           *               "initializerToken": "the"
+           *               "learningRate": 0.0005
            *             }
            *           },
            *           "generation": {
@@ -4452,8 +4477,7 @@ export interface operations {
            *             "method": "ti_lora",
            *             "textualInversion": {
            *               "maxTrainSteps": 2000,
-           *               "learningRate": 0.0005,
-           *               "initializerToken": "the"
+           *               "learningRate": 0.0005
            *             },
            *             "lora": {
            *               "maxTrainSteps": 500,
@@ -4492,8 +4516,7 @@ export interface operations {
            *             "method": "ti_lora",
            *             "textualInversion": {
            *               "maxTrainSteps": 2000,
-           *               "learningRate": 0.0005,
-           *               "initializerToken": "the"
+           *               "learningRate": 0.0005
            *             },
            *             "lora": {
            *               "maxTrainSteps": 500,
@@ -4533,8 +4556,7 @@ export interface operations {
            *             "method": "ti_lora",
            *             "textualInversion": {
            *               "maxTrainSteps": 2000,
-           *               "learningRate": 0.0005,
-           *               "initializerToken": "the"
+           *               "learningRate": 0.0005
            *             },
            *             "lora": {
            *               "maxTrainSteps": 500,
@@ -4799,8 +4821,8 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "secret": "whsec_Ax1lEfhKd709zyAJzkLO12g7ciX1S/Llw1rWs6Sqb/s=",
-           *       "createdAt": "2026-12-08T04:31:01.425Z"
+           *       "secret": "whsec_u9IDkdGocH+9DbxL/Jk66m4tAc2IVwLIxxqUsNBLujk=",
+           *       "createdAt": "2026-12-08T04:37:16.541Z"
            *     }
            */
           "application/json": components["schemas"]["WebhookSecret"];

@@ -122,7 +122,11 @@ function hyperparametersOf(
     templates: plan.templates ? [...plan.templates] : [],
     resolution: plan.resolution,
     textualInversion: ti
-      ? { maxTrainSteps: ti.steps, learningRate: ti.learningRate, initializerToken: plan.initializerWord }
+      ? {
+          maxTrainSteps: ti.steps,
+          learningRate: ti.learningRate,
+          initializerToken: plan.initializerWord ?? "",
+        }
       : undefined,
     lora: lora
       ? { maxTrainSteps: lora.steps, learningRate: lora.learningRate, rank: plan.rank, alpha: plan.alpha }
@@ -229,7 +233,16 @@ export async function* runFinetune(
     const finalLoss = window.length > 0 ? window.reduce((a, b) => a + b, 0) / window.length : 0;
     const steps = result.stages.reduce((n, s) => n + s.losses.length, 0);
     const seconds = (performance.now() - started) / 1000;
-    log.info({ event: "finetune_done", steps, final_loss: finalLoss, seconds }, "fine-tuning done");
+    // Which word each class's new token started from (request, class name, or the generic default).
+    const tokenInit = result.tokenInitializers?.map((init, k) => ({
+      class: plan.classNames[k],
+      word: init.word,
+      source: init.source,
+    }));
+    log.info(
+      { event: "finetune_done", steps, final_loss: finalLoss, seconds, token_init: tokenInit },
+      "fine-tuning done",
+    );
     yield {
       result: {
         adapters: { baseModel, adapters: adaptersOf(result, plan) },

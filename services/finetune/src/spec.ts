@@ -34,7 +34,8 @@ export interface FinetunePlan {
   readonly classNames: readonly string[];
   /** Class tokens (TI and TI+LoRA), in class order. */
   readonly tokens?: readonly string[];
-  readonly initializerWord: string;
+  /** The caller's TI initializer word; undefined: each class's own words where known, else "the". */
+  readonly initializerWord?: string;
   /** TI+LoRA starting from a textual-inversion adapter: its concepts in class order. */
   readonly concepts?: readonly TextualInversion[];
   readonly templates?: readonly string[];
@@ -159,7 +160,7 @@ export function validateFinetuneSpec(
   const ti = h?.textualInversion;
   const initializerWord = ti?.initializerToken
     ? stringField(ti.initializerToken, at("textual_inversion.initializer_token"), { maxLength: 100 })
-    : "the";
+    : undefined;
   const needsTokens = method === FinetuneMethod.TEXTUAL_INVERSION || method === FinetuneMethod.TI_LORA;
   let tokens: string[] | undefined;
   if (needsTokens) {

@@ -166,7 +166,7 @@ export const API_ERRORS = {
     status: 422,
     title: "Invalid dataset",
     description:
-      "the images do not make a usable dataset: an empty class, too many classes, no test images, too few images for the shots asked, test classes that training lacks, entries outside `train/` and `test/` in an archive that has them",
+      "the images do not make a usable dataset: an empty class, too many classes, no test images, too few images for the shots asked, test classes that training lacks, entries outside `train/` and `test/` in an archive that has them, `promptNames` for a class the dataset lacks",
   },
   invalid_adapter: {
     status: 422,

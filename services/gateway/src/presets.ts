@@ -152,7 +152,9 @@ export const TOKEN_METHODS: ReadonlySet<FinetuneMethod> = new Set(["textual_inve
 // Shared recipe pieces (docs/methods.md#fine-tuning and #generation).
 const SYNTHETIC_PER_REAL = 5;
 const DPM_25: SamplingSpec = { scheduler: "dpm_solver_multistep", numInferenceSteps: 25, guidanceScale: 7.5 };
-const TI: TextualInversionSpec = { maxTrainSteps: 2000, learningRate: 5e-4, initializerToken: "the" };
+// No initializerToken: the finetune service starts each class from its prompt name where the model knows
+// it, else from "the" (the paper's word); a request's initializerToken still wins.
+const TI: TextualInversionSpec = { maxTrainSteps: 2000, learningRate: 5e-4 };
 const LORA: LoraSpec = { maxTrainSteps: 500, learningRate: 3.2e-4, rank: 8, alpha: 8 };
 const STANDARD_AUGMENTATION: TraditionalAugmentation = "flip_crop";
 

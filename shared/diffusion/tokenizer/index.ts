@@ -10,4 +10,5 @@ export {
   type EncodeOptions,
   type Encoding,
 } from "./clip-tokenizer.js";
+export { knownWordIds } from "./known-words.js";
 export { loadClipTokenizer, tokenizerOptionsFromConfig } from "./load.js";

@@ -20,8 +20,10 @@ import {
   SPLIT_TEST,
   toImageSet,
 } from "../../../../shared/data/index.js";
+import { builtinPromptNames } from "../../../../shared/kit/index.js";
 import { readArchive } from "../archive/read-archive.js";
 import { type BlobStore, sha256Hex } from "../blob-store.js";
+import { ApiError } from "../errors.js";
 import type { Dataset, DatasetRepository } from "../store/index.js";
 import { type JsonImage, jsonImageEntries, type SplitSpec, uploadSplit } from "./upload-split.js";
 
@@ -49,6 +51,8 @@ export interface UploadOptions {
   testFraction?: number;
   /** Seed of the held-out draw (ignored likewise). */
   splitSeed?: number;
+  /** Class name → the phrase prompts say for it (default: the class name). */
+  promptNames?: Record<string, string>;
 }
 
 /** A built-in few-shot task. */
@@ -59,6 +63,8 @@ export interface BuiltinRequest {
   classes?: (string | number)[];
   testPerClass?: number;
   name?: string;
+  /** Class name → the phrase prompts say for it (default: {@link builtinPromptNames}, else the name). */
+  promptNames?: Record<string, string>;
 }
 
 /** What `datasets.spec` holds. */
@@ -70,6 +76,8 @@ export type DatasetSpec =
       seed: number;
       classes: string[];
       testPerClass: number | null;
+      /** Class → prompt phrase, every class (absent on rows made before prompt names: the defaults). */
+      promptNames?: Record<string, string>;
       trainCount: number;
       testCount: number;
       channels: number;
@@ -79,6 +87,8 @@ export type DatasetSpec =
   | ({
       kind: "upload";
       manifest: string;
+      /** Class → prompt phrase, every class (absent on rows made before prompt names: the names). */
+      promptNames?: Record<string, string>;
       trainCount: number;
       testCount: number;
       channels: number;
@@ -115,6 +125,8 @@ export interface RealImage {
 /** A dataset's images, ready to send over RPC. */
 export interface DatasetImages {
   classes: string[];
+  /** What prompts say for each class, in class order (see {@link promptNamesOf}). */
+  promptNames: string[];
   channels: number;
   height: number;
   width: number;
@@ -129,6 +141,39 @@ export interface DatasetServiceDeps {
   limits: UploadLimits;
   /** Loads a built-in dataset (default: shared/data's cached loader). */
   loadBuiltin?: (name: string) => Promise<ByteDataset>;
+}
+
+/**
+ * Every class's prompt phrase: `given` over `defaults` over the class name. A name for a class the
+ * dataset lacks is refused (before anything is written), naming it.
+ */
+function resolvePromptNames(
+  classes: readonly string[],
+  given: Readonly<Record<string, string>> | undefined,
+  defaults: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const known = new Set(classes);
+  for (const name of Object.keys(given ?? {})) {
+    if (!known.has(name)) {
+      throw new ApiError(
+        "invalid_dataset",
+        `promptNames names class ${JSON.stringify(name)}, which the dataset lacks (classes: ${classes.join(", ")})`,
+      );
+    }
+  }
+  const lookup = (table: Readonly<Record<string, string>> | undefined, name: string) =>
+    table !== undefined && Object.hasOwn(table, name) ? table[name] : undefined;
+  return Object.fromEntries(
+    classes.map((name) => [name, lookup(given, name) ?? lookup(defaults, name) ?? name]),
+  );
+}
+
+/** The prompt phrase of each class of a stored dataset, in class order. */
+export function promptNamesOf(spec: DatasetSpec, classes: readonly string[]): string[] {
+  const table =
+    spec.promptNames ??
+    (spec.kind === "builtin" ? resolvePromptNames(classes, undefined, builtinPromptNames(spec.builtin)) : {});
+  return classes.map((name) => (Object.hasOwn(table, name) ? table[name] : name));
 }
 
 const DEFAULT_SIZE = 32;
@@ -155,6 +200,7 @@ export class DatasetService {
       ...(request.testPerClass !== undefined ? { testPerClass: request.testPerClass } : {}),
     });
     const classes = picked.classes.map((c) => source.classNames[c]);
+    const promptNames = resolvePromptNames(classes, request.promptNames, builtinPromptNames(request.builtin));
     const spec: DatasetSpec = {
       kind: "builtin",
       builtin: request.builtin,
@@ -162,6 +208,7 @@ export class DatasetService {
       seed: request.seed,
       classes,
       testPerClass: request.testPerClass ?? null,
+      promptNames,
       trainCount: picked.train.length,
       testCount: picked.test.length,
       channels: source.channels,
@@ -233,6 +280,7 @@ export class DatasetService {
       },
     });
     const { set, names } = folder;
+    const promptNames = resolvePromptNames(set.classNames, options.promptNames);
     const split = uploadSplit(folder, {
       testFraction: options.testFraction ?? DEFAULT_TEST_FRACTION,
       splitSeed: options.splitSeed ?? 0,
@@ -258,6 +306,7 @@ export class DatasetService {
     const spec: DatasetSpec = {
       kind: "upload",
       manifest: manifestBlob.sha256,
+      promptNames,
       trainCount: set.labels.length - split.testCount,
       testCount: split.testCount,
       channels,
@@ -348,6 +397,7 @@ export class DatasetService {
       };
       return {
         classes: spec.classes,
+        promptNames: promptNamesOf(spec, spec.classes),
         channels: spec.channels,
         height: spec.height,
         width: spec.width,
@@ -367,6 +417,7 @@ export class DatasetService {
       );
     return {
       classes: manifest.classes,
+      promptNames: promptNamesOf(spec, manifest.classes),
       channels: manifest.channels,
       height: manifest.height,
       width: manifest.width,

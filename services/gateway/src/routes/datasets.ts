@@ -7,9 +7,16 @@
  * - `application/json` with `builtin` (a few-shot task of a bundled dataset).
  * `GET /v1/datasets/:id/files` lists every image with its class and split.
  */
+import { Ajv } from "ajv";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { ARCHIVE_TYPES, isZipType, mediaTypeOf } from "../archive/read-archive.js";
-import type { BuiltinRequest, DatasetSpec, JsonImage, UploadOptions } from "../datasets/dataset-service.js";
+import {
+  type BuiltinRequest,
+  type DatasetSpec,
+  type JsonImage,
+  promptNamesOf,
+  type UploadOptions,
+} from "../datasets/dataset-service.js";
 import { ApiError } from "../errors.js";
 import { freeQuietly } from "../lifecycle/free-quietly.js";
 import { canSee } from "../plugins/auth.js";
@@ -23,6 +30,7 @@ import {
   datasetListQuery,
   datasetSchema,
   imagesDatasetRequest,
+  promptNames as promptNamesSchema,
 } from "../schemas/datasets.js";
 import { type Dataset, pageOfList } from "../store/index.js";
 import type { AppContext } from "./context.js";
@@ -55,9 +63,37 @@ function toDatasetResource(dataset: Dataset) {
         ? { name: spec.builtin, shots: spec.shots, seed: spec.seed, testPerClass: spec.testPerClass }
         : null,
     split: spec.kind === "builtin" ? "builtin" : (spec.split ?? "holdout"),
+    promptNames: Object.fromEntries(
+      promptNamesOf(spec, dataset.classes).map((phrase, i) => [dataset.classes[i], phrase]),
+    ),
     createdAt: dataset.createdAt,
   };
 }
+
+const checkPromptNames = new Ajv({ allErrors: true }).compile<Record<string, string>>(promptNamesSchema);
+
+/** An archive's `?promptNames=` JSON text as the mapping, checked as the JSON body's (400 naming the field). */
+function queryPromptNames(text: string): Record<string, string> {
+  const field = "/query/promptNames";
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ApiError("validation_failed", "promptNames is not JSON text", {
+      errors: [{ field, message: "must be JSON text of an object" }],
+    });
+  }
+  if (!checkPromptNames(value)) {
+    const errors = (checkPromptNames.errors ?? []).map((e) => ({
+      field: `${field}${e.instancePath}`,
+      message: e.message ?? "is invalid",
+    }));
+    throw new ApiError("validation_failed", `${errors.length} invalid field(s): ${field}`, { errors });
+  }
+  return value;
+}
+
+type ArchiveQuery = Omit<UploadOptions, "promptNames"> & { promptNames?: string };
 
 type JsonDatasetBody =
   | (BuiltinRequest & { images?: undefined })
@@ -75,7 +111,7 @@ export async function datasetRoutes(
     (_request, body, done) => done(null, body),
   );
 
-  app.post<{ Body: JsonDatasetBody | Buffer; Querystring: UploadOptions }>(
+  app.post<{ Body: JsonDatasetBody | Buffer; Querystring: ArchiveQuery }>(
     "/v1/datasets",
     {
       bodyLimit: limits.uploadBodyBytes,
@@ -117,7 +153,16 @@ export async function datasetRoutes(
       let dataset: Dataset;
       if (Buffer.isBuffer(body)) {
         const mediaType = mediaTypeOf(request.headers["content-type"]);
-        dataset = await context.datasets.createFromArchive(body, mediaType, request.query, owner);
+        const { promptNames, ...options } = request.query;
+        dataset = await context.datasets.createFromArchive(
+          body,
+          mediaType,
+          {
+            ...options,
+            ...(promptNames !== undefined ? { promptNames: queryPromptNames(promptNames) } : {}),
+          },
+          owner,
+        );
       } else if (body.builtin !== undefined) {
         dataset = await context.datasets.createBuiltin(body, owner);
       } else {

@@ -4,6 +4,22 @@ import { type JsonSchema, pageQuery, timestamp } from "./common.js";
 
 const name = { type: "string", minLength: 1, maxLength: 200, description: "a display name" };
 
+/** Class name → the phrase generation and fine-tuning prompts say for it. */
+export const promptNames = {
+  type: "object",
+  maxProperties: 1000,
+  propertyNames: { type: "string", minLength: 1, maxLength: 100 },
+  additionalProperties: {
+    type: "string",
+    minLength: 1,
+    maxLength: 100,
+    // Some visible character, no control characters.
+    pattern: "^[^\\x00-\\x1f]*\\S[^\\x00-\\x1f]*$",
+  },
+  description:
+    'class name → the phrase prompts say for it ("a photo of a {}"), for the classes whose name the model does not know; labels, results and exports keep the class names. A class the dataset lacks is refused (422). Default: the class name; fashion-mnist maps its classes to the kit\'s caption words ("T-shirt/top" → "t-shirt", "trouser" → "trousers")',
+};
+
 const uploadOptions = {
   name,
   channels: { type: "integer", enum: [1, 3], default: 3, description: "1: grayscale, 3: RGB" },
@@ -70,6 +86,7 @@ export const builtinDatasetRequest = {
       description: "fixed test subset per class",
     },
     name,
+    promptNames,
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;
@@ -112,6 +129,7 @@ export const imagesDatasetRequest = {
       },
     },
     ...uploadOptions,
+    promptNames,
   },
   additionalProperties: false,
 } as const satisfies JsonSchema;
@@ -119,7 +137,16 @@ export const imagesDatasetRequest = {
 /** Query of a zip upload (`Content-Type: application/zip`). */
 export const archiveUploadQuery = {
   type: "object",
-  properties: uploadOptions,
+  properties: {
+    ...uploadOptions,
+    promptNames: {
+      type: "string",
+      minLength: 2,
+      maxLength: 200_000,
+      description:
+        'the JSON body\'s `promptNames` as JSON text (URL-encoded): `{"cat": "kitten"}`; checked as there',
+    },
+  },
   additionalProperties: false,
 } as const satisfies JsonSchema;
 
@@ -137,6 +164,7 @@ export const datasetSchema = {
     "image",
     "builtin",
     "split",
+    "promptNames",
     "createdAt",
   ],
   properties: {
@@ -174,6 +202,11 @@ export const datasetSchema = {
       enum: ["builtin", "holdout", "user"],
       description:
         "how the test split was made: the built-in dataset's own, held out per class from `splitSeed`, or the user's",
+    },
+    promptNames: {
+      type: "object",
+      additionalProperties: { type: "string" },
+      description: "every class → the phrase prompts say for it (the class name unless mapped)",
     },
     createdAt: timestamp,
   },

@@ -57,7 +57,8 @@ const textualInversion = object({
     type: "string",
     minLength: 1,
     maxLength: 64,
-    description: "token whose embedding seeds the new ones",
+    description:
+      "word whose embedding seeds every class's new token (default: each class's prompt name where the model's tokenizer knows all its words, else \"the\")",
   },
 });
 const lora = object({

@@ -92,7 +92,7 @@ async function clipScores(
   rows: readonly Artifact[],
   signal: AbortSignal,
 ): Promise<number[]> {
-  const { train, classes } = job.images;
+  const { train, promptNames } = job.images;
   const model = method.generation?.model ?? deps.models.base;
   const scores: number[] = [];
   for (let first = 0; first < rows.length; first += SCORE_BATCH) {
@@ -108,7 +108,8 @@ async function clipScores(
       {
         jobId,
         model: { name: model },
-        classes: classes.map((name) => ({ name })),
+        // CLIP compares each image with its class's prompt phrase.
+        classes: promptNames.map((name) => ({ name })),
         images,
         sources,
         sourceWeight: filtering.sourceWeight ?? 0,

@@ -55,7 +55,7 @@ export function finetuneHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
   return async (task, { signal }) => {
     const input = task.input as FinetuneInput;
     const job = await loader.view(task.jobId, input.split);
-    const { classes, train } = job.images;
+    const { classes, promptNames, train } = job.images;
     const tokens = TOKEN_METHODS.has(input.finetuning.method) ? classTokens(classes) : null;
     const report = loader.progress(task.jobId, task.key);
     const spec = {
@@ -63,7 +63,8 @@ export function finetuneHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
       baseModel: { name: deps.models.base },
       method: FINETUNE_METHOD_PB[input.finetuning.method],
       hyperparameters: finetuneHyperparameters(input.finetuning, input.seed),
-      classes: classes.map((name, i) => ({ name, token: tokens?.[i] ?? "" })),
+      // The fine-tuning prompts (and the TI tokens' starting words) use the prompt names.
+      classes: promptNames.map((name, i) => ({ name, token: tokens?.[i] ?? "" })),
     };
     const images = train.map((image, i) => labelledPng(image.png, image.label, i));
     const chunkBytes = chunkBytesOf(deps);

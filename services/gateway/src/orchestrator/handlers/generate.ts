@@ -72,7 +72,7 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
     const generation = method.generation;
     if (generation === null)
       throw new RpcError("invalid_argument", `method ${input.method} generates nothing`);
-    const { classes, train } = job.images;
+    const { classes, promptNames, train } = job.images;
     // A search's shards are numbered over every training image; the split leaves fewer, so clip the range.
     const count = Math.max(
       0,
@@ -150,7 +150,8 @@ export function generateHandler(deps: HandlerDeps, loader: JobLoader): TaskHandl
         seed: BigInt(input.seed),
         samplesPerSource: input.samplesPerSource,
         model: { baseModel: { name: adapters?.baseModel ?? model }, adapters: adapterFiles },
-        classes: classes.map((name, i) => ({ name, token: classTokens?.[i] ?? "" })),
+        // Prompts say each class's prompt name; the samples keep the class name (meta below).
+        classes: promptNames.map((name, i) => ({ name, token: classTokens?.[i] ?? "" })),
         sources,
         skipSampleIndices: [...done],
         ...generationFields(generation),
