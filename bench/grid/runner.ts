@@ -11,6 +11,7 @@ import { ApiError, type RestClient } from "../../cli/client/rest-client.js";
 import { isFinalState, type Job, type MethodResult } from "../../cli/client/types.js";
 import { errorText } from "../../cli/commands/follow.js";
 import { formatDuration } from "../../cli/progress/bar.js";
+import { AUTO_PRESET } from "../../services/gateway/src/search/search-spec.js";
 import type { Cell, CellMethod } from "./cells.js";
 import {
   CELL_FORMAT,
@@ -179,6 +180,7 @@ function storedMethod(
         ? null
         : { images: result.generation.images, seconds: result.generation.seconds },
     cpuSeconds: result.cpuSeconds ?? null,
+    ...(method.preset === AUTO_PRESET && job.result?.search ? { search: job.result.search } : {}),
   };
 }
 

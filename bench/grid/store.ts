@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { MethodCpu } from "../../cli/client/types.js";
+import type { MethodCpu, SearchTrace } from "../../cli/client/types.js";
 import type { Cell, CellMethod } from "./cells.js";
 import type { Json } from "./config.js";
 
@@ -34,6 +34,8 @@ export interface StoredMethod {
   readonly trainSeconds: number;
   readonly generation: { readonly images: number; readonly seconds: number } | null;
   readonly cpuSeconds: MethodCpu | null;
+  /** The auto method's search trace (what it chose on validation, and on what evidence). */
+  readonly search?: SearchTrace;
 }
 
 /** A job that produced some of a cell's methods. */

@@ -163,13 +163,28 @@ const seen5 = (seed: number) => {
 };
 
 describe("grid configuration", () => {
-  test("the committed grid.json loads; its 5-shot grid and sweep are 9 jobs of 9 and 3 of 13 methods", async () => {
+  test("the committed grid.json loads; its 5-shot grid and sweep are 9 jobs of 10 and 3 of 13 methods", async () => {
     const committed = await loadGridConfig();
     const selection = resolveSelection(committed, { shots: [5], sweep: true });
     const grid = gridCells(committed, selection);
     const sweep = sweepCells(committed, selection);
     assert.equal(grid.length, 9);
-    assert.ok(grid.every((c) => c.methods.length === 9));
+    // The two baselines, the seven presets and auto.
+    assert.ok(grid.every((c) => c.methods.length === 10));
+    const auto = grid[0].methods.find((m) => m.label === "auto");
+    assert.equal(auto?.kind, "diffda");
+    // The search tries its presets with the grid's budget for them (TI at 500 steps for da-fusion).
+    const presets = (auto?.request as { search: { presets: { preset: string; finetuning?: unknown }[] } })
+      .search.presets;
+    assert.deepEqual(
+      presets.map((p) => p.preset),
+      ["real-guidance", "da-fusion", "diffusemix"],
+    );
+    assert.equal(
+      (presets[1].finetuning as { textualInversion: { maxTrainSteps: number } }).textualInversion
+        .maxTrainSteps,
+      500,
+    );
     assert.deepEqual(
       committed.tasks.map((t) => [t.id, t.dataset]),
       [
