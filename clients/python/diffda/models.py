@@ -58,6 +58,8 @@ class Dataset:
     #: How the test split was made: ``builtin``, ``holdout`` or ``user``.
     split: str
     created_at: Optional[datetime]
+    #: The phrase each class is prompted with (class name → phrase; the class name when not set).
+    prompt_names: Dict[str, str] = field(default_factory=dict)
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -75,6 +77,7 @@ class Dataset:
             builtin=BuiltinInfo(b["name"], b["shots"], b["seed"], b.get("testPerClass")) if b else None,
             split=d["split"],
             created_at=parse_time(d.get("createdAt")),
+            prompt_names=dict(d.get("promptNames") or {}),
             raw=d,
         )
 
@@ -184,6 +187,8 @@ class Run:
     steps: Optional[int]
     images_seen: Optional[int]
     final_train_accuracy: Optional[float]
+    #: The classifier's starting weights: ``scratch`` or a pretrained backbone's id (None: older results).
+    backbone: Optional[str] = None
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "Run":
@@ -200,6 +205,7 @@ class Run:
             steps=_opt(d, "steps"),
             images_seen=_opt(d, "imagesSeen"),
             final_train_accuracy=_opt(d, "finalTrainAccuracy"),
+            backbone=d.get("backbone"),
         )
 
 
@@ -257,6 +263,8 @@ class MethodResult:
     gain_over_baseline: Optional[Gain]
     generation: Optional[Generation]
     cpu_seconds: Optional[CpuSeconds]
+    #: What filtering kept and dropped per run and class (None: the method did not filter); as sent.
+    filtering: Optional[Dict[str, Any]] = None
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "MethodResult":
@@ -275,6 +283,7 @@ class MethodResult:
             gain_over_baseline=Gain.from_json(gain) if gain else None,
             generation=Generation.from_json(gen) if gen else None,
             cpu_seconds=CpuSeconds.from_json(cpu) if cpu else None,
+            filtering=d.get("filtering"),
         )
 
 
@@ -314,7 +323,7 @@ class Resolution:
 
 @dataclass(frozen=True)
 class ResultWarning:
-    """``small_test_split``, ``gain_unresolved`` or ``resized``; ``method`` when it concerns one."""
+    """``small_test_split``, ``gain_unresolved``, ``resized`` or ``auto_no_gain``; ``method`` when it concerns one."""
 
     code: str
     message: str
@@ -323,6 +332,38 @@ class ResultWarning:
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "ResultWarning":
         return cls(d["code"], d["message"], d.get("method"))
+
+
+@dataclass(frozen=True)
+class SearchTrace:
+    """How the ``auto`` method chose on the validation split (``JobResult.search``).
+
+    ``chosen`` and each of ``candidates`` carry a ``setting`` (``preset``, ``strength``,
+    ``replaceProbability``); ``evidence`` is the best candidate's validation gain over no augmentation with
+    its paired interval. ``recommendation`` is ``augment`` or ``no_augmentation``.
+    """
+
+    label: str
+    validation_images: int
+    candidates: List[Dict[str, Any]]
+    rungs: List[Dict[str, Any]]
+    chosen: Optional[Dict[str, Any]]
+    recommendation: Optional[str]
+    evidence: Optional[Dict[str, Any]]
+    cpu_seconds: Optional[float]
+
+    @classmethod
+    def from_json(cls, d: Dict[str, Any]) -> "SearchTrace":
+        return cls(
+            label=d["label"],
+            validation_images=d["validationImages"],
+            candidates=list(d["candidates"]),
+            rungs=list(d["rungs"]),
+            chosen=d.get("chosen"),
+            recommendation=d.get("recommendation"),
+            evidence=d.get("evidence"),
+            cpu_seconds=d.get("cpuSeconds"),
+        )
 
 
 @dataclass(frozen=True)
@@ -335,11 +376,14 @@ class JobResult:
     test_images: Optional[int]
     resolution: Optional[Resolution]
     warnings: List[ResultWarning]
+    #: The ``auto`` method's search (None: the job had none).
+    search: Optional[SearchTrace] = None
     raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, d: Dict[str, Any]) -> "JobResult":
         res = d.get("resolution")
+        search = d.get("search")
         return cls(
             classes=list(d["classes"]),
             methods=[MethodResult.from_json(m) for m in d["methods"]],
@@ -347,6 +391,7 @@ class JobResult:
             test_images=d.get("testImages"),
             resolution=Resolution.from_json(res) if res else None,
             warnings=[ResultWarning.from_json(w) for w in d.get("warnings") or []],
+            search=SearchTrace.from_json(search) if search else None,
             raw=d,
         )
 
