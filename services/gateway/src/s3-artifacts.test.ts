@@ -80,7 +80,8 @@ describe("the gateway on an S3 bucket", () => {
     });
     assert.equal(submitted.statusCode, 201, submitted.body);
     jobId = submitted.json().id;
-    const job = await first.waitFinal(jobId);
+    // A generous wait: on a loaded CI machine this job over S3 has taken more than the default 30 s.
+    const job = await first.waitFinal(jobId, {}, 120_000);
     assert.equal(job.state, "succeeded", JSON.stringify(job.error));
     artifacts = await first.store.artifacts.list(jobId, { limit: 1000 });
   });
