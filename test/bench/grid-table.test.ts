@@ -172,9 +172,10 @@ describe("grid configuration", () => {
     // The two baselines, the seven presets and auto.
     assert.ok(grid.every((c) => c.methods.length === 10));
     const auto = grid[0].methods.find((m) => m.label === "auto");
-    assert.equal(auto?.kind, "diffda");
+    assert.ok(auto !== undefined);
+    assert.equal(auto.kind, "diffda");
     // The search tries its presets with the grid's budget for them (TI at 500 steps for da-fusion).
-    const presets = (auto?.request as { search: { presets: { preset: string; finetuning?: unknown }[] } })
+    const presets = (auto.request as { search: { presets: { preset: string; finetuning?: unknown }[] } })
       .search.presets;
     assert.deepEqual(
       presets.map((p) => p.preset),
