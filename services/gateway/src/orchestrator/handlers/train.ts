@@ -224,8 +224,7 @@ async function resolveRun(loader: JobLoader, jobId: string, input: TrainInput): 
   // The auto method's final run: the chosen candidate on every training image, with the synthetic set the
   // search generated (from the training images less validation, whose indices the split maps back).
   const selected = (await loader.outputs(jobId, [input.chosenBy])).get(input.chosenBy) as SelectOutput;
-  const { method } = await loader.method(jobId, selected.chosen, "search");
-  const searched = await loader.view(jobId, "search");
+  const { job: searched, method } = await loader.method(jobId, selected.chosen, "search");
   const indices = searched.trainIndices ?? [];
   const seed = searched.spec.search?.seed ?? input.seed;
   const syntheticOf = (method as Partial<SearchCandidate>).syntheticOf ?? method.label;
